@@ -1,0 +1,1 @@
+"""Benchmarks against peer tools; run with `python3 dev.py bench`."""

@@ -1,0 +1,67 @@
+"""Thread-pool caps: torch, BLAS (via threadpoolctl) and numba each start their own pools.
+
+A dashboard server runs many sessions on few cores; uncapped pools oversubscribe them and
+every session slows down. ``cap_threads(n)`` sets all three once per process.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+
+_applied: int | None = None
+
+
+def default_threads() -> int:
+    """Threads per compute call: WORKBENCH_THREADS, else the number of usable cores."""
+    env = os.environ.get("WORKBENCH_THREADS")
+    if env:
+        return max(1, int(env))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def cap_threads(n: int | None = None) -> int:
+    """Cap torch, BLAS/OpenMP and numba thread pools at `n` threads; returns n."""
+    global _applied
+    n = default_threads() if n is None else max(1, int(n))
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=n)
+    try:
+        import torch
+
+        torch.set_num_threads(n)
+    except Exception:  # pragma: no cover - torch absent or pools already started
+        pass
+    try:
+        import numba
+
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    except Exception:  # pragma: no cover
+        pass
+    _applied = n
+    return n
+
+
+@contextmanager
+def limited_threads(n: int):
+    """Temporarily limit BLAS/OpenMP pools (threadpoolctl) and torch to `n` threads."""
+    from threadpoolctl import threadpool_limits
+
+    try:
+        import torch
+
+        before = torch.get_num_threads()
+    except Exception:  # pragma: no cover
+        torch = None
+    with threadpool_limits(limits=n):
+        if torch is not None:
+            torch.set_num_threads(n)
+        try:
+            yield
+        finally:
+            if torch is not None:
+                torch.set_num_threads(before)

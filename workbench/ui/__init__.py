@@ -1,0 +1,8 @@
+"""Interactive explorers (Panel + param), one per topic, and the shared page machinery.
+
+Importing this package imports Panel; the compute layers never do.
+"""
+
+from workbench.ui.base import CACHE, Explorer, ResultCache
+
+__all__ = ["CACHE", "Explorer", "ResultCache"]

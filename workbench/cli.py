@@ -1,0 +1,87 @@
+"""``workbench`` command line: ``workbench serve`` (dashboards), ``workbench sweep``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO_APPS = Path(__file__).resolve().parents[1] / "apps"
+
+
+def build_index(apps_dir: Path, out_dir: Path, thumbs_dir: Path | None) -> Path:
+    """Write the index page for the apps in `apps_dir` into `out_dir`; returns its path."""
+    from workbench.ui.index import discover_apps, render_index
+
+    apps = discover_apps(apps_dir)
+    thumbs = set()
+    if thumbs_dir is not None and thumbs_dir.is_dir():
+        thumbs = {p.stem for p in thumbs_dir.glob("*.png")}
+    out = out_dir / "index.html"
+    out.write_text(render_index(apps, thumbs))
+    return out
+
+
+def serve_command(args: argparse.Namespace) -> list[str]:
+    """The ``panel serve`` command line that `workbench serve` runs."""
+    apps_dir = Path(args.apps).resolve()
+    files = sorted(str(p) for p in apps_dir.glob("*.py") if not p.name.startswith("_"))
+    if not files:
+        raise SystemExit(f"no dashboards (*.py) found in {apps_dir}")
+    work = Path(tempfile.mkdtemp(prefix="workbench-serve-"))
+    thumbs = Path(args.thumbnails).resolve() if args.thumbnails else apps_dir / "thumbnails"
+    index = build_index(apps_dir, work, thumbs)
+    origins = {f"{args.address}:{args.port}", f"localhost:{args.port}",
+               f"127.0.0.1:{args.port}"}
+    cmd = [sys.executable, "-m", "panel", "serve", *files,
+           "--address", args.address, "--port", str(args.port),
+           "--index", str(index),
+           "--setup", str(Path(__file__).parent / "ui" / "server_setup.py"),
+           "--check-unused-sessions", "5000", "--unused-session-lifetime", "30000"]
+    for o in sorted(origins):
+        cmd += ["--allow-websocket-origin", o]
+    if thumbs.is_dir():
+        cmd += ["--static-dirs", f"thumbnails={thumbs}"]
+    if args.warm:
+        cmd.append("--warm")
+    if args.show:
+        cmd.append("--show")
+    return cmd
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="workbench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="serve every dashboard in apps/ with an index page")
+    s.add_argument("--port", type=int, default=5006)
+    s.add_argument("--address", default="127.0.0.1",
+                   help="interface to bind (default 127.0.0.1; 0.0.0.0 to serve a class)")
+    s.add_argument("--show", action="store_true", help="open a browser")
+    s.add_argument("--apps", default=str(REPO_APPS), help="folder of dashboard files")
+    s.add_argument("--thumbnails", default=None, help="folder of <app>.png previews")
+    s.add_argument("--no-warm", dest="warm", action="store_false",
+                   help="do not run each app once at start (warm-up)")
+    sub.add_parser("sweep", help="run a parameter sweep (see docs/sweep.md)", add_help=False)
+
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "sweep":
+        from workbench.cli_sweep import main as sweep_main
+
+        return sweep_main(argv[1:])
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        cmd = serve_command(args)
+        env = dict(os.environ, BOKEH_RESOURCES="server", PYTHONUNBUFFERED="1")
+        print(f"Spectral Workbench: http://{args.address}:{args.port}/", flush=True)
+        try:
+            return subprocess.call(cmd, env=env)
+        except KeyboardInterrupt:
+            return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

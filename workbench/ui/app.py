@@ -1,0 +1,58 @@
+"""Serving an explorer as a page: the shared template, theme and URL state.
+
+``apps/<topic>.py`` is two lines: import the explorer, call ``serve(ExplorerClass)``.
+"""
+
+from __future__ import annotations
+
+import panel as pn
+
+from workbench.ui.theme import ACCENT, CSS
+
+_extension_loaded = False
+_LINK = "color:white;font-size:0.95em;text-decoration:none;border-bottom:1px dotted white"
+
+
+def ensure_extension() -> None:
+    """Load Panel + HoloViews (Bokeh) once per process; resources come from the server."""
+    global _extension_loaded
+    if not _extension_loaded:
+        import holoviews as hv
+
+        pn.extension("tabulator", raw_css=[CSS], notifications=False, sizing_mode="stretch_width")
+        hv.extension("bokeh", logo=False)
+        _extension_loaded = True
+
+
+def page(explorer, theme: str | None = None) -> pn.template.BootstrapTemplate:
+    """Wrap an explorer in the workbench template. ``theme`` is "default" or "dark"; when
+    None it is read from the page's ``?theme=`` query argument."""
+    if theme is None:
+        arg = pn.state.session_args.get("theme", [b"default"])[0]
+        theme = arg.decode() if isinstance(arg, bytes) else str(arg)
+    theme = "dark" if theme == "dark" else "default"
+    other = "default" if theme == "dark" else "dark"
+    toggle = pn.pane.HTML(
+        f'<a style="{_LINK}" href="?theme={other}">{other} theme</a>'
+        f'<span style="color:white"> · </span><a style="{_LINK}" href="./">all dashboards</a>',
+        width=260, height=30, css_classes=["wb-header-links"])
+    tmpl = pn.template.BootstrapTemplate(
+        title=f"Spectral Workbench · {explorer.title}",
+        theme=theme,
+        header_background=ACCENT,
+        sidebar_width=330,
+    )
+    tmpl.header.append(toggle)
+    tmpl.sidebar.append(explorer.sidebar())
+    tmpl.main.append(explorer.main())
+    return tmpl
+
+
+def serve(explorer_cls, **params) -> pn.template.BootstrapTemplate:
+    """Build ``explorer_cls(**params)``, sync its URL state and mark the page servable."""
+    ensure_extension()
+    explorer = explorer_cls(**params)
+    explorer.sync_url()
+    tmpl = page(explorer)
+    tmpl.servable(title=f"Spectral Workbench · {explorer.title}")
+    return tmpl

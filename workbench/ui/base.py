@@ -1,0 +1,266 @@
+"""Shared machinery of every explorer: URL state, error messages, background work, export.
+
+An explorer is a ``param.Parameterized`` + ``pn.viewable.Viewer``: display it in a notebook
+(``explorer`` as the last expression of a cell) or serve it (``workbench.ui.app.serve``).
+Subclasses implement ``controls()`` (widgets for the sidebar) and ``view()`` (the main area)
+and set the class attributes ``title``, ``description`` and ``url_params``.
+
+Rules the base class enforces:
+
+- Errors never reach the page as a traceback. ``guarded(fn)`` wraps a callback: a
+  ``WorkbenchError`` (bad input) shows its message in the page's alert; any other exception
+  shows "Internal error: <type>: <message>" and is logged with its traceback on the server.
+  The previous view stays, so nothing the user had is lost.
+- Costly work runs off the UI thread: ``run_background(key, fn, on_done)``. A newer request
+  on the same channel supersedes an older one (its result is dropped), a progress
+  indicator shows while it runs, and results are cached across sessions by ``key``.
+- ``url_params`` round-trip through the query string, so a link restores a view.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import io
+import logging
+import threading
+import traceback
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from functools import wraps
+from typing import Any, ClassVar
+
+import pandas as pd
+import panel as pn
+import param
+
+from workbench.errors import WorkbenchError
+
+log = logging.getLogger("workbench.ui")
+
+# Background work: a small shared pool. On a 2-core server more threads only oversubscribe.
+_EXECUTOR = cf.ThreadPoolExecutor(max_workers=2, thread_name_prefix="workbench-bg")
+
+
+class ResultCache:
+    """A thread-safe LRU cache shared by all sessions of a server process."""
+
+    def __init__(self, maxsize: int = 64):
+        self.maxsize = maxsize
+        self._data: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, default: Any = None) -> Any:
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                return self._data[key]
+        return default
+
+    def __contains__(self, key: Hashable) -> bool:
+        with self._lock:
+            return key in self._data
+
+    def put(self, key: Hashable, value: Any) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.maxsize:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+CACHE = ResultCache(maxsize=128)
+
+
+def error_message(exc: BaseException) -> str:
+    """What the page shows for an exception: the message for bad input, a one-liner else."""
+    if isinstance(exc, WorkbenchError):
+        return str(exc)
+    return f"Internal error: {type(exc).__name__}: {exc}"
+
+
+def _on_session(doc, fn: Callable[[], None]) -> None:
+    """Run `fn` on the Bokeh document's event loop (holding its lock) when served, or
+    directly in a notebook / without a server session."""
+    if doc is not None and getattr(doc, "session_context", None) is not None:
+        from panel.io.state import set_curdoc
+
+        def cb():
+            with set_curdoc(doc):
+                fn()
+
+        try:
+            doc.add_next_tick_callback(cb)
+        except Exception:  # session already destroyed: nothing to update
+            log.debug("session gone; dropping UI update")
+        return
+    fn()
+
+
+class Explorer(pn.viewable.Viewer):
+    """Base class of the topic explorers (see the module docstring)."""
+
+    title: ClassVar[str] = "Explorer"
+    description: ClassVar[str] = ""
+    url_params: ClassVar[tuple[str, ...]] = ()
+
+    busy = param.Boolean(default=False, precedence=-1, doc="True while background work runs")
+    message = param.String(default="", precedence=-1, doc="Current error message, if any")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._alert = pn.pane.Alert("", alert_type="danger", visible=False,
+                                    sizing_mode="stretch_width", css_classes=["wb-alert"])
+        self._progress = pn.indicators.Progress(active=False, visible=False, width=200,
+                                                bar_color="primary", css_classes=["wb-progress"])
+        self._status = pn.pane.Str("", css_classes=["wb-status"], styles={"font-size": "0.85em"})
+        self._generation: dict[str, int] = {}
+        self._gen_lock = threading.Lock()
+        self._pending = 0
+
+    # ------------------------------------------------------------------ messages
+    def show_error(self, msg: str) -> None:
+        self.message = msg
+        self._alert.object = msg
+        self._alert.visible = True
+
+    def clear_error(self) -> None:
+        if self.message:
+            self.message = ""
+            self._alert.object = ""
+            self._alert.visible = False
+
+    def set_status(self, text: str) -> None:
+        self._status.object = text
+
+    def guarded(self, fn: Callable) -> Callable:
+        """Wrap a callback so that exceptions become a message in the page."""
+
+        @wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                out = fn(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - the page must never show a traceback
+                if not isinstance(exc, WorkbenchError):
+                    log.error("callback %s failed:\n%s", getattr(fn, "__name__", fn),
+                              traceback.format_exc())
+                self.show_error(error_message(exc))
+                return None
+            self.clear_error()
+            return out
+
+        return wrapper
+
+    # ------------------------------------------------------------------ background work
+    def _set_busy(self, delta: int, label: str = "") -> None:
+        self._pending = max(0, self._pending + delta)
+        active = self._pending > 0
+        self.busy = active
+        self._progress.active = active
+        self._progress.visible = active
+        if active and label:
+            self.set_status(label)
+
+    def run_background(self, key: Hashable | None, fn: Callable[[], Any],
+                       on_done: Callable[[Any], None], *, channel: str = "default",
+                       label: str = "Computing…", use_cache: bool = True) -> cf.Future | None:
+        """Run ``fn()`` in a worker thread and hand its result to ``on_done`` on the UI loop.
+
+        - ``key``: cache key (hashable, built from the parameters that determine the result);
+          a cached result is delivered at once, without a thread. ``None`` disables caching.
+        - ``channel``: requests on the same channel supersede each other: only the newest
+          result is delivered.
+        - Exceptions in ``fn`` or ``on_done`` become a message in the page.
+
+        Returns the Future, or None when served from the cache.
+        """
+        full_key = (type(self).__name__, key) if key is not None else None
+        with self._gen_lock:
+            gen = self._generation.get(channel, 0) + 1
+            self._generation[channel] = gen
+        if use_cache and full_key is not None and full_key in CACHE:
+            self.guarded(on_done)(CACHE.get(full_key))
+            return None
+
+        doc = pn.state.curdoc
+        self._set_busy(+1, label)
+
+        def work():
+            return fn()
+
+        def deliver(future: cf.Future) -> None:
+            def apply():
+                self._set_busy(-1)
+                if self._generation.get(channel) != gen:
+                    return  # superseded by a newer request
+                exc = future.exception()
+                if exc is not None:
+                    if not isinstance(exc, WorkbenchError):
+                        log.error("background work failed: %s",
+                                  "".join(traceback.format_exception(exc)))
+                    self.show_error(error_message(exc))
+                    return
+                result = future.result()
+                if use_cache and full_key is not None:
+                    CACHE.put(full_key, result)
+                self.set_status("")
+                self.guarded(on_done)(result)
+
+            _on_session(doc, apply)
+
+        future = _EXECUTOR.submit(work)
+        future.add_done_callback(deliver)
+        return future
+
+    # ------------------------------------------------------------------ URL state
+    def sync_url(self) -> None:
+        """Round-trip ``url_params`` through the page's query string (served pages only)."""
+        if self.url_params and pn.state.location is not None:
+            pn.state.location.sync(self, list(self.url_params))
+
+    # ------------------------------------------------------------------ export
+    def export_data(self) -> pd.DataFrame | None:
+        """The data behind the current view, as a table (subclasses override)."""
+        return None
+
+    def _csv(self) -> io.StringIO:
+        df = self.export_data()
+        buf = io.StringIO()
+        if df is not None:
+            df.to_csv(buf, index=False)
+        buf.seek(0)
+        return buf
+
+    def export_widget(self) -> pn.widgets.FileDownload:
+        """A button that downloads ``export_data()`` as CSV. (Every Bokeh plot has a save
+        tool in its toolbar that downloads the figure as PNG.)"""
+        fname = f"{type(self).__name__.replace('Explorer', '').lower() or 'data'}.csv"
+        return pn.widgets.FileDownload(callback=self._csv, filename=fname,
+                                       label="Download data (CSV)", button_type="light",
+                                       sizing_mode="stretch_width")
+
+    # ------------------------------------------------------------------ layout
+    def controls(self) -> list:
+        """Widgets for the sidebar (subclasses override)."""
+        return [pn.Param(self.param, show_name=False)]
+
+    def view(self):
+        """The main area (subclasses override)."""
+        raise NotImplementedError
+
+    def sidebar(self) -> pn.Column:
+        return pn.Column(*self.controls(), self.export_widget(), sizing_mode="stretch_width")
+
+    def main(self) -> pn.Column:
+        header = pn.Row(self._progress, self._status, sizing_mode="stretch_width")
+        return pn.Column(self._alert, header, self.view(), sizing_mode="stretch_width")
+
+    def __panel__(self):
+        return pn.Row(pn.Column(self.sidebar(), width=320), self.main(),
+                      sizing_mode="stretch_width")

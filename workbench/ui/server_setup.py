@@ -1,0 +1,19 @@
+"""Run once when ``workbench serve`` starts the server (``panel serve --setup``):
+cap thread pools so concurrent sessions do not oversubscribe the cores, and compile the
+numba kernels now so no compile lands in a user's interaction."""
+
+from __future__ import annotations
+
+import logging
+
+from workbench.backends import cap_threads, warm_up
+
+log = logging.getLogger("workbench.serve")
+
+threads = cap_threads()
+try:
+    import workbench.clustering  # noqa: F401  (registers its numba warm-ups)
+except Exception as exc:  # pragma: no cover - a broken topic must not stop the server
+    log.warning("could not import workbench.clustering for warm-up: %s", exc)
+n = warm_up()
+log.info("thread pools capped at %d; %d numba warm-ups compiled", threads, n)

@@ -242,7 +242,7 @@ class Explorer(pn.viewable.Viewer):
         tool in its toolbar that downloads the figure as PNG.)"""
         fname = f"{type(self).__name__.replace('Explorer', '').lower() or 'data'}.csv"
         return pn.widgets.FileDownload(callback=self._csv, filename=fname,
-                                       label="Download data (CSV)", button_type="light",
+                                       label="Download data (CSV)",
                                        sizing_mode="stretch_width")
 
     # ------------------------------------------------------------------ layout

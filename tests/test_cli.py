@@ -1,0 +1,44 @@
+"""`workbench serve` command line and index page, without starting a server."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from workbench.cli import serve_command
+from workbench.ui.index import discover_apps, render_index
+
+
+def _apps(tmp_path: Path) -> Path:
+    d = tmp_path / "apps"
+    d.mkdir()
+    (d / "alpha.py").write_text('"""Alpha — first app."""\n')
+    (d / "beta.py").write_text('"""Beta <b> — second & last."""\n')
+    (d / "_private.py").write_text('"""Hidden — not an app."""\n')
+    return d
+
+
+def test_discover_and_render(tmp_path):
+    apps = discover_apps(_apps(tmp_path))
+    assert [a.slug for a in apps] == ["alpha", "beta"]
+    assert apps[0].title == "Alpha" and apps[0].description == "first app."
+    html = render_index(apps, thumbnails={"alpha"})
+    assert 'href="./alpha"' in html and 'href="./beta"' in html
+    assert 'src="thumbnails/alpha.png"' in html and "thumbnails/beta.png" not in html
+    assert "Beta &lt;b&gt;" in html and "second &amp; last." in html
+    assert "http" not in html.replace("http-equiv", "")
+
+
+def test_serve_command_binds_loopback_and_lists_apps(tmp_path):
+    d = _apps(tmp_path)
+    ns = argparse.Namespace(apps=str(d), port=5123, address="127.0.0.1", show=False,
+                            thumbnails=None, warm=True)
+    cmd = serve_command(ns)
+    assert cmd[1:4] == ["-m", "panel", "serve"]
+    assert str(d / "alpha.py") in cmd and str(d / "beta.py") in cmd
+    assert str(d / "_private.py") not in cmd
+    assert cmd[cmd.index("--address") + 1] == "127.0.0.1"
+    assert cmd[cmd.index("--port") + 1] == "5123"
+    assert "--warm" in cmd and "--show" not in cmd
+    index = Path(cmd[cmd.index("--index") + 1])
+    assert "Alpha" in index.read_text()

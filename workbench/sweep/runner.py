@@ -79,11 +79,13 @@ def _local_cluster(kind: str, n_workers: int | None, threads_per_worker: int):
     processes = kind == "processes"
     if n_workers is None:
         n_workers = max(1, usable_cores() // max(1, threads_per_worker))
+    # the scheduler's HTTP server (metrics, dashboard) on a free loopback port: never 8787,
+    # which another cluster or a user's dashboard may hold
     if not processes:  # worker threads in this process: in-process comms, no sockets
         return LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
-                            processes=False, dashboard_address=None)
+                            processes=False, dashboard_address="127.0.0.1:0")
     return LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
-                        processes=True, host="127.0.0.1", dashboard_address=None)
+                        processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0")
 
 
 def connect(scheduler: Any = None, *, n_workers: int | None = None,

@@ -1,0 +1,137 @@
+"""Test operators with known spectra, for tests, benchmarks, the playground and teaching.
+
+``spectrum(kind, n, seed)`` returns eigenvalues; ``known_spectrum_matrix(l, seed)`` builds
+Q diag(l) Q^T with a random orthogonal Q (dense, n up to a few thousand);
+``implicit_known_spectrum(l, seed)`` gives an O(n)-per-product operator with the same
+spectrum for large n (a product of Householder reflections as the eigenbasis).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from workbench.errors import RankError, WorkbenchError
+from workbench.operators import CallableOperator, aslinearoperator
+
+KINDS = ("bulk+outliers", "marchenko-pastur", "clustered", "well-separated", "degenerate",
+         "indefinite")
+
+
+def spectrum(kind: str = "bulk+outliers", n: int = 500, seed: int | None = 0,
+             num_outliers: int = 5) -> np.ndarray:
+    """Eigenvalues (ascending, length n) of a test spectrum.
+
+    - "bulk+outliers": a semicircle bulk of radius 0.1 around 0 and `num_outliers`
+      outliers at 1, 2, ..., scaled to top at 10 (the shape of a trained net's Hessian).
+    - "marchenko-pastur": eigenvalues of a Wishart matrix X^T X / N with aspect ratio 1/2.
+    - "clustered": three tight clusters (width 1e-3) at 1, 2 and 5.
+    - "well-separated": 1, 2, ..., n.
+    - "degenerate": the value 3 repeated, plus 10 (x3) and -2 (x2).
+    - "indefinite": uniform on [-5, 5] plus outliers at -8 and 9.
+    """
+    if n < 1:
+        raise RankError(f"spectrum size must be >= 1, got {n}")
+    rng = np.random.default_rng(seed)
+    if kind == "bulk+outliers":
+        k = min(num_outliers, n)
+        bulk = 0.1 * _semicircle(rng, n - k)
+        out = np.linspace(10.0 / max(k, 1), 10.0, k) if k else np.zeros(0)
+        vals = np.concatenate([bulk, out])
+    elif kind == "marchenko-pastur":
+        N = 2 * n
+        X = rng.standard_normal((N, n)) / np.sqrt(N)
+        vals = np.linalg.eigvalsh(X.T @ X) if n <= 3000 else _mp_quantiles(n, 0.5)
+    elif kind == "clustered":
+        centers = np.array([1.0, 2.0, 5.0])
+        vals = centers[np.arange(n) % 3] + 1e-3 * rng.standard_normal(n)
+    elif kind == "well-separated":
+        vals = np.arange(1.0, n + 1.0)
+    elif kind == "degenerate":
+        vals = np.full(n, 3.0)
+        vals[: min(3, n)] = 10.0
+        if n > 5:
+            vals[3:5] = -2.0
+    elif kind == "indefinite":
+        vals = rng.uniform(-5, 5, n)
+        vals[0] = 9.0
+        if n > 1:
+            vals[1] = -8.0
+    else:
+        raise WorkbenchError(f"unknown spectrum kind {kind!r}; choose one of {KINDS}")
+    return np.sort(vals)
+
+
+def _semicircle(rng, n):
+    """n samples of the semicircle law on [-1, 1]."""
+    u = rng.beta(1.5, 1.5, n)
+    return 2.0 * u - 1.0
+
+
+def _mp_quantiles(n, ratio):
+    """n quantiles of the Marchenko-Pastur law with aspect ratio `ratio` (< 1)."""
+    a, b = (1 - np.sqrt(ratio)) ** 2, (1 + np.sqrt(ratio)) ** 2
+    x = np.linspace(a, b, 20001)
+    pdf = np.sqrt(np.maximum((b - x) * (x - a), 0)) / (2 * np.pi * ratio * x)
+    cdf = np.cumsum(pdf)
+    cdf /= cdf[-1]
+    return np.interp((np.arange(n) + 0.5) / n, cdf, x)
+
+
+def random_orthogonal(n: int, seed: int | None = 0) -> np.ndarray:
+    """A Haar-random n x n orthogonal matrix (QR of a Gaussian matrix, signs fixed)."""
+    rng = np.random.default_rng(seed)
+    Q, R = np.linalg.qr(rng.standard_normal((n, n)))
+    return Q * np.sign(np.diag(R))
+
+
+def known_spectrum_matrix(eigenvalues, seed: int | None = 0) -> np.ndarray:
+    """Dense symmetric Q diag(l) Q^T with a Haar-random Q. Cost O(n^3)."""
+    lam = np.asarray(eigenvalues, dtype=np.float64)
+    Q = random_orthogonal(len(lam), seed)
+    A = (Q * lam) @ Q.T
+    return (A + A.T) / 2
+
+
+def implicit_known_spectrum(eigenvalues, seed: int | None = 0, num_reflections: int = 3,
+                            backend: str = "numpy", dtype=None, device=None):
+    """A symmetric operator H diag(l) H^T, H a product of `num_reflections` random
+    Householder reflections: O(n) memory and O(n) flops per product, for large n."""
+    lam = np.asarray(eigenvalues, dtype=np.float64)
+    n = len(lam)
+    rng = np.random.default_rng(seed)
+    U = rng.standard_normal((n, num_reflections))
+    U /= np.linalg.norm(U, axis=0)
+    if backend == "torch":
+        import torch
+
+        dtype = dtype or torch.float64
+        U = torch.as_tensor(U, dtype=dtype, device=device)
+        lam_b = torch.as_tensor(lam, dtype=dtype, device=device)
+    else:
+        dtype = dtype or np.float64
+        U = U.astype(dtype)
+        lam_b = lam.astype(dtype)
+
+    def reflect(X, order):
+        for j in order:
+            u = U[:, j:j + 1]
+            X = X - 2.0 * u @ (u.T @ X)
+        return X
+
+    def matmat(X):
+        Y = reflect(X, range(num_reflections))  # H^T X (H = H_1 H_2 H_3, each symmetric)
+        Y = lam_b[:, None] * Y
+        return reflect(Y, reversed(range(num_reflections)))
+
+    return CallableOperator((n, n), matmat=matmat, dtype=dtype, backend=backend,
+                            device=device, symmetric=True, name=f"known-spectrum({n})")
+
+
+def make_test_operator(kind: str = "bulk+outliers", n: int = 500, seed: int | None = 0,
+                  dense_limit: int = 3000, **kw):
+    """(operator, exact eigenvalues) for a spectrum kind: dense up to `dense_limit`,
+    implicit beyond."""
+    lam = spectrum(kind, n, seed, **kw)
+    if n <= dense_limit:
+        return aslinearoperator(known_spectrum_matrix(lam, seed), symmetric=True), lam
+    return implicit_known_spectrum(lam, seed), lam

@@ -20,13 +20,13 @@ from distributed import Client, LocalCluster  # noqa: E402
 
 from workbench.sweep import Grid, SweepStore, load_sweep, run_sweep  # noqa: E402
 from workbench.sweep.registry import resolve  # noqa: E402
-from workbench.sweep.tasks import usable_cores  # noqa: E402
+from workbench.sweep.tasks import pinned_threads, usable_cores  # noqa: E402
 
-# The 12-experiment sweep. EXPERIMENT is the real Hessian experiment when workbench.hessian
-# provides training; GRID keeps each task small (a second or less).
-EXPERIMENT = "demo.random_top_eig"
-GRID = Grid.product(n=[60, 90, 120], seed=[0, 1, 2, 3], k=[3])
-COMPARE = ("top", "trace", "spectral_gap")
+# The 12-experiment sweep: the real Hessian experiment (train an MLP, top Hessian
+# eigenvalues by Lanczos), small enough for ~0.3 s per task after a worker's first import.
+EXPERIMENT = "hessian.top_eigs"
+GRID = Grid.product(width=[4, 8, 12], seed=[0, 1, 2, 3], num_samples=[128], train_steps=[20])
+COMPARE = ("top_eig", "top_k", "loss", "accuracy", "hessian_matvecs")
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,8 @@ def client():
 
 
 def _serial(params):
-    return resolve(EXPERIMENT).load()(**params)
+    with pinned_threads(1):  # as on the workers: 1 thread per task (see _assert_same_numbers)
+        return resolve(EXPERIMENT).load()(**params)
 
 
 def _assert_same_numbers(table, grid):
@@ -49,9 +50,9 @@ def _assert_same_numbers(table, grid):
         assert {k: row[k] for k in p} == p
         ref = _serial(p)
         for name in COMPARE:
-            # Same code, same seed, same inputs; only the BLAS thread count may differ
-            # between a worker (1 thread) and this process, which can reorder sums in
-            # LAPACK: allow 1e-10 relative (observed: bit-identical).
+            # Same code, seeds, float64 and thread count (1) in both places, so the
+            # numbers should be bit-identical; 1e-10 relative leaves room only for a
+            # different BLAS kernel choice on another CPU (observed: identical).
             np.testing.assert_allclose(row[name], ref[name], rtol=1e-10, atol=1e-12)
 
 
@@ -64,6 +65,7 @@ def test_cluster_sweep_equals_one_by_one(client, tmp_path):
     # the work was spread over both workers, each task pinned to cores/slots threads
     assert res.table["_worker"].nunique() == 2
     assert set(res.table["_threads"]) == {max(1, usable_cores() // 2)}
+    assert set(res.table["device"]) == {"cuda" if _cuda() else "cpu"}  # device="auto"
     assert len(list((tmp_path / "results").glob("*.parquet"))) == 12
 
 
@@ -102,6 +104,12 @@ def test_killed_worker_loses_nothing_and_rerun_completes_only_missing(client, tm
     third = run_sweep(EXPERIMENT, GRID, tmp_path, scheduler=client, progress=False)
     assert (third.cached, third.computed) == (12, 0)
     assert len(load_sweep(tmp_path)) == 12
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def _thread_report(tag: int) -> dict:

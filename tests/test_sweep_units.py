@@ -145,6 +145,20 @@ def test_demo_experiment_against_dense_eigh():
         random_top_eig(n=3, k=5)
 
 
+@pytest.mark.slow
+def test_hessian_experiment_against_dense_hessian():
+    from workbench.sweep.experiments.hessian import top_eigs
+
+    out = top_eigs(width=6, seed=1, num_samples=64, train_steps=10, k=2, exact=True)
+    # top_eigs stops at residual <= 1e-8 * ||H||, so the eigenvalue error is below that
+    assert out["top_eig"] == pytest.approx(out["top_eig_exact"], rel=1e-7)
+    assert out["top_k"][0] == out["top_eig"] and out["top_k"][1] <= out["top_eig"]
+    assert out["num_params"] == 8 * 6 + 6 + 6 * 4 + 4 and 0 <= out["accuracy"] <= 1
+    assert np.isnan(out["trace"])
+    with pytest.raises(InputFormatError, match="dtype"):
+        top_eigs(width=4, dtype="float16")
+
+
 # ---------------------------------------------------------------- store and tables
 def test_serial_sweep_writes_one_file_per_task_and_resumes(tmp_path):
     grid = Grid.product(n=[10, 20], seed=[0, 1, 2])

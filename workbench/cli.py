@@ -40,7 +40,10 @@ def serve_command(args: argparse.Namespace) -> list[str]:
            "--address", args.address, "--port", str(args.port),
            "--index", str(index),
            "--setup", str(Path(__file__).parent / "ui" / "server_setup.py"),
-           "--check-unused-sessions", "5000", "--unused-session-lifetime", "30000"]
+           "--check-unused-sessions", str(getattr(args, "check_unused_sessions", 5000)),
+           "--unused-session-lifetime", str(getattr(args, "unused_session_lifetime", 30000))]
+    if getattr(args, "session_info", False):
+        cmd += ["--rest-session-info", "--session-history", "-1"]
     for o in sorted(origins):
         cmd += ["--allow-websocket-origin", o]
     if thumbs.is_dir():
@@ -64,6 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--thumbnails", default=None, help="folder of <app>.png previews")
     s.add_argument("--no-warm", dest="warm", action="store_false",
                    help="do not run each app once at start (warm-up)")
+    s.add_argument("--unused-session-lifetime", type=int, default=30000, metavar="MS",
+                   help="how long a closed session is kept before it is discarded (ms)")
+    s.add_argument("--check-unused-sessions", type=int, default=5000, metavar="MS",
+                   help="how often the server looks for sessions to discard (ms)")
+    s.add_argument("--session-info", action="store_true",
+                   help="serve /rest/session_info (session counts, for monitoring)")
     sub.add_parser("sweep", help="run a parameter sweep (see docs/sweep.md)", add_help=False)
 
     argv = sys.argv[1:] if argv is None else argv

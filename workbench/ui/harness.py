@@ -1,0 +1,394 @@
+"""Serve the dashboards in a subprocess and drive them without a browser.
+
+Used by ``benchmarks/bench_load.py``, ``benchmarks/bench_latency.py``, the thumbnail
+renderer and the load tests:
+
+- ``ServedApps``: ``workbench serve`` on a free loopback port, stopped on exit; its resident
+  memory (``rss_kb``, read from ``/proc``, children included) and live session count.
+- ``BokehSession``: one browser-less session speaking the Bokeh websocket protocol (the
+  same messages a browser tab sends): it pulls the document, lists the sliders, moves one
+  and waits for the server's answer (a patch that changes plotted data).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+# Event kinds in a server PATCH-DOC that carry new plot data.
+_DATA_EVENTS = {"ColumnDataChanged", "ColumnsStreamed", "ColumnsPatched"}
+_BAD_TEXT = ("Traceback", "Internal error")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/children") as f:
+                out += [int(c) for c in f.read().split()]
+    return out
+
+
+def rss_kb(pid: int, children: bool = True) -> int:
+    """Resident memory (VmRSS, KiB) of process `pid`, plus all its descendants when
+    `children`; 0 for a process that is gone. Reads /proc (Linux)."""
+    total, todo, seen = 0, [pid], set()
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        with contextlib.suppress(OSError), open(f"/proc/{p}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+                    break
+        if children:
+            todo += _children(p)
+    return total
+
+
+class ServedApps:
+    """``workbench serve`` for the dashboards in `apps_dir` on a free loopback port.
+
+    ``session_lifetime_ms``/``check_ms``: how long a closed session lingers before the
+    server discards it, and how often it checks. ``session_info=True`` serves
+    ``/rest/session_info`` (live session counts). Use as a context manager."""
+
+    def __init__(self, apps_dir: Path | str = REPO / "apps", *, warm: bool = True,
+                 session_lifetime_ms: int | None = None, check_ms: int | None = None,
+                 session_info: bool = False, threads: int | None = 1,
+                 extra: list[str] | None = None):
+        self.apps_dir = Path(apps_dir)
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        cmd = [sys.executable, "-m", "workbench", "serve", "--address", "127.0.0.1",
+               "--port", str(self.port), "--apps", str(self.apps_dir)]
+        if not warm:
+            cmd.append("--no-warm")
+        if session_lifetime_ms is not None:
+            cmd += ["--unused-session-lifetime", str(session_lifetime_ms)]
+        if check_ms is not None:
+            cmd += ["--check-unused-sessions", str(check_ms)]
+        if session_info:
+            cmd.append("--session-info")
+        cmd += extra or []
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        if threads is not None:
+            env["WORKBENCH_THREADS"] = str(threads)
+        fd, log = tempfile.mkstemp(prefix=f"wb-serve-{self.port}-", suffix=".log")
+        self.log_path = Path(log)
+        self._log = os.fdopen(fd, "w")
+        self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
+                                     env=env, start_new_session=True)
+
+    def wait(self, path: str = "/", timeout: float = 180.0) -> ServedApps:
+        """Block until `path` answers over HTTP; raises if the server dies or times out."""
+        deadline = time.monotonic() + timeout
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited ({self.proc.returncode}):\n{self.log()[-3000:]}")
+            try:
+                with urllib.request.urlopen(self.base + path, timeout=10) as r:
+                    if r.status < 500:
+                        return self
+            except Exception as exc:  # noqa: BLE001 - not up yet
+                last = exc
+            time.sleep(0.3)
+        raise TimeoutError(f"{self.base}{path} did not answer within {timeout}s ({last})")
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def rss_kb(self) -> int:
+        """Resident memory of the server and its children, KiB."""
+        return rss_kb(self.proc.pid)
+
+    def session_info(self) -> dict:
+        """``/rest/session_info`` (needs ``session_info=True``): total, live and per-session
+        records (``ended`` is None while a session exists)."""
+        with urllib.request.urlopen(self.base + "/rest/session_info", timeout=10) as r:
+            info = json.loads(r.read())
+        return info.get("session_info", info)
+
+    def open_sessions(self) -> int:
+        """Sessions the server has created and not yet discarded."""
+        sessions = self.session_info().get("sessions", {})
+        return sum(1 for s in sessions.values() if s.get("ended") is None)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, 15)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, 9)
+                self.proc.wait(timeout=5)
+        self._log.close()
+
+    def __enter__(self) -> ServedApps:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+# ---------------------------------------------------------------------------- sessions
+@dataclass
+class SliderModel:
+    """A Bokeh ``Slider`` in a pulled document (all values as the server sent them)."""
+
+    id: str
+    title: str
+    start: float
+    end: float
+    step: float
+    value: float
+
+    def next_value(self, direction: int = 1) -> float:
+        """The value one step away in `direction`, bouncing off the ends."""
+        v = self.value + direction * self.step
+        if v > self.end + 1e-12 or v < self.start - 1e-12:
+            v = self.value - direction * self.step
+        if isinstance(self.start, int) and isinstance(self.step, int):
+            return int(round(v))
+        return round(v, 12)
+
+
+def _walk_objects(obj: Any, out: dict[str, dict]) -> None:
+    if isinstance(obj, dict):
+        if obj.get("type") == "object" and "id" in obj and "name" in obj:
+            out.setdefault(obj["id"], obj)
+        for v in obj.values():
+            _walk_objects(v, out)
+    elif isinstance(obj, list):
+        for v in obj:
+            _walk_objects(v, out)
+
+
+def _mentions(obj: Any, names: set[str]) -> bool:
+    """True when `obj` (decoded JSON) contains an object whose "name" is in `names`."""
+    if isinstance(obj, dict):
+        if obj.get("type") == "object" and obj.get("name") in names:
+            return True
+        return any(_mentions(v, names) for v in obj.values())
+    if isinstance(obj, list):
+        return any(_mentions(v, names) for v in obj)
+    return False
+
+
+def _bad_text(obj: Any) -> str | None:
+    if isinstance(obj, str):
+        return obj if any(b in obj for b in _BAD_TEXT) else None
+    if isinstance(obj, dict):
+        obj = list(obj.values())
+    if isinstance(obj, list):
+        for v in obj:
+            hit = _bad_text(v)
+            if hit:
+                return hit
+    return None
+
+
+def patch_has_data(events: list[dict]) -> bool:
+    """Whether a server PATCH-DOC's events carry new plot data (a data source changed or
+    a new one arrived with a new figure)."""
+    for ev in events:
+        kind = ev.get("kind")
+        if kind in _DATA_EVENTS:
+            return True
+        if kind == "ModelChanged" and (ev.get("attr") == "data"
+                                       or _mentions(ev.get("new"), {"ColumnDataSource"})):
+            return True
+        if kind == "RootAdded" and _mentions(ev.get("model"), {"ColumnDataSource"}):
+            return True
+    return False
+
+
+class BokehSession:
+    """One browser-less session of a served app over a raw websocket (Bokeh protocol).
+
+    ``await open()`` creates the session on the server and pulls its document;
+    ``sliders`` lists the Slider models; ``await move(slider, value)`` sends the same
+    PATCH-DOC a browser sends when a slider moves and returns the seconds until the server
+    answers with new plot data. ``errors`` collects server ERROR messages and any page
+    text with "Traceback"/"Internal error". ``await close()`` closes the websocket."""
+
+    def __init__(self, base_url: str, app: str, arguments: dict[str, str] | None = None):
+        from bokeh.util.token import generate_jwt_token, generate_session_id
+
+        self.base_url = base_url.rstrip("/")
+        self.app = app.strip("/")
+        self.session_id = generate_session_id(signed=False)
+        self.token = generate_jwt_token(self.session_id, signed=False)
+        self.arguments = arguments or {}
+        self.models: dict[str, dict] = {}
+        self.errors: list[str] = []
+        self.data_patches = 0
+        self._ws = None
+        self._reader: asyncio.Task | None = None
+        self._cond: asyncio.Condition | None = None
+        self._replies: dict[str, Any] = {}
+
+    # -- connection
+    async def open(self, timeout: float = 60.0) -> BokehSession:
+        from bokeh.protocol import Protocol
+        from tornado.httpclient import HTTPRequest
+        from tornado.websocket import websocket_connect
+
+        self._protocol = Protocol()
+        self._cond = asyncio.Condition()
+        ws_url = self.base_url.replace("http://", "ws://") + f"/{self.app}/ws"
+        if self.arguments:
+            from urllib.parse import urlencode
+
+            ws_url += "?" + urlencode(self.arguments)
+        req = HTTPRequest(ws_url, connect_timeout=timeout, request_timeout=timeout)
+        self._ws = await asyncio.wait_for(
+            websocket_connect(req, subprotocols=["bokeh", self.token],
+                              max_message_size=64 * 1024 * 1024), timeout)
+        self._reader = asyncio.ensure_future(self._read_loop())
+        await self._wait(lambda: "ACK" in self._replies, timeout, "no ACK from server")
+        msg = self._protocol.create("PULL-DOC-REQ")
+        await self._send(msg)
+        msgid = msg.header["msgid"]
+        await self._wait(lambda: msgid in self._replies, timeout, "no document from server")
+        reply = self._replies.pop(msgid)
+        if reply.header["msgtype"] == "ERROR":
+            raise RuntimeError(f"server refused the document: {reply.content.get('text')}")
+        _walk_objects(reply.content["doc"], self.models)
+        # A browser announces that it rendered the document; Panel holds some updates
+        # (and runs its onload callbacks) until then.
+        ready = {"kind": "MessageSent", "msg_type": "bokeh_event",
+                 "msg_data": {"type": "event", "name": "document_ready",
+                              "values": {"type": "map"}}}
+        await self._send_events([ready])
+        return self
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            self._ws.close(1000, "done")
+            self._ws = None
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+            self._reader = None
+
+    async def _send_events(self, events: list[dict]) -> None:
+        from bokeh.protocol.messages.patch_doc import patch_doc
+
+        await self._send(patch_doc(patch_doc.create_header(), {}, {"events": events}))
+
+    async def _send(self, msg) -> None:
+        from bokeh.client.websocket import WebSocketClientConnectionWrapper
+
+        await msg.send(WebSocketClientConnectionWrapper(self._ws))
+
+    async def _read_loop(self) -> None:
+        from bokeh.protocol.receiver import Receiver
+
+        receiver = Receiver(self._protocol)
+        while True:
+            fragment = await self._ws.read_message()
+            if fragment is None:  # closed by the server
+                async with self._cond:
+                    self._replies["CLOSED"] = True
+                    self._cond.notify_all()
+                return
+            msg = await receiver.consume(fragment)
+            if msg is None:
+                continue
+            mtype = msg.header["msgtype"]
+            async with self._cond:
+                if mtype == "ACK":
+                    self._replies["ACK"] = msg
+                elif mtype == "ERROR":
+                    self.errors.append(str(msg.content.get("text", msg.content)))
+                    if "reqid" in msg.header:
+                        self._replies[msg.header["reqid"]] = msg
+                elif mtype == "PATCH-DOC":
+                    events = msg.content.get("events", [])
+                    for ev in events:
+                        _walk_objects(ev, self.models)
+                    bad = _bad_text(events)
+                    if bad:
+                        self.errors.append(bad[:300])
+                    if patch_has_data(events):
+                        self.data_patches += 1
+                elif "reqid" in msg.header:
+                    self._replies[msg.header["reqid"]] = msg
+                self._cond.notify_all()
+
+    async def _wait(self, pred, timeout: float, what: str) -> None:
+        async def until():
+            async with self._cond:
+                await self._cond.wait_for(lambda: pred() or "CLOSED" in self._replies)
+        try:
+            await asyncio.wait_for(until(), timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(f"{self.app}: {what} within {timeout}s") from None
+        if not pred():
+            raise ConnectionError(f"{self.app}: connection closed by the server ({what})")
+
+    # -- document
+    @property
+    def sliders(self) -> list[SliderModel]:
+        """The document's Slider models that are visible, in document order."""
+        out = []
+        for mid, obj in self.models.items():
+            if obj.get("name") != "Slider":
+                continue
+            a = obj.get("attributes", {})
+            if a.get("visible") is False or a.get("disabled") is True:
+                continue
+            out.append(SliderModel(mid, str(a.get("title", "")), a.get("start", 0),
+                                   a.get("end", 1), a.get("step", 1), a.get("value", 0)))
+        return out
+
+    async def move(self, slider: SliderModel, value: float, timeout: float = 30.0) -> float:
+        """Set `slider` to `value` as a browser does (``value`` then ``value_throttled``)
+        and wait for the server's new plot data; returns the seconds it took."""
+        events = [{"kind": "ModelChanged", "model": {"id": slider.id}, "attr": attr, "new": value}
+                  for attr in ("value", "value_throttled")]
+        async with self._cond:
+            seen = self.data_patches
+        t0 = time.perf_counter()
+        await self._send_events(events)
+        await self._wait(lambda: self.data_patches > seen, timeout,
+                         f"no new plot data after moving {slider.title!r}")
+        slider.value = value
+        attrs = self.models.get(slider.id, {}).setdefault("attributes", {})
+        attrs["value"] = value
+        return time.perf_counter() - t0
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The `q`-th percentile (0-100) of `values` (linear interpolation); nan if empty."""
+    if not values:
+        return float("nan")
+    import numpy as np
+
+    return float(np.percentile(np.asarray(values, dtype=float), q))

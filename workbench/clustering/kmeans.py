@@ -1,0 +1,252 @@
+"""``KMeans``: a scikit-learn compatible k-means with numpy, numba and torch backends.
+
+Same algorithm and stopping rule as scikit-learn's Lloyd k-means (strict convergence when
+labels stop changing, else squared center shift <= tol * mean feature variance; empty
+clusters relocated to the farthest points; a last assignment so labels match centers), so
+from the same initial centers both give the same labels. The speed comes from the fused
+numba pass (one read of X per iteration) and a k-means++ seeding in numba.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from workbench import backends
+from workbench.clustering.init import kmeans_parallel, kmeans_plusplus, random_rows
+from workbench.clustering.lloyd import make_backend
+from workbench.clustering.validation import as_rng, check_finite_rows, check_n_clusters
+from workbench.errors import ConvergenceWarning, ShapeError
+
+
+def _tolerance(X: np.ndarray, tol: float) -> float:
+    if tol == 0:
+        return 0.0
+    return float(np.mean(np.var(X, axis=0))) * tol
+
+
+def lloyd(be, X, w, centers, max_iter: int, tol: float):
+    """Run Lloyd iterations from `centers` on backend `be`.
+
+    Returns (labels int32 (n,), centers (k, d), inertia, n_iter). Cost: n_iter + 1 passes
+    over X (the last one assigns labels to the final centers).
+    """
+    tol_abs = _tolerance(X, tol)
+    labels_old = None
+    centers = centers.astype(X.dtype, copy=True)
+    n_iter = 0
+    for it in range(max_iter):
+        sums, weights, _, labels, mind = be.step(centers)
+        empty = np.flatnonzero(weights == 0)
+        if empty.size:
+            far = np.argsort(mind)[::-1][:empty.size]
+            for c, i in zip(empty, far, strict=False):
+                old = labels[i]
+                sums[old] -= X[i] * w[i]
+                weights[old] -= w[i]
+                sums[c] = X[i] * w[i]
+                weights[c] = w[i]
+        nz = weights > 0
+        new = centers.copy()
+        new[nz] = (sums[nz] / weights[nz, None]).astype(X.dtype)
+        shift = float(((new.astype(np.float64) - centers) ** 2).sum())
+        centers = new
+        n_iter = it + 1
+        if labels_old is not None and np.array_equal(labels, labels_old):
+            break
+        if shift <= tol_abs:
+            break
+        labels_old = np.array(labels, copy=True)
+    labels, _, inertia = be.assign(centers)
+    return np.asarray(labels, dtype=np.int32), centers, inertia, n_iter
+
+
+class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
+    """k-means clustering (Lloyd), scikit-learn compatible.
+
+    Parameters
+    ----------
+    n_clusters : number of clusters k (1 <= k <= number of distinct points).
+    init : "k-means++" (greedy, numba), "k-means||", "random", or an array (k, d).
+    n_init : restarts ("auto": 1 for k-means++/k-means||/array, 10 for random); the run
+        with the lowest inertia is kept.
+    max_iter, tol : as in scikit-learn (tol is relative to the mean feature variance).
+    backend : "auto" (numba, else numpy; torch when ``device`` is a CUDA device), "numpy",
+        "numba" or "torch".
+    device : torch device for the torch backend ("cpu", "cuda", "auto").
+    random_state : int, None, numpy Generator or RandomState.
+    n_local_trials : k-means++ candidates per center (default 2 + log k).
+
+    Attributes: ``cluster_centers_`` (k, d), ``labels_``, ``inertia_``, ``n_iter_``,
+    ``n_features_in_``, ``init_seconds_``, ``fit_seconds_``, ``backend_`` (resolved name).
+
+    Cost of ``fit``: per restart, the seeding (k-means++: k passes over X) plus
+    ``n_iter_ + 1`` passes over X of 2 n k d flops each.
+    """
+
+    def __init__(self, n_clusters=8, *, init="k-means++", n_init="auto", max_iter=300,
+                 tol=1e-4, backend="auto", device="cpu", random_state=None,
+                 n_local_trials=None):
+        self.n_clusters = n_clusters
+        self.init = init
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.backend = backend
+        self.device = device
+        self.random_state = random_state
+        self.n_local_trials = n_local_trials
+
+    # ------------------------------------------------------------------ helpers
+    def _resolve_backend(self) -> str:
+        dev = str(self.device)
+        if self.backend == "auto":
+            if dev.startswith("cuda"):
+                return "torch"
+            return backends.resolve("auto", ("numba", "numpy"))
+        return backends.resolve(self.backend)
+
+    def _device(self) -> str:
+        if self.device == "auto":
+            return str(backends.torch_device("auto"))
+        return str(self.device)
+
+    def _check_X(self, X, reset: bool):
+        check_finite_rows(X, "KMeans")
+        X = validate_data(self, X, reset=reset, accept_sparse=False,
+                          dtype=[np.float64, np.float32], order="C", copy=False,
+                          ensure_min_samples=1)
+        return X
+
+    def _n_init(self) -> int:
+        if self.n_init == "auto":
+            return 10 if isinstance(self.init, str) and self.init == "random" else 1
+        n_init = int(self.n_init)
+        if n_init < 1:
+            raise ValueError(f"n_init must be >= 1, got {self.n_init}")
+        return n_init
+
+    def _initial_centers(self, X, w, rng, be_name):
+        k = self.n_clusters
+        init = self.init
+        if isinstance(init, str):
+            if init == "k-means++":
+                return kmeans_plusplus(X, k, rng, sample_weight=w,
+                                       n_local_trials=self.n_local_trials,
+                                       use_numba=be_name != "numpy")[0]
+            if init == "k-means||":
+                return kmeans_parallel(X, k, rng, sample_weight=w, backend=be_name)
+            if init == "random":
+                return random_rows(X, k, rng)
+            raise ValueError(
+                f"init must be 'k-means++', 'k-means||', 'random' or an array, got {init!r}")
+        C = np.asarray(init, dtype=X.dtype)
+        if C.shape != (k, X.shape[1]):
+            raise ShapeError(f"init array has shape {C.shape}; expected (n_clusters, "
+                             f"n_features) = ({k}, {X.shape[1]})")
+        check_finite_rows(C, "KMeans init")
+        return np.ascontiguousarray(C)
+
+    # ------------------------------------------------------------------ API
+    def fit(self, X, y=None, sample_weight=None):
+        """Cluster X (n x d). Returns self."""
+        t0 = time.perf_counter()
+        X = self._check_X(X, reset=True)
+        n = X.shape[0]
+        if not isinstance(self.n_clusters, (int, np.integer)) or isinstance(self.n_clusters,
+                                                                              bool):
+            raise TypeError(f"n_clusters must be an int, got {self.n_clusters!r}")
+        check_n_clusters(self.n_clusters, n)
+        if self.max_iter < 1:
+            raise ValueError(f"max_iter must be >= 1, got {self.max_iter}")
+        if sample_weight is None:
+            w = np.ones(n, dtype=X.dtype)
+        else:
+            w = np.asarray(sample_weight, dtype=X.dtype).reshape(-1)
+            if w.shape[0] != n:
+                raise ShapeError(f"sample_weight has {w.shape[0]} entries for {n} samples")
+            if not np.all(np.isfinite(w)) or np.any(w < 0):
+                raise ValueError("sample_weight must be finite and non-negative")
+        be_name = self._resolve_backend()
+        n_init = self._n_init()
+        if not isinstance(self.init, str) and n_init != 1:
+            warnings.warn("explicit initial centers given: n_init is set to 1",
+                          RuntimeWarning, stacklevel=2)
+            n_init = 1
+        rng = as_rng(self.random_state)
+        be = make_backend(be_name, X, w, device=self._device())
+        best = None
+        init_s = 0.0
+        from threadpoolctl import threadpool_limits
+
+        # numba threads each call a small GEMM: BLAS must not start its own threads inside
+        limits = threadpool_limits(1, user_api="blas") if be_name == "numba" else None
+        try:
+            for _ in range(n_init):
+                ti = time.perf_counter()
+                C0 = self._initial_centers(X, w, rng, be_name)
+                init_s += time.perf_counter() - ti
+                labels, centers, inertia, n_iter = lloyd(be, X, w, C0, self.max_iter, self.tol)
+                if best is None or inertia < best[2]:
+                    best = (labels, centers, inertia, n_iter)
+        finally:
+            if limits is not None:
+                limits.restore_original_limits()
+        labels, centers, inertia, n_iter = best
+        n_distinct = len(np.unique(labels))
+        if n_distinct < self.n_clusters:
+            warnings.warn(f"found {n_distinct} distinct clusters, fewer than n_clusters="
+                          f"{self.n_clusters} (duplicate points?)", ConvergenceWarning,
+                          stacklevel=2)
+        self.cluster_centers_ = centers
+        self.labels_ = labels
+        self.inertia_ = float(inertia)
+        self.n_iter_ = int(n_iter)
+        self.backend_ = be_name
+        self.init_seconds_ = init_s
+        self.fit_seconds_ = time.perf_counter() - t0
+        return self
+
+    def _assign(self, X):
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False)
+        w = np.ones(X.shape[0], dtype=X.dtype)
+        be = make_backend(self.backend_, X, w, device=self._device())
+        return be.assign(self.cluster_centers_.astype(X.dtype))
+
+    def predict(self, X):
+        """Index of the nearest center for every row of X. Cost: one pass, 2 n k d flops."""
+        return np.asarray(self._assign(X)[0], dtype=np.int32)
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """fit(X) then return ``labels_``."""
+        return self.fit(X, sample_weight=sample_weight).labels_
+
+    def transform(self, X):
+        """Euclidean distances to every center, (n, k). Cost: 2 n k d flops."""
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False)
+        C = self.cluster_centers_.astype(X.dtype)
+        D = (np.einsum("ij,ij->i", X, X)[:, None] - 2.0 * X @ C.T + (C * C).sum(1)[None])
+        return np.sqrt(np.maximum(D, 0))
+
+    def fit_transform(self, X, y=None, sample_weight=None):
+        return self.fit(X, sample_weight=sample_weight).transform(X)
+
+    def score(self, X, y=None, sample_weight=None):
+        """Minus the inertia of X against the fitted centers (higher is better)."""
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False)
+        w = (np.ones(X.shape[0], dtype=X.dtype) if sample_weight is None
+             else np.asarray(sample_weight, dtype=X.dtype))
+        be = make_backend(self.backend_, X, w, device=self._device())
+        return -float(be.assign(self.cluster_centers_.astype(X.dtype))[2])
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags

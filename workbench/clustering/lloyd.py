@@ -1,0 +1,162 @@
+"""Lloyd iterations of k-means on three backends: numpy (reference), numba (fused), torch.
+
+A backend object holds the prepared data (dtype, device, row norms) and offers two passes:
+
+- ``step(centers) -> (sums (k,d) f64, weights (k,) f64, inertia, labels, mind)``: assign
+  every point to its nearest center and accumulate the new centers' weighted sums.
+- ``assign(centers) -> (labels, mind, inertia)``: the assignment only.
+
+``mind`` is each point's squared distance to its center (numpy, used to relocate empty
+clusters). Each pass reads X once and costs 2 n k d flops.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from workbench.backends.numba_support import parallel_guard
+
+_BLOCK_ROWS = 512   # rows per GEMM block: 512 x d stays in L2 for d <= 256
+
+
+def _n_chunks(n: int) -> int:
+    try:
+        import numba
+
+        threads = numba.get_num_threads()
+    except ImportError:  # pragma: no cover
+        threads = 1
+    return max(1, min(2 * threads, n // 64 or 1))
+
+
+class NumpyLloyd:
+    """Reference backend: chunked GEMM for distances, a sparse one-hot product for sums."""
+
+    name = "numpy"
+
+    def __init__(self, X: np.ndarray, w: np.ndarray, chunk: int = 8192):
+        self.X, self.w, self.chunk = X, w, chunk
+        self.xsq = np.einsum("ij,ij->i", X, X)
+
+    def _assign(self, centers):
+        X = self.X
+        n = X.shape[0]
+        CT = (-2.0 * centers.T).astype(X.dtype)
+        cn = (centers.astype(np.float64) ** 2).sum(1).astype(X.dtype)
+        labels = np.empty(n, dtype=np.int32)
+        mind = np.empty(n, dtype=X.dtype)
+        for lo in range(0, n, self.chunk):
+            D = X[lo:lo + self.chunk] @ CT + cn
+            lab = np.argmin(D, axis=1)
+            labels[lo:lo + self.chunk] = lab
+            mind[lo:lo + self.chunk] = np.maximum(
+                D[np.arange(D.shape[0]), lab] + self.xsq[lo:lo + self.chunk], 0)
+        return labels, mind
+
+    def assign(self, centers):
+        labels, mind = self._assign(centers)
+        return labels, mind, float(np.dot(self.w.astype(np.float64), mind))
+
+    def step(self, centers):
+        labels, mind = self._assign(centers)
+        k = centers.shape[0]
+        n = self.X.shape[0]
+        onehot = sp.csr_matrix((self.w.astype(np.float64), (labels, np.arange(n))), shape=(k, n))
+        sums = np.asarray(onehot @ self.X.astype(np.float64, copy=False))
+        weights = np.bincount(labels, weights=self.w, minlength=k).astype(np.float64)
+        return sums, weights, float(np.dot(self.w.astype(np.float64), mind)), labels, mind
+
+
+class NumbaLloyd:
+    """Fused kernel (``_kernels.lloyd_step``): one pass over X per iteration, parallel over
+    chunks with per-thread partial sums; BLAS capped at one thread inside the pass."""
+
+    name = "numba"
+
+    def __init__(self, X: np.ndarray, w: np.ndarray):
+        from workbench.clustering import _kernels
+
+        self.k = _kernels
+        self.X, self.w = X, w
+        n = X.shape[0]
+        self.labels = np.empty(n, dtype=np.int32)
+        self.mind = np.empty(n, dtype=X.dtype)
+        self.n_chunks = _n_chunks(n)
+
+    def _prep(self, centers):
+        CT = np.ascontiguousarray(-2.0 * centers.T).astype(self.X.dtype)
+        cn = (centers.astype(np.float64) ** 2).sum(1).astype(self.X.dtype)
+        return CT, cn
+
+    def step(self, centers):
+        CT, cn = self._prep(centers)
+        with parallel_guard():
+            sums, weights, inertia = self.k.lloyd_step(self.X, CT, cn, self.w, self.labels,
+                                                       self.mind, self.n_chunks, _BLOCK_ROWS)
+        return sums, weights, float(inertia), self.labels, self.mind
+
+    def assign(self, centers):
+        CT, cn = self._prep(centers)
+        with parallel_guard():
+            inertia = self.k.assign(self.X, CT, cn, self.w, self.labels, self.mind,
+                                    self.n_chunks, _BLOCK_ROWS)
+        return self.labels.copy(), self.mind, float(inertia)
+
+
+class TorchLloyd:
+    """torch backend (CPU or CUDA): chunked ``addmm`` + ``min`` for the assignment,
+    ``index_add_`` for the sums (accumulated in float64)."""
+
+    name = "torch"
+
+    def __init__(self, X: np.ndarray, w: np.ndarray, device="cpu", chunk: int = 65536):
+        import torch
+
+        self.torch = torch
+        self.device = torch.device(device)
+        self.X = torch.from_numpy(X).to(self.device)
+        self.w = torch.from_numpy(w).to(self.device)
+        self.xsq = (self.X * self.X).sum(1)
+        self.chunk = chunk
+        self.dtype = X.dtype
+
+    def _pass(self, centers, sums_too: bool):
+        torch = self.torch
+        C = torch.from_numpy(np.ascontiguousarray(centers, dtype=self.dtype)).to(self.device)
+        k = C.shape[0]
+        CT = (-2.0 * C).T.contiguous()
+        cn = (C * C).sum(1)
+        n = self.X.shape[0]
+        labels = torch.empty(n, dtype=torch.int64, device=self.device)
+        mind = torch.empty(n, dtype=self.X.dtype, device=self.device)
+        sums = torch.zeros((k, C.shape[1]), dtype=torch.float64, device=self.device)
+        for lo in range(0, n, self.chunk):
+            Xb = self.X[lo:lo + self.chunk]
+            D = torch.addmm(cn, Xb, CT)
+            m, lab = D.min(1)
+            labels[lo:lo + self.chunk] = lab
+            mind[lo:lo + self.chunk] = (m + self.xsq[lo:lo + self.chunk]).clamp_min(0)
+            if sums_too:
+                wb = self.w[lo:lo + self.chunk].double()
+                sums.index_add_(0, lab, Xb.double() * wb[:, None])
+        inertia = float((self.w.double() * mind.double()).sum())
+        weights = torch.bincount(labels, weights=self.w.double(), minlength=k)
+        return (sums.cpu().numpy(), weights.cpu().numpy().astype(np.float64), inertia,
+                labels.to(torch.int32).cpu().numpy(), mind.cpu().numpy())
+
+    def step(self, centers):
+        return self._pass(centers, True)
+
+    def assign(self, centers):
+        _, _, inertia, labels, mind = self._pass(centers, False)
+        return labels, mind, inertia
+
+
+def make_backend(name: str, X: np.ndarray, w: np.ndarray, device: str = "cpu"):
+    """The Lloyd backend object for `name` ("numpy", "numba" or "torch")."""
+    if name == "numba":
+        return NumbaLloyd(X, w)
+    if name == "torch":
+        return TorchLloyd(X, w, device=device)
+    return NumpyLloyd(X, w)

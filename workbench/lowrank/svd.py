@@ -1,0 +1,298 @@
+"""The SVD family: exact truncated SVD, randomized SVD (range finder + power iterations),
+block Krylov SVD (with a residual check to run to convergence), and the Gram-matrix route.
+
+All accept a numpy array, scipy sparse matrix, torch tensor (CPU/CUDA) or any
+:mod:`workbench.operators` operator (the randomized ones need only products with A and
+A^T). Results are :class:`~workbench.lowrank.results.LowRankResult` with factors
+``U, s, Vt`` (U, Vt in the input's backend, s numpy float64).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+
+from workbench.backends import arrays as ba
+from workbench.errors import ConvergenceWarning
+from workbench.lowrank._checks import as_matrix, check_rank
+from workbench.lowrank.results import LowRankResult, should_compute_error
+from workbench.operators import LinearOperator, aslinearoperator
+
+
+def _finish(res: LowRankResult, A, compute_error, reference_sv) -> LowRankResult:
+    if isinstance(A, LinearOperator) or not should_compute_error(A, compute_error):
+        return res
+    return res.with_error(A, reference_sv)
+
+
+def _as_op(A, dtype=None) -> LinearOperator:
+    if isinstance(A, LinearOperator):
+        return A
+    import scipy.sparse as sps
+
+    if not sps.issparse(A):
+        A = as_matrix(A)
+    if dtype is not None:
+        if ba.is_torch(A):
+            import torch
+
+            A = A.to(getattr(torch, str(np.dtype(dtype))))
+        else:
+            A = A.astype(dtype, copy=False)
+    return aslinearoperator(A, symmetric=False)
+
+
+def _small_svd(B) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """SVD of a small dense block in numpy float64 (gesdd, falling back to gesvd)."""
+    import scipy.linalg
+
+    Bn = np.asarray(ba.to_numpy(B), dtype=np.float64)
+    try:
+        return scipy.linalg.svd(Bn, full_matrices=False, check_finite=False)
+    except np.linalg.LinAlgError:  # pragma: no cover - gesdd rarely fails to converge
+        return scipy.linalg.svd(Bn, full_matrices=False, check_finite=False,
+                                lapack_driver="gesvd")
+
+
+def truncated_svd(A, rank: int, *, compute_error: bool | str = "auto",
+                  reference_sv: np.ndarray | None = None) -> LowRankResult:
+    """Exact rank-`rank` truncated SVD by LAPACK (numpy) or torch.linalg.svd (torch): the
+    Eckart–Young optimum itself. Costs O(m n min(m, n)); use for matrices up to a few
+    thousand. Returns a LowRankResult with factors U (m x k), s (k,), Vt (k x n)."""
+    A = as_matrix(A)
+    k = check_rank(rank, tuple(A.shape))
+    t0 = time.perf_counter()
+    if ba.is_torch(A):
+        import torch
+
+        U, s, Vt = torch.linalg.svd(A, full_matrices=False)
+        U, s, Vt = U[:, :k], ba.to_numpy(s[:k]).astype(np.float64), Vt[:k]
+        full_s = None
+    else:
+        U, full_s, Vt = _small_svd(A)
+        U, s, Vt = U[:, :k], full_s[:k], Vt[:k]
+    dt = time.perf_counter() - t0
+    res = LowRankResult("svd", k, {"U": U, "s": s, "Vt": Vt}, tuple(A.shape),
+                        params={}, seconds=dt, num_matvecs=None)
+    if full_s is not None and reference_sv is None:
+        reference_sv = full_s
+    return _finish(res, A, compute_error, reference_sv)
+
+
+def _range_finder(op: LinearOperator, rank: int, oversample: int, power_iters: int,
+                  seed: int):
+    """Orthonormal basis (m x (rank+oversample)) of the range of op: the engine's
+    randomized range finder (Gaussian sketch + power iterations with re-orthonormalization,
+    l (1 + 2 power_iters) matvecs)."""
+    from workbench.spectral import randomized_range_finder
+
+    return randomized_range_finder(op, rank, oversample=oversample,
+                                   power_iters=power_iters, seed=seed)
+
+
+def randomized_svd(A, rank: int, *, oversample: int = 10, power_iters: int = 2,
+                   method: str = "subspace", tol: float | None = None,
+                   block_size: int | None = None, max_iters: int = 60, seed: int = 0,
+                   dtype: Any = None, compute_error: bool | str = "auto",
+                   reference_sv: np.ndarray | None = None) -> LowRankResult:
+    """Randomized truncated SVD: ``U, s, Vt = randomized_svd(A, rank)``.
+
+    method="subspace": the engine's randomized range finder (Gaussian sketch of
+    rank + oversample columns, `power_iters` power/subspace iterations), then the SVD of
+    the small matrix Q^T A. Costs (rank + oversample) * (2 power_iters + 2) matvecs.
+
+    method="krylov": block Krylov (see :func:`block_krylov_svd`): the whole Krylov space
+    [A W, (A A^T) A W, ...] instead of its last block; more accurate per matvec on slowly
+    decaying spectra. With ``tol`` it runs until every top-`rank` singular value has
+    relative accuracy `tol` by its residual bound (the "exact" mode).
+
+    dtype: e.g. "float32" to run the products in single precision (twice the BLAS speed;
+    singular values then carry ~1e-6 relative rounding). Returns a LowRankResult
+    (``num_matvecs`` counts products with A and A^T).
+    """
+    if method == "krylov" or tol is not None:
+        return block_krylov_svd(A, rank, block_size=block_size, iters=power_iters,
+                                tol=tol, max_iters=max_iters, seed=seed, dtype=dtype,
+                                compute_error=compute_error, reference_sv=reference_sv)
+    if method != "subspace":
+        raise ValueError(f"method must be 'subspace' or 'krylov', got {method!r}")
+    op = _as_op(A, dtype)
+    k = check_rank(rank, op.shape)
+    if oversample < 0 or power_iters < 0:
+        raise ValueError("oversample and power_iters must be >= 0")
+    oversample = min(oversample, min(op.shape) - k)
+    op.reset_counter()
+    t0 = time.perf_counter()
+    Q = _range_finder(op, k, oversample, power_iters, seed)
+    Bt = op.rmatmat(Q)                       # n x l: (Q^T A)^T
+    Ub, s, Vt = _small_svd(ba.to_numpy(Bt).T)
+    U = Q @ ba.like(Ub[:, :k], Q)
+    Vt = ba.like(Vt[:k], Q)
+    dt = time.perf_counter() - t0
+    res = LowRankResult("randomized", k, {"U": U, "s": s[:k], "Vt": Vt}, op.shape,
+                        params=dict(oversample=oversample, power_iters=power_iters,
+                                    seed=seed, dtype=str(dtype) if dtype else None),
+                        seconds=dt, num_matvecs=op.num_matvecs)
+    return _finish(res, A, compute_error, reference_sv)
+
+
+def block_krylov_svd(A, rank: int, *, block_size: int | None = None, iters: int | None = 4,
+                     tol: float | None = None, max_iters: int = 60, seed: int = 0,
+                     dtype: Any = None, compute_error: bool | str = "auto",
+                     reference_sv: np.ndarray | None = None) -> LowRankResult:
+    """Block Krylov SVD (Musco & Musco 2015) with full re-orthogonalization.
+
+    Builds an orthonormal basis Q of K = [A W, (A A^T) A W, ..., (A A^T)^q A W] (W Gaussian
+    n x b, b = `block_size`, default rank + 10) and takes the SVD of Q^T A, which is the
+    stack of the A^T Q_j blocks computed along the way (no extra pass). Depth q = `iters`,
+    or with ``tol``: grow until for each of the top `rank` Ritz triplets the residual r_i =
+    ||A v_i - s_i u_i|| (read off the next block's QR factor, free) satisfies
+    min(r_i / s_i, r_i^2 / (2 s_i gap_i)) <= tol — a bound on the relative error of s_i
+    (gap_i: distance of s_i^2 to the other Ritz values squared, relative to s_i^2). If it
+    stops early (max_iters, or the space fills min(m, n)) a ConvergenceWarning is issued.
+
+    Costs b (2 q + 1) matvecs (+ b for the residual check with tol). Returns a
+    LowRankResult; ``info`` holds residuals, iterations and ``converged``.
+    """
+    op = _as_op(A, dtype)
+    k = check_rank(rank, op.shape)
+    m, n = op.shape
+    b = int(block_size) if block_size else k + 10
+    b = max(1, min(b, min(m, n)))
+    depth_cap = max_iters if tol is not None else int(iters if iters is not None else 4)
+    op.reset_counter()
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    Q0, _ = ba.qr(op.matmat(op.random_block(b, rng)))
+    Qs, Ws = [Q0], []
+    G = np.zeros((0, 0))                  # B B^T, grown block by block (convergence checks)
+    converged, res_rel = False, None
+    j = 0
+    while True:
+        W = op.rmatmat(Qs[-1])                       # n x b  (rows of B = Q^T A)
+        Ws.append(W)
+        K = b * len(Qs)
+        last = j >= depth_cap or K + b > min(m, n)
+        if tol is not None or not last:
+            Z = op.matmat(W)
+            Qall = ba.concat(Qs, axis=1)
+            for _ in range(2):                      # block CGS2
+                Z = Z - Qall @ (Qall.T @ Z)
+            Qn, T = ba.qr(Z)
+        if tol is not None and K >= k:
+            # Ritz values from the small Gram matrix B B^T (K x K): eigh costs K^3 instead
+            # of the n K^2 of an SVD of B; the final triplets come from the SVD below.
+            Wn = np.asarray(ba.to_numpy(W), dtype=np.float64)
+            Bt_prev = np.asarray(ba.to_numpy(ba.concat(Ws, axis=1)), dtype=np.float64)
+            cross = Bt_prev.T @ Wn                     # K x b
+            G2 = np.empty((K, K))
+            G2[:K - b, :K - b] = G
+            G2[:, K - b:] = cross
+            G2[K - b:, :K - b] = cross[:K - b].T
+            G = G2
+            w, Y = np.linalg.eigh(G)
+            w, Y = np.maximum(w[::-1], 0.0), Y[:, ::-1]
+            Tn = np.asarray(ba.to_numpy(T), dtype=np.float64)
+            s2 = np.maximum(w, np.finfo(float).tiny)
+            sk = np.sqrt(s2)
+            r = np.linalg.norm(Tn @ Y[K - b:, :], axis=0)        # ||A v_i - s_i u_i||
+            gaps = np.full_like(s2, np.inf)
+            gaps[1:] = np.minimum(gaps[1:], s2[:-1] - s2[1:])
+            gaps[:-1] = np.minimum(gaps[:-1], s2[:-1] - s2[1:])
+            gaps = np.maximum(gaps, 1e-300)
+            bound = np.minimum(r / sk, r**2 / (2 * gaps))
+            res_rel = bound[:k]
+            if np.all(res_rel <= tol):
+                converged = True
+                break
+        elif tol is not None:
+            G = np.asarray(ba.to_numpy(ba.concat(Ws, axis=1)), dtype=np.float64)
+            G = G.T @ G
+        if last:
+            break
+        Qs.append(Qn)
+        j += 1
+    Ub, s, Vt = _small_svd(ba.to_numpy(ba.concat(Ws, axis=1)).T)
+    Qall = ba.concat(Qs, axis=1)
+    U = Qall @ ba.like(Ub[:, :k], Qall)
+    Vt_k = ba.like(Vt[:k], Qall)
+    dt = time.perf_counter() - t0
+    if tol is not None and not converged:
+        warnings.warn(f"block Krylov SVD stopped after {j + 1} blocks without reaching "
+                      f"tol={tol:g} (worst bound {float(np.max(res_rel)):.2e})",
+                      ConvergenceWarning, stacklevel=2)
+    info = dict(iterations=j + 1, basis_size=b * len(Qs), converged=converged if tol else None)
+    if res_rel is not None:
+        info["error_bound"] = res_rel
+    res = LowRankResult("krylov", k, {"U": U, "s": s[:k], "Vt": Vt_k}, op.shape,
+                        params=dict(block_size=b, iters=iters, tol=tol, seed=seed,
+                                    dtype=str(dtype) if dtype else None),
+                        seconds=dt, num_matvecs=op.num_matvecs, info=info)
+    return _finish(res, A, compute_error, reference_sv)
+
+
+def gram_svd(A, rank: int, *, compute_error: bool | str = "auto",
+             reference_sv: np.ndarray | None = None) -> LowRankResult:
+    """Top-`rank` SVD from the eigendecomposition of the smaller Gram matrix (A^T A if
+    n <= m, else A A^T), computed only for the wanted eigenvalues (LAPACK evr).
+
+    Costs one product m n min(m, n) (syrk) plus O(min(m,n)^2 (min(m,n) + k)) — fast when
+    one side is small. Squaring the matrix limits the relative accuracy of s_i to about
+    eps (s_1 / s_i)^2 (reported in ``info['accuracy']``)."""
+    import scipy.linalg
+
+    A = as_matrix(A)
+    k = check_rank(rank, tuple(A.shape))
+    m, n = A.shape
+    t0 = time.perf_counter()
+    An = A if not ba.is_torch(A) else None
+    tall = n <= m
+    G = (A.T @ A) if tall else (A @ A.T)
+    Gn = np.asarray(ba.to_numpy(G), dtype=np.float64)
+    p = Gn.shape[0]
+    w, V = scipy.linalg.eigh(Gn, subset_by_index=(p - k, p - 1), driver="evr",
+                             check_finite=False)
+    w, V = w[::-1], V[:, ::-1]
+    s = np.sqrt(np.maximum(w, 0.0))
+    safe = np.where(s > 0, s, 1.0)
+    Vb = ba.like(np.ascontiguousarray(V / safe), A)
+    if tall:
+        U = A @ Vb                                   # A v_i / s_i
+        Vt = ba.like(np.ascontiguousarray(V.T), A)
+    else:
+        Vt = (A.T @ Vb).T
+        U = ba.like(np.ascontiguousarray(V), A)
+    dt = time.perf_counter() - t0
+    eps = ba.eps(A.dtype)
+    acc = eps * (s[0] / safe) ** 2
+    res = LowRankResult("gram", k, {"U": U, "s": s, "Vt": Vt}, (m, n), params={},
+                        seconds=dt, num_matvecs=None, info=dict(accuracy=acc))
+    del An
+    return _finish(res, A, compute_error, reference_sv)
+
+
+def exact_svd(A, rank: int, *, tol: float = 1e-8, method: str = "auto", seed: int = 0,
+              compute_error: bool | str = "auto",
+              reference_sv: np.ndarray | None = None) -> LowRankResult:
+    """Top-`rank` singular triplets to relative accuracy `tol` (default 1e-8), by the
+    fastest route: "lapack" (dense SVD) for small matrices, "gram" when one side is small
+    enough that its Gram matrix is cheap and squaring keeps `tol`, else "krylov" (block
+    Krylov run to convergence with its residual check). Returns a LowRankResult."""
+    if method == "auto":
+        shape = A.shape
+        small = min(shape)
+        if small <= 400 or small <= 2 * rank:
+            method = "lapack"
+        else:
+            method = "krylov"
+    if method == "lapack":
+        return truncated_svd(A, rank, compute_error=compute_error, reference_sv=reference_sv)
+    if method == "gram":
+        return gram_svd(A, rank, compute_error=compute_error, reference_sv=reference_sv)
+    if method == "krylov":
+        return block_krylov_svd(A, rank, tol=tol, seed=seed, compute_error=compute_error,
+                                reference_sv=reference_sv)
+    raise ValueError(f"method must be 'auto', 'lapack', 'gram' or 'krylov', got {method!r}")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import time
 from pathlib import Path
 
@@ -218,6 +219,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     n_err = len(all_errors) + len(churn["errors"])
     changes = [x for r in results["apps"].values() for x in r["change"]]
+    print(f"\nmachine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} "
+          "(other work on the machine inflates every figure)")
     print("\nsummary (target / measured / verdict)")
     print(f"  errors                 {TARGET_ERRORS:>8} {n_err:>10}   "
           f"{'PASS' if n_err <= TARGET_ERRORS else 'FAIL'}")

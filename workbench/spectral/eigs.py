@@ -20,6 +20,7 @@ import time
 import warnings
 
 import numpy as np
+import scipy.linalg as sla
 
 from workbench.backends import arrays as ba
 from workbench.errors import ConvergenceWarning, ShapeError
@@ -157,6 +158,7 @@ def top_eigs(op, k: int = 6, which: str = "LA", tol: float = 1e-8,
     restarts = 0
     exhausted = False
     skip_until = 0
+    snapshot = None
     history = []
     theta = np.zeros(0)
     S = np.zeros((0, 0))
@@ -189,19 +191,30 @@ def top_eigs(op, k: int = 6, which: str = "LA", tol: float = 1e-8,
             V[s:s + nb_next] = Qn
             T[s:s + nb_next, s - nb:s] = Rn
             T[s - nb:s, s:s + nb_next] = Rn.T
-        theta, S = np.linalg.eigh(T[:s, :s])
+        theta, S = sla.eigh(T[:s, :s])
         C = T[s:s + nb_next, :s]
         res = np.linalg.norm(C @ S, axis=0) if nb_next else np.zeros(s)
         scale = max(float(np.max(np.abs(theta))), 0.0)
         want = select(theta, k, which)
         history.append((op.num_matvecs - start, theta[want].copy(), res[want].copy()))
         if injected:
+            # The Krylov space was exhausted: every Ritz pair so far is exact, and (with
+            # probability one for a random start) the first exhaustion has found every
+            # distinct eigenvalue. Later blocks, started from random vectors orthogonal to
+            # the basis, can only add copies of eigenvalues (multiplicities). Stop once a
+            # block adds nothing to the wanted values.
+            wanted_now = theta[want]
             if not exhausted and np.ptp(theta) <= thr * max(scale, scale_est):
-                # the Krylov space of a random vector is one-dimensional in eigenvalues:
-                # A = c I on the whole space (with probability one).
+                # one distinct eigenvalue: A = c I on the whole space (probability one)
                 return _scalar_identity_result(op, V, s, theta, k, which, rng, tol_eff,
                                                start, t0, seed, restarts, history)
+            if (exhausted and s >= k and snapshot is not None and len(snapshot) == k
+                    and np.allclose(wanted_now, snapshot, rtol=0,
+                                    atol=tol_eff * max(scale, scale_est))):
+                converged = True
+                break
             exhausted = True
+            snapshot = wanted_now.copy()
             skip_until = s + max(k, b)
         if nb_next == 0:  # the whole space is spanned: the Ritz pairs are exact
             converged = True

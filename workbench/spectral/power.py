@@ -16,13 +16,16 @@ from workbench.spectral.results import EigResult
 
 
 def power_iteration(op, k: int = 1, tol: float = 1e-3, max_iter: int = 100,
-                    seed: int | None = 0, target=None, target_rtol: float = 1e-6) -> EigResult:
+                    seed: int | None = 0, target=None, target_rtol: float = 1e-6,
+                    residual_tol: float | None = None) -> EigResult:
     """Top-k eigenpairs (largest magnitude) by power iteration, deflating the vectors found
     (v <- v - sum_j (v_j^T v) v_j), as PyHessian's ``eigenvalues`` does.
 
     Stops each eigenvalue when the relative change of the Rayleigh quotient falls below
-    `tol` (PyHessian's rule) or, when `target` (the exact eigenvalues, for benchmarks) is
-    given, when the estimate is within `target_rtol` of target[i]. max_iter per eigenvalue.
+    `tol` (PyHessian's rule); or, with `residual_tol`, when ||A v - lambda v|| <=
+    residual_tol * |lambda_1| (top_eigs' rule, for like-for-like comparisons); or, when
+    `target` (the exact eigenvalues, for benchmarks) is given, when the estimate is within
+    `target_rtol` of target[i]. max_iter per eigenvalue.
 
     Returns EigResult (values in the order found, vectors n x k in the op's backend,
     residuals ||A v - lambda v|| from the last product); converged is True when every
@@ -49,7 +52,10 @@ def power_iteration(op, k: int = 1, tol: float = 1e-3, max_iter: int = 100,
             Av = op.matvec(v)
             new = ba.scalar(v @ Av)
             r = Av - new * v
-            if target is not None:
+            if residual_tol is not None:
+                ref = abs(vals[0]) if vals else abs(new)
+                done = ba.scalar(ba.norm(r)) <= residual_tol * ref
+            elif target is not None:
                 done = abs(new - target[i]) <= target_rtol * abs(target[i])
             elif lam is not None:
                 done = abs(new - lam) <= tol * (abs(lam) + 1e-6)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import scipy.linalg as sla
 
 from workbench.backends import arrays as ba
 from workbench.errors import RankError, WorkbenchError
@@ -61,7 +62,7 @@ def randomized_svd(op, rank: int, oversample: int = 10, power_iters: int = 2,
     Q = randomized_range_finder(op, rank, oversample, power_iters, seed)
     Bt = op.rmatmat(Q)  # (n x l) = (Q^T A)^T
     Q2, R2 = ba.qr(Bt)  # B = R2^T Q2^T
-    Uh, s, Wt = np.linalg.svd(ba.to_numpy(R2).astype(np.float64).T)  # R2^T = Uh s Wt
+    Uh, s, Wt = sla.svd(ba.to_numpy(R2).astype(np.float64).T)  # R2^T = Uh s Wt
     U = Q @ op.new_block(Uh[:, :rank])
     Vt = (Q2 @ op.new_block(Wt[:rank].T)).T
     return SVDResult(U=U, s=s[:rank].copy(), Vt=Vt, num_matvecs=op.num_matvecs - before,
@@ -94,7 +95,7 @@ def randomized_eigh(op, rank: int, oversample: int = 10, power_iters: int = 2,
     Q = randomized_range_finder(op, rank, oversample, power_iters, seed)
     AQ = op.matmat(Q)
     C = ba.to_numpy(Q.T @ AQ).astype(np.float64)
-    theta, S = np.linalg.eigh((C + C.T) / 2)
+    theta, S = sla.eigh((C + C.T) / 2)
     want = select(theta, rank, which)
     Sw = op.new_block(S[:, want])
     vecs = Q @ Sw

@@ -91,6 +91,16 @@ def train_digits_mlp(epochs: int = 60, checkpoints=(0, 5, 15, 30, 60), hidden=(2
         w = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
         out.append(Checkpoint(epoch=epoch, weights=w, test_accuracy=acc, train_loss=loss))
 
+    from workbench.backends.threads import limited_threads
+
+    with limited_threads(1):  # tiny matmuls: threads only add contention
+        _train(model, opt, Xtr_t, ytr_t, epochs, batch_size, g, want, snap)
+    return out
+
+
+def _train(model, opt, Xtr_t, ytr_t, epochs, batch_size, g, want, snap):
+    import torch
+
     if 0 in want:
         snap(0, float("nan"))
     for epoch in range(1, epochs + 1):
@@ -102,7 +112,6 @@ def train_digits_mlp(epochs: int = 60, checkpoints=(0, 5, 15, 30, 60), hidden=(2
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss) * idx.shape[0]
+            total += loss.item() * idx.shape[0]
         if epoch in want:
             snap(epoch, total / perm.shape[0])
-    return out

@@ -10,9 +10,12 @@ the default ``pl_package='ww'``), written down from its published formulas:
   ``D_i = max_j |1 - (x_j / x_i)^(1 - alpha_i) - j / n|`` (KS distance, j = 0..n-1);
   ``sigma_i = (alpha_i - 1) / sqrt(n)`` (its standard error);
 - xmin = the candidate with the smallest D (first one on ties).
-- With fewer than 20 values (WeightWatcher's small-N branch, also ``finite_size=True``):
-  bias-corrected ``alpha = 1 + (n - 1) / sum log(x_j / x_i)``, tails of at least 8 values,
-  and xmin minimizing ``D - 0.868 / sqrt(n)``.
+- With fewer than 20 values (WeightWatcher's small-N branch): bias-corrected
+  ``alpha = 1 + (n - 1) / sum log(x_j / x_i)``, tails of at least 8 values, xmin by the
+  smallest D (WeightWatcher computes a penalized score D - 0.868 / sqrt(n) there but its
+  constructor then overrides the choice with argmin D; we reproduce that).
+  ``finite_size=True`` applies the bias correction at any N and selects xmin by the
+  penalized score, which favours longer tails when there are few eigenvalues.
 
 The KS scan over all candidates is the hot loop (O(N^2)); it is a numba kernel (serial, so
 server threads may call it concurrently) with a numpy reference implementation.
@@ -26,6 +29,7 @@ the power-law xmin by maximum likelihood.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -175,7 +179,11 @@ def _plain_fit(data: np.ndarray, finite_size, backend: str, xmin_range=None) -> 
                        f"needs at least {SMALL_N_MIN_TAIL + 1}", "power_law")
     alphas, Ds = ks_scan(data, bias_corrected=small, min_tail=min_tail, backend=backend)
     n_tail = N - np.arange(N - 1)
-    score = Ds - 0.868 / np.sqrt(n_tail) if small else Ds.copy()
+    # WeightWatcher computes J = D - 0.868/sqrt(n) in its small-N branch but then selects
+    # xmin by argmin(D) anyway (WWFit.__init__ overrides it); "auto" reproduces that,
+    # finite_size=True uses the penalized selection the small-N branch intended.
+    penalize = small and finite_size is True
+    score = Ds - 0.868 / np.sqrt(n_tail) if penalize else Ds.copy()
     if small:
         score[(n_tail < min_tail) | ~(alphas > 1.0)] = np.inf
     xmins = data[:-1]
@@ -222,9 +230,11 @@ def _truncated_fit(data: np.ndarray, base: PowerLawFit) -> PowerLawFit:
     t = tail / base.xmin
     sum_logt, sum_t = float(np.sum(np.log(t))), float(np.sum(t))
     x0 = np.array([max(base.alpha, 1.05), math.log(1.0 / max(t[-1], 1.0 + 1e-9))])
-    res = optimize.minimize(_tpl_negloglik, x0, args=(t, sum_logt, sum_t, n),
-                            method="L-BFGS-B",
-                            bounds=[(0.0, 20.0), (math.log(1e-8 / t[-1]), math.log(50.0))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # quad's round-off notes near the bounds
+        res = optimize.minimize(_tpl_negloglik, x0, args=(t, sum_logt, sum_t, n),
+                                method="L-BFGS-B",
+                                bounds=[(0.0, 20.0), (math.log(1e-8 / t[-1]), math.log(50.0))])
     if not res.success and not np.isfinite(res.fun):
         return _failed(f"truncated power-law likelihood did not converge: {res.message}",
                        "truncated_power_law", base.xmax)

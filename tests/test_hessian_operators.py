@@ -21,6 +21,15 @@ TOL = 1e-8
 CE = nn.CrossEntropyLoss()
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # tiny models: one torch thread avoids oversubscription on a shared 2-core machine
+    from workbench.backends import limited_threads
+
+    with limited_threads(1):
+        yield
+
+
 def rel(a, b):
     return float((a - b).norm() / b.norm())
 

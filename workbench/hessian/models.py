@@ -64,3 +64,22 @@ def small_cnn(num_classes: int = 10, channels: int = 8, activation: str = "relu"
 def num_parameters(model: nn.Module) -> int:
     """Number of scalar parameters of `model`."""
     return sum(p.numel() for p in model.parameters())
+
+
+class OneHotMSELoss(nn.Module):
+    """Mean squared error between the outputs and one-hot labels, 0.5 * sum over classes,
+    mean over samples: the square loss of Cohen et al.'s edge-of-stability experiments."""
+
+    def forward(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        onehot = nn.functional.one_hot(targets, outputs.shape[-1]).to(outputs.dtype)
+        return 0.5 * ((outputs - onehot) ** 2).sum(-1).mean()
+
+
+LOSSES = {"cross_entropy": nn.CrossEntropyLoss, "mse": OneHotMSELoss}
+
+
+def make_loss(name: str) -> nn.Module:
+    """A loss module by name: "cross_entropy" or "mse" (one-hot square loss)."""
+    if name not in LOSSES:
+        raise InputFormatError(f"unknown loss {name!r}; choose one of {sorted(LOSSES)}")
+    return LOSSES[name]()

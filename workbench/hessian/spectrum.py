@@ -1,0 +1,139 @@
+"""Curvature spectra: top eigenvalues, most negative eigenvalue, trace and density of a
+curvature operator in one call, at training checkpoints, and for Hessian vs GGN vs Fisher.
+
+All estimates come from the engine (``workbench.spectral``): thick-restart Lanczos for the
+extreme eigenvalues, Hutch++ for the trace, stochastic Lanczos quadrature for the density.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from torch import nn
+
+from workbench.errors import InputFormatError
+from workbench.hessian.operators import fisher_operator, ggn_operator, hessian_operator
+
+KINDS = ("hessian", "ggn", "fisher")
+
+
+@dataclass(frozen=True)
+class CurvatureSpectrum:
+    """Spectral summary of one curvature operator.
+
+    top_values (k,) largest algebraic eigenvalues, descending, with their residuals;
+    min_value: the smallest algebraic eigenvalue (negative curvature, reported as is);
+    trace, trace_std: Hutch++ estimate and its standard error; density: the engine's
+    DensityResult (SLQ); num_outliers: eigenvalues standing apart from the bulk (see
+    ``count_outliers``); num_matvecs and seconds in all; the settings used.
+    """
+
+    kind: str
+    num_params: int
+    top_values: np.ndarray
+    top_residuals: np.ndarray
+    min_value: float
+    trace: float
+    trace_std: float
+    density: object
+    num_outliers: int
+    num_matvecs: int
+    seconds: float
+    settings: dict = field(default_factory=dict)
+    step: int | None = None
+
+
+def count_outliers(values, min_ratio: float = 1.4) -> int:
+    """Number of leading eigenvalues separated from the rest by the largest multiplicative
+    gap among the positive `values` (descending), if that gap exceeds `min_ratio`; else 0.
+    A heuristic for "outliers above the bulk" (Sagun et al.): ask for more eigenvalues than
+    the outliers you expect (e.g. 2 x classes + 2) so the bulk's edge is among them."""
+    v = np.sort(np.asarray(values, dtype=float))[::-1]
+    v = v[v > 0]
+    if v.size < 2:
+        return int(v.size)
+    ratios = v[:-1] / v[1:]
+    i = int(np.argmax(ratios))
+    return i + 1 if ratios[i] >= min_ratio else 0
+
+
+def curvature_spectrum(op, k: int = 5, num_probes: int = 8, num_steps: int = 40,
+                       trace_matvecs: int = 60, tol: float = 1e-6, seed: int = 0,
+                       negative: bool = True, grid_size: int = 400,
+                       progress: Callable[[float], None] | None = None) -> CurvatureSpectrum:
+    """Top-k eigenvalues, smallest eigenvalue (if `negative`), Hutch++ trace and SLQ density
+    of a symmetric operator. Costs the Lanczos products until convergence (typically 20-60
+    for k <= 10) + a few dozen for the smallest eigenvalue + `trace_matvecs` +
+    num_probes * num_steps for the density (counted in ``num_matvecs``)."""
+    from workbench import spectral as sp
+
+    t0 = time.perf_counter()
+    n = op.shape[0]
+    k = max(1, min(int(k), n))
+    before = op.num_matvecs
+    top = sp.top_eigs(op, k=k, which="LA", tol=tol, seed=seed)
+    if progress:
+        progress(0.3)
+    low = (float(sp.top_eigs(op, k=1, which="SA", tol=max(tol, 1e-5), seed=seed).values[0])
+           if negative else float("nan"))
+    if progress:
+        progress(0.45)
+    tr = sp.trace(op, method="hutch++", num_matvecs=min(trace_matvecs, max(4, n)), seed=seed)
+    if progress:
+        progress(0.6)
+    dens = sp.spectral_density(op, num_probes=num_probes, num_steps=min(num_steps, n),
+                               seed=seed, grid_size=grid_size)
+    if progress:
+        progress(1.0)
+    return CurvatureSpectrum(
+        kind=getattr(op, "kind", op.name), num_params=n, top_values=np.asarray(top.values),
+        top_residuals=np.asarray(top.residuals), min_value=low, trace=float(tr.estimate),
+        trace_std=float(tr.std_error), density=dens, num_outliers=count_outliers(top.values),
+        num_matvecs=op.num_matvecs - before, seconds=time.perf_counter() - t0,
+        settings=dict(k=k, num_probes=num_probes, num_steps=num_steps,
+                      trace_matvecs=trace_matvecs, tol=tol, seed=seed))
+
+
+def make_operator(kind: str, model: nn.Module, loss_fn, data, **kwargs):
+    """The curvature operator of `kind` ("hessian", "ggn", "fisher"; "fisher" is the
+    empirical Fisher unless fisher_type= says otherwise)."""
+    makers = {"hessian": hessian_operator, "ggn": ggn_operator, "fisher": fisher_operator}
+    if kind not in makers:
+        raise InputFormatError(f"unknown curvature {kind!r}; choose one of {KINDS}")
+    return makers[kind](model, loss_fn, data, **kwargs)
+
+
+def compare_curvatures(model: nn.Module, loss_fn, data, kinds=KINDS, operator_kwargs=None,
+                       progress: Callable[[float], None] | None = None,
+                       **spectrum_kwargs) -> dict[str, CurvatureSpectrum]:
+    """{kind: CurvatureSpectrum} for the Hessian, GGN and Fisher of the same model and data,
+    with the same estimator settings (and seed) for each."""
+    out = {}
+    for i, kind in enumerate(kinds):
+        op = make_operator(kind, model, loss_fn, data, **(operator_kwargs or {}))
+        out[kind] = curvature_spectrum(op, **spectrum_kwargs)
+        if progress:
+            progress((i + 1) / len(kinds))
+    return out
+
+
+def spectra_over_training(result, loss_fn, data, kind: str = "hessian", steps=None,
+                          operator_kwargs=None,
+                          progress: Callable[[float], None] | None = None,
+                          **spectrum_kwargs) -> list[CurvatureSpectrum]:
+    """The CurvatureSpectrum at each snapshot of a TrainResult (or the snapshots at
+    `steps`), each tagged with its step."""
+    import dataclasses
+
+    snaps = [s for s in result.snapshots if steps is None or s.step in set(steps)]
+    out = []
+    for i, s in enumerate(snaps):
+        model = s.load_into(result.model)
+        op = make_operator(kind, model, loss_fn, data, **(operator_kwargs or {}))
+        out.append(dataclasses.replace(curvature_spectrum(op, **spectrum_kwargs), step=s.step))
+        if progress:
+            progress((i + 1) / len(snaps))
+    return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -93,7 +94,7 @@ def test_killed_worker_loses_nothing_and_rerun_completes_only_missing(client, tm
     assert store.keys() == set(seen)
     stamps = {k: store.result_path(k).stat().st_mtime_ns for k in seen}
 
-    client.wait_for_workers(2, timeout=60)  # the nanny restarts the killed worker
+    _wait_for_replacement(client, victim)  # the nanny restarts the killed worker
     second = run_sweep(EXPERIMENT, GRID, tmp_path, scheduler=client, progress=False)
     assert (second.cached, second.computed, second.failed) == (6, 6, 0)
     assert second.complete
@@ -104,6 +105,17 @@ def test_killed_worker_loses_nothing_and_rerun_completes_only_missing(client, tm
     third = run_sweep(EXPERIMENT, GRID, tmp_path, scheduler=client, progress=False)
     assert (third.cached, third.computed) == (12, 0)
     assert len(load_sweep(tmp_path)) == 12
+
+
+def _wait_for_replacement(client, dead: str, timeout: float = 60.0) -> None:
+    """Block until the scheduler dropped worker `dead` and 2 workers are up again."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        workers = client.scheduler_info(n_workers=-1)["workers"]
+        if dead not in workers and len(workers) == 2:
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"worker {dead} was not replaced within {timeout} s")
 
 
 def _cuda() -> bool:

@@ -132,12 +132,15 @@ def threads_by_worker(client) -> dict[str, int]:
     the task slots (nthreads) of all workers on that host, at least 1. So 2 single-threaded
     workers on a 2-core machine get 1 thread per task, not 2 each. Costs one round trip."""
     workers = client.scheduler_info(n_workers=-1)["workers"]
-    cores = client.run(usable_cores)
+    # a worker may die or leave meanwhile: its error is returned (not raised) and skipped;
+    # its tasks will run elsewhere, and a newcomer's tasks fall back to auto_threads()
+    cores = {a: c for a, c in client.run(usable_cores, on_error="return").items()
+             if isinstance(c, int)}
     slots: dict[str, int] = {}
     for info in workers.values():
         slots[info["host"]] = slots.get(info["host"], 0) + int(info["nthreads"])
-    return {addr: max(1, int(cores.get(addr, 1)) // max(1, slots[info["host"]]))
-            for addr, info in workers.items()}
+    return {addr: max(1, cores[addr] // max(1, slots[info["host"]]))
+            for addr, info in workers.items() if addr in cores}
 
 
 def _target_for_workers(exp: Experiment):
@@ -217,6 +220,7 @@ def run_sweep(experiment: str | Callable | Experiment,
 
     state = dict(done=0, failed=0, stop=False)
     failures: list[tuple[dict, str]] = []
+    new_rows: dict[str, dict] = {}
 
     def handle(key: str, params: dict, payload: dict | None, exc: BaseException | None,
                tb_text: str = "") -> None:
@@ -226,6 +230,7 @@ def run_sweep(experiment: str | Callable | Experiment,
                 row = make_row(key, exp.name, version, params, payload["outputs"],
                                payload["meta"])
                 store.write_result(row)
+                new_rows[key] = row
             except WorkbenchError as err:
                 exc, tb_text = err, ""
             else:
@@ -261,8 +266,13 @@ def run_sweep(experiment: str | Callable | Experiment,
     finally:
         reporter.close()
 
-    finished = [k for k in keys if store.has(k)]
-    table = store.read_rows(finished)
+    # the table in grid order: cached rows read back, new rows from memory (same as on disk)
+    table = store.read_rows([k for k in keys if k not in new_rows and store.has(k)],
+                            extra_rows=list(new_rows.values()))
+    if new_rows and len(table):
+        order = {k: i for i, k in enumerate(keys)}
+        table = table.iloc[table["_key"].map(order).argsort(kind="stable")]
+        table = table.reset_index(drop=True)
     attempted = state["done"] + state["failed"]
     return SweepResult(table=table, folder=Path(folder), experiment=exp.name, version=version,
                        total=len(g), cached=cached, computed=state["done"],

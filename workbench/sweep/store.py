@@ -146,8 +146,12 @@ class SweepStore:
             return []
         return [json.loads(p.read_text()) for p in sorted(self.errors_dir.glob("*.json"))]
 
-    def read_rows(self, keys: Iterable[str] | None = None) -> pd.DataFrame:
-        """The rows of the given keys (all finished tasks when None), in that order."""
+    def read_rows(self, keys: Iterable[str] | None = None,
+                  extra_rows: Iterable[dict] = ()) -> pd.DataFrame:
+        """The rows of the given keys (all finished tasks when None), in that order, then
+        ``extra_rows`` (rows already in memory; they go through the same Arrow conversion
+        so the table is the same as if read back). About 0.3 ms per file."""
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         if keys is None:
@@ -155,12 +159,18 @@ class SweepStore:
                 else []
         else:
             paths = [self.result_path(k) for k in keys]
-        frames = [pq.read_table(p).to_pandas() for p in paths]
-        if not frames:
+        tables = [pq.ParquetFile(p).read(use_threads=False) for p in paths]
+        extra = list(extra_rows)
+        if extra:
+            tables.append(pa.Table.from_pylist(extra))
+        if not tables:
             return pd.DataFrame(columns=list(META_COLUMNS))
-        with warnings.catch_warnings():  # all-NA columns (an output that was None) are fine
-            warnings.simplefilter("ignore", FutureWarning)
-            df = pd.concat(frames, ignore_index=True, sort=False)
+        try:
+            df = pa.concat_tables(tables, promote_options="permissive").to_pandas()
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # a column changed type between runs
+            with warnings.catch_warnings():  # all-NA columns (an output that was None)
+                warnings.simplefilter("ignore", FutureWarning)
+                df = pd.concat([t.to_pandas() for t in tables], ignore_index=True, sort=False)
         meta = [c for c in META_COLUMNS if c in df.columns]
         return df[[c for c in df.columns if c not in meta] + meta]
 
@@ -183,12 +193,13 @@ def load_sweep(folder: str | os.PathLike, experiment: str | None = None) -> pd.D
 
 
 def param_columns(df: pd.DataFrame) -> list[str]:
-    """Names of the parameter columns of a sweep table (from the _params JSON)."""
-    names: dict[str, None] = {}
+    """Names of the parameter columns of a sweep table (from the _params JSON), in the
+    table's column order (which is the grid's order of parameters)."""
+    names: set[str] = set()
     if "_params" in df:
         for text in df["_params"].unique():
-            names.update(dict.fromkeys(json.loads(text)))
-    return [n for n in names if n in df.columns]
+            names.update(json.loads(text))
+    return [c for c in df.columns if c in names]
 
 
 def sort_table(df: pd.DataFrame) -> pd.DataFrame:

@@ -28,25 +28,52 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _worker_address() -> str:
+    """The Dask worker's address when running inside one, else "" (without importing
+    distributed: a worker has always imported it)."""
+    dist = sys.modules.get("distributed")
+    if dist is None:
+        return ""
+    try:
+        return dist.get_worker().address
+    except ValueError:
+        return ""
+
+
 def auto_threads() -> int:
     """Threads for one task on this worker: the cores this process may use divided by the
     number of tasks the Dask worker runs at once (its nthreads), at least 1. Outside a
     Dask worker: all usable cores."""
+    dist = sys.modules.get("distributed")
     try:
-        from distributed import get_worker
-
-        slots = max(1, int(get_worker().state.nthreads))
-    except (ImportError, ValueError, AttributeError):
+        slots = max(1, int(dist.get_worker().state.nthreads)) if dist is not None else 1
+    except (ValueError, AttributeError):
         slots = 1
     return max(1, usable_cores() // slots)
+
+
+_controller = None
+_controller_modules = -1
+
+
+def _threadpool_controller():
+    """threadpoolctl's controller, cached per process: building one scans the loaded shared
+    libraries (~5 ms), so it is rebuilt only when new modules were imported since (a task
+    that imports torch or numba for the first time brings new thread pools)."""
+    global _controller, _controller_modules
+    from threadpoolctl import ThreadpoolController
+
+    if _controller is None or len(sys.modules) != _controller_modules:
+        _controller = ThreadpoolController()
+        _controller_modules = len(sys.modules)
+    return _controller
 
 
 @contextmanager
 def pinned_threads(n: int):
     """Limit BLAS/OpenMP (threadpoolctl), torch (if imported) and numba (if imported) to
-    ``n`` threads for the duration of the block, then restore them."""
-    from threadpoolctl import threadpool_limits
-
+    ``n`` threads for the duration of the block, then restore them. Costs microseconds
+    (after the first call in a process)."""
     torch = sys.modules.get("torch")
     numba = sys.modules.get("numba")
     torch_before = torch.get_num_threads() if torch is not None else None
@@ -57,7 +84,7 @@ def pinned_threads(n: int):
             numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
         except Exception:  # pragma: no cover - numba without a threading layer
             numba_before = None
-    with threadpool_limits(limits=n):
+    with _threadpool_controller().limit(limits=n):
         if torch is not None:
             torch.set_num_threads(n)
         try:
@@ -122,12 +149,7 @@ def run_task(fn: Callable | str, params: dict,
         from workbench.sweep.registry import import_target
 
         fn = import_target(fn)
-    try:
-        from distributed import get_worker
-
-        worker = get_worker().address
-    except (ImportError, ValueError):
-        worker = ""
+    worker = _worker_address()
     if isinstance(threads, Mapping):
         threads = threads.get(worker)
     n = auto_threads() if threads is None else max(1, int(threads))

@@ -1,0 +1,97 @@
+"""Sweep explorer logic (no browser) and the sweep plot: columns offered, array entries,
+colour/facet, errors shown as messages. The served page is covered by test_apps_browser."""
+
+from __future__ import annotations
+
+import time
+
+import holoviews as hv
+import numpy as np
+import pytest
+
+from workbench.errors import InputFormatError
+from workbench.sweep import Grid, load_sweep, run_sweep
+from workbench.sweep.experiments.demo import random_top_eig
+from workbench.ui.sweep import SweepExplorer
+from workbench.viz.sweep import sweep_plot
+
+
+def _wait(cond, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.02)
+    raise TimeoutError("condition not met")
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sweep")
+    run_sweep("demo.random_top_eig", Grid.product(n=[10, 20, 40], seed=[0, 1], k=[3]), path,
+              scheduler="serial", progress=False)
+    return path
+
+
+def _explorer(folder, **kw):
+    ex = SweepExplorer(folder=str(folder), **kw)
+    _wait(lambda: ex.loaded or ex.message)
+    return ex
+
+
+def test_explorer_offers_columns_and_plots_array_entries(folder):
+    ex = _explorer(folder)
+    assert ex.message == ""
+    assert ex.experiment == "demo.random_top_eig"
+    assert ex.x == "n" and ex.color == "seed"  # first varying parameter, then the next
+    assert set(ex.param.y.objects) == {"top", "trace", "spectral_gap", "top_k[entry]"}
+    assert ex.param.entry.bounds == (0, 2)
+    ex.y = "top_k[entry]"
+    ex.entry = 1
+    df = ex.plot_table()
+    assert len(df) == 6
+    for row in df.to_dict("records"):  # entry 1 = the second largest eigenvalue
+        assert row["top_k[1]"] == random_top_eig(n=row["n"], seed=row["seed"], k=3)["top_k"][1]
+    assert isinstance(ex._plot.object, hv.Overlay)
+    assert list(ex.export_data().columns[:3]) == ["n", "top_k[1]", "seed"]
+    ex.facet = "seed"
+    assert isinstance(ex._plot.object, hv.Layout) and len(ex._plot.object) == 2
+
+
+def test_explorer_url_values_survive_loading(folder):
+    ex = _explorer(folder, x="seed", y="trace", color="n", kind="mean")
+    assert (ex.x, ex.y, ex.color, ex.kind) == ("seed", "trace", "n", "mean")
+    assert ex._entry_widget.disabled  # scalar y: the entry slider is off
+
+
+def test_explorer_bad_folder_is_a_message(tmp_path):
+    ex = SweepExplorer(folder=str(tmp_path / "missing"))
+    assert "does not exist" in ex.message
+    ex2 = SweepExplorer(folder=str(tmp_path))
+    _wait(lambda: ex2.message != "")
+    assert "not a sweep folder" in ex2.message and "Traceback" not in ex2.message
+
+
+def test_sweep_plot_mean_and_errors(folder):
+    df = load_sweep(folder)
+    plot = sweep_plot(df, "n", "top", kind="mean")
+    curve = plot.Curve.I
+    np.testing.assert_allclose(curve.dimension_values("mean"),
+                               df.groupby("n")["top"].mean().to_numpy())
+    with pytest.raises(InputFormatError, match="no column"):
+        sweep_plot(df, "n", "nope")
+    with pytest.raises(InputFormatError, match="not numeric"):
+        sweep_plot(df, "n", "top_k")
+
+
+@pytest.mark.slow
+def test_example_sweep_default_view(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_SWEEP_EXAMPLE_DIR", str(tmp_path / "example"))
+    ex = SweepExplorer()
+    _wait(lambda: ex.loaded or ex.message, timeout=120)
+    assert ex.message == ""
+    assert (ex.experiment, ex.x, ex.color) == ("hessian.top_eigs", "width", "seed")
+    df = ex.plot_table()
+    assert len(df) == 12 and set(df["width"]) == {4, 8, 16, 32}
+    # top_k[0] is the top eigenvalue, which top_eigs reports separately
+    np.testing.assert_array_equal(df[ex._y_label()], df["top_eig"])

@@ -1,0 +1,245 @@
+"""Sweep explorer: load a saved sweep folder and browse it (choose x, y, colour, facet).
+
+The table comes from ``workbench.sweep.load_sweep`` (Parquet files written by
+``run_sweep``); the plot from ``workbench.viz.sweep.sweep_plot``. With no folder given the
+explorer shows the built-in example (top Hessian eigenvalue vs width, coloured by seed),
+computing it once in the background if it is not on disk yet. Array outputs (e.g. the
+top-k eigenvalues) are plotted one entry at a time, chosen with the "entry" slider.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import panel as pn
+import param
+
+from workbench.errors import InputFormatError
+from workbench.ui.base import Explorer
+
+NONE = "(none)"
+ARRAY_SUFFIX = "[entry]"
+
+
+def _stamp(folder: Path) -> tuple[int, int]:
+    """(number of result files, newest modification time): changes when results arrive."""
+    res = folder / "results"
+    n, newest = 0, 0
+    if res.is_dir():
+        with os.scandir(res) as it:
+            for e in it:
+                if e.name.endswith(".parquet"):
+                    n += 1
+                    newest = max(newest, e.stat().st_mtime_ns)
+    return n, newest
+
+
+class SweepExplorer(Explorer):
+    """Browse a saved sweep: y against x, coloured and faceted by parameters."""
+
+    title = "Sweep explorer"
+    description = ("Browse a saved parameter sweep: an output against a parameter, coloured "
+                   "by another (e.g. top Hessian eigenvalue vs width, coloured by seed).")
+    url_params = ("folder", "experiment", "x", "y", "entry", "color", "facet", "kind",
+                  "logx", "logy")
+
+    folder = param.String(default="", doc="Sweep folder on the server (empty: the example)")
+    experiment = param.Selector(default="", objects=[""], check_on_set=False,
+                                doc="Experiment (a folder may hold several)")
+    x = param.Selector(default="", objects=[""], check_on_set=False, doc="x axis")
+    y = param.Selector(default="", objects=[""], check_on_set=False, doc="y axis")
+    entry = param.Integer(default=0, bounds=(0, 9),
+                          doc="Entry of an array output (0 = first, e.g. the largest)")
+    color = param.Selector(default=NONE, objects=[NONE], check_on_set=False,
+                           doc="Colour by")
+    facet = param.Selector(default=NONE, objects=[NONE], check_on_set=False,
+                           doc="One panel per value of")
+    kind = param.Selector(default="points", objects=["points", "lines", "mean"],
+                          doc="points, points joined by colour, or mean +- sd")
+    logx = param.Boolean(default=False, doc="log x")
+    logy = param.Boolean(default=False, doc="log y")
+    reload = param.Event(doc="Read the folder again (results of a running sweep)")
+    loaded = param.Integer(default=0, precedence=-1, doc="Counts tables shown (for tests)")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._table: pd.DataFrame | None = None
+        self._plot_df = pd.DataFrame()
+        self._plot = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=380,
+                                       css_classes=["wb-sweep-plot"])
+        self._info = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self._tabulator = pn.widgets.Tabulator(pd.DataFrame(), disabled=True, pagination="local",
+                                               page_size=10, sizing_mode="stretch_width",
+                                               height=320, show_index=False)
+        self._errors, self._where = 0, ""
+        self._entry_widget = pn.widgets.IntSlider.from_param(
+            self.param.entry, name="Entry of an array output")
+        self._folder_input = pn.widgets.TextInput.from_param(
+            self.param.folder, placeholder="e.g. runs/widths (empty: the example)",
+            name="Sweep folder")
+        self.param.watch(self._on_folder, ["folder", "reload"])
+        self.param.watch(self._on_experiment, ["experiment"])
+        self.param.watch(self._on_view, ["x", "y", "entry", "color", "facet", "kind", "logx",
+                                         "logy"])
+        self._load()
+
+    # ------------------------------------------------------------------ data
+    def _path(self) -> Path | None:
+        text = self.folder.strip()
+        return Path(text).expanduser() if text else None
+
+    def _load(self, use_cache: bool = True) -> None:
+        from workbench.sweep.examples import example_folder, example_sweep
+        from workbench.sweep.store import SweepStore, load_sweep
+
+        path = self._path()
+        target = path if path is not None else example_folder()
+        if path is not None and not path.is_dir():
+            self.show_error(f"sweep folder {str(path)!r} does not exist on the server")
+            return
+
+        def work():
+            if path is None:
+                example_sweep(target)
+            table = load_sweep(target)
+            return table, len(SweepStore(target).errors()), str(target)
+
+        label = ("Computing the example sweep (12 Hessian experiments)…" if path is None
+                 else "Loading the sweep…")
+        self.run_background(("sweep", str(target), _stamp(target)), work, self._set_table,
+                            channel="load", label=label, use_cache=use_cache)
+
+    def _on_folder(self, *events) -> None:
+        forced = any(e.name == "reload" for e in events)
+        self.guarded(self._load)(use_cache=not forced)
+
+    def _set_table(self, result) -> None:
+        table, n_errors, where = result
+        if table.empty:
+            raise InputFormatError(f"the sweep folder {where!r} holds no results yet")
+        self._table = table
+        exps = sorted(table["_experiment"].unique()) if "_experiment" in table else [""]
+        self.param.experiment.objects = exps
+        self._errors, self._where = n_errors, where
+        with param.parameterized.batch_call_watchers(self):
+            if self.experiment not in exps:
+                self.experiment = exps[0]
+        self._on_experiment()
+
+    def _experiment_table(self) -> pd.DataFrame:
+        t = self._table
+        if t is None:
+            return pd.DataFrame()
+        if "_experiment" in t and self.experiment:
+            t = t[t["_experiment"] == self.experiment]
+        return t.reset_index(drop=True)
+
+    def _on_experiment(self, *_events) -> None:
+        from workbench.sweep.store import param_columns
+        from workbench.sweep.tables import array_columns, output_columns, scalar_columns
+
+        t = self._experiment_table()
+        if t.empty:
+            return
+        params = param_columns(t)
+        outputs = output_columns(t)
+        scalars = scalar_columns(t)
+        numeric = scalar_columns(t, numeric=True)
+        arrays = array_columns(t)
+        varying = [c for c in params if t[c].nunique() > 1]
+        xs = [c for c in scalars if c in params] + [c for c in scalars if c not in params]
+        ys = [c for c in numeric if c in outputs] + [f"{c}{ARRAY_SUFFIX}" for c in arrays]
+        groups = [c for c in scalars if 1 < t[c].nunique() <= 12]
+        self.param.x.objects = xs
+        self.param.y.objects = ys
+        self.param.color.objects = [NONE, *groups]
+        self.param.facet.objects = [NONE, *groups]
+        longest = max((t[c].map(len).max() for c in arrays), default=1)
+        self.param.entry.bounds = (0, max(1, int(longest) - 1))
+        with param.parameterized.batch_call_watchers(self):
+            if self.x not in xs:
+                self.x = varying[0] if varying else (xs[0] if xs else "")
+            if self.y not in ys:
+                self.y = ys[0] if ys else ""
+            # first table: colour by the second varying parameter unless one was chosen
+            if self.color not in self.param.color.objects or (self.loaded == 0
+                                                               and self.color == NONE):
+                others = [c for c in varying if c != self.x and c in groups]
+                self.color = others[0] if others else NONE
+            if self.facet not in self.param.facet.objects:
+                self.facet = NONE
+            self.entry = min(self.entry, self.param.entry.bounds[1])
+        failed = f", {self._errors} failed" if self._errors else ""
+        self._info.object = (f"**{len(t)} results** of `{self.experiment}`{failed} · "
+                             f"parameters: {', '.join(params) or '—'} · folder `{self._where}`")
+        self._refresh()
+        self.loaded += 1
+
+    # ------------------------------------------------------------------ view
+    def _on_view(self, *_events) -> None:
+        self.guarded(self._refresh)()
+
+    def plot_table(self) -> pd.DataFrame:
+        """The rows behind the plot: the chosen experiment, with an array output reduced
+        to its selected entry (long format via ``workbench.sweep.long_table``)."""
+        from workbench.sweep.tables import long_table
+
+        t = self._experiment_table()
+        if t.empty or not self.y:
+            return pd.DataFrame()
+        y = self.y
+        if y.endswith(ARRAY_SUFFIX):
+            col = y[: -len(ARRAY_SUFFIX)]
+            long = long_table(t, col, "_entry")
+            t = long[long["_entry"] == self.entry].rename(columns={col: self._y_label()})
+        return t
+
+    def _y_label(self) -> str:
+        if self.y.endswith(ARRAY_SUFFIX):
+            return f"{self.y[: -len(ARRAY_SUFFIX)]}[{self.entry}]"
+        return self.y
+
+    def _refresh(self) -> None:
+        from workbench.viz.sweep import sweep_plot
+
+        if self._table is None or not self.x or not self.y:
+            return
+        df = self.plot_table()
+        ylab = self._y_label()
+        color = None if self.color == NONE else self.color
+        facet = None if self.facet == NONE else self.facet
+        if df.empty:
+            raise InputFormatError(f"no rows have entry {self.entry} of {self.y}")
+        self._plot.object = sweep_plot(df, self.x, ylab, color=color, facet=facet,
+                                       kind=self.kind, logx=self.logx, logy=self.logy)
+        self._entry_widget.disabled = not self.y.endswith(ARRAY_SUFFIX)
+        keep = [c for c in dict.fromkeys([self.x, ylab, color, facet, *df.columns])
+                if c is not None and not str(c).startswith("_")
+                and df[c].map(lambda v: not hasattr(v, "__len__") or isinstance(v, str)).all()]
+        self._plot_df = df[keep].reset_index(drop=True)
+        self._tabulator.value = self._plot_df
+
+    def export_data(self) -> pd.DataFrame | None:
+        return self._plot_df
+
+    def controls(self) -> list:
+        reload_btn = pn.widgets.Button.from_param(self.param.reload, name="Reload folder",
+                                                  button_type="primary")
+        return [
+            self._folder_input,
+            pn.widgets.Select.from_param(self.param.experiment, name="Experiment"),
+            pn.widgets.Select.from_param(self.param.y, name="y (output)"),
+            self._entry_widget,
+            pn.widgets.Select.from_param(self.param.x, name="x"),
+            pn.widgets.Select.from_param(self.param.color, name="Colour by"),
+            pn.widgets.Select.from_param(self.param.facet, name="Facet by"),
+            pn.widgets.RadioButtonGroup.from_param(self.param.kind, name="Show"),
+            pn.Row(pn.widgets.Checkbox.from_param(self.param.logx, name="log x"),
+                   pn.widgets.Checkbox.from_param(self.param.logy, name="log y")),
+            reload_btn,
+        ]
+
+    def view(self):
+        return pn.Column(self._info, self._plot, self._tabulator, sizing_mode="stretch_width")

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbench.ui.harness import REPO, ServedApps, percentile
+from workbench.ui.harness import JS_INSTALL, JS_QUIET, REPO, ServedApps, percentile
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -47,64 +47,6 @@ TARGETS: dict[str, tuple[float, float] | None] = {
 KINDS: dict[str, dict[str, str]] = {
     "fixture": {"level": "costly"},
 }
-
-# Installed once per page: a rAF loop hashing all canvases (through shadow roots).
-JS_INSTALL = r"""() => {
-  if (window.__wbLat) return true;
-  const st = window.__wbLat = {armed: false, t0: 0, base: 0, first: null, last: 0,
-                               hash: 0, lastChange: performance.now(), frames: 0};
-  function collect(root, out) {
-    for (const el of root.querySelectorAll('*')) {
-      if (el.tagName === 'CANVAS') out.push(el);
-      if (el.shadowRoot) collect(el.shadowRoot, out);
-    }
-    return out;
-  }
-  function hashAll() {
-    let h = 2166136261 >>> 0;
-    for (const c of collect(document, [])) {
-      const w = c.width, ht = c.height;
-      if (!w || !ht) continue;
-      h = Math.imul(h ^ w, 16777619) >>> 0;
-      h = Math.imul(h ^ ht, 16777619) >>> 0;
-      let ctx = null;
-      try { ctx = c.getContext('2d', {willReadFrequently: true}); } catch (e) { ctx = null; }
-      if (ctx) {
-        const px = new Uint32Array(ctx.getImageData(0, 0, w, ht).data.buffer);
-        for (let i = 0; i < px.length; i++) h = Math.imul(h ^ px[i], 16777619);
-      } else {                        // WebGL canvas: hash its PNG encoding
-        const s = c.toDataURL();
-        for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
-      }
-      h = h >>> 0;
-    }
-    return h;
-  }
-  st.hashAll = hashAll;
-  st.hash = hashAll();
-  function frame() {
-    st.frames++;
-    if (st.armed || st.frames % 3 === 0) {
-      const now = performance.now();
-      const h = hashAll();
-      if (h !== st.hash) {
-        st.hash = h; st.lastChange = now;
-        if (st.armed) st.last = now - st.t0;
-      }
-      if (st.armed && st.first === null && h !== st.base) st.first = now - st.t0;
-    }
-    requestAnimationFrame(frame);
-  }
-  window.addEventListener('keydown', (e) => {
-    if (e.key !== 'ArrowRight' && e.key !== 'ArrowLeft') return;
-    st.base = hashAll(); st.hash = st.base;
-    st.t0 = e.timeStamp; st.first = null; st.last = 0; st.armed = true;
-  }, true);
-  requestAnimationFrame(frame);
-  return true;
-}"""
-
-JS_QUIET = "(ms) => window.__wbLat && performance.now() - window.__wbLat.lastChange > ms"
 
 JS_SLIDERS = r"""() => {
   const out = [];

@@ -8,14 +8,17 @@ Sessions speak the Bokeh websocket protocol as a browser tab does
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from workbench.ui.harness import BokehSession, ServedApps, patch_has_data, rss_kb
+from workbench.ui.thumbnails import SIZE, render, shrink_png
 
 FIXTURE_APPS = Path(__file__).resolve().parent / "fixtures" / "apps"
 
@@ -151,3 +154,29 @@ def test_rss_includes_children():
         child.kill()
         child.wait()
     assert rss_kb(child.pid) == 0  # a process that is gone has no memory
+
+
+def test_thumbnail_of_the_fixture_is_small_and_not_blank(fixture_server, tmp_path):
+    from PIL import Image
+
+    done = render(FIXTURE_APPS, tmp_path, server=fixture_server)
+    png = done["fixture"]
+    assert png == tmp_path / "fixture.png"
+    assert png.stat().st_size < 150_000
+    img = Image.open(png).convert("RGB")
+    assert img.size == SIZE
+    # a rendered page, not a blank one: many distinct colours (header, plot lines, text)
+    assert len(img.getcolors(maxcolors=1 << 16) or range(1 << 16)) > 20
+
+
+def test_shrink_png_meets_the_size_limit_on_noise():
+    """Incompressible input forces the palette fallback; the result still fits."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    noise = Image.fromarray(rng.integers(0, 256, (900, 1400, 3), dtype=np.uint8))
+    buf = io.BytesIO()
+    noise.save(buf, format="PNG")
+    out = shrink_png(buf.getvalue(), size=(600, 386), max_bytes=150_000)
+    assert len(out) <= 150_000
+    assert Image.open(io.BytesIO(out)).size == (600, 386)

@@ -74,12 +74,18 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--session-info", action="store_true",
                    help="serve /rest/session_info (session counts, for monitoring)")
     sub.add_parser("sweep", help="run a parameter sweep (see docs/sweep.md)", add_help=False)
+    sub.add_parser("thumbnails", help="render the index previews apps/thumbnails/<app>.png",
+                   add_help=False)
 
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "sweep":
         from workbench.cli_sweep import main as sweep_main
 
         return sweep_main(argv[1:])
+    if argv and argv[0] == "thumbnails":
+        from workbench.ui.thumbnails import main as thumbnails_main
+
+        return thumbnails_main(argv[1:])
     args = parser.parse_args(argv)
     if args.command == "serve":
         cmd = serve_command(args)

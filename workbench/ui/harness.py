@@ -385,6 +385,70 @@ class BokehSession:
         return time.perf_counter() - t0
 
 
+# ---------------------------------------------------------------------------- browser
+# Installed once per page (``page.evaluate(JS_INSTALL)``): on every animation frame (every
+# third while idle) hash the pixels of all canvases, shadow roots included (Bokeh draws
+# there). ``window.__wbLat``: ``lastChange`` (performance.now() of the last pixel change);
+# after an arrow keydown, ``first``/``last``: ms from the keydown to the first/last change.
+JS_INSTALL = r"""() => {
+  if (window.__wbLat) return true;
+  const st = window.__wbLat = {armed: false, t0: 0, base: 0, first: null, last: 0,
+                               hash: 0, lastChange: performance.now(), frames: 0};
+  function collect(root, out) {
+    for (const el of root.querySelectorAll('*')) {
+      if (el.tagName === 'CANVAS') out.push(el);
+      if (el.shadowRoot) collect(el.shadowRoot, out);
+    }
+    return out;
+  }
+  function hashAll() {
+    let h = 2166136261 >>> 0;
+    for (const c of collect(document, [])) {
+      const w = c.width, ht = c.height;
+      if (!w || !ht) continue;
+      h = Math.imul(h ^ w, 16777619) >>> 0;
+      h = Math.imul(h ^ ht, 16777619) >>> 0;
+      let ctx = null;
+      try { ctx = c.getContext('2d', {willReadFrequently: true}); } catch (e) { ctx = null; }
+      if (ctx) {
+        const px = new Uint32Array(ctx.getImageData(0, 0, w, ht).data.buffer);
+        for (let i = 0; i < px.length; i++) h = Math.imul(h ^ px[i], 16777619);
+      } else {                        // WebGL canvas: hash its PNG encoding
+        const s = c.toDataURL();
+        for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+      }
+      h = h >>> 0;
+    }
+    return h;
+  }
+  st.hashAll = hashAll;
+  st.hash = hashAll();
+  function frame() {
+    st.frames++;
+    if (st.armed || st.frames % 3 === 0) {
+      const now = performance.now();
+      const h = hashAll();
+      if (h !== st.hash) {
+        st.hash = h; st.lastChange = now;
+        if (st.armed) st.last = now - st.t0;
+      }
+      if (st.armed && st.first === null && h !== st.base) st.first = now - st.t0;
+    }
+    requestAnimationFrame(frame);
+  }
+  window.addEventListener('keydown', (e) => {
+    if (e.key !== 'ArrowRight' && e.key !== 'ArrowLeft') return;
+    st.base = hashAll(); st.hash = st.base;
+    st.t0 = e.timeStamp; st.first = null; st.last = 0; st.armed = true;
+  }, true);
+  requestAnimationFrame(frame);
+  return true;
+}"""
+
+# True once the canvases have not changed for `ms` milliseconds.
+JS_QUIET = "(ms) => window.__wbLat && performance.now() - window.__wbLat.lastChange > ms"
+
+
 def percentile(values: list[float], q: float) -> float:
     """The `q`-th percentile (0-100) of `values` (linear interpolation); nan if empty."""
     if not values:

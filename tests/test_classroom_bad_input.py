@@ -1,0 +1,145 @@
+"""Bad uploads in a real browser: a message in the page, no traceback, the plot stays.
+
+For every dashboard with a file upload (apps/*.py whose source has a ``FileInput``, plus
+the fixture dashboard in tests/fixtures/apps) and every upload widget on its page: upload
+a pickle, a pickle disguised as ``.npy`` (object array), a ``.npy`` of the wrong shape and
+a ``.npy`` holding NaN. Each must show a message naming the problem in the page's alert;
+no "Traceback" or "Internal error" text may appear, the plotted data must not change, and
+afterwards a slider still updates the plot (the session keeps working).
+
+One server for the module, serving the fixture and the upload apps (symlinked into a
+temporary folder) on a free loopback port.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from browser_utils import (
+    body_text,
+    data_hash,
+    press_slider,
+    slider_handles,
+    wait_for_change,
+    wait_for_plot,
+)
+from conftest import APPS
+
+from workbench.ui.harness import ServedApps
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "apps" / "fixture.py"
+UPLOAD_APPS = [p for p in sorted(APPS.glob("*.py"))
+               if not p.name.startswith("_") and "FileInput" in p.read_text()]
+
+# A well-formed array for each app (the NaN file has this shape); default: a 40 x 30 matrix.
+GOOD_SHAPE = {"fixture": (20, 2)}
+
+
+def _npy(arr: np.ndarray, allow_pickle: bool = False) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=allow_pickle)
+    return buf.getvalue()
+
+
+def bad_files(app: str) -> list[tuple[str, str, bytes, re.Pattern]]:
+    """(case, file name, bytes, pattern the message must match) for each bad upload."""
+    shape = GOOD_SHAPE.get(app, (40, 30))
+    nan = np.ones(shape)
+    nan[1, 1] = np.nan
+    objects = np.empty(2, dtype=object)
+    objects[:] = [np.eye(2), "x"]
+    cases = [
+        ("pickle", "weights.pkl", pickle.dumps({"w": np.eye(3)}), re.compile(r"pickle", re.I)),
+        ("pickle-in-npy", "weights.npy", _npy(objects, allow_pickle=True),
+         re.compile(r"pickle|object", re.I)),
+        ("wrong-shape", "weights.npy", _npy(np.arange(10.0).reshape(2, 5, 1)),
+         re.compile(r"shape|dimension|\bndim|[0-9]-d\b", re.I)),
+        ("nan", "weights.npy", _npy(nan), re.compile(r"nan|finite", re.I)),
+    ]
+    if app == "fixture":  # its upload limit is 1 MiB (the apps' is 512 MiB)
+        cases.append(("too-large", "big.npy", _npy(np.ones((80_000, 2))),
+                      re.compile(r"limit|too large|MiB", re.I)))
+    return cases
+
+
+@pytest.fixture(scope="module")
+def upload_server(tmp_path_factory):
+    d = tmp_path_factory.mktemp("upload_apps")
+    for src in [FIXTURE, *UPLOAD_APPS]:
+        (d / src.name).symlink_to(src)
+    srv = ServedApps(d)
+    try:
+        for src in [FIXTURE, *UPLOAD_APPS]:
+            srv.wait("/" + src.stem, timeout=300)
+        yield srv
+    finally:
+        srv.stop()
+
+
+def _alert_text(page) -> str:
+    return page.evaluate("""() => {
+      const out = [];
+      function walk(root) {
+        for (const el of root.querySelectorAll('*')) {
+          if (el.classList && el.classList.contains('wb-alert') && el.offsetParent !== null)
+            out.push(el.innerText || (el.shadowRoot ? el.shadowRoot.textContent : ''));
+          if (el.shadowRoot) walk(el.shadowRoot);
+        }
+      }
+      walk(document);
+      return out.join('\\n');
+    }""")
+
+
+def _wait_alert(page, pattern: re.Pattern, timeout_s: float = 60.0) -> str:
+    deadline = page.evaluate("() => performance.now()") + timeout_s * 1000
+    text = ""
+    while page.evaluate("() => performance.now()") < deadline:
+        text = _alert_text(page)
+        if pattern.search(text):
+            return text
+        page.wait_for_timeout(200)
+    raise AssertionError(f"no message matching {pattern.pattern!r} in the page; alert: {text!r}")
+
+
+@pytest.mark.parametrize("app", ["fixture"] + [p.stem for p in UPLOAD_APPS])
+def test_bad_uploads_give_a_message_and_keep_the_plot(upload_server, page, app):
+    page.goto(f"{upload_server.base}/{app}")
+    wait_for_plot(page, min_points=2)
+    page.wait_for_timeout(1500)  # let first background results land
+    inputs = page.locator("input[type=file]")
+    assert inputs.count() >= 1, f"{app} has no upload widget"
+    for k in range(inputs.count()):
+        for case, name, data, pattern in bad_files(app):
+            before = data_hash(page)
+            inputs.nth(k).set_input_files(
+                files=[{"name": name, "mimeType": "application/octet-stream", "buffer": data}])
+            msg = _wait_alert(page, pattern)
+            text = body_text(page)
+            assert "Traceback" not in text, (case, text[-2000:])
+            assert "Internal error" not in msg, (case, msg)
+            page.wait_for_timeout(300)
+            assert data_hash(page) == before, f"{app}: the plot changed after a bad {case}"
+    if app == "fixture":  # control: a good file is taken, the plot changes, the alert goes
+        before = data_hash(page)
+        good = np.column_stack([np.linspace(0, 1, 7), np.arange(7.0)])
+        inputs.nth(0).set_input_files(
+            files=[{"name": "good.npy", "mimeType": "application/octet-stream",
+                    "buffer": _npy(good)}])
+        wait_for_change(page, before)
+        page.wait_for_function("() => true")
+        assert _alert_text(page).strip() == ""
+    # the session keeps working: a slider still updates the plot
+    if slider_handles(page).count():
+        before = data_hash(page)
+        press_slider(page, 0)
+        wait_for_change(page, before, timeout=120_000)
+    assert "Traceback" not in body_text(page)
+    assert page.console_errors == [], page.console_errors

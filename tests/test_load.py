@@ -12,6 +12,7 @@ import io
 import os
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -36,9 +37,17 @@ def fixture_server():
         srv.stop()
 
 
+def _in_thread(fn, *args, **kwargs):
+    """Call ``fn`` in a fresh thread. The session-scoped Playwright browser of the browser
+    tests keeps an event loop running in the main thread, where ``asyncio.run`` and
+    Playwright's sync API both refuse to start; a new thread has no running loop."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(fn, *args, **kwargs).result()
+
+
 def _run(coro, limit: float = 120.0):
     """Run `coro` with an overall bound so a stuck server fails instead of hanging."""
-    return asyncio.run(asyncio.wait_for(coro, limit))
+    return _in_thread(asyncio.run, asyncio.wait_for(coro, limit))
 
 
 def _wait_sessions(server: ServedApps, target: int, limit: float = 60.0) -> int:
@@ -159,7 +168,7 @@ def test_rss_includes_children():
 def test_thumbnail_of_the_fixture_is_small_and_not_blank(fixture_server, tmp_path):
     from PIL import Image
 
-    done = render(FIXTURE_APPS, tmp_path, server=fixture_server)
+    done = _in_thread(render, FIXTURE_APPS, tmp_path, server=fixture_server)
     png = done["fixture"]
     assert png == tmp_path / "fixture.png"
     assert png.stat().st_size < 150_000

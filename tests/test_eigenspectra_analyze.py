@@ -103,12 +103,21 @@ def test_conv_every_channel_order_same_spectrum(layout, perm):
     np.testing.assert_allclose(specs[0].evals, direct, rtol=1e-9, atol=1e-9)
 
 
-@pytest.mark.parametrize("shape", [(64, 3, 7, 7), (7, 7, 3, 64), (40, 16, 5), (5, 16, 40)])
-def test_conv_auto_layout(shape):
+@pytest.mark.parametrize("shape,layout", [
+    ((64, 3, 7, 7), "OIHW"), ((7, 7, 3, 64), "HWIO"), ((64, 7, 7, 3), "OHWI"),
+    ((40, 16, 5), "OIW"), ((5, 16, 40), "WIO"), ((40, 5, 16), "OWI"),
+    ((192, 160, 1, 7), "OIHW"), ((1, 7, 160, 192), "HWIO"), ((8, 4, 3, 3, 3), "OIHWD"),
+    ((3, 3, 3, 4, 8), "HWDIO"), ((64, 32, 1, 1), "OIHW"), ((64, 1, 1, 32), "OHWI")])
+def test_conv_auto_layout(shape, layout):
+    # auto must find the channel axes of every common order, and give exactly the
+    # spectrum of the explicit layout
     W = np.random.default_rng(2).normal(size=shape)
-    row = es.analyze({"c": W}).iloc[0]
-    spatial = 49 if len(shape) == 4 else 5
-    assert row["rf"] == spatial
+    auto = es.analyze({"c": W}, min_evals=1).iloc[0]
+    explicit = es.analyze({"c": W}, conv_layout=layout, min_evals=1).iloc[0]
+    spatial = int(np.prod([n for n, c in zip(shape, layout) if c not in "OI"]))
+    assert auto["rf"] == spatial
+    assert auto["log_norm"] == explicit["log_norm"]
+    assert auto["spectral_norm"] == explicit["spectral_norm"]
 
 
 def test_conv_slices_mode_and_bad_layout():

@@ -140,3 +140,38 @@ def test_xmin_range_restricts_candidates():
     x = _fixture_tail()
     f = fit_powerlaw(x, xmin_range=(2.0, 10.0))
     assert 2.0 <= f.xmin <= 10.0
+
+
+@pytest.mark.parametrize("kw", [{}, {"finite_size": True}, {"xmin_range": (0.3, 2.0)},
+                                {"fix_fingers": "clip_xmax"}])
+def test_pruned_scan_selects_the_same_xmin_as_the_full_scan(kw):
+    # Branch-and-bound only skips candidates proven worse than the best, so the selected
+    # index (ties: the first) and therefore alpha, xmin, D, sigma are identical, not close.
+    penalized = kw.get("finite_size") is True
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        x = np.concatenate([rng.uniform(0.01, 1, int(rng.integers(9, 300))),
+                            1 + rng.pareto(rng.uniform(0.5, 4), int(rng.integers(2, 300)))])
+        if seed % 5 == 0:
+            x = np.round(x, 2) + 0.01  # many tied values and tied D
+        full = fit_powerlaw(x, prune=False, **kw)
+        fast = fit_powerlaw(x, prune=True, **kw)
+        assert full.status == fast.status, (seed, full.reason, fast.reason)
+        if full.ok:
+            assert (fast.alpha, fast.xmin, fast.D, fast.sigma, fast.num_fingers) == \
+                (full.alpha, full.xmin, full.D, full.sigma, full.num_fingers), seed
+            # evaluated candidates carry the exact D; pruned ones (NaN) score no better
+            ok = np.isfinite(fast.Ds)
+            np.testing.assert_array_equal(fast.Ds[ok], full.Ds[ok])
+            n = full.xmins.size + 1  # values fitted (fingers clipped)
+            pen = 0.868 / np.sqrt(n - np.arange(n - 1)) if penalized else 0.0
+            score = full.Ds - pen
+            best = score[n - full.num_pl_spikes]
+            lo, hi = kw.get("xmin_range", (0.0, np.inf))
+            candidate = (full.xmins >= lo) & (full.xmins <= hi) & (full.Ds < 1)
+            assert np.all(score[~ok & candidate] >= best)
+
+
+def test_xmin_range_outside_the_data_gives_a_reason():
+    f = fit_powerlaw(_fixture_tail(), xmin_range=(1e3, 1e4))
+    assert f.status == "failed" and "range" in f.reason

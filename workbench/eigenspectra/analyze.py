@@ -12,6 +12,14 @@ log_spectral_norm = log10(spectral_norm); alpha_weighted = alpha * log_spectral_
 log_alpha_norm = log10(sum(evals^alpha)); stable_rank = norm / spectral_norm;
 entropy = -sum p log p / log(rank), p = evals / norm + 1e-10 (matrix entropy);
 warning = "over-trained" if alpha < 2, "under-trained" if alpha > 6.
+With ``randomize``: ww_softrank = max(rand) / lambda_max, ww_maxdist = lambda_max - max(rand),
+rand_distance = Jensen-Shannon distance of the two ESD histograms (WeightWatcher's).
+
+Differences from WeightWatcher, on purpose: ``sigma_mp`` is the fitted entry standard
+deviation of W (WeightWatcher reports it after rescaling W to unit Frobenius norm per
+eigenvalue), fitted on the median of the ESD rather than by a histogram fit; spikes count
+eigenvalues above the MP edge plus a Tracy-Widom margin (``tw_sigmas``); the randomized ESD
+uses one shuffle (WeightWatcher: several replicas).
 """
 
 from __future__ import annotations
@@ -113,7 +121,9 @@ def fit_layer(spec: LayerSpectrum, *, fit: str = "power_law", finite_size="auto"
         "entropy": _entropy(evals, matrix_rank), "matrix_rank": matrix_rank,
         "rank_loss": int(evals.size - matrix_rank),
         "weak_rank_loss": int(np.count_nonzero(evals < 1e-6)),
-        "sv_max": math.sqrt(lmax) if lmax > 0 else 0.0, "lambda_max": lmax,
+        "sv_max": math.sqrt(lmax) if lmax > 0 else 0.0,
+        "sv_min": math.sqrt(float(evals[0])) if evals.size else float("nan"),
+        "lambda_max": lmax, "has_esd": bool(evals.size),
         "xmin": pl.xmin, "xmax": pl.xmax, "D": pl.D, "sigma": pl.sigma,
         "num_pl_spikes": pl.num_pl_spikes, "num_fingers": pl.num_fingers,
         "raw_alpha": pl.raw_alpha, "fit": pl.fit, "status": pl.status, "warning": warning,
@@ -133,8 +143,10 @@ def fit_layer(spec: LayerSpectrum, *, fit: str = "power_law", finite_size="auto"
         rand = spec.rand_evals
         rand_mp = fit_mp(rand, spec.N, spec.M, tw_sigmas=tw_sigmas)
         row.update({"rand_num_spikes": rand_mp.num_spikes, "num_traps": rand_mp.num_spikes,
-                    "rand_lambda_plus": rand_mp.lambda_plus,
-                    "max_rand_eval": float(rand[-1]),
+                    "rand_lambda_plus": rand_mp.lambda_plus, "rand_sigma_mp": rand_mp.sigma_mp,
+                    "rand_mp_softrank": rand_mp.mp_softrank,
+                    "rand_bulk_max": rand_mp.lambda_plus, "rand_bulk_min": rand_mp.lambda_minus,
+                    "max_rand_eval": float(rand[-1]), "ww_maxdist": lmax - float(rand[-1]),
                     "rand_distance": _js_distance(evals, rand),
                     "ww_softrank": float(rand[-1]) / lmax if lmax > 0 else float("nan")})
     if farms:

@@ -8,9 +8,10 @@ a safetensors file / folder / .npz / .npy (loaded by :mod:`workbench.io`), or on
   ``qkv``/``in_proj`` array of shape (3d, d)) are split into q, k, v when ``split_qkv``.
 - Conv weights (3-D, 4-D, 5-D): one (out x in) slice per kernel position. Which two axes
   are the channels is given by ``conv_layout`` ("OIHW"/"OIW" torch, "HWIO"/"WIO"
-  TensorFlow/JAX, "IOHW" transposed conv, ...) or found by ``"auto"``: channels are the
-  leading pair or the trailing pair of axes, whichever holds more entries (torch order on a
-  tie). The ESD does not depend on which channel axis is O and which is I.
+  TensorFlow/JAX, "OHWI", "IOHW" transposed conv, ...) or found by ``"auto"``: channels are
+  the leading pair, the trailing pair or the first and last axes, whichever leaves small,
+  square kernel axes (torch order on a tie). The ESD does not depend on which channel axis
+  is O and which is I.
 - Everything else (biases, norms, integer buffers, too-small matrices) is skipped, and
   listed with the reason.
 """
@@ -113,13 +114,23 @@ def as_named_arrays(obj) -> tuple[dict, dict]:
 
 
 def _auto_layout(shape: tuple[int, ...]) -> str:
+    """Guess which two axes are the channels of a conv kernel.
+
+    Candidates: channels first ("OIHW", torch), last ("HWIO", TensorFlow/JAX) or around the
+    spatial axes ("OHWI", TFLite/ONNX-converted). Kernels are small and usually square, so
+    the candidate whose remaining (spatial) axes are all equal wins, then the one with the
+    fewest kernel positions, then torch order. Ambiguous shapes (e.g. 16 x 3 x 3 x 3) need
+    an explicit ``conv_layout``.
+    """
     k = len(shape) - 2
-    spatial = "HWD"[:k] if k > 1 else "W"
-    lead = shape[0] * shape[1]
-    trail = shape[-2] * shape[-1]
-    if trail > lead:
-        return spatial + "IO"
-    return "OI" + spatial
+    sp = "HWD"[:k] if k > 1 else "W"
+    candidates = ["OI" + sp, sp + "IO", "O" + sp + "I"]
+
+    def score(order: int, layout: str):
+        dims = [n for n, c in zip(shape, layout) if c not in "OI"]
+        return (len(set(dims)) > 1, int(np.prod(dims)), order)
+
+    return min(candidates, key=lambda lay: score(candidates.index(lay), lay))
 
 
 def conv_slices(W: np.ndarray, layout: str = "auto") -> tuple[list[np.ndarray], str]:

@@ -159,6 +159,52 @@ def test_hessian_experiment_against_dense_hessian():
         top_eigs(width=4, dtype="float16")
 
 
+def test_clustering_experiment_recovers_blobs_then_fails_with_noise(tmp_path):
+    from sklearn.datasets import make_blobs
+
+    from workbench.sweep.experiments.clustering import quality
+
+    clean = quality(noise=0.5, num_samples=600, num_clusters=4, seed=0)
+    # well-separated blobs (std 0.5 in a box of half-width 10): the planted partition is the
+    # k-means optimum, so the fit finds it and its inertia equals the planted one
+    assert clean["ari"] == 1.0 and clean["nmi"] == pytest.approx(1.0)
+    assert clean["inertia"] == pytest.approx(clean["planted_inertia"], rel=1e-9)
+    X, y = make_blobs(n_samples=600, n_features=2, centers=4, cluster_std=0.5,
+                      center_box=(-10, 10), random_state=0)
+    expected = sum(((X[y == c] - X[y == c].mean(0)) ** 2).sum() for c in range(4))
+    assert clean["planted_inertia"] == pytest.approx(expected, rel=1e-12)
+    noisy = quality(noise=12.0, num_samples=600, num_clusters=4, seed=0)
+    assert noisy["ari"] < 0.3  # std 12 >> centre spacing: little structure left to find
+    with pytest.raises(RankError, match="num_clusters"):
+        quality(num_clusters=0)
+    res = run_sweep("clustering.quality", Grid.product(noise=[0.5, 12.0], num_samples=[600]),
+                    tmp_path,
+                    scheduler="serial", progress=False)
+    assert res.failed == 0
+    assert res.table.sort_values("noise")["ari"].tolist() == [clean["ari"], noisy["ari"]]
+
+
+@pytest.mark.slow
+def test_eigenspectra_experiment_equals_analyze_of_the_checkpoint(tmp_path):
+    from workbench.eigenspectra import analyze, train_digits_mlp
+    from workbench.sweep.experiments.eigenspectra import alphas
+
+    out = alphas(epoch=3, seed=1, width=64)
+    (ckpt,) = train_digits_mlp(epochs=3, checkpoints=(3,), hidden=(64, 32), seed=1)
+    ref = analyze({k: v for k, v in ckpt.weights.items() if k.endswith("weight")},
+                  mp_fit=True, seed=1)
+    assert list(out["layer"]) == ref["name"].tolist() == ["0.weight", "2.weight", "4.weight"]
+    np.testing.assert_allclose(out["alpha"], ref["alpha"].to_numpy(float), rtol=1e-12)
+    np.testing.assert_allclose(out["num_spikes"], ref["num_spikes"].to_numpy(float))
+    assert out["test_accuracy"] == pytest.approx(ckpt.test_accuracy)
+    # string and float arrays survive the Parquet round trip of a sweep
+    res = run_sweep("eigenspectra.alphas", Grid.product(epoch=[3], seed=[1], width=[64]),
+                    tmp_path, scheduler="serial", progress=False)
+    row = load_sweep(tmp_path).iloc[0]
+    assert res.failed == 0 and list(row["layer"]) == list(out["layer"])
+    np.testing.assert_allclose(list(row["alpha"]), out["alpha"], rtol=1e-12)
+
+
 # ---------------------------------------------------------------- store and tables
 def test_serial_sweep_writes_one_file_per_task_and_resumes(tmp_path):
     grid = Grid.product(n=[10, 20], seed=[0, 1, 2])

@@ -58,6 +58,7 @@ from workbench.lowrank.sources import (
     sample_image,
     spectrum,
     synthetic,
+    synthetic_fast,
 )
 from workbench.lowrank.streaming import StreamResult, block_power, oja
 from workbench.lowrank.svd import (
@@ -81,6 +82,7 @@ __all__ = [
     "gram_svd", "interpolative", "leverage_scores", "marchenko_pastur_median",
     "minilm_matrix", "minilm_matrix_names", "nystrom", "oja", "optimum", "phase_transition",
     "randomized_svd", "rbf_kernel_matrix", "sample_image", "select_columns", "select_rank",
-    "sketch", "sketched_lstsq", "soft_impute", "spectrum", "synthetic", "truncated_svd",
+    "sketch", "sketched_lstsq", "soft_impute", "spectrum", "synthetic", "synthetic_fast",
+    "truncated_svd",
     "weighted_error",
 ]

@@ -17,7 +17,7 @@ NYSTROM_METHODS = ("gaussian", "uniform", "leverage")
 
 
 def nystrom(K, rank: int, *, method: str = "gaussian", oversample: int = 10, seed: int = 0,
-            check_psd: bool = True, compute_error: bool | str = "auto",
+            check_psd: bool | str = True, compute_error: bool | str = "auto",
             reference_sv: np.ndarray | None = None) -> LowRankResult:
     """Rank-`rank` Nyström approximation K ~ U diag(lam) U^T of a PSD matrix.
 
@@ -28,9 +28,12 @@ def nystrom(K, rank: int, *, method: str = "gaussian", oversample: int = 10, see
     rank + oversample sampled columns (leverage = diagonal-of-K proportional sampling,
     a cheap proxy; dense input only).
 
-    Raises NotPSDError when K is not symmetric, has a negative diagonal entry, or the core
-    matrix W^T K W has a clearly negative eigenvalue (an indefinite K). Returns a
-    LowRankResult with factors U (n x k), s = lam (k,), Vt = U^T (k x n).
+    check_psd: True (default) raises NotPSDError when K is not symmetric, has a negative
+    diagonal entry, or the core matrix W^T K W has a clearly negative eigenvalue — cheap,
+    but it sees K only through the sketch, so an indefinite K whose negative directions the
+    sketch misses passes. "full" also computes the smallest eigenvalue of a dense K
+    (LAPACK, O(n^3)) and refuses one below -1e-8 ||K||. False skips the dense checks.
+    Returns a LowRankResult with factors U (n x k), s = lam (k,), Vt = U^T (k x n).
     """
     import scipy.linalg
 
@@ -39,6 +42,8 @@ def nystrom(K, rank: int, *, method: str = "gaussian", oversample: int = 10, see
         K = as_matrix(K, "kernel matrix")
         if check_psd:
             check_square_symmetric(K)
+        if check_psd == "full":
+            _check_min_eigenvalue(K)
     op = K if is_op else aslinearoperator(K, symmetric=True)
     op.require_square("Nyström")
     n = op.shape[0]
@@ -97,6 +102,19 @@ def nystrom(K, rank: int, *, method: str = "gaussian", oversample: int = 10, see
     if not is_op and should_compute_error(K, compute_error):
         res = res.with_error(K, reference_sv)
     return res
+
+
+def _check_min_eigenvalue(K) -> None:
+    import scipy.linalg
+
+    Kn = np.asarray(ba.to_numpy(K), dtype=np.float64)
+    n = Kn.shape[0]
+    lo = scipy.linalg.eigh((Kn + Kn.T) / 2, eigvals_only=True, subset_by_index=(0, 0),
+                           driver="evr", check_finite=False)[0]
+    scale = float(np.abs(Kn).max()) * n or 1.0
+    if lo < -1e-8 * scale:
+        raise NotPSDError(f"kernel matrix is not positive semi-definite: its smallest "
+                          f"eigenvalue is {lo:.3g}")
 
 
 def _check_core(core: np.ndarray) -> None:

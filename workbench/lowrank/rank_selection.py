@@ -34,8 +34,10 @@ def energy_rank(s, energy: float = 0.9) -> int:
 
 
 def elbow_rank(s, log: bool = True) -> int:
-    """The elbow of the (log) singular value curve: the index farthest from the straight
-    line joining its first and last points (the "kneedle" rule). Returns k >= 1."""
+    """The elbow of the (log) singular value curve: the point farthest from the straight
+    line joining its first and last points (the "kneedle" rule). On a decreasing curve
+    that point is the first one after the drop, so the values before it are kept: returns
+    its 0-based index (at least 1) — 5 for five large values followed by small ones."""
     s = _sv(s)
     if len(s) <= 2:
         return 1
@@ -44,7 +46,7 @@ def elbow_rank(s, log: bool = True) -> int:
     x1, y1, x2, y2 = x[0], y[0], x[-1], y[-1]
     dist = np.abs((y2 - y1) * x - (x2 - x1) * y + x2 * y1 - y2 * x1)
     dist /= np.hypot(y2 - y1, x2 - x1) or 1.0
-    return int(np.argmax(dist) + 1)
+    return max(1, int(np.argmax(dist)))
 
 
 def _lambda_star(beta: float) -> float:

@@ -96,8 +96,14 @@ def _sparse_sign_matrix(s: int, d: int, z: int, rng: np.random.Generator):
     if z == 1:
         rows = rng.integers(0, s, size=d)
     else:
-        rows = np.argsort(rng.random((d, s)), axis=1)[:, :z].ravel() if s <= 64 else \
-            np.concatenate([rng.choice(s, size=z, replace=False) for _ in range(d)])
+        # z distinct rows per column, uniformly: Floyd's algorithm, vectorized over the
+        # d columns (z steps of O(d z))
+        chosen = np.empty((d, z), dtype=np.int64)
+        for i, j in enumerate(range(s - z, s)):
+            t = rng.integers(0, j + 1, size=d)
+            dup = (chosen[:, :i] == t[:, None]).any(axis=1)
+            chosen[:, i] = np.where(dup, j, t)
+        rows = chosen.ravel()
     cols = np.repeat(np.arange(d), z)
     vals = rng.choice(np.array([-1.0, 1.0]), size=d * z) / np.sqrt(z)
     return sps.csr_matrix((vals, (rows, cols)), shape=(s, d))

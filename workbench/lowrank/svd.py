@@ -45,16 +45,34 @@ def _as_op(A, dtype=None) -> LinearOperator:
     return aslinearoperator(A, symmetric=False)
 
 
+def _one_thread():
+    """BLAS limited to one thread: for the small factorizations (QR of n x b blocks, SVD of
+    the K x n projected matrix, K x K eigh). Multi-threaded LAPACK on such sizes is barely
+    faster on an idle machine and up to 50x slower on a loaded one (OpenBLAS threads spin
+    while competing for cores) — measured on the 2-core build machine."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _qr(X):
+    if ba.is_torch(X):
+        return ba.qr(X)
+    with _one_thread():
+        return ba.qr(X)
+
+
 def _small_svd(B) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """SVD of a small dense block in numpy float64 (gesdd, falling back to gesvd)."""
     import scipy.linalg
 
     Bn = np.asarray(ba.to_numpy(B), dtype=np.float64)
-    try:
-        return scipy.linalg.svd(Bn, full_matrices=False, check_finite=False)
-    except np.linalg.LinAlgError:  # pragma: no cover - gesdd rarely fails to converge
-        return scipy.linalg.svd(Bn, full_matrices=False, check_finite=False,
-                                lapack_driver="gesvd")
+    with _one_thread():
+        try:
+            return scipy.linalg.svd(Bn, full_matrices=False, check_finite=False)
+        except np.linalg.LinAlgError:  # pragma: no cover - gesdd rarely fails
+            return scipy.linalg.svd(Bn, full_matrices=False, check_finite=False,
+                                    lapack_driver="gesvd")
 
 
 def truncated_svd(A, rank: int, *, compute_error: bool | str = "auto",
@@ -139,6 +157,35 @@ def randomized_svd(A, rank: int, *, oversample: int = 10, power_iters: int = 2,
     return _finish(res, A, compute_error, reference_sv)
 
 
+class _Columns:
+    """A growing block of columns (numpy or torch) with amortized O(1) appends."""
+
+    def __init__(self, first, cap: int):
+        cap = max(cap, first.shape[1])
+        self.buf = ba.zeros((first.shape[0], cap), ba.backend_of(first), first.dtype,
+                            getattr(first, "device", None))
+        self.buf[:, :first.shape[1]] = first
+        self.count = first.shape[1]
+
+    @property
+    def cap(self) -> int:
+        return self.buf.shape[1]
+
+    def append(self, X) -> _Columns:
+        c = self.count + X.shape[1]
+        if c > self.cap:
+            new = ba.zeros((self.buf.shape[0], max(2 * self.cap, c)), ba.backend_of(X),
+                           self.buf.dtype, getattr(X, "device", None))
+            new[:, :self.count] = self.buf[:, :self.count]
+            self.buf = new
+        self.buf[:, self.count:c] = X
+        self.count = c
+        return self
+
+    def view(self):
+        return self.buf[:, :self.count]
+
+
 def block_krylov_svd(A, rank: int, *, block_size: int | None = None, iters: int | None = 4,
                      tol: float | None = None, max_iters: int = 60, seed: int = 0,
                      dtype: Any = None, compute_error: bool | str = "auto",
@@ -166,34 +213,42 @@ def block_krylov_svd(A, rank: int, *, block_size: int | None = None, iters: int 
     op.reset_counter()
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
-    Q0, _ = ba.qr(op.matmat(op.random_block(b, rng)))
-    Qs, Ws = [Q0], []
+    Q0, _ = _qr(op.matmat(op.random_block(b, rng)))
+    Qb = _Columns(Q0, 4 * b if tol is None else 8 * b)
+    Wb = None
     G = np.zeros((0, 0))                  # B B^T, grown block by block (convergence checks)
     converged, res_rel = False, None
     j = 0
+    Qlast = Q0
     while True:
-        W = op.rmatmat(Qs[-1])                       # n x b  (rows of B = Q^T A)
-        Ws.append(W)
-        K = b * len(Qs)
+        W = op.rmatmat(Qlast)                       # n x b  (rows of B = Q^T A)
+        Wb = _Columns(W, Qb.cap) if Wb is None else Wb.append(W)
+        K = Qb.count
         last = j >= depth_cap or K + b > min(m, n)
         if tol is not None or not last:
             Z = op.matmat(W)
-            Qall = ba.concat(Qs, axis=1)
-            for _ in range(2):                      # block CGS2
+            Qall = Qb.view()
+            # block classical Gram-Schmidt, repeated ("twice is enough") only when a
+            # column lost more than 30% of its norm (Daniel, Gragg, Kaufman & Stewart)
+            for _ in range(2):
+                before = ba.norm(Z, axis=0)
                 Z = Z - Qall @ (Qall.T @ Z)
-            Qn, T = ba.qr(Z)
-        if tol is not None and K >= k:
-            # Ritz values from the small Gram matrix B B^T (K x K): eigh costs K^3 instead
-            # of the n K^2 of an SVD of B; the final triplets come from the SVD below.
-            Wn = np.asarray(ba.to_numpy(W), dtype=np.float64)
-            Bt_prev = np.asarray(ba.to_numpy(ba.concat(Ws, axis=1)), dtype=np.float64)
-            cross = Bt_prev.T @ Wn                     # K x b
+                if bool((ba.norm(Z, axis=0) > 0.7 * before).all()):
+                    break
+            Qn, T = _qr(Z)
+        if tol is not None:
+            # Ritz values from the small Gram matrix B B^T (K x K), grown by one block of
+            # rows/columns per step: eigh costs K^3 instead of the n K^2 of an SVD of B;
+            # the final triplets come from the SVD below.
+            cross = np.asarray(ba.to_numpy(Wb.view().T @ W), dtype=np.float64)  # K x b
             G2 = np.empty((K, K))
             G2[:K - b, :K - b] = G
             G2[:, K - b:] = cross
             G2[K - b:, :K - b] = cross[:K - b].T
             G = G2
-            w, Y = np.linalg.eigh(G)
+        if tol is not None and K >= k:
+            with _one_thread():
+                w, Y = np.linalg.eigh(G)
             w, Y = np.maximum(w[::-1], 0.0), Y[:, ::-1]
             Tn = np.asarray(ba.to_numpy(T), dtype=np.float64)
             s2 = np.maximum(w, np.finfo(float).tiny)
@@ -208,15 +263,13 @@ def block_krylov_svd(A, rank: int, *, block_size: int | None = None, iters: int 
             if np.all(res_rel <= tol):
                 converged = True
                 break
-        elif tol is not None:
-            G = np.asarray(ba.to_numpy(ba.concat(Ws, axis=1)), dtype=np.float64)
-            G = G.T @ G
         if last:
             break
-        Qs.append(Qn)
+        Qb.append(Qn)
+        Qlast = Qn
         j += 1
-    Ub, s, Vt = _small_svd(ba.to_numpy(ba.concat(Ws, axis=1)).T)
-    Qall = ba.concat(Qs, axis=1)
+    Ub, s, Vt = _small_svd(ba.to_numpy(Wb.view()).T)
+    Qall = Qb.view()
     U = Qall @ ba.like(Ub[:, :k], Qall)
     Vt_k = ba.like(Vt[:k], Qall)
     dt = time.perf_counter() - t0
@@ -224,7 +277,7 @@ def block_krylov_svd(A, rank: int, *, block_size: int | None = None, iters: int 
         warnings.warn(f"block Krylov SVD stopped after {j + 1} blocks without reaching "
                       f"tol={tol:g} (worst bound {float(np.max(res_rel)):.2e})",
                       ConvergenceWarning, stacklevel=2)
-    info = dict(iterations=j + 1, basis_size=b * len(Qs), converged=converged if tol else None)
+    info = dict(iterations=j + 1, basis_size=Qb.count, converged=converged if tol else None)
     if res_rel is not None:
         info["error_bound"] = res_rel
     res = LowRankResult("krylov", k, {"U": U, "s": s[:k], "Vt": Vt_k}, op.shape,

@@ -5,11 +5,30 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from workbench.lowrank._checks import as_matrix, numpy_f64
+from workbench.errors import RankError
 
 SVD_METHODS = ("randomized", "krylov", "exact", "svd")
+
+
+def _check_rank(rank, X) -> int:
+    """1 <= rank <= min(n_samples, n_features), as a RankError naming both."""
+    m, n = X.shape
+    try:
+        r = int(rank)
+    except (TypeError, ValueError):
+        raise RankError(f"rank must be an integer, got {rank!r}") from None
+    if not 1 <= r <= min(m, n):
+        raise RankError(f"rank must be between 1 and min(n_samples, n_features) = "
+                        f"{min(m, n)} (n_samples={m}, n_features={n}), got {rank}")
+    return r
+
+
+def _dense(X) -> np.ndarray:
+    import scipy.sparse as sps
+
+    return X.toarray() if sps.issparse(X) else np.asarray(X, dtype=np.float64)
 
 
 class LowRankSVD(TransformerMixin, BaseEstimator):
@@ -33,7 +52,12 @@ class LowRankSVD(TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         from workbench.lowrank import svd as S
 
-        X = numpy_f64(as_matrix(X))
+        X = validate_data(self, X, accept_sparse=["csr", "csc"], dtype=np.float64)
+        _check_rank(self.rank, X)
+        if self.method not in SVD_METHODS:
+            raise ValueError(f"method must be one of {SVD_METHODS}, got {self.method!r}")
+        if self.method in ("exact", "svd"):
+            X = _dense(X)
         if self.method == "randomized":
             res = S.randomized_svd(X, self.rank, oversample=self.oversample,
                                    power_iters=self.power_iters, seed=self.seed,
@@ -51,17 +75,22 @@ class LowRankSVD(TransformerMixin, BaseEstimator):
         self.result_ = res
         self.components_ = np.asarray(res.factors["Vt"])
         self.singular_values_ = res.singular_values
-        self.n_features_in_ = X.shape[1]
         return self
 
     def transform(self, X):
         check_is_fitted(self, "components_")
-        X = numpy_f64(as_matrix(X))
-        return X @ self.components_.T
+        X = validate_data(self, X, accept_sparse=["csr", "csc"], dtype=np.float64,
+                          reset=False)
+        return np.asarray(X @ self.components_.T)
 
     def inverse_transform(self, Z):
         check_is_fitted(self, "components_")
         return np.asarray(Z, dtype=np.float64) @ self.components_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
 
 
 class CURSelector(TransformerMixin, BaseEstimator):
@@ -82,21 +111,28 @@ class CURSelector(TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         import scipy.linalg
 
-        from workbench.lowrank._checks import check_rank
         from workbench.lowrank.cur import select_columns
 
-        X = numpy_f64(as_matrix(X))
-        k = check_rank(self.rank, X.shape)
+        X = _dense(validate_data(self, X, accept_sparse=["csr", "csc"], dtype=np.float64))
+        k = _check_rank(self.rank, X)
         c = min(X.shape[1], self.columns or 2 * k)
+        if c < k:
+            raise RankError(f"columns ({c}) must be at least rank ({k})")
         self.columns_ = select_columns(X, c, k, self.selection, self.seed)
         C = X[:, self.columns_]
         self.interpolation_ = scipy.linalg.pinv(C) @ X
-        self.n_features_in_ = X.shape[1]
         return self
 
     def transform(self, X):
         check_is_fitted(self, "columns_")
-        return numpy_f64(as_matrix(X))[:, self.columns_]
+        X = validate_data(self, X, accept_sparse=["csr", "csc"], dtype=np.float64,
+                          reset=False)
+        return X[:, self.columns_]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
 
     def inverse_transform(self, Z):
         check_is_fitted(self, "columns_")

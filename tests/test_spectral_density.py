@@ -7,7 +7,10 @@ import pytest
 from scipy.integrate import trapezoid
 from scipy.stats import wasserstein_distance
 
+from workbench import errors as sp_errors
 from workbench import spectral as sp
+from workbench.operators import aslinearoperator
+from workbench.spectral import density as dn
 from workbench.spectral.density import gauss_quadrature
 from workbench.spectral.synthetic import known_spectrum_matrix, make_test_operator, spectrum
 
@@ -83,7 +86,8 @@ def test_kpm_density():
     # (res.sigma), which alone moves mass by ~0.8 of that in W1; measured 0.031
     assert res.sigma == pytest.approx(np.pi * (res.bounds[1] - res.bounds[0]) / 2 / 80)
     assert wasserstein_distance(lam, res.grid, None, res.density) < 0.8 * res.sigma + 0.01
-    assert res.num_matvecs == 20 * 79 + 20  # moments + the bounds' Lanczos run
+    # 80 moments by Chebyshev doubling: 40 products per probe, + the bounds' Lanczos run
+    assert res.num_matvecs == 20 * 40 + 20
 
 
 def test_deterministic_and_reorth_none():
@@ -103,3 +107,101 @@ def test_breakdown_probe_rows_are_padded_with_zero_weight():
     x, w = res.node_samples()
     assert np.sum(w[np.isclose(x, 1.0)]) == pytest.approx(0.5, abs=0.25)
     assert wasserstein_distance([1.0, 3.0], x, None, w) < 0.5
+
+
+@pytest.mark.parametrize("M", [1, 2, 15, 16])
+def test_kpm_moments_match_exact_chebyshev_moments(M):
+    """The doubling identities give the same moments as T_k(b) evaluated on the exact
+    eigenvalues: mu_k = mean_p sum_i (z_p . q_i)^2 cos(k arccos b_i)."""
+    lam = spectrum("indefinite", 60, 3)
+    A = known_spectrum_matrix(lam, 3)
+    op = aslinearoperator(A)
+    Z = np.random.default_rng(0).standard_normal((60, 4))
+    Z /= np.linalg.norm(Z, axis=0)
+    c, d = 0.5, 10.0  # [-9.5, 10.5] contains the spectrum [-8, 9]
+    mu = dn.kpm_moments(op, Z, M, c, d)
+    w, Q = np.linalg.eigh(A)
+    b = (w - c) / d
+    exact = np.array([np.mean(((Q.T @ Z) ** 2).T @ np.cos(k * np.arccos(b)))
+                      for k in range(M)])
+    # rounding in a three-term recurrence of |T_k| <= 1 over 16 steps: ~1e-14
+    assert np.allclose(mu, exact, atol=1e-12)
+    assert op.num_matvecs == 4 * (M // 2) == dn.kpm_cost(4, M)
+
+
+def test_with_steps_equals_a_shorter_run():
+    op, lam = make_test_operator("marchenko-pastur", 300, seed=1)
+    long = sp.spectral_density(op, 5, 30, seed=4)
+    short = sp.spectral_density(op, 5, 12, seed=4)
+    cut = long.with_steps(12)
+    # with full reorthogonalization the first 12 steps of a 30-step run are the 12-step run
+    assert np.allclose(cut.nodes, short.nodes, atol=1e-12)
+    assert np.allclose(cut.weights, short.weights, atol=1e-12)
+    assert np.allclose(cut.density, short.density, atol=1e-9 * short.density.max())
+    assert cut.sigma == pytest.approx(short.sigma) and cut.num_steps == 12
+    assert cut.num_matvecs == short.num_matvecs == 60
+    assert long.with_steps(30).num_matvecs == long.num_matvecs
+    kl = sp.spectral_density(op, 5, 40, seed=4, method="kpm")
+    ks = sp.spectral_density(op, 5, 21, seed=4, method="kpm")
+    kc = kl.with_steps(21)
+    assert np.allclose(kc.moments, ks.moments, atol=1e-12)
+    assert np.allclose(kc.density, ks.density, atol=1e-9 * ks.density.max())
+    assert kc.num_matvecs == ks.num_matvecs
+    with pytest.raises(sp_errors.WorkbenchError, match="Lanczos steps"):
+        long.with_steps(31)
+    with pytest.raises(sp_errors.WorkbenchError, match="moments"):
+        kl.with_steps(0)
+
+
+def test_with_sigma_and_fixed_grid():
+    op, _ = make_test_operator("clustered", 120, seed=0)
+    base = sp.spectral_density(op, 4, 15, seed=2)
+    grid = np.linspace(0, 6, 300)
+    direct = sp.spectral_density(op, 4, 15, seed=2, sigma=0.07, grid=grid)
+    again = base.with_sigma(0.07, grid=grid)
+    assert np.allclose(again.density, direct.density, atol=1e-12)
+    assert again.num_matvecs == base.num_matvecs and again.sigma == 0.07
+    via_steps = base.with_steps(10, sigma=0.07, grid=grid)
+    assert np.allclose(via_steps.density,
+                       sp.spectral_density(op, 4, 10, seed=2, sigma=0.07, grid=grid).density,
+                       atol=1e-12)
+    with pytest.raises(sp_errors.WorkbenchError, match="sigma"):
+        base.with_sigma(0.0)
+
+
+def test_probe_lanczos_is_the_probes_own_run():
+    op, _ = make_test_operator("bulk+outliers", 200, seed=0)
+    dens = sp.spectral_density(op, 3, 20, seed=5)
+    z = op.random_block(3, np.random.default_rng(5), dist="rademacher")[:, 1]
+    ref = sp.lanczos(op, 20, v0=z)
+    run = dens.probe_lanczos(1)
+    assert np.allclose(run.alpha, ref.alpha, atol=1e-12)
+    assert np.allclose(run.beta, ref.beta, atol=1e-12)
+    assert run.residual_norm == pytest.approx(ref.residual_norm, rel=1e-10)
+    assert np.allclose(run.ritz()[0], ref.ritz()[0], atol=1e-12)
+
+
+def test_probe_chunks_do_not_change_the_result(monkeypatch):
+    op, _ = make_test_operator("marchenko-pastur", 150, seed=2)
+    whole = sp.spectral_density(op, 7, 12, seed=1)
+    monkeypatch.setattr(dn, "BASIS_BUDGET", 2 * 12 * 150)  # two probes per chunk
+    op.reset_counter()
+    chunked = sp.spectral_density(op, 7, 12, seed=1)
+    assert np.allclose(chunked.nodes, whole.nodes, atol=1e-12)
+    assert chunked.num_matvecs == whole.num_matvecs == 7 * 12
+
+
+def test_exact_histogram_and_wasserstein_error():
+    op, lam = make_test_operator("clustered", 300, seed=0)
+    edges, h = dn.eigenvalue_histogram(lam, bins=50)
+    assert len(edges) == 51 and np.sum(h * np.diff(edges)) == pytest.approx(1.0)
+    assert edges[0] == lam.min() and edges[-1] == lam.max()
+    edges2, _ = dn.eigenvalue_histogram(lam, bins=10, range=(0, 6))
+    assert edges2[0] == 0 and edges2[-1] == 6
+    res = sp.spectral_density(op, 6, 20, seed=0)
+    assert dn.wasserstein_error(lam, res) == pytest.approx(_w1(lam, res))
+    # an m-point Gauss rule per probe on three clusters of equal mass: W1 is the probe noise
+    # in the cluster masses (~ spacing 2 x 1/sqrt(n P)) ~ 0.05
+    assert dn.wasserstein_error(lam, res) < 0.15
+    kpm = sp.spectral_density(op, 6, 60, seed=0, method="kpm")
+    assert dn.wasserstein_error(lam, kpm) < 4 * kpm.sigma + 0.15

@@ -176,3 +176,45 @@ def test_randomized_eigh_on_psd():
     assert res.converged and np.all(res.residuals < 1e-9)
     vals, vecs = res
     assert vecs.shape == (150, 5)
+
+
+def test_error_history_by_hand():
+    from workbench.spectral.convergence import error_history
+
+    exact = np.array([10.0, 5.0])
+    hist = [(1, np.array([8.0]), np.array([1.0])),
+            (2, np.array([9.0, 1.0]), np.array([1.0, 1.0])),
+            (3, np.array([10.0, 4.9]), np.array([0.0, 0.1]))]
+    mv, err = error_history(hist, exact)
+    # step 1: the second value is missing (error 1); step 2: |1 - 5| / 10; step 3: 0.1 / 10
+    assert np.array_equal(mv, [1, 2, 3]) and np.allclose(err, [1.0, 0.4, 0.01])
+
+
+def test_race_top_eigs_against_power_iteration():
+    from workbench.spectral.convergence import race_top_eigs
+
+    lam = spectrum("bulk+outliers", 1000, 0)
+    op = implicit_known_spectrum(lam, seed=1)
+    race = race_top_eigs(op, lam, k=5, tol=1e-8)
+    assert np.allclose(race.exact, [10, 8, 6, 4, 2])
+    ours, power = race.curves["top_eigs"], race.curves["power iteration"]
+    assert ours.converged and power.converged
+    assert np.allclose(ours.values, race.exact, atol=1e-8 * 10)
+    # each curve ends where its run ended, and its last error is the final values' error
+    for c in (ours, power):
+        assert c.matvecs[-1] == c.num_matvecs and np.all(np.diff(c.matvecs) > 0)
+        final = np.max(np.abs(np.sort(c.values)[::-1] - race.exact)) / 10
+        assert c.error[-1] == pytest.approx(final, abs=1e-15)
+    # outliers 2..10 over a bulk of radius 0.1: ratio 0.8 between neighbours, so power
+    # iteration needs ~60 products per eigenvalue (x5, deflated), Lanczos ~15 in all
+    assert power.matvecs_to(1e-6) >= 5 * ours.matvecs_to(1e-6)
+    assert ours.matvecs_to(1e-20) is None
+
+
+def test_power_iteration_history():
+    A, lam = _case("well-separated", n=60)
+    res = sp.power_iteration(A, k=2, residual_tol=1e-8, max_iter=2000)
+    mv = [h[0] for h in res.history]
+    assert mv == list(range(1, res.num_matvecs + 1))
+    assert np.allclose(res.history[-1][1], res.values)
+    assert np.allclose(res.values, [60, 59], atol=1e-6)

@@ -94,3 +94,57 @@ def test_zero_operator_everywhere():
     assert np.all(sp.randomized_eigh(Z, 2).values == 0)
     k = sp.spectral_density(Z, 2, 6, method="kpm")
     assert np.isfinite(k.density).all()
+
+
+SYMMETRIC_ONLY = {
+    "lanczos": lambda A: sp.lanczos(A, 5),
+    "top_eigs": lambda A: sp.top_eigs(A, 2),
+    "spectral_density": lambda A: sp.spectral_density(A, 2, 5),
+    "randomized_eigh": lambda A: sp.randomized_eigh(A, 2),
+    "power_iteration": lambda A: sp.power_iteration(A, 1),
+}
+
+
+@pytest.mark.parametrize("name", SYMMETRIC_ONLY)
+def test_non_symmetric_matrix_raises(name):
+    import scipy.sparse as sps
+    import torch
+
+    A = np.triu(np.ones((8, 8)))
+    for given in (A, sps.csr_matrix(A), torch.tensor(A)):
+        with pytest.raises(ShapeError, match=f"{name} needs a symmetric matrix"):
+            SYMMETRIC_ONLY[name](given)
+    # rounding-level asymmetry (a computed Gram matrix) is accepted, and so is any
+    # operator the caller built (symmetry cannot be checked without products)
+    B = np.random.default_rng(0).standard_normal((8, 8))
+    G = B.T @ B
+    G[0, 1] += 1e-13
+    SYMMETRIC_ONLY[name](G)
+    from workbench.operators import aslinearoperator
+
+    SYMMETRIC_ONLY[name](aslinearoperator(G + np.diag(np.ones(7), 1) * 1e-3, symmetric=True))
+    # trace needs no symmetry: with 24 products on n = 8 Hutch++'s sketch spans R^8, exact
+    assert sp.trace(A, "hutch++", 24).estimate == pytest.approx(8.0, abs=1e-10)
+
+
+def test_callable_returning_the_wrong_shape():
+    op = CallableOperator((6, 6), matmat=lambda X: X[:5], symmetric=True, name="short")
+    with pytest.raises(ShapeError, match=r"short.matmat returned shape \(5, 1\), expected "
+                                         r"\(6, 1\)"):
+        sp.top_eigs(op, 1)
+    with pytest.raises(ShapeError, match="returned shape"):
+        sp.lanczos(CallableOperator((6, 6), matvec=lambda x: x[:, None], symmetric=True), 3)
+
+
+def test_nan_from_torch_operator():
+    import torch
+
+    def mm(X):
+        Y = 2.0 * X
+        Y[0] = float("inf")
+        return Y
+
+    op = CallableOperator((10, 10), matmat=mm, dtype=torch.float32, backend="torch",
+                          symmetric=True, name="torch-inf")
+    with pytest.raises(NonFiniteError, match="torch-inf.matmat produced NaN or inf"):
+        sp.spectral_density(op, 2, 4)

@@ -106,3 +106,39 @@ def test_batch_equals_separate_runs():
         single = sp.lanczos(A, 12, v0=Z[:, p])
         assert np.allclose(alpha[p], single.alpha, atol=1e-12)
         assert np.allclose(beta[p, :11], single.beta, atol=1e-12)
+
+
+def test_ritz_steps_against_eigh_and_true_residuals():
+    A, lam = _A("bulk+outliers", n=200)
+    res = sp.lanczos(A, 18, seed=2)
+    table = res.ritz_steps()
+    assert len(table.step) == 18 * 19 // 2 and table.num_steps == 18
+    V = res.basis
+    for j in (1, 5, 18):
+        vals, resid = table.at(j)
+        T = V[:, :j].T @ A @ V[:, :j]
+        theta, S = np.linalg.eigh(T)
+        # the Ritz values of step j are the eigenvalues of the j x j projection V_j^T A V_j
+        assert np.allclose(vals, theta, atol=1e-11 * np.abs(lam).max())
+        Y = V[:, :j] @ S
+        true = np.linalg.norm(A @ Y - Y * theta, axis=0)
+        # residuals from the recurrence equal the true ones to rounding (clamped at 1e-16
+        # x scale for the exact ones)
+        assert np.allclose(resid, np.maximum(true, table.residual.min()), atol=1e-10)
+    assert np.array_equal(table.rank[table.step == 3], [2, 1, 0])
+    upto = table.upto(5)
+    assert upto.num_steps == 5 and upto.step.max() == 5 and len(upto.value) == 15
+    # the largest outlier (10) is found to 1e-6 within 18 steps, the bulk edge is not
+    top = table.value[(table.step == 18) & (table.rank == 0)][0]
+    assert abs(top - lam[-1]) < 1e-6
+
+
+def test_ritz_steps_after_breakdown_and_zero_operator():
+    A = known_spectrum_matrix(np.repeat([-1.0, 2.0, 5.0], 10), 1)
+    table = sp.lanczos(A, 10, seed=0).ritz_steps()
+    assert table.num_steps == 3
+    vals, resid = table.at(3)
+    assert np.allclose(vals, [-1, 2, 5], atol=1e-12)
+    assert np.all(resid <= 1e-15 * 5 + 1e-300)  # exact: clamped to the floor
+    z = sp.lanczos(np.zeros((6, 6)), 4).ritz_steps()
+    assert z.num_steps == 1 and np.all(np.isfinite(z.residual)) and np.all(z.residual > 0)

@@ -71,7 +71,10 @@ class LinearOperator:
             return self._matmat(Y)
         raise NotImplementedError(f"{self.name} has no adjoint (rmatmat)")
 
-    def _check_out(self, Y, what: str):
+    def _check_out(self, Y, what: str, rows: int, cols: int):
+        if getattr(Y, "ndim", None) != 2 or tuple(Y.shape) != (rows, cols):
+            raise ShapeError(f"{self.name}.{what} returned shape "
+                             f"{tuple(getattr(Y, 'shape', ()))}, expected ({rows}, {cols})")
         if not ba.all_finite(Y):
             raise NonFiniteError(f"{self.name}.{what} produced NaN or inf values")
         return Y
@@ -82,7 +85,7 @@ class LinearOperator:
             raise ShapeError(f"{self.name}: matmat expects shape ({self.shape[1]}, b), "
                              f"got {tuple(X.shape)}")
         self._add(X.shape[1])
-        return self._check_out(self._matmat(X), "matmat")
+        return self._check_out(self._matmat(X), "matmat", self.shape[0], X.shape[1])
 
     def matvec(self, x):
         """Apply to a vector x of shape (n,); returns (m,). Costs 1 matvec."""
@@ -97,7 +100,7 @@ class LinearOperator:
             raise ShapeError(f"{self.name}: rmatmat expects shape ({self.shape[0]}, b), "
                              f"got {tuple(Y.shape)}")
         self._add(Y.shape[1])
-        return self._check_out(self._rmatmat(Y), "rmatmat")
+        return self._check_out(self._rmatmat(Y), "rmatmat", self.shape[1], Y.shape[1])
 
     def rmatvec(self, y):
         """Apply the adjoint to a vector y of shape (m,). Costs 1 matvec."""

@@ -5,6 +5,8 @@ inside count theirs.
 
 from __future__ import annotations
 
+import numpy as np
+
 from workbench.backends import arrays as ba
 from workbench.errors import ShapeError
 from workbench.operators.base import LinearOperator
@@ -128,6 +130,10 @@ class RestrictedOperator(LinearOperator):
                              f"got {tuple(Q.shape)}")
         if ba.backend_of(Q) != A.backend:
             Q = A.new_block(ba.to_numpy(Q))
+        elif A.backend == "torch":
+            Q = Q.to(dtype=A.dtype, device=A.device)
+        else:
+            Q = np.asarray(Q, dtype=A.dtype)
         r = Q.shape[1]
         super().__init__(**_like(A, (r, r), A.symmetric, f"Q^T {A.name} Q"))
         self.A, self.Q = A, Q

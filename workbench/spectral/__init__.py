@@ -10,7 +10,13 @@ Cost is counted in matrix-vector products (``num_matvecs`` on every result)::
     tr = sp.trace(op, method="hutch++", num_matvecs=100)
 """
 
-from workbench.spectral.density import spectral_bounds, spectral_density
+from workbench.spectral.convergence import ErrorCurve, SolverRace, race_top_eigs
+from workbench.spectral.density import (
+    eigenvalue_histogram,
+    spectral_bounds,
+    spectral_density,
+    wasserstein_error,
+)
 from workbench.spectral.eigs import top_eigs
 from workbench.spectral.lanczos import lanczos
 from workbench.spectral.power import power_iteration
@@ -23,13 +29,15 @@ from workbench.spectral.results import (
     DensityResult,
     EigResult,
     LanczosResult,
+    RitzSteps,
     SVDResult,
     TraceResult,
 )
 from workbench.spectral.trace import trace
 
 __all__ = [
-    "DensityResult", "EigResult", "LanczosResult", "SVDResult", "TraceResult",
-    "lanczos", "power_iteration", "randomized_eigh", "randomized_range_finder",
-    "randomized_svd", "spectral_bounds", "spectral_density", "top_eigs", "trace",
+    "DensityResult", "EigResult", "ErrorCurve", "LanczosResult", "RitzSteps", "SVDResult",
+    "SolverRace", "TraceResult", "eigenvalue_histogram", "lanczos", "power_iteration",
+    "race_top_eigs", "randomized_eigh", "randomized_range_finder", "randomized_svd",
+    "spectral_bounds", "spectral_density", "top_eigs", "trace", "wasserstein_error",
 ]

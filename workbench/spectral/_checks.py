@@ -7,19 +7,59 @@ import numbers
 import numpy as np
 
 from workbench.errors import RankError, WorkbenchError
-from workbench.operators import LinearOperator, aslinearoperator
+from workbench.operators import DenseOperator, LinearOperator, SparseOperator, aslinearoperator
 
 WHICH = ("LA", "SA", "LM", "BE")
 
 
-def as_square_operator(A, what: str) -> LinearOperator:
-    """`A` as an engine operator; ShapeError unless it is square and non-empty."""
+ASYMMETRY_TOL = 1e-8  # relative; rounding in a computed symmetric matrix is ~1e-15
+
+
+def asymmetry(A) -> float:
+    """max |A - A^T| / max |A| of a dense (numpy / torch) or scipy sparse square matrix
+    (0 for the zero matrix). Cost O(n^2) dense, O(nnz) sparse."""
+    import scipy.sparse as sps
+
+    from workbench.backends import arrays as ba
+
+    if sps.issparse(A):
+        A = sps.csr_array(A)
+        scale = abs(A).max() if A.nnz else 0.0
+        diff = abs(A - A.T).max() if A.nnz else 0.0
+    elif ba.is_torch(A):
+        if A.is_sparse:
+            A = A.to_dense()
+        scale = float(A.abs().max()) if A.numel() else 0.0
+        diff = float((A - A.T).abs().max()) if A.numel() else 0.0
+    else:
+        A = np.asarray(A)
+        scale = float(np.abs(A).max()) if A.size else 0.0
+        diff = float(np.abs(A - A.T).max()) if A.size else 0.0
+    return float(diff) / float(scale) if scale > 0 else 0.0
+
+
+def as_square_operator(A, what: str, symmetric: bool = False) -> LinearOperator:
+    """`A` as an engine operator; ShapeError unless it is square and non-empty.
+
+    With ``symmetric=True`` (algorithms for symmetric operators) a matrix given as such
+    (numpy, torch or scipy sparse, not yet an operator) must also be symmetric to
+    ``ASYMMETRY_TOL`` relative: a ShapeError says so instead of returning a meaningless
+    spectrum. Operators and callables are trusted (their symmetry cannot be checked
+    without products)."""
+    from workbench.errors import ShapeError
+
     op = aslinearoperator(A)
     op.require_square(what)
     if op.shape[0] == 0:
-        from workbench.errors import ShapeError
-
         raise ShapeError(f"{what} needs a non-empty operator, got shape {op.shape}")
+    if symmetric and not op.symmetric and op is not A \
+            and isinstance(op, DenseOperator | SparseOperator):
+        rel = asymmetry(op.A)
+        if rel > ASYMMETRY_TOL:
+            raise ShapeError(
+                f"{what} needs a symmetric matrix, but this {op.shape[0]}x{op.shape[1]} "
+                f"matrix differs from its transpose by up to {rel:.2g} of its largest entry; "
+                "symmetrize it ((A + A.T) / 2) or use randomized_svd for singular values")
     return op
 
 

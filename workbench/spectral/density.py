@@ -9,9 +9,16 @@ the measure sum_i (z^T q_i)^2 delta(x - l_i), whose expectation is phi. The node
 weights are returned as they are (so outliers show up as isolated nodes) together with a
 Gaussian-broadened density on a grid.
 
-KPM (Weisse et al. 2006) estimates Chebyshev moments mu_k = E[z^T T_k(B) z] / n of the
+KPM (Weisse et al. 2006) estimates Chebyshev moments mu_k = E[z^T T_k(B) z] of the
 operator scaled into [-1, 1] and sums the Jackson-damped Chebyshev series. It needs no
-reorthogonalization (O(n) memory per probe) but resolves outliers only to ~ range/M.
+reorthogonalization (O(n) memory per probe) but resolves outliers only to ~ range/M. With
+K products per probe it gets 2K + 1 moments (mu_2k = 2 t_k.t_k - mu_0,
+mu_2k-1 = 2 t_k.t_k-1 - mu_1, t_k = T_k(B) z), the same polynomial degree an SLQ run of K
+steps integrates exactly.
+
+Both keep what they computed (the tridiagonals, the moments), so ``DensityResult
+.with_steps(j)`` gives the estimate of a shorter run and ``with_sigma(s)`` another
+broadening without a single new product.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from workbench.spectral.lanczos import REORTH, lanczos_batch
 from workbench.spectral.results import DensityResult
 
 METHODS = ("slq", "kpm")
+BASIS_BUDGET = 2**24  # elements of Lanczos basis held at once (128 MB in float64)
 
 
 def gauss_quadrature(alpha: np.ndarray, beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -78,7 +86,8 @@ def spectral_density(op, num_probes: int = 10, num_steps: int = 40, seed: int | 
     Parameters
     ----------
     op : symmetric square operator.
-    num_probes : number of random probe vectors P (run as one block).
+    num_probes : number of random probe vectors P (applied as blocks; with full
+        reorthogonalization in chunks whose bases fit in BASIS_BUDGET elements).
     num_steps : Lanczos steps m per probe (SLQ) or number of Chebyshev moments M (KPM).
     seed : seed of the probes.
     grid : points where the density is evaluated; default `grid_size` points spanning the
@@ -94,13 +103,16 @@ def spectral_density(op, num_probes: int = 10, num_steps: int = 40, seed: int | 
     DensityResult: grid (G,), density (G,) integrating to ~1 over the grid, nodes and
     weights (P x m; SLQ only, each row's weights sum to 1; rows that broke down early are
     padded with weight-0 nodes), num_matvecs, seconds, sigma, bounds (lowest and highest
-    node / estimated spectral interval).
+    node / estimated spectral interval); SLQ keeps the tridiagonals (alpha, beta, lengths)
+    and KPM the moments, so ``with_steps(j)`` (a shorter run) and ``with_sigma(s)`` (SLQ:
+    another broadening) cost no products.
 
-    Cost: SLQ P*m matvecs (fewer at breakdown) + O(n m^2 P) flops of reorthogonalization;
-    KPM P*(M-1) matvecs plus ~20 for the spectral bounds.
+    Cost: SLQ P*m matvecs (fewer at breakdown) + O(n m^2 P) flops of reorthogonalization
+    and P*m*n numbers of memory (chunked, see num_probes); KPM P*floor(M/2) matvecs
+    (Chebyshev doubling) plus ~20 for the spectral bounds, O(n P) memory.
     """
     t0 = time.perf_counter()
-    op = as_square_operator(op, "spectral_density")
+    op = as_square_operator(op, "spectral_density", symmetric=True)
     num_probes = check_positive_int(num_probes, "num_probes")
     num_steps = check_positive_int(num_steps, "num_steps")
     grid_size = check_positive_int(grid_size, "grid_size", 2)
@@ -115,26 +127,59 @@ def spectral_density(op, num_probes: int = 10, num_steps: int = 40, seed: int | 
     Z = op.random_block(num_probes, rng, dist=probe)
     if method == "kpm":
         return _kpm(op, Z, num_steps, seed, grid, grid_size, t0, before, rng)
-    alpha, beta, lengths, _, _ = lanczos_batch(op, Z, num_steps, reorth, keep_basis=False)
-    m = alpha.shape[1]
-    nodes = np.zeros((num_probes, m))
-    weights = np.zeros((num_probes, m))
-    for p in range(num_probes):
-        L = int(lengths[p])
+    alpha, beta, lengths = _lanczos_probes(op, Z, num_steps, reorth)
+    return slq_result(alpha, beta, lengths, num_steps=num_steps, sigma=sigma, grid=grid,
+                      grid_size=grid_size, num_matvecs=op.num_matvecs - before,
+                      seconds=time.perf_counter() - t0, seed=seed, reorth=reorth)
+
+
+def _lanczos_probes(op, Z, num_steps: int, reorth: str):
+    """lanczos_batch over the probe columns of Z, in chunks of probes small enough that the
+    bases (probes x steps x n) stay within BASIS_BUDGET elements. Each probe is an
+    independent Lanczos process, so chunking does not change the result."""
+    n, P = Z.shape
+    m = min(num_steps, n)
+    chunk = P if reorth == "none" else max(1, min(P, BASIS_BUDGET // max(1, m * n)))
+    parts = [lanczos_batch(op, Z[:, i:i + chunk], num_steps, reorth, keep_basis=False)[:3]
+             for i in range(0, P, chunk)]
+    alpha, beta, lengths = (np.concatenate([p[i] for p in parts]) for i in range(3))
+    return alpha, beta, lengths
+
+
+def slq_nodes(alpha: np.ndarray, beta: np.ndarray, lengths: np.ndarray,
+              num_steps: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss nodes and weights (P x m) of each probe's tridiagonal, using its leading
+    min(lengths[p], num_steps) steps (all steps when num_steps is None). Rows shorter than
+    m are padded with weight-0 copies of their last node. Cost O(P m^2), no matvecs."""
+    P = alpha.shape[0]
+    m = alpha.shape[1] if num_steps is None else max(1, min(int(num_steps), alpha.shape[1]))
+    nodes = np.zeros((P, m))
+    weights = np.zeros((P, m))
+    for p in range(P):
+        L = int(min(lengths[p], m))
         th, w = gauss_quadrature(alpha[p, :L], beta[p, :L])
         nodes[p, :L] = th
         nodes[p, L:] = th[-1]
         weights[p, :L] = w
+    return nodes, weights
+
+
+def slq_result(alpha, beta, lengths, num_steps, sigma=None, grid=None, grid_size=512,
+               num_matvecs=0, seconds=0.0, seed=None, reorth="full") -> DensityResult:
+    """The SLQ DensityResult of given Lanczos tridiagonals (alpha, beta: P x m; lengths:
+    steps each probe ran), truncated to `num_steps`. Cost O(P m^2 + G P m), no matvecs."""
+    nodes, weights = slq_nodes(alpha, beta, lengths, num_steps)
+    m = nodes.shape[1]
     lo, hi = float(nodes.min()), float(nodes.max())
     if sigma is None:
         sigma = default_sigma(lo, hi, m)
     grid = _grid(grid, lo - 5 * sigma, hi + 5 * sigma, grid_size)
     density = broadened_density(grid, nodes, weights, sigma)
     return DensityResult(grid=grid, density=density, nodes=nodes, weights=weights,
-                         sigma=float(sigma), num_probes=num_probes,
-                         num_steps=num_steps, num_matvecs=op.num_matvecs - before,
-                         seconds=time.perf_counter() - t0, method="slq", seed=seed,
-                         bounds=(lo, hi))
+                         sigma=float(sigma), num_probes=alpha.shape[0], num_steps=num_steps,
+                         num_matvecs=num_matvecs, seconds=seconds, method="slq", seed=seed,
+                         bounds=(lo, hi), alpha=alpha, beta=beta,
+                         lengths=np.asarray(lengths), reorth=reorth)
 
 
 def _grid(grid, lo, hi, grid_size):
@@ -164,29 +209,46 @@ def jackson_kernel(M: int) -> np.ndarray:
     return ((M - k + 1) * np.cos(q * k) + np.sin(q * k) / np.tan(q)) / (M + 1)
 
 
-def _kpm(op, Z, M, seed, grid, grid_size, t0, before, rng):
-    n = op.shape[0]
-    lo, hi = spectral_bounds(op, min(20, n), seed=None if seed is None else seed + 1)
-    width = hi - lo
-    pad = 0.01 * max(width, 1e-12 * max(abs(lo), abs(hi), 1.0))
-    lo, hi = lo - pad, hi + pad
+def kpm_moments(op, Z, M: int, center: float, halfwidth: float) -> np.ndarray:
+    """Chebyshev moments mu_0..mu_{M-1} of B = (A - center) / halfwidth, averaged over
+    the unit probe columns of Z: mu_k = mean_p z_p^T T_k(B) z_p. Uses the doubling
+    identities (T_2k = 2 T_k^2 - 1, T_2k-1 = 2 T_k T_k-1 - T_1), so it costs
+    P * floor(M / 2) matvecs."""
+    c, d = center, halfwidth
+    K = M // 2  # products per probe: moments up to 2K >= M - 1
+    mu = np.zeros(2 * K + 1)
+    mu[0] = float(np.mean(_colsum(Z, Z)))
+    if K == 0:
+        return mu[:M]
+    t_prev, t_cur = Z, (op.matmat(Z) - c * Z) / d
+    mu[1] = float(np.mean(_colsum(Z, t_cur)))
+    mu[2] = 2.0 * float(np.mean(_colsum(t_cur, t_cur))) - mu[0]
+    for k in range(2, K + 1):
+        t_prev, t_cur = t_cur, 2.0 * (op.matmat(t_cur) - c * t_cur) / d - t_prev
+        mu[2 * k - 1] = 2.0 * float(np.mean(_colsum(t_cur, t_prev))) - mu[1]
+        mu[2 * k] = 2.0 * float(np.mean(_colsum(t_cur, t_cur))) - mu[0]
+    return mu[:M]
+
+
+def kpm_cost(num_probes: int, num_moments: int) -> int:
+    """Matvecs spent on `num_moments` Chebyshev moments of `num_probes` probes (without
+    the spectral-bounds run)."""
+    return num_probes * (num_moments // 2)
+
+
+def kpm_series(moments: np.ndarray, bounds: tuple[float, float], grid=None,
+               grid_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """(grid, density) of the Jackson-damped Chebyshev series with `moments` on the
+    interval `bounds`, normalized to integrate to 1 over the grid (negative ripples
+    clipped to 0). Cost O(G M), no matvecs."""
+    M = len(moments)
+    lo, hi = bounds
     c, d = (hi + lo) / 2.0, (hi - lo) / 2.0
-    Z = Z / ba.norm(Z, axis=0)[None, :]
-    mu = np.zeros(M)
-    t_prev = Z
-    mu[0] = 1.0
-    if M > 1:
-        t_cur = (op.matmat(Z) - c * Z) / d
-        mu[1] = float(np.mean(ba.to_numpy((Z * t_cur).sum(axis=0))))
-        for k in range(2, M):
-            t_next = 2.0 * (op.matmat(t_cur) - c * t_cur) / d - t_prev
-            mu[k] = float(np.mean(ba.to_numpy((Z * t_next).sum(axis=0))))
-            t_prev, t_cur = t_cur, t_next
     g = jackson_kernel(M)
     grid = _grid(grid, lo, hi, grid_size)
     t = np.clip((grid - c) / d, -1 + 1e-12, 1 - 1e-12)
     Tk = np.polynomial.chebyshev.chebvander(t, M - 1)  # (G, M)
-    coef = g * mu
+    coef = g * moments
     coef[1:] *= 2.0
     dens = (Tk @ coef) / (np.pi * np.sqrt(1.0 - t * t)) / d
     dens = np.maximum(dens, 0.0)
@@ -195,9 +257,82 @@ def _kpm(op, Z, M, seed, grid, grid_size, t0, before, rng):
     area = trapezoid(dens, grid)
     if area > 0:
         dens = dens / area
-    P = Z.shape[1]
-    return DensityResult(grid=grid, density=dens, nodes=np.zeros((P, 0)),
-                         weights=np.zeros((P, 0)), sigma=float(np.pi * d / M),
-                         num_probes=P, num_steps=M, num_matvecs=op.num_matvecs - before,
-                         seconds=time.perf_counter() - t0, method="kpm", seed=seed,
-                         bounds=(lo, hi), moments=mu)
+    return grid, dens
+
+
+def kpm_result(moments, bounds, num_probes, grid=None, grid_size=512, num_matvecs=0,
+               seconds=0.0, seed=None) -> DensityResult:
+    """The KPM DensityResult of given moments on `bounds` (resolution pi * halfwidth / M
+    reported as sigma)."""
+    M = len(moments)
+    grid, dens = kpm_series(moments, bounds, grid, grid_size)
+    return DensityResult(grid=grid, density=dens, nodes=np.zeros((num_probes, 0)),
+                         weights=np.zeros((num_probes, 0)),
+                         sigma=float(np.pi * (bounds[1] - bounds[0]) / 2.0 / M),
+                         num_probes=num_probes, num_steps=M, num_matvecs=num_matvecs,
+                         seconds=seconds, method="kpm", seed=seed,
+                         bounds=(float(bounds[0]), float(bounds[1])),
+                         moments=np.asarray(moments))
+
+
+def _kpm(op, Z, M, seed, grid, grid_size, t0, before, rng):
+    n = op.shape[0]
+    lo, hi = spectral_bounds(op, min(20, n), seed=None if seed is None else seed + 1)
+    width = hi - lo
+    pad = 0.01 * max(width, 1e-12 * max(abs(lo), abs(hi), 1.0))
+    lo, hi = lo - pad, hi + pad
+    Z = Z / ba.norm(Z, axis=0)[None, :]
+    mu = kpm_moments(op, Z, M, (hi + lo) / 2.0, (hi - lo) / 2.0)
+    return kpm_result(mu, (lo, hi), Z.shape[1], grid, grid_size,
+                      num_matvecs=op.num_matvecs - before, seconds=time.perf_counter() - t0,
+                      seed=seed)
+
+
+def _colsum(X, Y) -> np.ndarray:
+    """Column-wise inner products x_p^T y_p as numpy float64."""
+    return ba.to_numpy((X * Y).sum(axis=0)).astype(np.float64)
+
+
+def eigenvalue_histogram(eigenvalues, bins: int = 80, range=None  # noqa: A002
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """(edges (bins + 1,), density (bins,)) of exact eigenvalues, normalized like a
+    spectral density (integrates to 1): the ground truth a density estimate is drawn
+    against. Cost O(n)."""
+    lam = np.asarray(eigenvalues, dtype=np.float64).ravel()
+    if range is None:
+        lo, hi = float(lam.min()), float(lam.max())
+        if hi <= lo:
+            lo, hi = lo - 0.5, hi + 0.5
+        range = (lo, hi)  # noqa: A001
+    dens, edges = np.histogram(lam, bins=int(bins), range=range, density=True)
+    return edges, dens
+
+
+def wasserstein_error(eigenvalues, result: DensityResult) -> float:
+    """Wasserstein-1 distance between the exact eigenvalue distribution and an estimate:
+    SLQ's discrete node measure, or KPM's density on its grid. Cost O(n log n)."""
+    from scipy.stats import wasserstein_distance
+
+    lam = np.asarray(eigenvalues, dtype=np.float64).ravel()
+    if result.method == "slq":
+        x, w = result.node_samples()
+        return float(wasserstein_distance(lam, x, None, w))
+    if not np.any(result.density > 0):
+        return float("nan")
+    return float(wasserstein_distance(lam, result.grid, None, result.density))
+
+
+def eigenvalue_marks(eigenvalues, max_points: int = 600, ends: int = 40) -> np.ndarray:
+    """At most `max_points` of the exact eigenvalues (ascending) to mark on a plot: all of
+    them when there are few, else the `ends` smallest and largest (where the outliers
+    are, and where Lanczos converges first) plus evenly spaced order statistics of the
+    rest. Cost O(n log n)."""
+    lam = np.sort(np.asarray(eigenvalues, dtype=np.float64).ravel())
+    n = len(lam)
+    if n <= max_points:
+        return lam
+    ends = max(0, min(ends, max_points // 2))
+    middle = max_points - 2 * ends
+    idx = np.unique(np.r_[np.arange(ends), np.linspace(ends, n - ends - 1, middle).round()
+                          .astype(int), np.arange(n - ends, n)])
+    return lam[idx]

@@ -123,7 +123,7 @@ def top_eigs(op, k: int = 6, which: str = "LA", tol: float = 1e-8,
     operator produced NaN/inf).
     """
     t0 = time.perf_counter()
-    op = as_square_operator(op, "top_eigs")
+    op = as_square_operator(op, "top_eigs", symmetric=True)
     n = op.shape[0]
     k = check_rank(k, n)
     which = check_which(which)

@@ -135,7 +135,7 @@ def lanczos(op, num_steps: int, v0=None, seed: int | None = 0, reorth: str = "fu
     Cost: m matvecs (fewer at breakdown) and O(n m^2) flops for the reorthogonalization.
     """
     t0 = time.perf_counter()
-    op = as_square_operator(op, "lanczos")
+    op = as_square_operator(op, "lanczos", symmetric=True)
     num_steps = check_positive_int(num_steps, "num_steps")
     if reorth not in REORTH:
         raise WorkbenchError(f"reorth={reorth!r} is not one of {REORTH}")

@@ -29,17 +29,20 @@ def power_iteration(op, k: int = 1, tol: float = 1e-3, max_iter: int = 100,
 
     Returns EigResult (values in the order found, vectors n x k in the op's backend,
     residuals ||A v - lambda v|| from the last product); converged is True when every
-    eigenvalue met its stopping rule.
+    eigenvalue met its stopping rule. history: one entry per product, (matvecs so far,
+    values found so far + the current estimate, their residuals), the format of
+    top_eigs' history.
 
     Cost: at most k * max_iter products.
     """
     t0 = time.perf_counter()
-    op = as_square_operator(op, "power_iteration")
+    op = as_square_operator(op, "power_iteration", symmetric=True)
     n = op.shape[0]
     k = check_rank(k, n)
     rng = np.random.default_rng(seed)
     before = op.num_matvecs
     vals, vecs, res = [], [], []
+    history = []
     ok = True
     for i in range(k):
         v = op.random_block(1, rng)[:, 0]
@@ -60,6 +63,8 @@ def power_iteration(op, k: int = 1, tol: float = 1e-3, max_iter: int = 100,
             elif lam is not None:
                 done = abs(new - lam) <= tol * (abs(lam) + 1e-6)
             lam, v = new, Av
+            history.append((op.num_matvecs - before, np.array([*vals, lam]),
+                            np.array([*res, ba.scalar(ba.norm(r))])))
             if done:
                 break
         ok = ok and done
@@ -73,4 +78,5 @@ def power_iteration(op, k: int = 1, tol: float = 1e-3, max_iter: int = 100,
     V = ba.concat([u[:, None] for u in vecs], axis=1)
     return EigResult(values=np.array(vals), vectors=V, residuals=np.array(res), converged=ok,
                      num_matvecs=op.num_matvecs - before, seconds=time.perf_counter() - t0,
-                     k=k, which="LM", tol=tol, method="power-iteration-deflation", seed=seed)
+                     k=k, which="LM", tol=tol, method="power-iteration-deflation", seed=seed,
+                     history=tuple(history))

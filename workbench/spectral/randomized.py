@@ -85,7 +85,7 @@ def randomized_eigh(op, rank: int, oversample: int = 10, power_iters: int = 2,
     Cost: l (1 + 2 power_iters) + l products, l = rank + oversample.
     """
     t0 = time.perf_counter()
-    op = as_square_operator(op, "randomized_eigh")
+    op = as_square_operator(op, "randomized_eigh", symmetric=True)
     which = check_which(which)
     if which == "BE":
         raise WorkbenchError("randomized_eigh supports which='LM', 'LA' or 'SA'")

@@ -172,6 +172,18 @@ def test_pruned_scan_selects_the_same_xmin_as_the_full_scan(kw):
             assert np.all(score[~ok & candidate] >= best)
 
 
+def test_pruned_scan_on_a_large_esd():
+    # a FARMS-sized ESD (3000 values, MP bulk + heavy tail): the case pruning is for
+    from workbench.eigenspectra import rmt
+
+    ev = np.concatenate([rmt.sample_heavy_tailed(1200, 600, mu=3.0, seed=1),
+                         rmt.sample_mp(4000, 2400, seed=2)])
+    full = fit_powerlaw(ev, prune=False)
+    fast = fit_powerlaw(ev)  # "auto": pruned above 1024 values
+    assert np.isnan(fast.Ds).sum() > ev.size // 2  # most candidates were pruned
+    assert (fast.alpha, fast.xmin, fast.D) == (full.alpha, full.xmin, full.D)
+
+
 def test_xmin_range_outside_the_data_gives_a_reason():
     f = fit_powerlaw(_fixture_tail(), xmin_range=(1e3, 1e4))
     assert f.status == "failed" and "range" in f.reason

@@ -11,7 +11,8 @@ norm = sum(evals); log_norm = log10(norm); spectral_norm = max(evals);
 log_spectral_norm = log10(spectral_norm); alpha_weighted = alpha * log_spectral_norm;
 log_alpha_norm = log10(sum(evals^alpha)); stable_rank = norm / spectral_norm;
 entropy = -sum p log p / log(rank), p = evals / norm + 1e-10 (matrix entropy);
-warning = "over-trained" if alpha < 2, "under-trained" if alpha > 6.
+warning = "over-trained" if alpha < 2, "under-trained" if alpha > 6 ("exponential tail" when
+a truncated power law's alpha sits on its bound, "fit failed" with a ``reason``).
 With ``randomize``: ww_softrank = max(rand) / lambda_max, ww_maxdist = lambda_max - max(rand),
 rand_distance = Jensen-Shannon distance of the two ESD histograms (WeightWatcher's).
 
@@ -33,7 +34,7 @@ import pandas as pd
 
 from workbench.eigenspectra.esd import LayerSpectrum, layer_spectrum, single_blas_thread
 from workbench.eigenspectra.layers import extract_layers
-from workbench.eigenspectra.powerlaw import EVALS_THRESH, PowerLawFit, fit_powerlaw
+from workbench.eigenspectra.powerlaw import EVALS_THRESH, PowerLawFit, fit_powerlaw, tpl_at_bound
 from workbench.eigenspectra.rmt import MPFit, fit_mp
 
 __all__ = ["analyze", "spectra", "metrics_table", "fit_layer", "LayerFit", "summary",
@@ -43,6 +44,7 @@ OVER_TRAINED_THRESH = 2.0
 UNDER_TRAINED_THRESH = 6.0
 OVER_TRAINED = "over-trained"
 UNDER_TRAINED = "under-trained"
+EXPONENTIAL_TAIL = "exponential tail"  # truncated power law with alpha on its bound
 _EPS = 1e-10
 
 
@@ -104,7 +106,9 @@ def fit_layer(spec: LayerSpectrum, *, fit: str = "power_law", finite_size="auto"
                           else float("nan"))
     rank_tol = lmax * spec.N * np.finfo(np.float64).eps
     matrix_rank = int(np.count_nonzero(evals > rank_tol))
-    if pl.ok:
+    if pl.ok and pl.fit == "truncated_power_law" and tpl_at_bound(alpha):
+        warning = EXPONENTIAL_TAIL
+    elif pl.ok:
         warning = (OVER_TRAINED if alpha < OVER_TRAINED_THRESH else
                    UNDER_TRAINED if alpha > UNDER_TRAINED_THRESH else "")
     else:

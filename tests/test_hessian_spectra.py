@@ -160,3 +160,8 @@ def test_count_outliers():
     assert count_outliers([1.0, 0.95, 0.9, 0.85]) == 0  # no gap: no outliers
     assert count_outliers([5.0, -1.0]) == 1
     assert count_outliers([]) == 0
+    # 6 classes, width 64 (measured): five outliers, then the bulk; a largest-gap rule
+    # would stop after the first (ratio 2.65 > 2.0)
+    top = [4.601, 1.734, 1.261, 1.079, 0.744, 0.372, 0.333, 0.305, 0.263, 0.246, 0.229,
+           0.224, 0.211, 0.209]
+    assert count_outliers(top) == 5

@@ -40,9 +40,14 @@ def _out(model, layout, others, theta, X):
     return functional_call(model, (layout.unflatten(theta), others), (X,))
 
 
-def dense_hessian(model, loss_fn, data, params=None, dtype=torch.float64) -> torch.Tensor:
+def dense_hessian(model, loss_fn, data, params=None, dtype=torch.float64,
+                  chunk_size: int | None = None) -> torch.Tensor:
     """The (P, P) Hessian of the batch-size-weighted mean loss, in `dtype` (model cast to it
-    functionally; the model itself is untouched), model in eval mode."""
+    functionally; the model itself is untouched), model in eval mode. ``chunk_size`` bounds
+    the memory: the Hessian is then built as ``jacrev(jacrev(loss), chunk_size=...)``
+    (reverse-over-reverse, symmetric so rows = columns), that many rows at a time, instead
+    of one vmapped ``jacfwd(jacrev)`` over all P tangents (needed for ~10k parameters on a
+    full data set). Costs P Hessian-vector products either way."""
     layout, theta, others, batches, N = _setup(model, data, params, dtype)
 
     def total(t):
@@ -50,7 +55,9 @@ def dense_hessian(model, loss_fn, data, params=None, dtype=torch.float64) -> tor
                    for X, y in batches)
 
     with model_mode(model, False):
-        return hessian(total)(theta)
+        if chunk_size is None:
+            return hessian(total)(theta)
+        return jacrev(jacrev(total), chunk_size=chunk_size)(theta)
 
 
 def dense_ggn(model, loss_fn, data, params=None, dtype=torch.float64) -> torch.Tensor:

@@ -1,0 +1,249 @@
+"""Ready-made experiments: a data set, a model, a training run and the curvature spectra at
+the end, from one settings object. The dashboard and the notebook run these.
+
+Two findings from the literature are one call each:
+
+* ``bulk_and_outliers`` (Sagun et al. 2017, "Empirical Analysis of the Hessian of
+  Over-Parametrized Neural Networks"): a trained classifier's Hessian is a bulk near zero
+  plus a few outliers, about one per class (C - 1 for cross-entropy); widening the network
+  grows the bulk, not the number of outliers.
+* ``edge_of_stability`` (Cohen et al. 2021, "Gradient Descent on Neural Networks Typically
+  Occurs at the Edge of Stability"): with full-batch GD at learning rate eta the sharpness
+  (top Hessian eigenvalue) rises until it reaches about 2/eta and then hovers there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from workbench.errors import InputFormatError, RankError
+from workbench.hessian.data import Dataset, make_dataset
+from workbench.hessian.models import make_loss, mlp, num_parameters, small_cnn
+from workbench.hessian.spectrum import (
+    KINDS,
+    CurvatureSpectrum,
+    compare_curvatures,
+    spectra_over_training,
+)
+from workbench.hessian.training import TrainResult, train
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything that defines one experiment (hashable: usable as a cache key)."""
+
+    dataset: str = "gaussian_mixture"  # "gaussian_mixture", "two_moons", "digits"
+    num_samples: int = 512
+    num_classes: int = 4               # gaussian_mixture only
+    dim: int = 10                      # gaussian_mixture only
+    separation: float = 12.0           # gaussian_mixture only
+    noise: float = 0.1                 # two_moons only
+    model: str = "mlp"                 # "mlp" or "cnn" (digits only)
+    width: int = 32
+    depth: int = 2
+    activation: str = "relu"
+    loss: str = "cross_entropy"        # or "mse" (one-hot square loss)
+    optimizer: str = "sgd"             # "gd", "sgd", "adam"
+    lr: float = 0.05
+    batch_size: int = 64
+    steps: int = 100
+    sharpness_every: int = 0
+    num_snapshots: int = 5             # training checkpoints kept (incl. step 0 and the end)
+    seed: int = 0
+    dtype: str = "float32"
+
+    def replace(self, **kw) -> ExperimentConfig:
+        return dataclasses.replace(self, **kw)
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    """The data, the training run and the spectra ({kind: CurvatureSpectrum}) at the end."""
+
+    config: ExperimentConfig
+    dataset: Dataset
+    training: TrainResult
+    spectra: dict[str, CurvatureSpectrum]
+    num_params: int
+    seconds: float
+    settings: dict = field(default_factory=dict)
+    checkpoints: tuple[CurvatureSpectrum, ...] = ()
+
+    def checkpoint(self, step: int) -> CurvatureSpectrum:
+        """The Hessian spectrum at the snapshot of `step` (``checkpoints=True`` runs)."""
+        for s in self.checkpoints:
+            if s.step == step:
+                return s
+        raise RankError(f"no spectrum at step {step}; checkpoints at "
+                        f"{[s.step for s in self.checkpoints]}")
+
+
+def build(config: ExperimentConfig) -> tuple[Dataset, torch.nn.Module, torch.nn.Module]:
+    """(dataset, untrained model, loss) for `config`. Costs only the data generation."""
+    dtype = {"float32": torch.float32, "float64": torch.float64}.get(config.dtype)
+    if dtype is None:
+        raise InputFormatError(f"dtype must be 'float32' or 'float64', got {config.dtype!r}")
+    images = config.model == "cnn"
+    if images and config.dataset != "digits":
+        raise InputFormatError("the CNN is made for the 8x8 digits: choose dataset='digits'")
+    if config.model not in ("mlp", "cnn"):
+        raise InputFormatError(f"model must be 'mlp' or 'cnn', got {config.model!r}")
+    if config.dataset == "gaussian_mixture":
+        ds = make_dataset("gaussian_mixture", num_samples=config.num_samples,
+                          num_classes=config.num_classes, dim=config.dim,
+                          separation=config.separation, seed=config.seed, dtype=dtype)
+    elif config.dataset == "two_moons":
+        ds = make_dataset("two_moons", num_samples=config.num_samples, noise=config.noise,
+                          seed=config.seed, dtype=dtype)
+    else:
+        ds = make_dataset("digits", num_samples=min(config.num_samples, 1797), images=images,
+                          seed=config.seed, dtype=dtype)
+    if images:
+        model = small_cnn(ds.num_classes, channels=max(1, config.width // 8),
+                          activation=config.activation, seed=config.seed, dtype=dtype)
+    else:
+        model = mlp(ds.num_features, ds.num_classes, width=config.width, depth=config.depth,
+                    activation=config.activation, seed=config.seed, dtype=dtype)
+    return ds, model, make_loss(config.loss)
+
+
+def run_experiment(config: ExperimentConfig, kinds=("hessian",), k: int = 8,
+                   num_probes: int = 6, num_steps: int = 40, trace_matvecs: int = 60,
+                   checkpoints: bool = False,
+                   progress: Callable[[float], None] | None = None) -> ExperimentResult:
+    """Train per `config`, then compute the spectra of `kinds` ("hessian", "ggn",
+    "fisher") at the trained weights, over the whole training set; with
+    ``checkpoints=True`` also the Hessian spectrum at every snapshot (``num_snapshots``).
+    Costs `steps` gradient steps (+ the sharpness HVPs) and, per spectrum, the products of
+    ``curvature_spectrum`` (about 150-300 HVPs with the defaults)."""
+    for kd in kinds:
+        if kd not in KINDS:
+            raise InputFormatError(f"unknown curvature {kd!r}; choose from {KINDS}")
+    t0 = time.perf_counter()
+    ds, model, loss = build(config)
+
+    def sub(a, b):
+        return (lambda f: progress(a + (b - a) * f)) if progress else None
+
+    res = train(model, ds, loss_fn=loss, optimizer=config.optimizer, lr=config.lr,
+                steps=config.steps, batch_size=min(config.batch_size, ds.num_samples),
+                sharpness_every=config.sharpness_every, seed=config.seed,
+                num_snapshots=config.num_snapshots, progress=sub(0.0, 0.3))
+    est = dict(k=k, num_probes=num_probes, num_steps=num_steps,
+               trace_matvecs=trace_matvecs, seed=config.seed)
+    spectra = compare_curvatures(res.model, loss, ds.pair(), kinds=kinds,
+                                 progress=sub(0.3, 0.5 if checkpoints else 1.0), **est)
+    spectra = {kd: dataclasses.replace(sp, step=res.final.step) for kd, sp in spectra.items()}
+    out = ExperimentResult(config, ds, res, spectra, num_parameters(model),
+                           time.perf_counter() - t0,
+                           dict(kinds=tuple(kinds), k=k, num_probes=num_probes,
+                                num_steps=num_steps, trace_matvecs=trace_matvecs))
+    if checkpoints:
+        out = dataclasses.replace(
+            out, checkpoints=checkpoint_spectra(out, progress=sub(0.5, 1.0)),
+            seconds=time.perf_counter() - t0)
+    return out
+
+
+def checkpoint_spectra(result: ExperimentResult,
+                       progress: Callable[[float], None] | None = None
+                       ) -> tuple[CurvatureSpectrum, ...]:
+    """The Hessian spectrum at every training snapshot of `result` (same estimator
+    settings; the final one is reused from ``result.spectra["hessian"]`` when present).
+    Costs one ``curvature_spectrum`` per earlier snapshot."""
+    est = {k: v for k, v in result.settings.items() if k != "kinds"}
+    res, cfg = result.training, result.config
+    loss, data = make_loss(cfg.loss), result.dataset.pair()
+    earlier = [s.step for s in res.snapshots[:-1]]
+    over = spectra_over_training(res, loss, data, steps=earlier, progress=progress,
+                                 seed=cfg.seed, **est) if earlier else []
+    final = result.spectra.get("hessian")
+    if final is None:
+        final = spectra_over_training(res, loss, data, steps=[res.final.step],
+                                      seed=cfg.seed, **est)[0]
+    return (*over, dataclasses.replace(final, step=res.final.step))
+
+
+#: the two demos' settings (the dashboard's presets): small enough for a few seconds on a
+#: laptop core, large enough that the effect shows (numbers checked in
+#: tests/test_hessian_experiments.py)
+PRESETS = {
+    "bulk_and_outliers": ExperimentConfig(
+        dataset="gaussian_mixture", num_samples=512, num_classes=4, dim=10, separation=12.0,
+        width=32, depth=2, activation="relu", loss="cross_entropy", optimizer="sgd",
+        lr=0.05, batch_size=64, steps=100, sharpness_every=5),
+    "edge_of_stability": ExperimentConfig(
+        dataset="gaussian_mixture", num_samples=300, num_classes=4, dim=10, separation=3.0,
+        width=32, depth=2, activation="tanh", loss="mse", optimizer="gd", lr=0.4,
+        batch_size=300, steps=400, sharpness_every=10),
+}
+
+
+def outlier_summary(spec: CurvatureSpectrum) -> dict:
+    """Outliers vs bulk of one spectrum: num_outliers, the outlier eigenvalues, bulk_edge
+    (the largest eigenvalue not counted as an outlier, NaN if not among the top-k) and
+    near_zero_mass (share of the SLQ spectral measure within 5% of the largest eigenvalue
+    around 0: how much of the spectrum the bulk at zero holds). No products: reads the
+    result."""
+    top = np.asarray(spec.top_values)
+    n = int(spec.num_outliers)
+    edge = float(top[n]) if n < top.size else float("nan")
+    nodes, w = spec.density.node_samples()
+    scale = max(abs(float(top[0])) if top.size else 0.0, 1e-300)
+    near = float(w[np.abs(nodes) <= 0.05 * scale].sum())
+    return dict(num_outliers=n, outliers=top[:n].copy(), bulk_edge=edge,
+                near_zero_mass=near, top=float(top[0]) if top.size else float("nan"))
+
+
+def sharpness_summary(training: TrainResult, lr: float | None = None) -> dict:
+    """Sharpness against the stability threshold 2/lr of a run with tracked sharpness:
+    threshold, initial, max, first_step (first tracked step with sharpness >= 0.9 x
+    threshold, -1 if never), mean_after and rel_spread_after (mean and relative standard
+    deviation of the sharpness from first_step on: "hovers at 2/eta" means mean_after ~
+    threshold). Reads the result; no products."""
+    lr = float(lr if lr is not None else training.settings["lr"])
+    thr = 2.0 / lr
+    s, st = np.asarray(training.sharpness, float), np.asarray(training.sharpness_steps)
+    if s.size == 0:
+        raise RankError("this run tracked no sharpness: train with sharpness_every > 0")
+    hit = np.flatnonzero(s >= 0.9 * thr)
+    first = int(st[hit[0]]) if hit.size else -1
+    after = s[hit[0]:] if hit.size else s[:0]
+    return dict(threshold=thr, initial=float(s[0]), max=float(s.max()), first_step=first,
+                mean_after=float(after.mean()) if after.size else float("nan"),
+                rel_spread_after=(float(after.std() / after.mean()) if after.size
+                                  else float("nan")))
+
+
+def bulk_and_outliers(num_classes=(2, 4, 8), widths=(32, 128), k: int | None = None,
+                      **config) -> list[ExperimentResult]:
+    """Sagun et al.: Hessian spectra of MLPs trained on Gaussian mixtures with each number
+    of classes and each width (the "bulk_and_outliers" preset otherwise; keywords override
+    it). Returns one ExperimentResult per (classes, width); compare
+    ``outlier_summary(result.spectra["hessian"])["num_outliers"]`` with the number of
+    classes. Costs one run_experiment each (k = 2 x classes + 2 eigenvalues, so the bulk's
+    edge is among them)."""
+    base = PRESETS["bulk_and_outliers"].replace(**config)
+    out = []
+    for c in num_classes:
+        for w in widths:
+            cfg = base.replace(num_classes=c, width=w)
+            out.append(run_experiment(cfg, k=k or 2 * c + 2))
+    return out
+
+
+def edge_of_stability(lr: float | None = None, **config) -> ExperimentResult:
+    """Cohen et al.: full-batch GD with the square loss (the "edge_of_stability" preset;
+    keywords override it), sharpness tracked every ``sharpness_every`` steps. Compare
+    ``training.sharpness`` with 2 / lr, e.g. with ``sharpness_summary``. Costs `steps`
+    full-batch gradient steps + about 5-20 HVPs per tracked step + one spectrum."""
+    cfg = PRESETS["edge_of_stability"].replace(**config)
+    if lr is not None:
+        cfg = cfg.replace(lr=lr)
+    return run_experiment(cfg, k=4)

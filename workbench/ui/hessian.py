@@ -1,0 +1,456 @@
+"""Hessian explorer: train a small network, watch its curvature spectrum.
+
+Costly work (training with tracked sharpness, the Hessian spectrum at every checkpoint, then
+the GGN and Fisher spectra at the end) runs in the background through
+``Explorer.run_background``: cached across sessions by the settings, superseded by newer
+requests. The view parameters (density broadening, checkpoint shown, log scale) only
+re-plot cached results. All numbers come from ``workbench.hessian``; plots from
+``workbench.viz.hessian``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import panel as pn
+import param
+
+from workbench.errors import InputFormatError
+from workbench.ui.base import Explorer, _on_session
+
+DEMOS = {"bulk + outliers (Sagun et al.)": "bulk_and_outliers",
+         "edge of stability (Cohen et al.)": "edge_of_stability", "custom": None}
+CONFIG_FIELDS = ("dataset", "num_samples", "num_classes", "dim", "separation", "model",
+                 "width", "depth", "activation", "loss", "optimizer", "lr", "batch_size",
+                 "steps")
+ESTIMATOR_FIELDS = ("k", "num_probes", "num_steps", "trace_matvecs")
+
+BULK_TEXT = (
+    "**Bulk and outliers** (Sagun et al. 2017). After training, almost all eigenvalues sit "
+    "in a bulk near zero and a few outliers (red spikes) stand apart, about one per class "
+    "(C−1 to C). Change the number of classes and count the spikes; widen the network and "
+    "the bulk at zero takes a larger share of the spectrum while the outliers stay; change "
+    "the separation of the data and the outliers move.")
+EOS_TEXT = (
+    "**Edge of stability** (Cohen et al. 2021). With full-batch gradient descent at step "
+    "size η, the sharpness (top Hessian eigenvalue) rises until it reaches 2/η, the largest "
+    "curvature at which GD is stable, and then hovers there while the loss keeps falling, "
+    "no longer monotonically. Pick the *edge of stability* demo and change η: the plateau "
+    "follows the dashed line. (With SGD or Adam the line is only a reference.)")
+COMPARE_TEXT = (
+    "**Hessian vs Gauss–Newton vs Fisher.** The GGN keeps only the curvature of the loss "
+    "in the network's outputs (J^T H_L J): it is positive semi-definite and, for "
+    "cross-entropy, equal to the true Fisher. The Hessian adds the network's own second "
+    "derivatives (its negative eigenvalues come from there). The empirical Fisher averages "
+    "g g^T of the per-sample gradients at the observed labels: it shrinks as the model "
+    "fits the data.")
+
+
+# The models here are small: one torch thread per product is faster than two, and far
+# faster on a loaded machine (two OpenMP threads on two busy cores spin-wait: measured
+# 2 s -> 20-45 s for the default experiment). Hessian jobs of all sessions run one at a
+# time, single-threaded, so the other background worker stays free for other work.
+_TORCH_LOCK = threading.Lock()
+
+
+def _one_thread(fn):
+    """`fn` wrapped to run under the module lock with torch/BLAS capped at one thread."""
+    def run():
+        from workbench.backends import limited_threads
+
+        with _TORCH_LOCK, limited_threads(1):
+            return fn()
+
+    return run
+
+
+def _status_updater(explorer: Explorer, label: str):
+    """A progress(fraction) callback for worker threads: shows 'label NN%' in the status
+    line (on the session's event loop), at most every 10%."""
+    doc = pn.state.curdoc
+    last = [-1]
+
+    def progress(frac: float) -> None:
+        pct = int(10 * frac) * 10
+        if pct != last[0]:
+            last[0] = pct
+            _on_session(doc, lambda: explorer.set_status(f"{label} {pct}%"))
+
+    return progress
+
+
+class HessianExplorer(Explorer):
+    """Train a small network on generated data and look at its Hessian spectrum."""
+
+    title = "Hessian spectra"
+    description = ("Train a small network and watch its loss curvature: spectral density "
+                   "with outliers, top eigenvalues, trace, sharpness vs 2/η, and Hessian vs "
+                   "Gauss-Newton vs Fisher.")
+    url_params = ("broadening", "checkpoint", "logy", "demo", *CONFIG_FIELDS,
+                  *ESTIMATOR_FIELDS)
+
+    # ---- view (cheap: re-plot cached results)
+    broadening = param.Number(default=1.0, bounds=(0.25, 4.0), step=0.25,
+                              doc="Density broadening (x the estimator's own width)")
+    checkpoint = param.Integer(default=4, bounds=(0, 4),
+                               doc="Checkpoint shown (0 = initialization)")
+    logy = param.Boolean(default=True, doc="Log-scale density")
+    # ---- experiment (costly: background)
+    demo = param.Selector(default="bulk + outliers (Sagun et al.)", objects=list(DEMOS))
+    dataset = param.Selector(default="gaussian_mixture",
+                             objects=["gaussian_mixture", "two_moons", "digits"])
+    num_samples = param.Integer(default=512, bounds=(32, 1797))
+    num_classes = param.Integer(default=4, bounds=(2, 10), doc="Gaussian mixture only")
+    dim = param.Integer(default=10, bounds=(2, 64), doc="Gaussian mixture only")
+    separation = param.Number(default=12.0, bounds=(0.5, 30.0), doc="Gaussian mixture only")
+    model = param.Selector(default="mlp", objects=["mlp", "cnn"])
+    width = param.Integer(default=32, bounds=(2, 256))
+    depth = param.Integer(default=2, bounds=(1, 4))
+    activation = param.Selector(default="relu", objects=["relu", "tanh", "gelu", "sigmoid",
+                                                         "softplus", "elu"])
+    loss = param.Selector(default="cross_entropy", objects=["cross_entropy", "mse"])
+    optimizer = param.Selector(default="sgd", objects=["gd", "sgd", "adam"])
+    lr = param.Number(default=0.05, bounds=(1e-4, 5.0))
+    batch_size = param.Integer(default=64, bounds=(1, 1797))
+    steps = param.Integer(default=100, bounds=(0, 2000))
+    k = param.Integer(default=10, bounds=(1, 40), doc="Top eigenvalues (at least 2C + 2)")
+    num_probes = param.Integer(default=4, bounds=(1, 32), doc="SLQ probe vectors")
+    num_steps = param.Integer(default=32, bounds=(4, 120), doc="Lanczos steps per probe")
+    trace_matvecs = param.Integer(default=40, bounds=(4, 400), doc="Hutch++ products")
+    run = param.Event(doc="Recompute (cached results are reused)")
+    runs = param.Integer(default=0, precedence=-1, doc="Results shown (for tests)")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._result = None       # ExperimentResult (final spectrum)
+        self._checkpoints = None  # Hessian spectra at every snapshot (stage 2)
+        self._compare = None      # {kind: CurvatureSpectrum} at the end (stage 3)
+        self._applying = False
+        self._requested = None  # key of the experiment asked for last
+        self._summary = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self._density = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=340)
+        self._top = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=300)
+        self._over = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=300)
+        self._loss = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=300)
+        self._sharp = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=300)
+        self._eos = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self._cmp_density = pn.pane.HoloViews(None, sizing_mode="stretch_width",
+                                              min_height=340)
+        self._cmp_top = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=300)
+        self._cmp_info = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self._checkpoint_widget = pn.widgets.IntSlider.from_param(
+            self.param.checkpoint, name="Checkpoint shown")
+        self.param.watch(self._on_demo, ["demo"])
+        self.param.watch(self._on_settings, [*CONFIG_FIELDS, *ESTIMATOR_FIELDS, "run"])
+        self.param.watch(self._on_view, ["broadening", "checkpoint", "logy"])
+        # served: after the URL state is applied (no wasted run on the defaults);
+        # in a notebook: at once
+        pn.state.onload(self._initial)
+
+    def _initial(self) -> None:
+        if self._requested is None:
+            self.guarded(self._compute)()
+
+    # ------------------------------------------------------------------ settings
+    def config(self):
+        """The ExperimentConfig of the current settings (sharpness tracked ~40 times)."""
+        from workbench.hessian.experiments import ExperimentConfig
+
+        kw = {f: getattr(self, f) for f in CONFIG_FIELDS}
+        return ExperimentConfig(**kw, sharpness_every=max(1, self.steps // 40),
+                                num_snapshots=5)
+
+    def estimator(self) -> dict:
+        """Estimator settings; k is raised to 2C + 2 so the bulk's edge is among the top-k."""
+        k = max(self.k, 2 * self._num_classes() + 2)
+        return dict(k=k, num_probes=self.num_probes, num_steps=self.num_steps,
+                    trace_matvecs=self.trace_matvecs)
+
+    def _num_classes(self) -> int:
+        return {"two_moons": 2, "digits": 10}.get(self.dataset, self.num_classes)
+
+    def _on_demo(self, *_events) -> None:
+        from workbench.hessian.experiments import PRESETS
+
+        name = DEMOS.get(self.demo)
+        if name is None:
+            return
+        preset = PRESETS[name]
+        self._applying = True
+        try:
+            with param.parameterized.batch_call_watchers(self):
+                self.param.update(**{f: getattr(preset, f) for f in CONFIG_FIELDS})
+        finally:
+            self._applying = False
+        self.guarded(self._compute)()
+
+    def _on_settings(self, *events) -> None:
+        if self._applying:
+            return
+        from workbench.hessian.experiments import PRESETS
+
+        name = DEMOS.get(self.demo)
+        if name is not None and any(getattr(PRESETS[name], f) != getattr(self, f)
+                                    for f in CONFIG_FIELDS):
+            self._applying = True
+            try:
+                self.demo = "custom"
+            finally:
+                self._applying = False
+        self.guarded(self._compute)(force=any(e.name == "run" for e in events))
+
+    # ------------------------------------------------------------------ background work
+    def _compute(self, force: bool = False) -> None:
+        """Stage 1: train + the final Hessian spectrum (first view). It chains stage 2
+        (spectra at the earlier checkpoints), which chains stage 3 (GGN and Fisher), so
+        one session never runs two of them at once."""
+        from workbench.hessian.experiments import run_experiment
+
+        cfg = self.config()
+        if cfg.model == "cnn" and cfg.dataset != "digits":
+            raise InputFormatError("the CNN is made for the 8x8 digits: choose the digits "
+                                   "data set or the MLP")
+        est = self.estimator()
+        key = ("experiment", dataclasses.astuple(cfg), tuple(sorted(est.items())))
+        if key == self._requested and not force and self.busy:
+            return  # the same request is already running
+        self._requested = key
+        progress = _status_updater(self, "Training and computing the spectrum…")
+
+        def work():
+            return run_experiment(cfg, kinds=("hessian",), progress=progress, **est)
+
+        self.run_background(key, _one_thread(work), self._set_result, channel="experiment",
+                            label="Training and computing the spectrum…",
+                            use_cache=not force)
+
+    def _key(self, stage: str, result) -> tuple:
+        est = tuple(sorted((k, v) for k, v in result.settings.items() if k != "kinds"))
+        return (stage, dataclasses.astuple(result.config), est)
+
+    def _set_result(self, result) -> None:
+        self._result, self._checkpoints, self._compare = result, None, None
+        self._refresh()
+        self.runs += 1
+        from workbench.hessian.experiments import checkpoint_spectra
+
+        progress = _status_updater(self, "Spectra at the earlier checkpoints…")
+        self.run_background(self._key("checkpoints", result),
+                            _one_thread(lambda: checkpoint_spectra(result, progress=progress)),
+                            lambda cps: self._set_checkpoints(result, cps),
+                            channel="experiment", label="Spectra at the earlier checkpoints…")
+
+    def _set_checkpoints(self, result, cps) -> None:
+        if result is not self._result:
+            return
+        self._checkpoints = cps
+        self._refresh()
+        self._compute_compare(result)
+
+    def _compute_compare(self, result) -> None:
+        from workbench.hessian.models import make_loss
+        from workbench.hessian.spectrum import compare_curvatures
+
+        cfg = result.config
+        est = {k: v for k, v in result.settings.items() if k != "kinds"}
+        final = result.spectra["hessian"]
+
+        def work():
+            out = compare_curvatures(result.training.model, make_loss(cfg.loss),
+                                     result.dataset.pair(), kinds=("ggn", "fisher"),
+                                     seed=cfg.seed, **est)
+            return {"hessian": final, **out}
+
+        self.run_background(self._key("compare", result), _one_thread(work),
+                            lambda sp: self._set_compare(result, sp), channel="experiment",
+                            label="Gauss-Newton and Fisher spectra…")
+
+    def _set_compare(self, result, spectra) -> None:
+        if result is not self._result:
+            return
+        self._compare = spectra
+        self._refresh_compare()
+
+    # ------------------------------------------------------------------ view
+    def _on_view(self, *events) -> None:
+        names = {e.name for e in events}
+        self.guarded(self._refresh)(training="checkpoint" in names,
+                                    compare=bool(names & {"broadening", "logy"}))
+
+    def spectra(self) -> list:
+        """Hessian spectra available: one per checkpoint once stage 2 is in, else the
+        final one only."""
+        if self._result is None:
+            return []
+        return list(self._checkpoints or (self._result.spectra["hessian"],))
+
+    def shown(self):
+        """The CurvatureSpectrum of the checkpoint shown (None before the first result;
+        the final one while the earlier checkpoints are being computed)."""
+        sp = self.spectra()
+        if not sp:
+            return None
+        if self._checkpoints is None:
+            return sp[-1]
+        return sp[min(self.checkpoint, len(sp) - 1)]
+
+    def _refresh(self, training: bool = True, compare: bool = True) -> None:
+        """Re-plot from cached results: the density, top-k and summary always; the
+        training plots (which only mark the checkpoint) when `training`; the comparison."""
+        from workbench.hessian.experiments import outlier_summary, sharpness_summary
+        from workbench.hessian.spectrum import density_curve
+        from workbench.viz.hessian import (
+            density_plot,
+            loss_plot,
+            over_training_plot,
+            sharpness_plot,
+            top_eigs_plot,
+        )
+
+        res, spec = self._result, self.shown()
+        if res is None or spec is None:
+            return
+        t0 = time.perf_counter()
+        cps = self.spectra()
+        grid, dens = density_curve(spec.density, self.broadening)
+        self._density.object = density_plot(
+            grid, dens, spec.top_values, spec.num_outliers, spec.min_value, logy=self.logy,
+            title=f"Hessian spectral density at step {spec.step} "
+                  f"({spec.num_outliers} outliers, {self._num_classes()} classes)")
+        self._top.object = top_eigs_plot(spec.top_values, spec.num_outliers,
+                                         title=f"Top {len(spec.top_values)} eigenvalues "
+                                               f"at step {spec.step}")
+        tr = res.training
+        snaps = tr.snapshots
+        if training:
+            steps = [c.step for c in cps]
+            kmin = min(len(c.top_values) for c in cps)
+            self._over.object = over_training_plot(
+                steps, np.array([c.top_values[:kmin] for c in cps]), current_step=spec.step)
+            self._loss.object = loss_plot(tr.steps, tr.loss, [s.step for s in snaps],
+                                          [s.loss for s in snaps], current_step=spec.step)
+            self._sharp.object = sharpness_plot(tr.sharpness_steps, tr.sharpness,
+                                                res.config.lr, current_step=spec.step)
+        snap = next(s for s in snaps if s.step == spec.step)
+        out = outlier_summary(spec)
+        cost = sum(c.num_matvecs for c in cps) + tr.num_hvps
+        self._summary.object = (
+            f"**{res.num_params:,} parameters**, {res.dataset.num_samples} samples · "
+            f"step {spec.step}: loss {snap.loss:.4g}, accuracy {snap.accuracy:.1%} · "
+            f"λ1 = {spec.top_values[0]:.4g}, λmin = {spec.min_value:.3g} · "
+            f"trace = {spec.trace:.4g} ± {spec.trace_std:.2g} (Hutch++) · "
+            f"**{out['num_outliers']} outliers** above the bulk, "
+            f"{out['near_zero_mass']:.0%} of the spectrum within 5% of λ1 of zero · "
+            f"{cost:,} Hessian-vector products" +
+            ("" if self._checkpoints else " (earlier checkpoints: computing…)"))
+        if tr.sharpness.size:
+            s = sharpness_summary(tr, res.config.lr)
+            reached = (f"reached 0.9 × 2/η at step {s['first_step']}, then averaged "
+                       f"{s['mean_after']:.3g} (±{s['rel_spread_after']:.0%})"
+                       if s["first_step"] >= 0 else "stayed below 2/η")
+            self._eos.object = (f"Sharpness {s['initial']:.3g} at step 0, max "
+                                f"{s['max']:.3g}; 2/η = {s['threshold']:.3g}: {reached}. "
+                                f"Optimizer: {res.config.optimizer}, η = {res.config.lr:g}.")
+        self._checkpoint_widget.name = f"Checkpoint shown (step {spec.step})"
+        if compare:
+            self._refresh_compare()
+        self.set_status(f"re-plotted in {1e3 * (time.perf_counter() - t0):.0f} ms")
+
+    def _refresh_compare(self) -> None:
+        from workbench.hessian.spectrum import density_curve
+        from workbench.viz.hessian import compare_density_plot, compare_top_plot
+
+        if not self._compare:
+            self._cmp_info.object = "*Gauss-Newton and Fisher spectra are being computed…*"
+            return
+        curves, rows = {}, []
+        # one broadening and one grid for all three, so the curves compare like for like
+        sigma = max(sp.density.sigma for sp in self._compare.values())
+        lo = min(sp.density.nodes.min() for sp in self._compare.values()) - 4 * sigma
+        hi = max(sp.density.nodes.max() for sp in self._compare.values()) + 4 * sigma
+        for kind, sp in self._compare.items():
+            curves[kind] = density_curve(sp.density, self.broadening, span=(lo, hi),
+                                         sigma=sigma)
+            for i, v in enumerate(sp.top_values[:8]):
+                rows.append({"index": f"λ{i + 1}", "kind": kind, "eigenvalue": float(v)})
+        self._cmp_density.object = compare_density_plot(curves, logy=self.logy)
+        self._cmp_top.object = compare_top_plot(pd.DataFrame(rows))
+        self._cmp_info.object = " · ".join(
+            f"**{kind}**: λ1 = {sp.top_values[0]:.4g}, λmin = {sp.min_value:.3g}, "
+            f"trace = {sp.trace:.4g} ± {sp.trace_std:.2g}"
+            for kind, sp in self._compare.items()) + " (at the last checkpoint)"
+
+    # ------------------------------------------------------------------ export
+    def export_data(self) -> pd.DataFrame | None:
+        """Long table behind the view: the density and top eigenvalues at the shown
+        checkpoint, and the tracked sharpness."""
+        spec = self.shown()
+        if spec is None:
+            return None
+        from workbench.hessian.spectrum import density_curve
+
+        grid, dens = density_curve(spec.density, self.broadening)
+        tr = self._result.training
+        parts = [pd.DataFrame({"series": "density", "step": spec.step, "x": grid, "y": dens}),
+                 pd.DataFrame({"series": "top eigenvalue", "step": spec.step,
+                               "x": np.arange(1, len(spec.top_values) + 1),
+                               "y": spec.top_values}),
+                 pd.DataFrame({"series": "sharpness", "step": tr.sharpness_steps,
+                               "x": tr.sharpness_steps, "y": tr.sharpness})]
+        return pd.concat(parts, ignore_index=True)
+
+    # ------------------------------------------------------------------ layout
+    def controls(self) -> list:
+        w = pn.widgets
+
+        def sel(p, name):
+            return w.Select.from_param(p, name=name)
+
+        def num(p, name, step=None):
+            kw = {"step": step} if step else {}
+            return (w.FloatInput if isinstance(p, param.Number) and not isinstance(
+                p, param.Integer) else w.IntInput).from_param(p, name=name, **kw)
+
+        p = self.param
+        return [
+            w.FloatSlider.from_param(p.broadening, name="Density broadening (× σ)"),
+            self._checkpoint_widget,
+            w.Checkbox.from_param(p.logy, name="log-scale density"),
+            pn.pane.Markdown("**Demo**", margin=(10, 5, 0, 5)),
+            sel(p.demo, "Preset"),
+            pn.Card(sel(p.dataset, "Data set"), num(p.num_samples, "Samples"),
+                    num(p.num_classes, "Classes (mixture)"), num(p.dim, "Dimension (mixture)"),
+                    num(p.separation, "Class separation (mixture)", 0.5),
+                    title="Data", collapsed=False, sizing_mode="stretch_width"),
+            pn.Card(sel(p.model, "Model"), num(p.width, "Width"), num(p.depth, "Hidden layers"),
+                    sel(p.activation, "Activation"), sel(p.loss, "Loss"),
+                    title="Model", collapsed=False, sizing_mode="stretch_width"),
+            pn.Card(sel(p.optimizer, "Optimizer (gd = full batch)"),
+                    num(p.lr, "Learning rate η", 0.01), num(p.batch_size, "Batch size"),
+                    num(p.steps, "Steps"), title="Training", collapsed=False,
+                    sizing_mode="stretch_width"),
+            pn.Card(num(p.k, "Top eigenvalues k"), num(p.num_probes, "SLQ probes"),
+                    num(p.num_steps, "Lanczos steps per probe"),
+                    num(p.trace_matvecs, "Trace products (Hutch++)"),
+                    title="Estimators", collapsed=True, sizing_mode="stretch_width"),
+            w.Button.from_param(p.run, name="Recompute", button_type="primary"),
+        ]
+
+    def view(self):
+        spectrum = pn.Column(pn.pane.Markdown(BULK_TEXT, sizing_mode="stretch_width"),
+                             self._density, pn.Row(self._top, self._over,
+                                                   sizing_mode="stretch_width"),
+                             sizing_mode="stretch_width")
+        training = pn.Column(pn.pane.Markdown(EOS_TEXT, sizing_mode="stretch_width"),
+                             self._eos, self._sharp, self._loss, sizing_mode="stretch_width")
+        compare = pn.Column(pn.pane.Markdown(COMPARE_TEXT, sizing_mode="stretch_width"),
+                            self._cmp_info, self._cmp_density, self._cmp_top,
+                            sizing_mode="stretch_width")
+        tabs = pn.Tabs(("Spectrum", spectrum), ("Sharpness & loss", training),
+                       ("Hessian vs GGN vs Fisher", compare), dynamic=False,
+                       sizing_mode="stretch_width")
+        return pn.Column(self._summary, tabs, sizing_mode="stretch_width")

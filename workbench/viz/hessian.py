@@ -1,0 +1,172 @@
+"""Plots of curvature spectra and training runs. Pure functions: arrays / results in,
+HoloViews elements out (no eigenvalue computation, no Panel).
+
+    from workbench.hessian.spectrum import density_curve
+    from workbench.viz.hessian import density_plot, sharpness_plot
+    grid, dens = density_curve(spec.density)
+    density_plot(grid, dens, spec.top_values, spec.num_outliers, spec.min_value)
+    sharpness_plot(run.sharpness_steps, run.sharpness, lr=0.4)
+"""
+
+from __future__ import annotations
+
+import holoviews as hv
+import holoviews.plotting.bokeh  # noqa: F401 - registers the options even before hv.extension
+import numpy as np
+import pandas as pd
+
+OUTLIER, TOPK, NEGATIVE, BULK = "#d62728", "#7f7f7f", "#1f77b4", "#4c72b0"
+KIND_COLORS = {"hessian": "#1f77b4", "ggn": "#ff7f0e", "fisher": "#2ca02c"}
+KIND_LABELS = {"hessian": "Hessian", "ggn": "Gauss-Newton (GGN)", "fisher": "empirical Fisher"}
+_BASE = dict(responsive=True, show_grid=True)
+
+
+def _floor(density: np.ndarray, logy: bool) -> float:
+    top = float(np.max(density)) if density.size else 1.0
+    return max(top, 1e-300) * 1e-5 if logy else 0.0
+
+
+def density_plot(grid, density, top_values=(), num_outliers: int = 0,
+                 min_value: float | None = None, logy: bool = True, title: str = "",
+                 height: int = 340) -> hv.Overlay:
+    """The spectral density (area under the curve = 1) with the top-k eigenvalues as spikes:
+    outliers red, the other top-k grey, the most negative eigenvalue (if < 0) blue. With
+    ``logy`` the density is clipped at 1e-5 of its peak so the tails and the isolated
+    outliers stay visible."""
+    grid = np.asarray(grid, dtype=float)
+    dens = np.asarray(density, dtype=float)
+    lo = _floor(dens, logy)
+    peak = float(dens.max()) if dens.size else 1.0
+    y = np.maximum(dens, lo) if logy else dens
+    base = np.full_like(y, lo if logy else 0.0)
+    curve = hv.Area((grid, y, base), "eigenvalue", ["density", "baseline"]).opts(
+        color=BULK, alpha=0.35, line_color=BULK, line_width=1.5, logy=logy,
+        tools=["hover"], backend="bokeh")
+    top = np.asarray(top_values, dtype=float)
+    rows = [(v, lo, v, peak, "outlier" if i < num_outliers else "top-k", f"λ{i + 1}")
+            for i, v in enumerate(top)]
+    if min_value is not None and np.isfinite(min_value) and min_value < 0:
+        rows.append((min_value, lo, min_value, peak, "most negative", "λmin"))
+    seg = pd.DataFrame(rows, columns=["x0", "y0", "x1", "y1", "role", "name"])
+    layers = [curve]
+    for role, color, dash in (("top-k", TOPK, "dotted"), ("outlier", OUTLIER, "solid"),
+                              ("most negative", NEGATIVE, "dashed")):
+        sub = seg[seg["role"] == role]
+        if len(sub):
+            layers.append(hv.Segments(sub, ["x0", "y0", "x1", "y1"], ["role", "name"],
+                                      label=role).opts(
+                color=color, line_width=2, line_dash=dash, tools=["hover"], backend="bokeh"))
+    return hv.Overlay(layers).opts(
+        height=height, title=title, xlabel="eigenvalue", ylabel="density" +
+        (" (log)" if logy else ""), legend_position="top_right", logy=logy, **_BASE,
+        backend="bokeh")
+
+
+def top_eigs_plot(values, num_outliers: int = 0, title: str = "Top eigenvalues",
+                  height: int = 300) -> hv.Bars:
+    """Bars of the top-k eigenvalues (λ1 the largest), outliers red."""
+    v = np.asarray(values, dtype=float)
+    df = pd.DataFrame({"index": [f"λ{i + 1}" for i in range(v.size)], "eigenvalue": v,
+                       "role": ["outlier" if i < num_outliers else "bulk / top-k"
+                                for i in range(v.size)]})
+    df["color"] = np.where(df["role"] == "outlier", OUTLIER, TOPK)
+    return hv.Bars(df, "index", ["eigenvalue", "role", "color"]).opts(
+        color="color", height=height, title=title, tools=["hover"], xlabel="",
+        ylabel="eigenvalue", **_BASE, backend="bokeh")
+
+
+def loss_plot(steps, loss, snapshot_steps=(), snapshot_loss=(), current_step=None,
+              height: int = 300, title: str = "Training loss") -> hv.Overlay:
+    """Loss per step (log y), the full-data loss at the snapshots as dots, the shown
+    checkpoint as a vertical line."""
+    st = np.asarray(steps, dtype=float)
+    ls = np.maximum(np.asarray(loss, dtype=float), 1e-12)
+    layers = [hv.Curve((st, ls), "step", "loss", label="loss of the step's batch").opts(
+        color="#555555", line_width=1.5, tools=["hover"], backend="bokeh")]
+    if len(snapshot_steps):
+        layers.append(hv.Scatter((np.asarray(snapshot_steps, float),
+                                  np.maximum(np.asarray(snapshot_loss, float), 1e-12)),
+                                 "step", "loss", label="full-data loss at checkpoints").opts(
+            color=OUTLIER, size=8, tools=["hover"], backend="bokeh"))
+    if current_step is not None:
+        layers.append(hv.VLine(float(current_step)).opts(color=OUTLIER, line_dash="dashed",
+                                                         line_width=1, backend="bokeh"))
+    return hv.Overlay(layers).opts(height=height, title=title, logy=True,
+                                   legend_position="top_right", **_BASE, backend="bokeh")
+
+
+def sharpness_plot(steps, sharpness, lr: float, current_step=None, height: int = 300,
+                   title: str = "Sharpness (top Hessian eigenvalue) vs 2/η") -> hv.Overlay:
+    """Tracked sharpness over training against the stability threshold 2/lr of gradient
+    descent (dashed). When 2/lr is more than 3x the largest sharpness (small steps, SGD)
+    the y range follows the sharpness and the legend gives the threshold's value."""
+    st = np.asarray(steps, dtype=float)
+    sh = np.asarray(sharpness, dtype=float)
+    thr = 2.0 / float(lr)
+    smax = float(sh.max()) if sh.size else 0.0
+    top = (max(smax, thr) if thr <= 3 * smax or smax <= 0 else smax) * 1.15
+    layers = [hv.Curve((st, sh), "step", "sharpness", label="sharpness λ1").opts(
+                  color="#1f77b4", line_width=2, tools=["hover"], backend="bokeh"),
+              hv.Scatter((st, sh), "step", "sharpness").opts(color="#1f77b4", size=4,
+                                                             backend="bokeh"),
+              hv.Curve(([st.min() if st.size else 0.0, st.max() if st.size else 1.0],
+                        [thr, thr]), "step", "sharpness", label=f"2/η = {thr:.3g}" + (" (above the plot)" if thr > top else "")).opts(
+                  color=OUTLIER, line_dash="dashed", line_width=2, backend="bokeh")]
+    if current_step is not None:
+        layers.append(hv.VLine(float(current_step)).opts(color=OUTLIER, line_dash="dotted",
+                                                         line_width=1, backend="bokeh"))
+    return hv.Overlay(layers).opts(height=height, title=title, ylim=(0, top),
+                                   legend_position="bottom_right", **_BASE, backend="bokeh")
+
+
+def over_training_plot(steps, top_values, num_outliers=(), current_step=None,
+                       num_show: int = 6, height: int = 300,
+                       title: str = "Top eigenvalues at the checkpoints") -> hv.Overlay:
+    """λ1..λ{num_show} at each checkpoint (rows of `top_values`: one per step), the shown
+    checkpoint marked."""
+    st = np.asarray(steps, dtype=float)
+    tv = np.atleast_2d(np.asarray(top_values, dtype=float))
+    layers = []
+    for j in range(min(num_show, tv.shape[1])):
+        col = OUTLIER if j == 0 else TOPK
+        layers.append(hv.Curve((st, tv[:, j]), "step", "eigenvalue", label=f"λ{j + 1}" if j < 1
+                               else "λ2…").opts(color=col, alpha=1.0 if j == 0 else 0.6,
+                                                line_width=2, tools=["hover"],
+                                                backend="bokeh"))
+        if j == 0:
+            layers.append(hv.Scatter((st, tv[:, j]), "step", "eigenvalue").opts(
+                color=col, size=6, backend="bokeh"))
+    if current_step is not None:
+        layers.append(hv.VLine(float(current_step)).opts(color=OUTLIER, line_dash="dashed",
+                                                         line_width=1, backend="bokeh"))
+    return hv.Overlay(layers).opts(height=height, title=title, legend_position="top_left",
+                                   **_BASE, backend="bokeh")
+
+
+def compare_density_plot(curves: dict, logy: bool = True, height: int = 340,
+                         title: str = "Spectral densities on the same model") -> hv.Overlay:
+    """Densities of several curvatures overlaid: curves = {kind: (grid, density)}. With
+    ``logy`` values below 1e-5 of the highest peak are left out (gaps, not a floor)."""
+    peak = max((float(np.max(d)) for _, d in curves.values()), default=1.0)
+    lo = peak * 1e-5 if logy else 0.0
+    layers = []
+    for kind, (g, d) in curves.items():
+        d = np.asarray(d, float)
+        y = np.where(d >= lo, d, np.nan) if logy else d
+        layers.append(hv.Curve((np.asarray(g, float), y), "eigenvalue", "density",
+                               label=KIND_LABELS.get(kind, kind)).opts(
+            color=KIND_COLORS.get(kind, "#333333"), line_width=2, tools=["hover"],
+            backend="bokeh"))
+    return hv.Overlay(layers).opts(height=height, title=title, logy=logy,
+                                   legend_position="top_right", **_BASE, backend="bokeh")
+
+
+def compare_top_plot(table: pd.DataFrame, height: int = 300,
+                     title: str = "Top eigenvalues side by side") -> hv.Bars:
+    """Grouped bars from a table with columns index (λ1, λ2, ...), kind and eigenvalue."""
+    df = table.copy()
+    df["curvature"] = df["kind"].map(lambda k: KIND_LABELS.get(k, k))
+    df["color"] = df["kind"].map(lambda k: KIND_COLORS.get(k, "#333333"))
+    return hv.Bars(df, ["index", "curvature"], ["eigenvalue", "color"]).opts(
+        height=height, title=title, tools=["hover"], xlabel="", ylabel="eigenvalue",
+        color="color", multi_level=True, **_BASE, backend="bokeh")

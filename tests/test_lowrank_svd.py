@@ -320,3 +320,16 @@ def test_bad_method_and_oversampling():
         lr.randomized_svd(A, 2, method="lanczos")
     with pytest.raises(ValueError, match=">= 0"):
         lr.randomized_svd(A, 2, oversample=-1)
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 1e3])
+def test_exact_mode_on_a_wide_dynamic_range_is_scale_invariant(scale):
+    # s_i = exp(-i/10): s_100 / s_1 = 5e-5. The stopping rule must bound the *relative*
+    # error of each s_i whatever the scale of A (a bug once compared eigen-residuals of
+    # A A^T with s_i instead of s_i^2, and declared convergence with errors of 4e-2)
+    s = np.exp(-np.arange(600) / 10)
+    A = scale * lr.synthetic_fast(800, 600, s, seed=0)
+    res = lr.block_krylov_svd(A, 100, block_size=110, tol=1e-8, compute_error=False)
+    assert res.info["converged"]
+    assert np.max(np.abs(res.singular_values / scale - s[:100]) / s[:100]) <= 1e-8
+    assert np.all(res.info["error_bound"] <= 1e-8)

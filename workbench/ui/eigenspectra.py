@@ -199,8 +199,8 @@ class EigenspectraExplorer(Explorer):
             "Train a small MLP on scikit-learn's digits (64-256-128-10, "
             f"{MLP_EPOCHS} epochs, a few seconds) and watch the alpha of each weight matrix "
             "move during training.", sizing_mode="stretch_width")
-        self._train_button = pn.widgets.Button(name="Train the digits MLP",
-                                               button_type="primary", width=220)
+        self._train_button = pn.widgets.Button(label="Train the digits MLP", color="primary",
+                                               width=220)
         self._train_button.on_click(self.guarded(self.start_training))
         self._table_widget = pn.widgets.Tabulator(pd.DataFrame(), disabled=True,
                                                   pagination="local", page_size=15,

@@ -5,9 +5,9 @@ registered for warm-up, so a dashboard never pays the compile on a user's click.
 parallel ones inside ``workbench.backends.numba_support.parallel_guard()`` and with the BLAS
 pool capped at one thread (each numba thread calls a small single-threaded GEMM).
 
-Layout: the data ``X`` is C-contiguous (n x d), float32 or float64; ``CT`` is ``-2 *
-centers.T`` (d x k, same dtype) and ``cn`` the squared center norms, so that the distance
-block of a chunk is ``X_chunk @ CT + cn`` (one GEMM) plus the row norms.
+Layout: the data ``X`` is C-contiguous (n x d), float32 or float64; ``C2`` is ``-2 *
+centers`` (k x d, same dtype), ``cn`` the squared center norms and ``xsq`` the squared row
+norms, so that the squared distances of a block are ``Xb @ C2.T + cn + xsq`` (one GEMM).
 """
 
 from __future__ import annotations
@@ -27,21 +27,59 @@ else:  # pragma: no cover - numba is a dependency; keep imports working without 
     prange = range
 
 
+@njit(fastmath=True, nogil=True, cache=True)
+def _nearest_block(X, b0, b1, C2, CT2, cn, bd, bl, transposed):  # pragma: no cover
+    """Nearest center of rows b0:b1 of X: bl[ii] (int32) and bd[ii] = ||c||^2 - 2 x.c
+    (the squared distance minus ||x||^2). One GEMM for the block; ``transposed`` computes
+    the k x nb product C2 @ Xb^T and runs the argmin as a vectorizable loop over points
+    (faster for large k), else the nb x k product Xb @ CT2 scanned point by point."""
+    nb = b1 - b0
+    k = C2.shape[0]
+    if transposed:
+        DT = np.dot(C2, X[b0:b1].T)
+        for ii in range(nb):
+            bd[ii] = cn[0] + DT[0, ii]
+            bl[ii] = 0
+        for c in range(1, k):
+            cc = cn[c]
+            for ii in range(nb):
+                v = cc + DT[c, ii]
+                if v < bd[ii]:
+                    bd[ii] = v
+                    bl[ii] = c
+    else:
+        D = np.dot(X[b0:b1], CT2)
+        for ii in range(nb):
+            best = 0
+            b = D[ii, 0] + cn[0]
+            for c in range(1, k):
+                v = D[ii, c] + cn[c]
+                if v < b:
+                    b = v
+                    best = c
+            bd[ii] = b
+            bl[ii] = best
+
+
 @njit(parallel=True, cache=True, fastmath=True, nogil=True)
-def lloyd_step(X, CT, cn, w, labels, mind, n_chunks, block):  # pragma: no cover - compiled
+def lloyd_step(X, xsq, C2, cn, w, labels, mind, n_chunks, block,
+               transposed):  # pragma: no cover - compiled
     """One fused Lloyd pass: assign every point and accumulate the new centers' sums.
 
-    Parallel over ``n_chunks`` contiguous chunks; each chunk keeps its own partial sums
-    (n_chunks x k x d) which are reduced at the end, so no atomics. Inside a chunk, blocks of
-    ``block`` rows are assigned with one GEMM each and their sums accumulated while the block
-    is still in cache: X is read from memory exactly once.
+    ``C2`` = -2 * centers (k x d, X's dtype), ``cn`` their squared norms, ``xsq`` the
+    squared row norms of X (computed once per fit). Parallel over ``n_chunks`` contiguous
+    chunks, each with its own partial sums (no atomics). Inside a chunk, blocks of
+    ``block`` rows are assigned with one GEMM each and summed while still in cache (block
+    sums in X's dtype, added to float64 chunk sums after each block): X is read from
+    memory once per iteration.
 
     Writes ``labels`` (int32) and ``mind`` (squared distance to the assigned center).
     Returns (sums (k, d) float64, weights (k,) float64, inertia float64).
     Cost: one pass over X; 2 n k d flops (GEMM) + n d adds.
     """
     n, d = X.shape
-    k = CT.shape[1]
+    k = C2.shape[0]
+    CT2 = np.ascontiguousarray(C2.T)
     sums = np.zeros((n_chunks, k, d), dtype=np.float64)
     cnt = np.zeros((n_chunks, k), dtype=np.float64)
     iner = np.zeros(n_chunks, dtype=np.float64)
@@ -49,29 +87,28 @@ def lloyd_step(X, CT, cn, w, labels, mind, n_chunks, block):  # pragma: no cover
     for t in prange(n_chunks):
         lo = t * step
         hi = min(n, lo + step)
+        S = sums[t]
+        Sb = np.zeros((k, d), dtype=X.dtype)
+        bd = np.empty(block, dtype=X.dtype)
+        bl = np.empty(block, dtype=np.int32)
         for b0 in range(lo, hi, block):
             b1 = min(hi, b0 + block)
-            D = np.dot(X[b0:b1], CT)
+            _nearest_block(X, b0, b1, C2, CT2, cn, bd, bl, transposed)
             for ii in range(b1 - b0):
                 i = b0 + ii
-                best = 0
-                bd = D[ii, 0] + cn[0]
-                for c in range(1, k):
-                    v = D[ii, c] + cn[c]
-                    if v < bd:
-                        bd = v
-                        best = c
-                xx = 0.0
+                best = bl[ii]
                 wi = w[i]
                 for j in range(d):
-                    xj = X[i, j]
-                    xx += xj * xj
-                    sums[t, best, j] += wi * xj
+                    Sb[best, j] += wi * X[i, j]
                 labels[i] = best
-                m = max(bd + xx, 0.0)
+                m = max(bd[ii] + xsq[i], 0.0)
                 mind[i] = m
                 iner[t] += wi * m
                 cnt[t, best] += wi
+            for c in range(k):
+                for j in range(d):
+                    S[c, j] += Sb[c, j]
+                    Sb[c, j] = 0.0
     S = np.zeros((k, d), dtype=np.float64)
     C = np.zeros(k, dtype=np.float64)
     for t in range(n_chunks):
@@ -83,33 +120,27 @@ def lloyd_step(X, CT, cn, w, labels, mind, n_chunks, block):  # pragma: no cover
 
 
 @njit(parallel=True, cache=True, fastmath=True, nogil=True)
-def assign(X, CT, cn, w, labels, mind, n_chunks, block):  # pragma: no cover - compiled
+def assign(X, xsq, C2, cn, w, labels, mind, n_chunks, block,
+           transposed):  # pragma: no cover - compiled
     """E-step only: nearest center of every point (labels, squared distance in ``mind``).
-    Returns the weighted inertia. Cost: one pass over X, 2 n k d flops."""
-    n, d = X.shape
-    k = CT.shape[1]
+    Arguments as ``lloyd_step``. Returns the weighted inertia. Cost: one pass over X,
+    2 n k d flops."""
+    n = X.shape[0]
+    CT2 = np.ascontiguousarray(C2.T)
     iner = np.zeros(n_chunks, dtype=np.float64)
     step = (n + n_chunks - 1) // n_chunks
     for t in prange(n_chunks):
         lo = t * step
         hi = min(n, lo + step)
+        bd = np.empty(block, dtype=X.dtype)
+        bl = np.empty(block, dtype=np.int32)
         for b0 in range(lo, hi, block):
             b1 = min(hi, b0 + block)
-            D = np.dot(X[b0:b1], CT)
+            _nearest_block(X, b0, b1, C2, CT2, cn, bd, bl, transposed)
             for ii in range(b1 - b0):
                 i = b0 + ii
-                best = 0
-                bd = D[ii, 0] + cn[0]
-                for c in range(1, k):
-                    v = D[ii, c] + cn[c]
-                    if v < bd:
-                        bd = v
-                        best = c
-                xx = 0.0
-                for j in range(d):
-                    xx += X[i, j] * X[i, j]
-                labels[i] = best
-                m = max(bd + xx, 0.0)
+                labels[i] = bl[ii]
+                m = max(bd[ii] + xsq[i], 0.0)
                 mind[i] = m
                 iner[t] += w[i] * m
     return iner.sum()
@@ -158,13 +189,15 @@ def _warm() -> None:
     for dt in (np.float32, np.float64):
         X = np.zeros((8, 2), dtype=dt)
         X[4:] = 1.0
-        C = np.ascontiguousarray(-2.0 * X[[0, 4]].T).astype(dt)
+        xsq = (X * X).sum(1)
+        C2 = np.ascontiguousarray(-2.0 * X[[0, 4]]).astype(dt)
         cn = np.array([0.0, 2.0], dtype=dt)
         w = np.ones(8, dtype=dt)
         lab = np.empty(8, dtype=np.int32)
         mind = np.empty(8, dtype=dt)
-        lloyd_step(X, C, cn, w, lab, mind, 2, 4)
-        assign(X, C, cn, w, lab, mind, 2, 4)
+        for tr in (False, True):
+            lloyd_step(X, xsq, C2, cn, w, lab, mind, 2, 4, tr)
+            assign(X, xsq, C2, cn, w, lab, mind, 2, 4, tr)
         Dt, _ = trial_potentials(X, X[:2].copy(), np.ones(8, dtype=dt), w, 2)
         update_closest(np.ones(8, dtype=dt), Dt, 0)
 

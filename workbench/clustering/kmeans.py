@@ -120,6 +120,8 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
         X = validate_data(self, X, reset=reset, accept_sparse=False,
                           dtype=[np.float64, np.float32], order="C", copy=False,
                           ensure_min_samples=1)
+        if not X.flags.writeable:  # read-only (e.g. a memmap): the compiled kernels take
+            X = X.copy()           # writeable arrays only (one specialization, warmed up)
         return X
 
     def _n_init(self) -> int:
@@ -171,6 +173,8 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
                 raise ShapeError(f"sample_weight has {w.shape[0]} entries for {n} samples")
             if not np.all(np.isfinite(w)) or np.any(w < 0):
                 raise ValueError("sample_weight must be finite and non-negative")
+            if not np.any(w > 0):
+                raise ValueError("sample_weight is zero for every sample: nothing to cluster")
         be_name = self._resolve_backend()
         n_init = self._n_init()
         if not isinstance(self.init, str) and n_init != 1:

@@ -26,6 +26,7 @@ from workbench.lowrank.completion import (
 from workbench.lowrank.cur import cur, interpolative, leverage_scores, select_columns
 from workbench.lowrank.methods import METHODS, approximate, error_curve
 from workbench.lowrank.nystrom import nystrom
+from workbench.lowrank.paths import PATH_METHODS, RankPath, rank_path
 from workbench.lowrank.rank_selection import (
     elbow_rank,
     energy_rank,
@@ -72,7 +73,7 @@ from workbench.lowrank.transformers import CURSelector, LowRankSVD, MatrixComple
 from workbench.lowrank.weighted import fisher_row_weights, fisher_weighted_svd, weighted_error
 
 __all__ = [
-    "METHODS", "SKETCHES", "ApproxError", "CURSelector", "CompletionProblem",
+    "METHODS", "PATH_METHODS", "SKETCHES", "RankPath", "ApproxError", "CURSelector", "CompletionProblem",
     "CompletionResult", "LowRankResult", "LowRankSVD", "LstsqResult", "MatmulResult",
     "MatrixCompleter", "NotPSDError", "PhaseTransition", "StreamResult", "Synthetic",
     "alternating_minimization", "approx_matmul", "approximate", "approximation_error",
@@ -81,7 +82,7 @@ __all__ = [
     "fisher_weighted_svd", "fwht", "gavish_donoho_rank", "gavish_donoho_threshold",
     "gram_svd", "interpolative", "leverage_scores", "marchenko_pastur_median",
     "minilm_matrix", "minilm_matrix_names", "nystrom", "oja", "optimum", "phase_transition",
-    "randomized_svd", "rbf_kernel_matrix", "sample_image", "select_columns", "select_rank",
+    "randomized_svd", "rank_path", "rbf_kernel_matrix", "sample_image", "select_columns", "select_rank",
     "sketch", "sketched_lstsq", "soft_impute", "spectrum", "synthetic", "synthetic_fast",
     "truncated_svd",
     "weighted_error",

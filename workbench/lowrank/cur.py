@@ -68,6 +68,40 @@ def _top_vt(A: np.ndarray, rank: int) -> np.ndarray:
     return scipy.linalg.svd(A, full_matrices=False, check_finite=False)[2][:rank]
 
 
+def _solve_left(R: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """R^+ B for a square upper-triangular R: a triangular solve (k^2 per column) when R
+    is safely invertible, else the pseudo-inverse (duplicate or dependent columns)."""
+    import scipy.linalg
+
+    d = np.abs(np.diag(R))
+    if d.size and d.min() > 1e-12 * d.max():
+        return scipy.linalg.solve_triangular(R, B, check_finite=False)
+    return scipy.linalg.pinv(R, check_finite=False) @ B
+
+
+def cur_factors(A: np.ndarray, J: np.ndarray, I_: np.ndarray, k: int):
+    """(C, U, R) for the columns J and rows I of A with the best rank-k middle factor:
+    U = C^+ A R^+ when |J| = |I| = k (the minimizer of ||A - C U R||_F), else
+    U = R_C^+ [Q_C^T A Q_R]_k R_R^{+T} from thin QRs C = Q_C R_C, R^T = Q_R R_R (the best
+    rank-k U). Costs O(m n (c + r)) for the projected core plus QRs of m x c and n x r."""
+    import scipy.linalg
+
+    C, R = A[:, J], A[I_, :]
+    c, r = len(J), len(I_)
+    if min(c, r) > k:
+        Qc, Rc = np.linalg.qr(C)
+        Qr, Rr = np.linalg.qr(R.T)
+        core = Qc.T @ A @ Qr
+        u, s, vt = np.linalg.svd(core, full_matrices=False)
+        core_k = (u[:, :k] * s[:k]) @ vt[:k]
+        X = _solve_left(Rc, core_k)                         # R_C^+ core_k
+        Um = _solve_left(Rr, X.T).T                         # ... R_R^{+T}
+    else:
+        Um = (scipy.linalg.pinv(C, check_finite=False) @ A
+              @ scipy.linalg.pinv(R, check_finite=False))
+    return C, Um, R
+
+
 def cur(A, rank: int, *, columns: int | None = None, rows: int | None = None,
         selection: str = "leverage", seed: int = 0, compute_error: bool | str = "auto",
         reference_sv: np.ndarray | None = None) -> LowRankResult:
@@ -95,18 +129,7 @@ def cur(A, rank: int, *, columns: int | None = None, rows: int | None = None,
     U_full, _, Vt_full = scipy.linalg.svd(A, full_matrices=False, check_finite=False)
     J = select_columns(A, c, k, selection, seed, Vt=Vt_full)
     I_ = select_columns(A.T, r, k, selection, seed + 1, Vt=U_full.T)
-    C, R = A[:, J], A[I_, :]
-    Cp = scipy.linalg.pinv(C, check_finite=False)
-    Rp = scipy.linalg.pinv(R, check_finite=False)
-    Um = Cp @ A @ Rp
-    if min(c, r) > k:
-        # best rank-k middle: truncate the SVD of (Q_C^T A Q_R) expressed back in C, R
-        Qc, Rc = np.linalg.qr(C)
-        Qr, Rr = np.linalg.qr(R.T)
-        core = Qc.T @ A @ Qr
-        u, s, vt = np.linalg.svd(core, full_matrices=False)
-        core_k = (u[:, :k] * s[:k]) @ vt[:k]
-        Um = scipy.linalg.pinv(Rc) @ core_k @ scipy.linalg.pinv(Rr).T
+    C, Um, R = cur_factors(A, J, I_, k)
     dt = time.perf_counter() - t0
     res = LowRankResult("cur", k, {"C": C, "U": Um, "R": R}, (m, n),
                         params=dict(selection=selection, columns=c, rows=r, seed=seed),

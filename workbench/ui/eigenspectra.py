@@ -26,7 +26,10 @@ import param
 from workbench.errors import InputFormatError, ShapeError
 from workbench.ui.base import Explorer
 
-UPLOAD_LIMIT = 200 * 2**20  # bytes
+# Bokeh's websocket takes messages up to 20 MiB by default and a FileInput sends the file
+# base64-encoded (4/3 larger) in one message: larger uploads need the server's
+# --websocket-max-message-size raised first.
+UPLOAD_LIMIT = 14 * 2**20  # bytes
 MLP_EPOCHS = 60
 MLP_CHECKPOINTS = (0, 1, 2, 5, 10, 20, 40, 60)
 MODELS = {"MiniLM-L6 (pretrained)": "minilm", "digits MLP (trained here)": "mlp",

@@ -45,14 +45,17 @@ _ABBREV = (("encoder.layer.", "L"), ("decoder.layer.", "D"), ("layers.", "L"),
 def short_name(name: str, width: int = 18) -> str:
     """A short axis label for a layer name ("encoder.layer.0.attention.self.key.weight" ->
     "L0.attn.key"); long names keep their end."""
+    full = name
     for long, short in _ABBREV:
         name = name.replace(long, short)
+    if name.replace(".", "").isdigit():  # "0.weight" -> "0": keep what identifies it
+        name = full
     return name if len(name) <= width else "…" + name[-(width - 1):]
 
 
 def _bars_frame(df: pd.DataFrame, selected: str | None) -> pd.DataFrame:
     d = pd.DataFrame({
-        "layer": [f"{i} {short_name(n)}" for i, n in zip(df["layer_id"], df["name"])],
+        "layer": [f"{i} · {short_name(n)}" for i, n in zip(df["layer_id"], df["name"])],
         "alpha": df["alpha"].fillna(0.0).clip(upper=20).to_numpy(),
         "alpha_value": df["alpha"].to_numpy(),
         "name": df["name"].to_numpy(),

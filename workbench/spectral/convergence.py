@@ -20,21 +20,30 @@ from workbench.spectral._checks import check_rank, select
 
 @dataclass(frozen=True)
 class ErrorCurve:
-    """Error of k eigenvalue estimates after each product of one solver.
+    """Errors of k eigenvalue estimates after each product of one solver.
 
-    matvecs (t,), error (t,): max_i |theta_i - lambda_i| / |lambda_1| over the k wanted
-    eigenvalues, counting an eigenvalue not estimated yet as error 1. num_matvecs,
-    converged, seconds: of the whole run. matvecs_to(tol) reads off when the error first
-    fell to tol.
+    matvecs (t,); errors (t, k): |theta_i - lambda_i| / |lambda_1| for each wanted
+    eigenvalue, 1 for an eigenvalue not estimated yet; error (t,): their maximum.
+    num_matvecs, converged, seconds, values: of the whole run.
     """
 
     method: str
     matvecs: np.ndarray
-    error: np.ndarray
+    errors: np.ndarray
     num_matvecs: int
     converged: bool
     seconds: float
     values: np.ndarray
+
+    @property
+    def error(self) -> np.ndarray:
+        """max_i error_i after each product (t,)."""
+        return self.errors.max(axis=1) if self.errors.size else np.zeros(0)
+
+    def found(self, tol: float) -> np.ndarray:
+        """How many of the k estimates are within `tol` (relative to |lambda_1|) after
+        each product (t,)."""
+        return (self.errors <= tol).sum(axis=1)
 
     def matvecs_to(self, tol: float) -> int | None:
         """Products until every one of the k estimates was within `tol` (relative to
@@ -63,22 +72,20 @@ class SolverRace:
 
 def error_history(history, exact: np.ndarray, scale: float | None = None
                   ) -> tuple[np.ndarray, np.ndarray]:
-    """(matvecs, error) from an EigResult.history ((matvecs, values, residuals) entries)
-    against the exact wanted eigenvalues, in the order the solver reports them. error =
-    max_i |theta_i - lambda_i| / scale (default |lambda_1|), 1 for missing estimates.
-    Cost O(len(history) k)."""
+    """(matvecs (t,), errors (t, k)) from an EigResult.history ((matvecs, values,
+    residuals) entries) against the exact wanted eigenvalues, in the order the solver
+    reports them: errors[t, i] = |theta_i - lambda_i| / scale (default |lambda_1|), capped
+    at 1, and 1 for estimates missing at that point. Cost O(len(history) k)."""
     exact = np.asarray(exact, dtype=np.float64)
     k = len(exact)
     scale = float(np.max(np.abs(exact))) if scale is None else float(scale)
     scale = scale if scale > 0 else 1.0
     mv = np.zeros(len(history), dtype=int)
-    err = np.ones(len(history))
+    err = np.ones((len(history), k))
     for t, (m, vals, _res) in enumerate(history):
         mv[t] = m
         v = np.asarray(vals, dtype=np.float64)[:k]
-        e = np.ones(k)
-        e[: len(v)] = np.minimum(np.abs(v - exact[: len(v)]) / scale, 1.0)
-        err[t] = e.max()
+        err[t, : len(v)] = np.minimum(np.abs(v - exact[: len(v)]) / scale, 1.0)
     return mv, err
 
 
@@ -113,6 +120,6 @@ def race_top_eigs(op, exact_eigenvalues, k: int = 5, tol: float = 1e-6,
 
 def _curve(name, res, exact, seconds) -> ErrorCurve:
     mv, err = error_history(res.history, exact)
-    return ErrorCurve(method=name, matvecs=mv, error=err, num_matvecs=int(res.num_matvecs),
+    return ErrorCurve(method=name, matvecs=mv, errors=err, num_matvecs=int(res.num_matvecs),
                       converged=bool(res.converged), seconds=seconds,
                       values=np.asarray(res.values))

@@ -308,13 +308,14 @@ def eigenvalue_histogram(eigenvalues, bins: int = 80, range=None  # noqa: A002
     return edges, dens
 
 
-def wasserstein_error(eigenvalues, result: DensityResult) -> float:
+def wasserstein_error(eigenvalues, result: DensityResult, smoothed: bool = False) -> float:
     """Wasserstein-1 distance between the exact eigenvalue distribution and an estimate:
-    SLQ's discrete node measure, or KPM's density on its grid. Cost O(n log n)."""
+    SLQ's discrete node measure (or, with `smoothed`, its broadened density on the grid,
+    i.e. what a plot shows), or KPM's density on its grid. Cost O(n log n + G)."""
     from scipy.stats import wasserstein_distance
 
     lam = np.asarray(eigenvalues, dtype=np.float64).ravel()
-    if result.method == "slq":
+    if result.method == "slq" and not smoothed:
         x, w = result.node_samples()
         return float(wasserstein_distance(lam, x, None, w))
     if not np.any(result.density > 0):

@@ -1,0 +1,215 @@
+"""Spectral engine playground: Lanczos, SLQ and KPM on test spectra with known eigenvalues.
+
+A test spectrum (bulk + outliers, Marchenko-Pastur, clustered, ...) becomes an O(n)-per-
+product operator; one background run (``workbench.spectral.playground.run_playground``)
+computes SLQ and KPM at the largest step count, probe 0's Ritz values at every step and
+the top_eigs / power-iteration race. The "Lanczos steps shown" and "broadening" sliders
+then only re-read what is stored (``PlaygroundRun.at``): no new products, a few ms.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import panel as pn
+import param
+
+from workbench.ui.base import Explorer
+
+SIZES = [500, 1000, 2000, 5000, 10000, 20000]
+KINDS = ["bulk+outliers", "marchenko-pastur", "clustered", "indefinite", "degenerate",
+         "well-separated"]
+KIND_NOTES = {
+    "bulk+outliers": "a bulk of radius 0.1 around 0 and 5 outliers at 2, 4, ..., 10 "
+                     "(the shape of a trained network's Hessian)",
+    "marchenko-pastur": "eigenvalues of a Wishart matrix X^T X / N with N = 2n "
+                        "(a random weight matrix's Gram)",
+    "clustered": "three tight clusters (width 1e-3) at 1, 2 and 5",
+    "indefinite": "uniform on [-5, 5] with outliers at -8 and 9",
+    "degenerate": "only three distinct values (-2, 3, 10): the Krylov space is exhausted "
+                  "after 3 steps",
+    "well-separated": "1, 2, ..., n: no outliers, so Lanczos converges slowly",
+}
+
+
+class EngineExplorer(Explorer):
+    """Spectral engine playground (see the module docstring)."""
+
+    title = "Spectral engine playground"
+    description = ("Lanczos, SLQ and KPM on test spectra with known eigenvalues: density "
+                   "estimates against the exact histogram, Ritz values converging step by "
+                   "step (outliers first), top_eigs against power iteration.")
+    url_params = ("step", "broadening", "spectrum", "n", "max_steps", "probes", "k", "seed",
+                  "kpm", "logy")
+
+    step = param.Integer(default=8, bounds=(1, 200),
+                         doc="Lanczos steps shown (matvecs per probe); free to change")
+    broadening = param.Number(default=1.0, bounds=(0.1, 3.0), step=0.1,
+                              doc="SLQ Gaussian width, as a multiple of the default "
+                                  "(range / 2 x steps)")
+    spectrum = param.Selector(default="bulk+outliers", objects=KINDS, doc="Test spectrum")
+    n = param.Selector(default=2000, objects=SIZES, doc="Dimension of the operator")
+    max_steps = param.Integer(default=40, bounds=(5, 120),
+                              doc="Lanczos steps run per probe (and KPM moments / 2)")
+    probes = param.Integer(default=10, bounds=(1, 30), doc="Random probe vectors")
+    k = param.Integer(default=5, bounds=(1, 10),
+                      doc="Eigenvalues in the top_eigs vs power iteration race")
+    seed = param.Integer(default=0, bounds=(0, 99), doc="Seed of spectrum and probes")
+    kpm = param.Boolean(default=True, doc="Show the kernel polynomial method's density")
+    logy = param.Boolean(default=True, doc="Log-scale density (shows the outliers)")
+    computed = param.Integer(default=0, precedence=-1, doc="Runs delivered (for tests)")
+    updated = param.Integer(default=0, precedence=-1, doc="Views drawn (for tests)")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._run = None
+        self._view = None
+        self._density = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=380,
+                                          css_classes=["wb-engine-density"])
+        self._nodes = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=320,
+                                        css_classes=["wb-engine-nodes"])
+        self._ritz = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=400,
+                                       css_classes=["wb-engine-ritz"])
+        self._race = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=300,
+                                       css_classes=["wb-engine-race"])
+        self._info = pn.pane.Markdown("", sizing_mode="stretch_width",
+                                      css_classes=["wb-engine-info"])
+        self._step_slider = pn.widgets.IntSlider.from_param(
+            self.param.step, name="Lanczos steps shown", start=1, end=self.max_steps)
+        self.param.watch(self._on_costly, ["spectrum", "n", "max_steps", "probes", "k",
+                                           "seed"])
+        self.param.watch(self._on_cheap, ["step", "broadening", "kpm", "logy"])
+        self._requested = None
+        # served: after the URL's parameters are applied; in a notebook: at once
+        pn.state.onload(self._compute)
+
+    # ------------------------------------------------------------------ costly
+    def _key(self) -> tuple:
+        return ("playground", self.spectrum, int(self.n), int(self.max_steps),
+                int(self.probes), int(self.k), int(self.seed))
+
+    def _compute(self) -> None:
+        from workbench.backends.threads import limited_threads
+        from workbench.spectral.playground import run_playground
+
+        key = self._key()
+        if key == self._requested:
+            return  # already delivered or on its way
+        self._requested = key
+        kind, n, m, P, k, seed = key[1:]
+
+        def work():
+            # O(n) products and BLAS-2 reorthogonalization: extra BLAS threads only add
+            # contention on a shared server
+            try:
+                with limited_threads(1):
+                    return run_playground(kind, n, max_steps=m, num_probes=P, k=k,
+                                          seed=seed)
+            except Exception:
+                self._requested = None  # let the same parameters be tried again
+                raise
+
+        self.run_background(key, work, self._set_run, channel="run",
+                            label=f"Running Lanczos on {kind} (n = {n:,}, {P} probes x "
+                                  f"{m} steps)…")
+
+    def _on_costly(self, *events) -> None:
+        if any(e.name == "max_steps" for e in events):
+            self._step_slider.end = int(self.max_steps)
+            if self.step > self.max_steps:
+                self.step = int(self.max_steps)
+        self.guarded(self._compute)()
+
+    def _set_run(self, run) -> None:
+        self._run = run
+        self._step_slider.end = int(self.max_steps)
+        self._refresh(race=True)
+        self.computed += 1
+
+    # ------------------------------------------------------------------ cheap
+    def _on_cheap(self, *events) -> None:
+        names = {e.name for e in events}
+        self.guarded(self._refresh)(race=False, nodes="step" in names,
+                                    ritz="step" in names)
+
+    def _refresh(self, race: bool = True, nodes: bool = True, ritz: bool = True) -> None:
+        """Redraw from the stored run: the density always, the other plots when asked
+        (the race does not depend on the step; the nodes and Ritz values not on the
+        broadening or display options)."""
+        from workbench.viz.spectral import density_plot, nodes_plot, race_plot, ritz_plot
+
+        run = self._run
+        if run is None:
+            return
+        view = run.at(self.step, self.broadening)
+        self._view = view
+        self._density.object = density_plot(run.hist_edges, run.hist_density, view.slq,
+                                            view.kpm if self.kpm else None, logy=self.logy)
+        if nodes:
+            self._nodes.object = nodes_plot(view.slq)
+        if ritz:
+            full = run.ritz.residual
+            self._ritz.object = ritz_plot(view.ritz, run.marks, view.step, run.steps_run,
+                                          clim=(float(full.min()), float(full.max())))
+        if race:
+            self._race.object = race_plot(run.race)
+        self._info.object = self._summary(run, view)
+        self.updated += 1
+
+    def _summary(self, run, view) -> str:
+        ours = run.race.curves["top_eigs"]
+        power = run.race.curves["power iteration"]
+        to_ours, to_power = ours.matvecs_to(run.race.tol), power.matvecs_to(run.race.tol)
+        if to_ours and to_power:
+            race = (f"top_eigs reached {run.race.tol:g} after **{to_ours}** matvecs, power "
+                    f"iteration with deflation after **{to_power}** "
+                    f"(**{to_power / to_ours:.0f}x** more)")
+        elif to_ours:
+            race = (f"top_eigs reached {run.race.tol:g} after **{to_ours}** matvecs; power "
+                    f"iteration with deflation had not after **{power.num_matvecs}**")
+        else:
+            race = "neither solver reached the tolerance within the budget"
+        exhausted = (f" Probe 0's Krylov space was exhausted at step {view.exhausted_at}: "
+                     "its Ritz values are exact eigenvalues."
+                     if view.exhausted_at else "")
+        kpm = (f" · KPM ({view.kpm.num_steps} moments, {view.kpm.num_matvecs} matvecs incl. "
+               f"the bounds): W1 = {view.kpm_error:.3g}" if self.kpm else "")
+        return (
+            f"**{run.kind}**, n = {run.n:,}: {KIND_NOTES.get(run.kind, '')}.  \n"
+            f"Step **{view.step}** of {run.steps_run}: SLQ {view.slq.num_probes} probes x "
+            f"{view.step} steps = **{view.slq.num_matvecs} matvecs**, sigma = "
+            f"{view.slq.sigma:.3g}, W1 to the exact eigenvalues = {view.slq_error:.3g}{kpm}. "
+            f"Largest Ritz value of probe 0 is {view.top_ritz_error:.1e} from the largest "
+            f"eigenvalue.{exhausted}  \n"
+            f"Top-{run.race.k} race: {race}. (Run: {run.seconds:.1f} s.)")
+
+    # ------------------------------------------------------------------ export
+    def export_data(self) -> pd.DataFrame | None:
+        """The density curves shown (grid, SLQ, KPM) at the current step."""
+        if self._view is None:
+            return None
+        v = self._view
+        return pd.DataFrame({"eigenvalue": v.slq.grid, "slq_density": v.slq.density,
+                             "kpm_density": v.kpm.density})
+
+    # ------------------------------------------------------------------ layout
+    def controls(self) -> list:
+        return [
+            self._step_slider,
+            pn.widgets.FloatSlider.from_param(self.param.broadening,
+                                              name="SLQ broadening (x default)"),
+            pn.widgets.Select.from_param(self.param.spectrum, name="Test spectrum"),
+            pn.widgets.Select.from_param(self.param.n, name="Size n"),
+            pn.widgets.IntSlider.from_param(self.param.max_steps,
+                                            name="Lanczos steps run (costly)"),
+            pn.widgets.IntSlider.from_param(self.param.probes, name="Probes (costly)"),
+            pn.widgets.IntSlider.from_param(self.param.k, name="Top-k race: k (costly)"),
+            pn.widgets.IntInput.from_param(self.param.seed, name="Seed"),
+            pn.Row(pn.widgets.Checkbox.from_param(self.param.kpm, name="show KPM"),
+                   pn.widgets.Checkbox.from_param(self.param.logy, name="log density")),
+        ]
+
+    def view(self):
+        left = pn.Column(self._density, self._nodes, sizing_mode="stretch_width")
+        right = pn.Column(self._ritz, self._race, sizing_mode="stretch_width")
+        return pn.Column(self._info, pn.Row(left, right, sizing_mode="stretch_width"),
+                         sizing_mode="stretch_width")

@@ -268,3 +268,25 @@ def test_cuda_operator_matches_cpu(problem, dense_h, probes):
         got = op.matmat(probes.cuda()).cpu()
         ref = make(model, CE, batches).matmat(probes)
         assert rel(got, ref) < TOL
+
+
+@pytest.mark.parametrize("act", ["tanh", "sigmoid", "relu"])
+def test_closed_form_two_layer_hessian_equals_torch_func(act):
+    # the benchmark's 10.5k-parameter reference; both sides exact: observed ~4e-16
+    from workbench.hessian.dense import dense_hessian_two_layer
+
+    ds = wh.gaussian_mixture(90, num_classes=3, dim=5, seed=1, dtype=F64)
+    model = wh.mlp(5, 3, width=7, depth=1, activation=act, seed=2, dtype=F64)
+    batches = [(ds.X[i:i + 40], ds.y[i:i + 40]) for i in range(0, 90, 40)]
+    assert rel(dense_hessian_two_layer(model, batches),
+               wh.dense_hessian(model, CE, ds.pair())) < 1e-12
+    with pytest.raises(InputFormatError, match="Sequential"):
+        dense_hessian_two_layer(wh.mlp(5, 3, width=4, depth=2, seed=0, dtype=F64), ds.pair())
+    with pytest.raises(InputFormatError, match="Tanh, Sigmoid and ReLU"):
+        dense_hessian_two_layer(wh.mlp(5, 3, width=4, depth=1, activation="gelu", seed=0,
+                                       dtype=F64), ds.pair())
+
+
+def test_dense_hessian_chunked_equals_unchunked(problem, dense_h):
+    ds, model, _ = problem
+    assert rel(wh.dense_hessian(model, CE, ds.pair(), chunk_size=100), dense_h) < 1e-12

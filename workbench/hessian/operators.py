@@ -14,12 +14,14 @@ buffers are copied before a train-mode forward so BatchNorm statistics are not u
 ``.grad`` is written and no autograd graph outlives a product (except with
 ``hvp="cached"``, which keeps the double-backward graph of every batch inside the
 operator, on its private copies). With ``train_mode=True`` and Dropout every product draws
-new masks (shared by the vectors of one block), so the operator is random: eigensolvers
-assume a fixed matrix, so prefer eval mode for spectra.
+new masks (shared by the vectors of one block), so the operator is random (except with
+``hvp="cached"``, which keeps the masks of the graph it built first): eigensolvers assume
+a fixed matrix, so prefer eval mode for spectra.
 
-Costs: one Hessian-vector product on one batch costs about one forward and two backward
-passes (forward-over-reverse); a block of b vectors is pushed through one ``torch.func.vmap``
-so the forward pass is shared (see docs/hessian.md for the measured comparison).
+Costs (measured by ``python -m benchmarks hessian``, docs/hessian.md): with the default
+cached graph one Hessian-vector product costs 1.4-1.8x one gradient over the data;
+torch.func forward-over-reverse costs ~5x for one vector and ~1.4x per vector in vmapped
+blocks of 16.
 """
 
 from __future__ import annotations
@@ -179,7 +181,7 @@ class HessianOperator(CurvatureOperator):
 
     hvp: "cached" (double backward on a gradient graph built once per batch on the first
     product and kept inside the operator until ``release()``; one backward pass per vector:
-    the fastest by measurement, about 1x a gradient per HVP), "fwd_rev" (torch.func
+    the fastest by measurement, 1.4-1.8x a gradient per HVP), "fwd_rev" (torch.func
     forward-over-reverse, vmapped over the block; keeps no graph), "rev_rev" (double
     backward with the graph rebuilt per product, block via ``is_grads_batched``), "loop"
     (forward-over-reverse one vector at a time). "auto" (default) is "cached" while
@@ -372,7 +374,7 @@ def hessian_operator(model, loss_fn, data, params=None, **kwargs) -> HessianOper
     Keywords: batch_size, subset (int or indices), seed, train_mode, chunk_size (vectors
     per vmap), hvp ("auto" default, "cached", "fwd_rev", "rev_rev", "loop").
     Each product with b vectors costs b HVPs; with the default cached graph one HVP costs
-    about one backward pass over the data (about 1x a gradient, measured).
+    one backward pass through the kept graph (1.4-1.8x a gradient, measured).
     """
     return HessianOperator(model, loss_fn, data, params, **kwargs)
 

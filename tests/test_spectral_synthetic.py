@@ -62,11 +62,12 @@ def test_wishart_sample_has_the_dense_wishart_law():
         wishart_eigenvalues(10, 5, rng)
 
 
+@pytest.mark.parametrize("basis", ["hartley", "householder"])
 @pytest.mark.parametrize("backend,dtype", [("numpy", np.float64), ("torch", torch.float64),
                                            ("torch", torch.float32)])
-def test_implicit_operator_has_the_spectrum(backend, dtype):
+def test_implicit_operator_has_the_spectrum(backend, dtype, basis):
     lam = spectrum("indefinite", 80, 3)
-    op = implicit_known_spectrum(lam, 4, backend=backend, dtype=dtype)
+    op = implicit_known_spectrum(lam, 4, backend=backend, dtype=dtype, basis=basis)
     A = op.to_dense()
     tol = 1e-12 if dtype in (np.float64, torch.float64) else 1e-5
     assert np.allclose(A, A.T, atol=tol * 10)
@@ -89,3 +90,26 @@ def test_eigenvalue_marks():
     assert set(marks) <= set(lam)
     few = spectrum("clustered", 30)
     assert np.array_equal(eigenvalue_marks(few), few)
+
+
+def test_hartley_basis_gives_sign_probes_generic_weights():
+    """Random-sign probes see weights (z^T q_i)^2 / n with the spread of chi^2_1 / n (relative
+    std sqrt(2)) in a delocalized basis, as for a Haar-random one; in a basis close to the
+    identity they would all be ~1/n and SLQ / Hutchinson would look unrealistically good."""
+    n = 1500
+    lam = spectrum("bulk+outliers", n, 0)
+    z = np.random.default_rng(1).choice([-1.0, 1.0], n)
+
+    def spread(A):
+        _, Q = np.linalg.eigh((A + A.T) / 2)
+        w = (Q.T @ z) ** 2
+        return w.std() / w.mean()
+
+    haar = spread(known_spectrum_matrix(lam, 0))
+    hartley = spread(implicit_known_spectrum(lam, 0).to_dense())
+    householder = spread(implicit_known_spectrum(lam, 0, basis="householder").to_dense())
+    # chi^2_1: relative std sqrt(2) = 1.41; over 1500 weights the estimate is good to ~0.1
+    assert abs(haar - np.sqrt(2)) < 0.2 and abs(hartley - np.sqrt(2)) < 0.2
+    assert householder < 0.5
+    with pytest.raises(WorkbenchError, match="basis"):
+        implicit_known_spectrum(lam, 0, basis="dct")

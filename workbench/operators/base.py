@@ -40,7 +40,7 @@ class LinearOperator:
         if len(shape) != 2 or min(shape) < 0:
             raise ShapeError(f"operator shape must be (m, n) with m, n >= 0, got {shape}")
         self.shape = (int(shape[0]), int(shape[1]))
-        self.dtype = dtype
+        self.dtype = np.dtype(dtype) if backend == "numpy" else dtype
         self.backend = backend
         self.device = device
         self.symmetric = bool(symmetric)

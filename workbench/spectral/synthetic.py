@@ -2,8 +2,8 @@
 
 ``spectrum(kind, n, seed)`` returns eigenvalues; ``known_spectrum_matrix(l, seed)`` builds
 Q diag(l) Q^T with a random orthogonal Q (dense, n up to a few thousand);
-``implicit_known_spectrum(l, seed)`` gives an O(n)-per-product operator with the same
-spectrum for large n (a product of Householder reflections as the eigenbasis).
+``implicit_known_spectrum(l, seed)`` gives an O(n log n)-per-product operator with the
+same spectrum for large n (a randomized Hartley transform as the eigenbasis).
 """
 
 from __future__ import annotations
@@ -113,37 +113,67 @@ def known_spectrum_matrix(eigenvalues, seed: int | None = 0) -> np.ndarray:
 
 
 def implicit_known_spectrum(eigenvalues, seed: int | None = 0, num_reflections: int = 3,
-                            backend: str = "numpy", dtype=None, device=None):
-    """A symmetric operator H diag(l) H^T, H a product of `num_reflections` random
-    Householder reflections: O(n) memory and O(n) flops per product, for large n."""
+                            backend: str = "numpy", dtype=None, device=None,
+                            basis: str = "hartley"):
+    """A symmetric operator Q diag(l) Q^T with O(n) memory and O(n log n) flops per
+    product, for large n (numpy, or torch on any device and float dtype).
+
+    basis="hartley" (default): Q = D1 C D2, C the orthonormal discrete Hartley transform
+    (one FFT; symmetric, C^2 = I) and D1, D2 random sign diagonals. Its eigenvectors are
+    delocalized like a Haar-random basis, so random-sign probes see generic weights
+    (z^T q_i)^2 ~ chi^2_1 / n, as they would on a real Hessian.
+    basis="householder": Q a product of `num_reflections` random Householder reflections,
+    O(n) per product but close to the identity (eigenvectors nearly coordinate vectors:
+    sign probes then see weights ~1/n with little noise).
+    """
     lam = np.asarray(eigenvalues, dtype=np.float64)
     n = len(lam)
     rng = np.random.default_rng(seed)
-    U = rng.standard_normal((n, num_reflections))
-    U /= np.linalg.norm(U, axis=0)
+    if basis not in ("hartley", "householder"):
+        raise WorkbenchError(f"basis must be 'hartley' or 'householder', got {basis!r}")
+    if basis == "hartley":
+        D = rng.choice(np.array([-1.0, 1.0]), size=(n, 2))
+    else:
+        D = rng.standard_normal((n, num_reflections))
+        D /= np.linalg.norm(D, axis=0)
     if backend == "torch":
         import torch
 
         dtype = dtype or torch.float64
-        U = torch.as_tensor(U, dtype=dtype, device=device)
+        D = torch.as_tensor(D, dtype=dtype, device=device)
         lam_b = torch.as_tensor(lam, dtype=dtype, device=device)
+
+        def hartley(X):
+            F = torch.fft.fft(X, dim=0)
+            return (F.real - F.imag) / np.sqrt(n)
     else:
-        dtype = dtype or np.float64
-        U = U.astype(dtype)
+        dtype = np.dtype(dtype or np.float64)
+        D = D.astype(dtype)
         lam_b = lam.astype(dtype)
+
+        def hartley(X):
+            F = np.fft.fft(X, axis=0)
+            return ((F.real - F.imag) / np.sqrt(n)).astype(dtype, copy=False)
 
     def reflect(X, order):
         # elementwise products and sums, not BLAS: rank-1 updates gain nothing from BLAS
         # and its thread pool costs more than the O(n) work on a busy machine
         for j in order:
-            u = U[:, j:j + 1]
+            u = D[:, j:j + 1]
             X = X - (2.0 * u) * (u * X).sum(0)[None, :]
         return X
 
-    def matmat(X):
-        Y = reflect(X, range(num_reflections))  # H^T X (H = H_1 H_2 H_3, each symmetric)
-        Y = lam_b[:, None] * Y
-        return reflect(Y, reversed(range(num_reflections)))
+    if basis == "hartley":
+        d1, d2 = D[:, :1], D[:, 1:2]
+
+        def matmat(X):
+            Y = lam_b[:, None] * (d2 * hartley(d1 * X))  # diag(l) Q^T X, Q^T = D2 C D1
+            return d1 * hartley(d2 * Y)  # Q Y
+    else:
+        def matmat(X):
+            Y = reflect(X, range(num_reflections))  # H^T X (H = H_1 H_2 H_3, symmetric)
+            Y = lam_b[:, None] * Y
+            return reflect(Y, reversed(range(num_reflections)))
 
     return CallableOperator((n, n), matmat=matmat, dtype=dtype, backend=backend,
                             device=device, symmetric=True, name=f"known-spectrum({n})")

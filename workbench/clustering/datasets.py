@@ -243,6 +243,20 @@ def planted_partition(n_samples: int = 2000, n_clusters: int = 2, mean_degree: f
                          "a": a, "b": b, "seed": seed}, thr)
 
 
+def plane(data: Dataset) -> np.ndarray:
+    """2-D coordinates to draw a dataset: X itself when d <= 2, the first two coordinates
+    for "two_gaussians" (the signal axis and a noise axis), else the top two principal
+    components. Returns (n, 2) float64. Cost: O(n d^2) for the principal components."""
+    X = data.X
+    if X.shape[1] == 1:
+        return np.column_stack([X[:, 0], np.zeros(len(X))])
+    if X.shape[1] == 2 or data.name == "two_gaussians":
+        return np.ascontiguousarray(X[:, :2])
+    Xc = X - X.mean(axis=0)
+    _, _, Vt = np.linalg.svd(Xc[: min(len(Xc), 20_000)], full_matrices=False)
+    return Xc @ Vt[:2].T
+
+
 def load(name: str, n_samples: int = 1500, noise: float = 1.0, seed: int = 0) -> Dataset:
     """Any point dataset by name: the toy sets, "digits" (fixed size), or "two_gaussians"
     (signal = 2 x noise, 50 features). Returns Dataset."""

@@ -1,0 +1,223 @@
+"""Plots of clustering results. Pure functions: arrays/results in, HoloViews elements out
+(no fitting, no linear algebra, no Panel; only rasterization of many points with
+datashader through ``holoviews.operation.datashader`` and histogramming for display).
+
+    from workbench.viz.clustering import cluster_scatter, eigenvalue_plot
+    cluster_scatter(X, sc.labels_)                          # points coloured by cluster
+    eigenvalue_plot(sc.laplacian_eigenvalues_, k=2)         # Laplacian spectrum, gap marked
+"""
+
+from __future__ import annotations
+
+import holoviews as hv
+import holoviews.plotting.bokeh  # noqa: F401 - registers the options even before hv.extension
+import numpy as np
+import pandas as pd
+
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39",
+           "#7b4173", "#3182bd"]
+RASTERIZE_ABOVE = 20_000   # more points than this are drawn as a datashader image
+ZERO_FLOOR = 1e-9   # eigenvalues below are drawn here on a log axis
+_GAP = "#d62728"
+_THEORY = "#d62728"
+
+
+def _labels(labels, n: int) -> np.ndarray:
+    if labels is None:
+        return np.zeros(n, dtype=np.int64)
+    return np.asarray(labels).astype(np.int64, copy=False)
+
+
+def _frame(xy: np.ndarray, labels, xname: str, yname: str) -> pd.DataFrame:
+    lab = _labels(labels, xy.shape[0])
+    df = pd.DataFrame({xname: xy[:, 0], yname: xy[:, 1],
+                       "cluster": pd.Categorical(lab.astype(str),
+                                                 categories=[str(c) for c in
+                                                             np.unique(lab)])})
+    return df
+
+
+def _color_key(df: pd.DataFrame) -> dict:
+    return {c: PALETTE[int(c) % len(PALETTE)] if c.lstrip("-").isdigit() else PALETTE[0]
+            for c in df["cluster"].cat.categories}
+
+
+def cluster_scatter(X, labels=None, *, title: str = "", xlabel: str = "x", ylabel: str = "y",
+                    height: int = 380, size: float | None = None,
+                    rasterize_above: int = RASTERIZE_ABOVE):
+    """The first two columns of X coloured by cluster label (one colour per cluster,
+    PALETTE order). Up to ``rasterize_above`` points: a Bokeh scatter with hover; more: a
+    datashader image (``holoviews.operation.datashader.datashade`` with a categorical
+    count, re-rendered on zoom when served), so a million points stay interactive.
+    Returns an hv.Points or a DynamicMap of hv.RGB."""
+    X = np.asarray(X)
+    xy = X[:, :2] if X.shape[1] >= 2 else np.column_stack([X[:, 0], np.zeros(len(X))])
+    df = _frame(xy, labels, "x", "y")
+    n = len(df)
+    opts = dict(height=height, responsive=True, title=title, xlabel=xlabel, ylabel=ylabel,
+                show_grid=True, padding=0.05, backend="bokeh")
+    if n > rasterize_above:
+        import datashader as ds
+        from holoviews.operation.datashader import datashade, dynspread
+
+        pts = hv.Points(df, ["x", "y"], ["cluster"])
+        img = datashade(pts, aggregator=ds.count_cat("cluster"), color_key=_color_key(df),
+                        min_alpha=60)
+        return dynspread(img, threshold=0.6, max_px=2).opts(**opts)
+    if size is None:
+        size = 5 if n <= 2000 else (3 if n <= 8000 else 2)
+    return hv.Points(df, ["x", "y"], ["cluster"]).opts(
+        color="cluster", cmap=_color_key(df), size=size, alpha=0.8, line_alpha=0,
+        tools=["hover"], show_legend=False, **opts)
+
+
+def embedding_plot(maps, labels=None, dims: tuple[int, int] = (1, 2), *, height: int = 320,
+                   title: str | None = None, rasterize_above: int = RASTERIZE_ABOVE):
+    """Two columns of a spectral embedding (default: the 2nd and 3rd eigenvectors,
+    D^-1/2-scaled; column 0 is constant) coloured by cluster: where moons become blobs."""
+    maps = np.asarray(maps)
+    i, j = dims
+    j = min(j, maps.shape[1] - 1)
+    i = min(i, j - 1) if j > 0 else 0
+    t = title if title is not None else f"Spectral embedding (eigenvectors {i + 1} and {j + 1})"
+    return cluster_scatter(maps[:, [i, j]], labels, title=t, xlabel=f"u{i + 1}",
+                           ylabel=f"u{j + 1}", height=height, rasterize_above=rasterize_above)
+
+
+def eigenvalue_plot(eigenvalues, k: int | None = None, k_gap: int | None = None, *,
+                    height: int = 320, log: bool = False) -> hv.Overlay:
+    """The smallest normalized-Laplacian eigenvalues against their index, the gap after
+    ``k_gap`` (the eigengap estimate) shaded and labelled, the chosen ``k`` marked by a
+    dashed line between eigenvalues k and k+1. ``log``: logarithmic y axis, eigenvalues
+    below ``ZERO_FLOOR`` drawn at the floor (they are 0 to solver accuracy)."""
+    lam = np.sort(np.asarray(eigenvalues, dtype=np.float64))
+    if log:
+        lam = np.maximum(lam, ZERO_FLOOR)
+    idx = np.arange(1, lam.size + 1)
+    df = pd.DataFrame({"index": idx, "eigenvalue": lam})
+    layers = [hv.Curve(df, "index", "eigenvalue").opts(color="#1f77b4", alpha=0.5,
+                                                       backend="bokeh"),
+              hv.Scatter(df, "index", "eigenvalue").opts(color="#1f77b4", size=8,
+                                                         tools=["hover"], backend="bokeh")]
+    if k_gap is not None and 1 <= k_gap < lam.size:
+        lo, hi = lam[k_gap - 1], lam[k_gap]
+        layers.append(hv.VSpan(k_gap + 0.15, k_gap + 0.85).opts(color=_GAP, alpha=0.12,
+                                                                backend="bokeh"))
+        layers.append(hv.Segments([(k_gap + 0.5, lo, k_gap + 0.5, hi)]).opts(
+            color=_GAP, line_width=3, backend="bokeh"))
+        y = (lo + hi) / 2 if not log else np.sqrt(lo * hi)
+        layers.append(hv.Text(k_gap + 0.9, y, f" gap → k = {k_gap}", halign="left").opts(
+            color=_GAP, text_font_size="11pt", backend="bokeh"))
+    if k is not None and 1 <= k < lam.size:
+        layers.append(hv.VLine(k + 0.5).opts(color="#555555", line_dash="dashed",
+                                             line_width=1, backend="bokeh"))
+    title = "Normalized Laplacian: smallest eigenvalues"
+    if log:
+        title += f" (log scale; 0 drawn at {ZERO_FLOOR:g})"
+    return hv.Overlay(layers).opts(
+        height=height, responsive=True, show_grid=True, logy=log, title=title,
+        xlabel="index i", ylabel="eigenvalue λᵢ", backend="bokeh")
+
+
+def comparison_grid(cells: list[dict], datasets: list[str], algorithms: list[str], *,
+                    cell_height: int = 190, cell_width: int = 235):
+    """The scikit-learn "comparing clustering algorithms" grid: one row per dataset, one
+    column per algorithm. ``cells``: dicts with keys dataset, algorithm, X (n x 2), labels,
+    seconds (and optionally ari). Missing cells are drawn empty with "computing…".
+    Returns an hv.Layout."""
+    by = {(c["dataset"], c["algorithm"]): c for c in cells}
+    panels = []
+    for dname in datasets:
+        for j, aname in enumerate(algorithms):
+            c = by.get((dname, aname))
+            head = f"{dname} · {aname}" if j == 0 else aname
+            if c is None:
+                el = hv.Points([], ["x", "y"]).opts(title=f"{head}: computing…",
+                                                    backend="bokeh")
+            else:
+                ari = c.get("ari")
+                extra = f" · ARI {ari:.2f}" if ari is not None and np.isfinite(ari) else ""
+                el = cluster_scatter(c["X"], c["labels"], title=f"{head} · {c['seconds']:.2f}s"
+                                     f"{extra}", size=2.5, height=cell_height)
+            panels.append(el.opts(height=cell_height, width=cell_width, responsive=False,
+                                  xaxis=None, yaxis=None, show_grid=False,
+                                  fontsize={"title": "8pt"}, toolbar=None, backend="bokeh"))
+    return hv.Layout(panels).cols(len(algorithms)).opts(shared_axes=False, backend="bokeh")
+
+
+def selection_curves(table: pd.DataFrame, suggested: dict, k: int | None = None, *,
+                     height: int = 230):
+    """The k-selection curves (``KSelection.table()``): inertia (elbow), silhouette, BIC,
+    eigengap, each with its suggested k marked. Returns an hv.Layout."""
+    specs = [("inertia", "elbow", "k-means inertia (elbow)"),
+             ("silhouette", "silhouette", "silhouette (higher is better)"),
+             ("bic", "bic", "BIC of the partition's mixture (lower is better)"),
+             ("eigengap", "eigengap", "Laplacian eigengap λₖ₊₁ − λₖ")]
+    panels = []
+    for col, key, title in specs:
+        if col not in table.columns:
+            continue
+        df = table[["k", col]].dropna()
+        layers = [hv.Curve(df, "k", col).opts(color="#1f77b4", backend="bokeh"),
+                  hv.Scatter(df, "k", col).opts(color="#1f77b4", size=7, tools=["hover"],
+                                                backend="bokeh")]
+        if key in suggested:
+            layers.append(hv.VLine(suggested[key]).opts(color=_GAP, line_width=2,
+                                                        backend="bokeh"))
+        if k is not None:
+            layers.append(hv.VLine(k).opts(color="#555555", line_dash="dashed",
+                                           backend="bokeh"))
+        sug = f" → {suggested[key]}" if key in suggested else ""
+        panels.append(hv.Overlay(layers).opts(title=f"{title}{sug}", height=height,
+                                              responsive=True, show_grid=True,
+                                              xlabel="k", ylabel=col, backend="bokeh"))
+    return hv.Layout(panels).cols(2).opts(shared_axes=False, backend="bokeh")
+
+
+def detectability_plot(signals, accuracy, theory_signals, theory_accuracy, threshold: float,
+                       current: float | None = None, *, height: int = 340,
+                       kmeans_accuracy=None) -> hv.Overlay:
+    """Accuracy of clustering the two-Gaussian mixture against the signal strength:
+    simulated points (spectral: sign of the top singular vector; optional k-means), the
+    asymptotic theory curve, the detectability threshold (dashed) and the current signal."""
+    sim = pd.DataFrame({"signal": signals, "accuracy": accuracy})
+    th = pd.DataFrame({"signal": theory_signals, "accuracy": theory_accuracy})
+    layers = [
+        hv.Curve(th, "signal", "accuracy", label="theory (n, d → ∞)").opts(
+            color=_THEORY, line_width=2, backend="bokeh"),
+        hv.Scatter(sim, "signal", "accuracy", label="spectral (top singular vector)").opts(
+            color="#1f77b4", size=8, tools=["hover"], backend="bokeh"),
+        hv.VLine(threshold).opts(color="#555555", line_dash="dashed", backend="bokeh"),
+        hv.Text(threshold, 0.97, f" threshold (d/n)^¼ = {threshold:.2f}", halign="left")
+        .opts(text_font_size="10pt", color="#555555", backend="bokeh"),
+        hv.HLine(0.5).opts(color="#aaaaaa", line_dash="dotted", backend="bokeh"),
+    ]
+    if kmeans_accuracy is not None:
+        km = pd.DataFrame({"signal": signals, "accuracy": kmeans_accuracy})
+        layers.append(hv.Scatter(km, "signal", "accuracy", label="k-means").opts(
+            color="#2ca02c", marker="triangle", size=8, tools=["hover"], backend="bokeh"))
+    if current is not None:
+        layers.append(hv.VLine(current).opts(color="#ff7f0e", line_width=2, backend="bokeh"))
+    return hv.Overlay(layers).opts(
+        height=height, responsive=True, show_grid=True, ylim=(0.45, 1.02),
+        legend_position="bottom_right", title="Accuracy against signal strength",
+        xlabel="signal ‖μ‖", ylabel="accuracy", backend="bokeh")
+
+
+def projection_histogram(projection, labels, *, bins: int = 60, height: int = 340,
+                         title: str = "Points projected on the top singular vector"):
+    """Histograms of a 1-D projection (e.g. the top singular vector's entries), one per
+    true cluster: two bumps above the threshold, one below. Returns an hv.Overlay."""
+    p = np.asarray(projection, dtype=np.float64)
+    lab = _labels(labels, p.size)
+    edges = np.linspace(p.min(), p.max(), bins + 1) if p.size else np.linspace(0, 1, bins + 1)
+    layers = []
+    for c in np.unique(lab):
+        counts, _ = np.histogram(p[lab == c], edges)
+        layers.append(hv.Histogram((edges, counts), label=f"true cluster {c}").opts(
+            color=PALETTE[int(c) % len(PALETTE)], alpha=0.55, line_alpha=0,
+            backend="bokeh"))
+    return hv.Overlay(layers).opts(height=height, responsive=True, show_grid=True,
+                                   title=title, xlabel="entry of u₁", ylabel="points",
+                                   legend_position="top_right", backend="bokeh")

@@ -151,3 +151,31 @@ def test_viz_functions_return_plots():
     assert len(vh.compare_top_plot(table)) == 2
     for e in (el, sh, cmp):
         hv.render(e)
+
+
+def test_concurrent_sessions_share_one_computation():
+    import threading
+
+    from workbench.ui.hessian import _shared
+
+    calls, started = [], threading.Event()
+
+    def slow():
+        calls.append(1)
+        started.set()
+        time.sleep(0.3)
+        return 42
+
+    out = []
+    t1 = threading.Thread(target=lambda: out.append(_shared(("k", 1), slow)))
+    t1.start()
+    started.wait(5)
+    t2 = threading.Thread(target=lambda: out.append(_shared(("k", 1), slow)))
+    t2.start()
+    t1.join(5)
+    t2.join(5)
+    assert out == [42, 42] and len(calls) == 1
+    # errors reach every waiter, and a later call computes again
+    with pytest.raises(ValueError):
+        _shared(("k", 2), lambda: (_ for _ in ()).throw(ValueError("bad")))
+    assert _shared(("k", 1), lambda: 7) == 7

@@ -10,6 +10,7 @@ re-plot cached results. All numbers come from ``workbench.hessian``; plots from
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import dataclasses
 import threading
 import time
@@ -66,6 +67,37 @@ def _one_thread(fn):
             return fn()
 
     return run
+
+
+_INFLIGHT: dict = {}
+_INFLIGHT_LOCK = threading.Lock()
+
+
+def _shared(key, fn):
+    """``fn()`` computed once per `key` across sessions: a session asking for a key that
+    another session is computing right now waits for that result instead of queueing the
+    same work again (a class opening the same link computes it once; afterwards the
+    run_background cache answers)."""
+    with _INFLIGHT_LOCK:
+        fut = _INFLIGHT.get(key)
+        owner = fut is None
+        if owner:
+            fut = _INFLIGHT[key] = cf.Future()
+    if owner:
+        try:
+            fut.set_result(fn())
+        except BaseException as exc:  # noqa: BLE001 - handed to every waiting session
+            fut.set_exception(exc)
+        finally:
+            with _INFLIGHT_LOCK:
+                _INFLIGHT.pop(key, None)
+    return fut.result()
+
+
+def _background(key, fn):
+    """The callable run_background runs: shared across sessions, one thread, one at a
+    time."""
+    return lambda: _shared(key, _one_thread(fn))
 
 
 def _status_updater(explorer: Explorer, label: str):
@@ -144,6 +176,13 @@ class HessianExplorer(Explorer):
         self._cmp_info = pn.pane.Markdown("", sizing_mode="stretch_width")
         self._checkpoint_widget = pn.widgets.IntSlider.from_param(
             self.param.checkpoint, name="Checkpoint shown")
+        self._mixture_widgets = [
+            pn.widgets.IntInput.from_param(self.param.num_classes, name="Classes (mixture)"),
+            pn.widgets.IntInput.from_param(self.param.dim, name="Dimension (mixture)"),
+            pn.widgets.FloatInput.from_param(self.param.separation, step=0.5,
+                                             name="Class separation (mixture)")]
+        self.param.watch(self._on_dataset, ["dataset"])
+        self._on_dataset()
         self.param.watch(self._on_demo, ["demo"])
         self.param.watch(self._on_settings, [*CONFIG_FIELDS, *ESTIMATOR_FIELDS, "run"])
         self.param.watch(self._on_view, ["broadening", "checkpoint", "logy"])
@@ -169,6 +208,10 @@ class HessianExplorer(Explorer):
         k = max(self.k, 2 * self._num_classes() + 2)
         return dict(k=k, num_probes=self.num_probes, num_steps=self.num_steps,
                     trace_matvecs=self.trace_matvecs)
+
+    def _on_dataset(self, *_events) -> None:
+        for w in self._mixture_widgets:
+            w.disabled = self.dataset != "gaussian_mixture"
 
     def _num_classes(self) -> int:
         return {"two_moons": 2, "digits": 10}.get(self.dataset, self.num_classes)
@@ -224,7 +267,8 @@ class HessianExplorer(Explorer):
         def work():
             return run_experiment(cfg, kinds=("hessian",), progress=progress, **est)
 
-        self.run_background(key, _one_thread(work), self._set_result, channel="experiment",
+        self.run_background(key, _background(key, work), self._set_result,
+                            channel="experiment",
                             label="Training and computing the spectrum…",
                             use_cache=not force)
 
@@ -239,8 +283,9 @@ class HessianExplorer(Explorer):
         from workbench.hessian.experiments import checkpoint_spectra
 
         progress = _status_updater(self, "Spectra at the earlier checkpoints…")
-        self.run_background(self._key("checkpoints", result),
-                            _one_thread(lambda: checkpoint_spectra(result, progress=progress)),
+        key = self._key("checkpoints", result)
+        self.run_background(key, _background(
+                                key, lambda: checkpoint_spectra(result, progress=progress)),
                             lambda cps: self._set_checkpoints(result, cps),
                             channel="experiment", label="Spectra at the earlier checkpoints…")
 
@@ -265,7 +310,8 @@ class HessianExplorer(Explorer):
                                      seed=cfg.seed, **est)
             return {"hessian": final, **out}
 
-        self.run_background(self._key("compare", result), _one_thread(work),
+        key = self._key("compare", result)
+        self.run_background(key, _background(key, work),
                             lambda sp: self._set_compare(result, sp), channel="experiment",
                             label="Gauss-Newton and Fisher spectra…")
 
@@ -330,7 +376,9 @@ class HessianExplorer(Explorer):
             steps = [c.step for c in cps]
             kmin = min(len(c.top_values) for c in cps)
             self._over.object = over_training_plot(
-                steps, np.array([c.top_values[:kmin] for c in cps]), current_step=spec.step)
+                steps, np.array([c.top_values[:kmin] for c in cps]), current_step=spec.step,
+                title="Top eigenvalues at the checkpoints" if self._checkpoints
+                else "Top eigenvalues (earlier checkpoints: computing…)")
             self._loss.object = loss_plot(tr.steps, tr.loss, [s.step for s in snaps],
                                           [s.loss for s in snaps], current_step=spec.step)
             self._sharp.object = sharpness_plot(tr.sharpness_steps, tr.sharpness,
@@ -356,6 +404,7 @@ class HessianExplorer(Explorer):
                                 f"{s['max']:.3g}; 2/η = {s['threshold']:.3g}: {reached}. "
                                 f"Optimizer: {res.config.optimizer}, η = {res.config.lr:g}.")
         self._checkpoint_widget.name = f"Checkpoint shown (step {spec.step})"
+        self._checkpoint_widget.disabled = self._checkpoints is None
         if compare:
             self._refresh_compare()
         self.set_status(f"re-plotted in {1e3 * (time.perf_counter() - t0):.0f} ms")
@@ -423,9 +472,8 @@ class HessianExplorer(Explorer):
             pn.pane.Markdown("**Demo**", margin=(10, 5, 0, 5)),
             sel(p.demo, "Preset"),
             pn.Card(sel(p.dataset, "Data set"), num(p.num_samples, "Samples"),
-                    num(p.num_classes, "Classes (mixture)"), num(p.dim, "Dimension (mixture)"),
-                    num(p.separation, "Class separation (mixture)", 0.5),
-                    title="Data", collapsed=False, sizing_mode="stretch_width"),
+                    *self._mixture_widgets, title="Data", collapsed=False,
+                    sizing_mode="stretch_width"),
             pn.Card(sel(p.model, "Model"), num(p.width, "Width"), num(p.depth, "Hidden layers"),
                     sel(p.activation, "Activation"), sel(p.loss, "Loss"),
                     title="Model", collapsed=False, sizing_mode="stretch_width"),

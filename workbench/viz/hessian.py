@@ -72,7 +72,7 @@ def top_eigs_plot(values, num_outliers: int = 0, title: str = "Top eigenvalues",
     df["color"] = np.where(df["role"] == "outlier", OUTLIER, TOPK)
     return hv.Bars(df, "index", ["eigenvalue", "role", "color"]).opts(
         color="color", height=height, title=title, tools=["hover"], xlabel="",
-        ylabel="eigenvalue", **_BASE, backend="bokeh")
+        ylabel="eigenvalue", xrotation=90 if v.size > 12 else 0, **_BASE, backend="bokeh")
 
 
 def loss_plot(steps, loss, snapshot_steps=(), snapshot_loss=(), current_step=None,

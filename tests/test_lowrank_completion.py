@@ -69,6 +69,23 @@ def test_altmin_reports_failure_below_the_threshold(use_truth):
     assert "fewer than 3 observed entries" in res.message
 
 
+def test_altmin_stays_finite_when_badly_under_sampled():
+    # 4%: rows and columns with no entry at all. The factors used to drift apart in scale
+    # (U c, V / c) until they overflowed to inf/NaN; orthonormalizing the fixed factor
+    # keeps every sweep finite, and the failure is reported, not a NaN
+    import warnings
+
+    prob = lr.completion_problem(M, M, 5, fraction=0.04, seed=0)
+    assert (prob.mask.sum(axis=1) == 0).any()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        res = lr.alternating_minimization(prob.truth, prob.mask, 5, truth=prob.truth,
+                                          max_iters=40)
+    assert np.isfinite(res.X).all()
+    assert all(np.isfinite(h["true_error"]) for h in res.history)
+    assert not res.recovered and "cannot be determined" in res.message
+
+
 def test_soft_impute_converges_towards_the_truth():
     prob = lr.completion_problem(M, M, R, fraction=0.3, seed=0)
     res = lr.soft_impute(prob.truth, prob.mask, R, truth=prob.truth, max_iters=100)

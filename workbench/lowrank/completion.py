@@ -131,9 +131,10 @@ if numba is not None:
                 G[a, a] += lam
             for j in range(k):                      # G = L L^T, L in the lower triangle
                 s = G[j, j]
+                floor = 1e-13 * s + 1e-300          # pivots lost to rounding: not < 0
                 for q in range(j):
                     s -= G[j, q] * G[j, q]
-                d = np.sqrt(max(s, 1e-300))
+                d = np.sqrt(max(s, floor))
                 G[j, j] = d
                 for r in range(j + 1, k):
                     t = G[r, j]
@@ -196,9 +197,10 @@ def alternating_minimization(M, mask=None, rank: int = 5, *, max_iters: int = 10
     """Complete M (m x n; unobserved entries anything, e.g. NaN) from the entries where
     `mask` is True (default: the finite entries) with a rank-`rank` factorization U V^T.
 
-    Spectral initialization (top-k SVD of the observed matrix rescaled by 1/p), then
-    alternating exact least squares: each sweep solves one k x k system per row and per
-    column (cost O(|obs| k^2 + (m + n) k^3), numba, parallel). Stops when the relative RMS
+    Spectral initialization (top-k left singular vectors of the observed matrix rescaled
+    by 1/p), then alternating exact least squares with the fixed factor orthonormalized
+    (a thin QR): each sweep solves one k x k system per row and per column (cost
+    O(|obs| k^2 + (m + n) k^3), numba, parallel). Stops when the relative RMS
     error on the training entries falls below `tol` or after `max_iters` sweeps.
     `reg` is a tiny ridge that keeps rows with fewer than k observations solvable.
     A fraction `holdout` of the observed entries is held out to judge success: recovered =
@@ -223,7 +225,8 @@ def alternating_minimization(M, mask=None, rank: int = 5, *, max_iters: int = 10
     else:
         U0, s0, _ = np.linalg.svd(Ms.toarray(), full_matrices=False)
         U0, s0 = U0[:, :k], s0[:k]
-    U = np.ascontiguousarray(U0 * np.sqrt(np.maximum(s0, 1e-12)))
+    del s0
+    U = np.ascontiguousarray(U0)
     V = np.zeros((n, k))
     row_csr = _csr(tr, tc, tv, m)
     col_csr = _csr(tc, tr, tv, n)
@@ -232,12 +235,17 @@ def alternating_minimization(M, mask=None, rank: int = 5, *, max_iters: int = 10
     history: list[dict[str, float]] = []
     converged = False
     sweep_times = []
-    scale = float(np.sqrt(np.mean(tv**2))) or 1.0
-    lam = reg * scale**2 * max(1, len(tv) // max(m, n))
+    # the factor held fixed is orthonormalized (as in Jain et al.'s AltMinComplete), so the
+    # k x k normal matrices of a row with |obs_i| entries are ~ |obs_i| / n I: the ridge is
+    # relative to the sampling rate p. Orthonormalizing also stops the factors' scales
+    # from drifting apart (U c, V / c) and overflowing when the problem is under-sampled.
+    lam = reg * len(tv) / (m * n)
     for it in range(1, max_iters + 1):
         t0 = time.perf_counter()
         with parallel_guard():
-            _ls_rows(*col_csr, U, lam, V)
+            Uq = np.ascontiguousarray(np.linalg.qr(U)[0])
+            _ls_rows(*col_csr, Uq, lam, V)
+            V = np.ascontiguousarray(np.linalg.qr(V)[0])
             _ls_rows(*row_csr, V, lam, U)
             train = _rel(_predict(tr, tc, U, V), tv)
             hold = _rel(_predict(hr, hc, U, V), hv) if len(hr) else train

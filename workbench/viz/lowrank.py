@@ -1,0 +1,228 @@
+"""Plots of low-rank approximations: a matrix or photo as an image, the singular value
+decay with the kept part highlighted, error against rank next to the Eckart–Young optimum,
+and the progress of matrix completion. Pure functions: arrays / DataFrames in, HoloViews
+elements out; large matrices are regridded (mean of blocks) by datashader on the server.
+"""
+
+from __future__ import annotations
+
+import holoviews as hv
+import holoviews.plotting.bokeh  # noqa: F401 - registers the options even before hv.extension
+import numpy as np
+import pandas as pd
+
+ACCENT = "#2f4b7c"
+OPT_COLOR = "#222222"
+PALETTE = {"svd": "#1f77b4", "randomized": "#ff7f0e", "krylov": "#2ca02c",
+           "cur_leverage": "#d62728", "cur_qr": "#9467bd", "id": "#8c564b",
+           "nystrom": "#e377c2", "altmin": "#1f77b4", "softimpute": "#ff7f0e"}
+MAX_PIXELS = 480
+
+
+def _image_element(M: np.ndarray, max_pixels: int = MAX_PIXELS) -> hv.Image:
+    """hv.Image of M (row 0 at the top) in float32, regridded to at most `max_pixels` per
+    side (block means, datashader) — what is sent to the browser."""
+    M = np.asarray(M)
+    m, n = M.shape
+    # hv.Image draws the first array row at the top, as a photo or a matrix is read
+    img = hv.Image(np.ascontiguousarray(M, dtype=np.float32), bounds=(0, 0, n, m),
+                   kdims=["column", "row"], vdims=["value"])
+    if max(m, n) > max_pixels:
+        from holoviews.operation.datashader import regrid
+
+        scale = max_pixels / max(m, n)
+        img = regrid(img, dynamic=False, width=max(2, int(n * scale)),
+                     height=max(2, int(m * scale)), aggregator="mean")
+    return img
+
+
+def _image_opts(shape: tuple[int, int], kind: str, clim, title: str, height: int) -> dict:
+    """Fixed frame: `height` pixels high, width by the aspect ratio (kept between 0.4 and
+    2.2 of the height, so very tall or wide matrices stay readable)."""
+    if kind == "image":
+        cmap, lim = "gray", clim or (0.0, 1.0)
+    else:
+        c = max(abs(clim[0]), abs(clim[1])) if clim else 1.0
+        cmap, lim = "RdBu_r", (-c, c)
+    m, n = shape
+    width = int(height * min(2.2, max(0.4, n / m)))
+    return dict(cmap=cmap, clim=lim, title=title, frame_height=height, frame_width=width,
+                xaxis=None, yaxis=None, colorbar=kind != "image",
+                clipping_colors={"NaN": "#dddddd"}, tools=["hover"], toolbar="above")
+
+
+def matrix_image(M: np.ndarray, title: str = "", kind: str = "matrix",
+                 clim: tuple[float, float] | None = None, height: int = 300,
+                 max_pixels: int = MAX_PIXELS) -> hv.Image:
+    """A matrix as an image: row 0 at the top, column 0 at the left.
+
+    kind="image": grey scale with clim (0, 1) by default (a photo); "matrix": a diverging
+    colour map centred at 0 (clim symmetric, from `clim` or the largest |entry|). NaN
+    entries (unobserved) are drawn light grey. Matrices with more than `max_pixels` rows
+    or columns are regridded to that size (block means, datashader) before sending.
+    """
+    M = np.asarray(M, dtype=np.float64)
+    if kind != "image" and clim is None:
+        c = float(np.nanmax(np.abs(M))) if np.isfinite(M).any() else 1.0
+        clim = (-(c or 1.0), c or 1.0)
+    return _image_element(M, max_pixels).opts(
+        **_image_opts(M.shape, kind, clim, title, height), backend="bokeh")
+
+
+def matrix_image_stream(pipe: hv.streams.Pipe, shape: tuple[int, int], kind: str = "matrix",
+                        clim: tuple[float, float] | None = None, height: int = 300,
+                        max_pixels: int = MAX_PIXELS) -> hv.DynamicMap:
+    """A DynamicMap of :func:`matrix_image` fed by ``pipe.send((M, title))``: styled once,
+    so each new matrix only replaces the image data in the browser (what a rank slider
+    needs). `shape` is the matrix shape (for the empty first frame)."""
+    def frame(data):
+        if data is None:
+            M, title = np.zeros(shape), ""
+        else:
+            M, title = data
+        return _image_element(M, max_pixels).opts(title=title, backend="bokeh")
+
+    opts = _image_opts(shape, kind, clim, "", height)
+    del opts["title"]            # set per frame
+    return hv.DynamicMap(frame, streams=[pipe]).opts(**opts, backend="bokeh")
+
+
+def singular_value_plot(sv: np.ndarray, rank: int | hv.streams.Pipe,
+                        estimated: np.ndarray | None = None, method: str = "",
+                        height: int = 300) -> hv.Overlay | hv.DynamicMap:
+    """All singular values of A (log scale, grey), the `rank` kept ones highlighted, and a
+    method's own estimates of them (crosses) when it makes any. With a Pipe for `rank`
+    (``pipe.send(k)``) the grey curve is drawn once and only the highlighted part moves."""
+    sv = np.asarray(sv, dtype=np.float64)
+    i = np.arange(1, len(sv) + 1)
+    floor = sv[0] * 1e-16 if len(sv) and sv[0] > 0 else 1e-300
+    s = np.maximum(sv, floor)
+    base = hv.Curve((i, s), "index i", "singular value s_i", label="all (exact)").opts(
+        color="#999999", line_width=1.5, backend="bokeh")
+    e = None if estimated is None or not len(estimated) else \
+        np.maximum(np.asarray(estimated, dtype=np.float64), floor)
+
+    def kept(data):
+        k = int(min(data if data is not None else 1, len(sv)))
+        els = [hv.Scatter((i[:k], s[:k]), "index i", "singular value s_i",
+                          label=f"kept (rank {k})").opts(color=ACCENT, size=6)]
+        if e is not None:
+            ek = e[:k]
+            els.append(hv.Scatter((np.arange(1, len(ek) + 1), ek), "index i",
+                                  "singular value s_i", label=f"{method} estimate").opts(
+                color="#ff7f0e", marker="x", size=9, line_width=2))
+        els.append(hv.VLine(k + 0.5).opts(color=ACCENT, line_dash="dotted", line_width=1))
+        return hv.Overlay(els)
+
+    opts = dict(logy=True, logx=True, height=height, responsive=True,
+                legend_position="bottom_left", show_grid=True,
+                title="Singular value decay (log-log)", tools=["hover"])
+    if isinstance(rank, hv.streams.Pipe):
+        return (base * hv.DynamicMap(kept, streams=[rank])).opts(**opts, backend="bokeh")
+    return (base * kept(rank)).opts(**opts, backend="bokeh")
+
+
+def error_vs_rank_plot(df: pd.DataFrame, rank: int | hv.streams.Pipe | None = None,
+                       height: int = 340, labels: dict[str, str] | None = None,
+                       ) -> hv.Layout:
+    """Two panels against the rank, one curve per method (columns method, rank, fro,
+    fro_opt, fro_ratio): the relative Frobenius error ||A - A_k||_F / ||A||_F with the
+    Eckart–Young optimum as a dashed black line (log scale), and the error divided by the
+    optimum (1 = optimal). A marker shows the current rank (with a Pipe, ``pipe.send(k)``
+    moves only the markers)."""
+    labels = labels or {}
+    if df is None or df.empty:
+        empty = hv.Curve([], "rank", "relative error").opts(height=height, responsive=True)
+        return hv.Layout([empty, hv.Curve([], "rank", "error / optimum").opts(
+            height=height, responsive=True)]).opts(backend="bokeh")
+    opt = df.groupby("rank", sort=True)["fro_opt"].first().reset_index()
+    floor = 1e-16
+    err, ratio = [], []
+    for method, sub in df.groupby("method", sort=False):
+        sub = sub.sort_values("rank")
+        col = PALETTE.get(method, "#7f7f7f")
+        lab = labels.get(method, method)
+        y = np.maximum(sub["fro"].to_numpy(), floor)
+        err += [hv.Curve((sub["rank"], y), "rank", "relative error", label=lab).opts(
+                    color=col, line_width=2),
+                hv.Scatter((sub["rank"], y), "rank", "relative error", label=lab).opts(
+                    color=col, size=5)]
+        q = sub["fro_ratio"].to_numpy()
+        ratio += [hv.Curve((sub["rank"], q), "rank", "error / optimum", label=lab).opts(
+                      color=col, line_width=2),
+                  hv.Scatter((sub["rank"], q), "rank", "error / optimum", label=lab).opts(
+                      color=col, size=5)]
+    yo = np.maximum(opt["fro_opt"].to_numpy(), floor)
+    err.append(hv.Curve((opt["rank"], yo), "rank", "relative error",
+                        label="optimum (truncated SVD)").opts(color=OPT_COLOR,
+                                                              line_dash="dashed", line_width=2))
+    ratio.append(hv.HLine(1.0).opts(color=OPT_COLOR, line_dash="dashed", line_width=2))
+    lo = float(min(yo.min(), df["fro"].min()))
+    hi = float(max(yo.max(), df["fro"].max()))
+    lo = max(lo, hi * 1e-12, floor)
+    qmax = float(np.nanmax(df["fro_ratio"].replace(np.inf, np.nan))) if len(df) else 2.0
+    common = dict(height=height, responsive=True, show_grid=True, tools=["hover"])
+    left = dict(common, logy=True, ylim=(lo / 1.5, hi * 1.5), show_legend=False,
+                title="Relative error ||A - A_k||_F / ||A||_F (dashed: optimum)")
+    right = dict(common, ylim=(0.95, max(1.1, min(qmax, 10.0) * 1.05)),
+                 legend_position="right", title="Error / optimum (1 = Eckart–Young)")
+
+    def marker(data=None):
+        return hv.VLine(data if data is not None else 1).opts(color=ACCENT, line_dash="dotted",
+                                                              line_width=1)
+
+    if isinstance(rank, hv.streams.Pipe):
+        a = hv.Overlay(err) * hv.DynamicMap(marker, streams=[rank])
+        b = hv.Overlay(ratio) * hv.DynamicMap(marker, streams=[rank])
+    else:
+        extra = [marker(rank)] if rank is not None else []
+        a, b = hv.Overlay(err + extra), hv.Overlay(ratio + extra)
+    return (a.opts(**left) + b.opts(**right)).opts(shared_axes=False).cols(2).opts(
+        backend="bokeh")
+
+
+def completion_history_plot(history: pd.DataFrame, height: int = 300) -> hv.Overlay:
+    """Errors over the sweeps of a completion run: on the fitted entries (train), on
+    held-out observed entries, and against the truth when known (columns iteration,
+    train_error, holdout_error, true_error)."""
+    cols = [("train_error", "fitted entries", "#1f77b4"),
+            ("holdout_error", "held-out entries", "#ff7f0e"),
+            ("true_error", "all entries (truth)", "#2ca02c")]
+    els = []
+    for col, lab, color in cols:
+        if history is not None and col in history and history[col].notna().any():
+            y = np.maximum(history[col].to_numpy(dtype=float), 1e-16)
+            els.append(hv.Curve((history["iteration"], y), "sweep", "relative error",
+                                label=lab).opts(color=color, line_width=2))
+    if not els:
+        els = [hv.Curve([], "sweep", "relative error")]
+    els.append(hv.HLine(1e-6).opts(color="#999999", line_dash="dashed", line_width=1))
+    return hv.Overlay(els).opts(logy=True, height=height, responsive=True, show_grid=True,
+                                legend_position="top_right", title="Error over sweeps "
+                                "(dashed: 1e-6, the recovery threshold)", backend="bokeh")
+
+
+def phase_transition_plot(df: pd.DataFrame, fraction: float | None = None,
+                          height: int = 300) -> hv.Overlay:
+    """Success rate against the observed fraction (columns fraction, success,
+    oversampling), with a line where samples = degrees of freedom and a marker at the
+    current fraction."""
+    if df is None or df.empty:
+        return hv.Overlay([hv.Curve([], "observed fraction", "success rate")]).opts(
+            height=height, responsive=True, backend="bokeh")
+    els = [hv.Curve((df["fraction"], df["success"]), "observed fraction",
+                    "success rate", label="recovered to 1e-6").opts(color=ACCENT,
+                                                                     line_width=2),
+           hv.Scatter((df["fraction"], df["success"]), "observed fraction",
+                      "success rate").opts(color=ACCENT, size=6)]
+    over = df["oversampling"].to_numpy()
+    fr = df["fraction"].to_numpy()
+    if over[0] < 1 < over[-1]:
+        f_dof = float(np.interp(1.0, over, fr))
+        els.append(hv.VLine(f_dof, label="samples = degrees of freedom").opts(
+            color="#999999", line_dash="dashed"))
+    if fraction is not None:
+        els.append(hv.VLine(fraction).opts(color="#d62728", line_dash="dotted"))
+    return hv.Overlay(els).opts(height=height, responsive=True, show_grid=True,
+                                ylim=(-0.05, 1.05), legend_position="bottom_right",
+                                title="When is completion possible?", backend="bokeh")

@@ -3,9 +3,14 @@
     import workbench as wb
     H = wb.hessian.hessian_operator(model, torch.nn.CrossEntropyLoss(), (X, y))
     vals, vecs = wb.spectral.top_eigs(H, k=5)
+    spec = wb.hessian.curvature_spectrum(H, k=10)       # top-k, min, trace, density
+    run = wb.hessian.train(model, data, optimizer="gd", lr=0.4, sharpness_every=10)
+    res = wb.hessian.run_experiment(wb.hessian.ExperimentConfig(), checkpoints=True)
 
 Operators (Hessian, GGN, Fisher) are symmetric torch LinearOperators of the engine; data
-generators and small models make experiments reproducible offline.
+generators, small models, training with snapshots and ready-made experiments (the
+bulk-and-outliers and edge-of-stability demos) make experiments reproducible offline.
+See docs/hessian.md.
 """
 
 from workbench.hessian.data import (
@@ -18,6 +23,17 @@ from workbench.hessian.data import (
     two_moons,
 )
 from workbench.hessian.dense import dense_empirical_fisher, dense_ggn, dense_hessian
+from workbench.hessian.experiments import (
+    PRESETS,
+    ExperimentConfig,
+    ExperimentResult,
+    bulk_and_outliers,
+    checkpoint_spectra,
+    edge_of_stability,
+    outlier_summary,
+    run_experiment,
+    sharpness_summary,
+)
 from workbench.hessian.models import mlp, num_parameters, small_cnn
 from workbench.hessian.operators import (
     CurvatureOperator,
@@ -30,11 +46,24 @@ from workbench.hessian.operators import (
     model_mode,
 )
 from workbench.hessian.params import ParameterLayout, select_parameters
+from workbench.hessian.spectrum import (
+    CurvatureSpectrum,
+    compare_curvatures,
+    count_outliers,
+    curvature_spectrum,
+    density_curve,
+    spectra_over_training,
+)
+from workbench.hessian.training import Snapshot, TrainResult, train
 
 __all__ = [
-    "DATASETS", "CurvatureOperator", "Dataset", "FisherOperator", "GGNOperator",
-    "HessianOperator", "ParameterLayout", "as_batches", "dense_empirical_fisher", "dense_ggn",
-    "dense_hessian", "digits", "fisher_operator", "gaussian_mixture", "ggn_operator",
-    "hessian_operator", "make_dataset", "mlp", "model_mode", "num_parameters",
-    "select_parameters", "small_cnn", "two_moons",
+    "DATASETS", "PRESETS", "CurvatureOperator", "CurvatureSpectrum", "Dataset",
+    "ExperimentConfig", "ExperimentResult", "FisherOperator", "GGNOperator",
+    "HessianOperator", "ParameterLayout", "Snapshot", "TrainResult", "as_batches",
+    "bulk_and_outliers", "checkpoint_spectra", "compare_curvatures", "count_outliers",
+    "curvature_spectrum", "dense_empirical_fisher", "dense_ggn", "dense_hessian",
+    "density_curve", "digits", "edge_of_stability", "fisher_operator", "gaussian_mixture",
+    "ggn_operator", "hessian_operator", "make_dataset", "mlp", "model_mode",
+    "num_parameters", "outlier_summary", "run_experiment", "select_parameters",
+    "sharpness_summary", "small_cnn", "spectra_over_training", "train", "two_moons",
 ]

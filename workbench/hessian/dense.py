@@ -128,7 +128,9 @@ def dense_hessian_two_layer(model, data, dtype=torch.float64) -> torch.Tensor:
         raise InputFormatError("closed-form Hessian needs Sequential(Linear, activation, "
                                "Linear)")
     l1, act, l2 = mods
-    X = torch.cat([b[0] for b in as_batches(data)]).to(dtype).reshape(-1, l1.in_features)
+    dev = l1.weight.device
+    X = torch.cat([b[0] for b in as_batches(data)]).to(device=dev, dtype=dtype)
+    X = X.reshape(-1, l1.in_features)
     y = torch.cat([b[1] for b in as_batches(data)])
     N, d = X.shape
     m, C = l1.out_features, l2.out_features
@@ -139,10 +141,11 @@ def dense_hessian_two_layer(model, data, dtype=torch.float64) -> torch.Tensor:
         f = h @ W2.T + l2.bias.detach().to(dtype)
         p = torch.softmax(f, dim=1)
         r = p.clone()
-        r[torch.arange(N), y] -= 1
+        dev = X.device
+        r[torch.arange(N, device=dev), y.to(dev)] -= 1
         S = torch.diag_embed(p) - p[:, :, None] * p[:, None, :]          # (N, C, C)
-        u = torch.cat([X, torch.ones(N, 1, dtype=dtype)], dim=1)          # (N, d+1)
-        v = torch.cat([h, torch.ones(N, 1, dtype=dtype)], dim=1)          # (N, m+1)
+        u = torch.cat([X, torch.ones(N, 1, dtype=dtype, device=dev)], dim=1)  # (N, d+1)
+        v = torch.cat([h, torch.ones(N, 1, dtype=dtype, device=dev)], dim=1)  # (N, m+1)
         G = W2[None] * d1[:, None, :]                                     # df/da (N, C, m)
         GS = torch.einsum("icj,icd->ijd", G, S)                           # G^T S (N, m, C)
         M = torch.einsum("ijd,idk->ijk", GS, G)                           # G^T S G (N, m, m)
@@ -157,7 +160,7 @@ def dense_hessian_two_layer(model, data, dtype=torch.float64) -> torch.Tensor:
         B = B.reshape(m, C, d + 1, m + 1).permute(0, 2, 1, 3).reshape(D1, D2)
         T = torch.einsum("ic,ij,ik->jkc", r, d1, u)                       # (m, d+1, C)
         Bv = B.reshape(m, d + 1, C, m + 1)
-        idx = torch.arange(m)
+        idx = torch.arange(m, device=dev)
         Bv[idx, :, :, idx] += T
         E = (S.reshape(N, -1).T @ (v[:, :, None] * v[:, None, :]).reshape(N, -1))
         E = E.reshape(C, C, m + 1, m + 1).permute(0, 2, 1, 3).reshape(D2, D2)
@@ -171,4 +174,5 @@ def dense_hessian_two_layer(model, data, dtype=torch.float64) -> torch.Tensor:
     perm = torch.empty(D1 + D2, dtype=torch.long)
     perm[pos1] = torch.arange(D1)
     perm[pos2] = D1 + torch.arange(D2)
+    perm = perm.to(dev)
     return Haug[perm][:, perm]

@@ -57,6 +57,7 @@ class ExperimentConfig:
     num_snapshots: int = 5             # training checkpoints kept (incl. step 0 and the end)
     seed: int = 0
     dtype: str = "float32"
+    device: str = "cpu"                # "cpu", "cuda", "cuda:1", or "auto" (CUDA if any)
 
     def replace(self, **kw) -> ExperimentConfig:
         return dataclasses.replace(self, **kw)
@@ -85,7 +86,11 @@ class ExperimentResult:
 
 
 def build(config: ExperimentConfig) -> tuple[Dataset, torch.nn.Module, torch.nn.Module]:
-    """(dataset, untrained model, loss) for `config`. Costs only the data generation."""
+    """(dataset, untrained model, loss) for `config`, data and model on ``config.device``
+    (training, snapshots reloaded for spectra and all operators follow the model there).
+    Costs only the data generation."""
+    from workbench.backends import torch_device
+
     dtype = {"float32": torch.float32, "float64": torch.float64}.get(config.dtype)
     if dtype is None:
         raise InputFormatError(f"dtype must be 'float32' or 'float64', got {config.dtype!r}")
@@ -110,7 +115,11 @@ def build(config: ExperimentConfig) -> tuple[Dataset, torch.nn.Module, torch.nn.
     else:
         model = mlp(ds.num_features, ds.num_classes, width=config.width, depth=config.depth,
                     activation=config.activation, seed=config.seed, dtype=dtype)
-    return ds, model, make_loss(config.loss)
+    try:
+        dev = torch_device(config.device)
+    except RuntimeError as exc:
+        raise InputFormatError(f"unknown device {config.device!r}: {exc}") from None
+    return ds.to(device=dev), model.to(dev), make_loss(config.loss)
 
 
 def run_experiment(config: ExperimentConfig, kinds=("hessian",), k: int = 8,

@@ -161,12 +161,21 @@ def compare_density_plot(curves: dict, logy: bool = True, height: int = 340,
                                    legend_position="top_right", **_BASE, backend="bokeh")
 
 
+SHORT = {"hessian": "H", "ggn": "GGN", "fisher": "F"}
+
+
 def compare_top_plot(table: pd.DataFrame, height: int = 300,
-                     title: str = "Top eigenvalues side by side") -> hv.Bars:
-    """Grouped bars from a table with columns index (λ1, λ2, ...), kind and eigenvalue."""
+                     title: str = "Top eigenvalues side by side: H = Hessian (blue), "
+                                  "GGN = Gauss-Newton (orange), F = empirical Fisher "
+                                  "(green)") -> hv.Bars:
+    """Grouped bars from a table with columns index (λ1, λ2, ...), kind and eigenvalue;
+    short labels (H, GGN, F) inside each group, colours as in compare_density_plot."""
     df = table.copy()
-    df["curvature"] = df["kind"].map(lambda k: KIND_LABELS.get(k, k))
+    df["curvature"] = df["kind"].map(lambda k: SHORT.get(k, k))
     df["color"] = df["kind"].map(lambda k: KIND_COLORS.get(k, "#333333"))
-    return hv.Bars(df, ["index", "curvature"], ["eigenvalue", "color"]).opts(
+    order = [SHORT[k] for k in ("hessian", "ggn", "fisher") if k in set(df["kind"])]
+    order += [c for c in dict.fromkeys(df["curvature"]) if c not in order]
+    kd = ["index", hv.Dimension("curvature", values=order)]
+    return hv.Bars(df, kd, ["eigenvalue", "color"]).opts(
         height=height, title=title, tools=["hover"], xlabel="", ylabel="eigenvalue",
-        color="color", multi_level=True, **_BASE, backend="bokeh")
+        color="color", multi_level=True, fontsize={"title": 10}, **_BASE, backend="bokeh")

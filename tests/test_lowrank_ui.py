@@ -1,0 +1,206 @@
+"""The low-rank explorer without a browser: sources, the instant rank path, method
+switches, bad uploads (messages, nothing lost), completion and export."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("panel")
+
+from workbench.ui.lowrank import LowRankExplorer  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
+def wait(ex, timeout: float = 120.0, settle: float = 0.3) -> None:
+    """Until no background work is pending for `settle` seconds (the pending count drops
+    just before a result is applied, and applying one may start more work)."""
+    t0 = time.monotonic()
+    quiet_since = None
+    while time.monotonic() - t0 < timeout:
+        if ex._pending:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= settle:
+            return
+        time.sleep(0.02)
+    raise AssertionError("background work did not finish")
+
+
+def _npy(arr, allow_pickle=False) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=allow_pickle)
+    return buf.getvalue()
+
+
+def upload(ex, name: str, data: bytes) -> None:
+    ex._upload.filename = name
+    ex._upload.value = data
+    wait(ex)
+
+
+@pytest.fixture(scope="module")
+def ex():
+    e = LowRankExplorer(source="synthetic", decay="fast")
+    wait(e)
+    assert e.message == ""
+    return e
+
+
+def test_rank_is_the_first_slider_and_in_the_url():
+    import panel as pn
+
+    assert LowRankExplorer.url_params[0] == "rank"
+    e = LowRankExplorer(source="synthetic")
+    first = e.controls()[0]
+    assert isinstance(first, pn.widgets.IntSlider) and first.name == "Rank k"
+    wait(e)
+
+
+def test_source_loads_and_the_rank_path_is_ready(ex):
+    assert ex._A.shape == (300, 200)
+    assert ex.param.rank.bounds == (1, 100)
+    assert ex._path is not None and ex._path.method == "svd"
+    assert "error / optimum" in ex._stats.object and "1.000×" in ex._stats.object
+    assert set(ex._curves["method"]) >= {"svd", "randomized", "krylov", "cur_qr", "id"}
+    # Nyström is skipped on a non-square matrix, and nothing beats the optimum
+    assert "nystrom" not in set(ex._curves["method"])
+    assert (ex._curves["fro_ratio"] >= 1 - 1e-9).all()
+
+
+def test_rank_changes_only_slice_cached_factors(ex):
+    before = ex._recon_pipe.data
+    ex.rank = 7
+    assert ex._pending == 0                        # no background work for a rank change
+    M, title = ex._recon_pipe.data
+    assert title.endswith("rank 7") and M.shape == (300, 200)
+    assert before is None or not np.array_equal(before[0], M)
+    assert ex._sv_pipe.data == 7 and ex._marker_pipe.data == 7
+    assert "rank **7**" in ex._stats.object
+    # what is shown is the exact rank-7 truncated SVD
+    import workbench.lowrank as lr
+
+    assert np.allclose(M, lr.truncated_svd(ex._A, 7).approx(), atol=1e-10)
+
+
+def test_method_switch_and_refused_nystrom(ex):
+    ex.method = "cur_qr"
+    wait(ex)
+    assert ex._path.method == "cur_qr" and ex.message == ""
+    M, title = ex._recon_pipe.data
+    assert "CUR" in title
+    ex.method = "nystrom"                          # not a kernel: refused, method restored
+    wait(ex)
+    assert "square" in ex.message
+    assert ex.method == "cur_qr" and ex._path.method == "cur_qr"
+    ex.method = "svd"
+    wait(ex)
+    assert ex.message == ""
+
+
+@pytest.mark.slow
+def test_kernel_source_allows_nystrom():
+    e = LowRankExplorer(source="kernel", method="nystrom", rank=15)
+    wait(e)
+    assert e.message == "" and e._path.method == "nystrom"
+    assert "nystrom" in set(e._curves["method"])
+
+
+@pytest.mark.parametrize("case, name, data, pattern", [
+    ("pickle", "w.pkl", pickle.dumps({"w": np.eye(3)}), "pickle"),
+    ("pickle-in-npy", "w.npy", None, "pickle|object"),
+    ("3-D", "w.npy", _npy(np.ones((2, 5, 1))), "2-D|dimension"),
+    ("1-D", "w.npy", _npy(np.ones(5)), "2-D|dimension"),
+    ("NaN", "w.npy", None, "NaN"),
+    ("too small", "w.npy", _npy(np.ones((1, 5))), "at least 2"),
+    ("too large", "w.npy", _npy(np.zeros((2001, 2), dtype=np.float32)), "at most 2000"),
+    ("complex", "w.npy", _npy(np.ones((3, 3), dtype=complex)), "dtype"),
+])
+def test_bad_uploads_give_a_message_and_keep_the_matrix(ex, case, name, data, pattern):
+    import re
+
+    if case == "pickle-in-npy":
+        obj = np.empty(2, dtype=object)
+        obj[:] = [np.eye(2), "x"]
+        data = _npy(obj, allow_pickle=True)
+    if case == "NaN":
+        a = np.ones((40, 30))
+        a[1, 1] = np.nan
+        data = _npy(a)
+    A_before, src = ex._A, ex.source
+    upload(ex, name, data)
+    assert re.search(pattern, ex.message, re.I), (case, ex.message)
+    assert "Traceback" not in ex.message and "Internal error" not in ex.message
+    assert ex._A is A_before and ex.source == src
+    ex.clear_error()
+
+
+def test_good_upload_becomes_the_source():
+    e = LowRankExplorer(source="synthetic")
+    wait(e)
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((40, 4)) @ rng.standard_normal((4, 30))
+    upload(e, "mine.npz", _npz(A))
+    assert e.message == ""
+    assert e.source == "uploaded" and e._A.shape == (40, 30)
+    assert e.param.rank.bounds == (1, 30) and e.rank <= 30
+    e.rank = 4
+    M, _ = e._recon_pipe.data
+    assert np.allclose(M, A, atol=1e-8)            # rank 4 reproduces a rank-4 matrix
+    # back to a built-in source and again to the upload: no recomputation needed
+    e.source = "synthetic"
+    wait(e)
+    e.source = "uploaded"
+    wait(e)
+    assert e._A.shape == (40, 30)
+
+
+def _npz(A) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, weights=A)
+    return buf.getvalue()
+
+
+def test_uploaded_source_without_a_file_falls_back_with_a_message():
+    e = LowRankExplorer(source="synthetic")
+    wait(e)
+    e.source = "uploaded"
+    wait(e)
+    assert "no matrix uploaded" in e.message
+    assert e.source == "image"
+
+
+def test_completion_tab(ex):
+    ex.fraction = 0.3
+    wait(ex)
+    truth, mask, res = ex._completion
+    assert res.recovered and "**Recovered**" in ex._cstatus.object
+    assert truth.shape == (100, 100)
+    ex.fraction = 0.05                              # below the degrees of freedom
+    wait(ex)
+    assert "Not recovered" in ex._cstatus.object
+    assert not ex._phase.empty
+    assert ex._phase["success"].iloc[0] == 0 and ex._phase["success"].iloc[-1] == 1
+    ex.completion_matrix = "current"
+    wait(ex)
+    truth, mask, res = ex._completion
+    assert truth.shape == (100, 100)               # 300 x 200 strided to <= 120
+    assert np.isfinite(res.X).all()
+
+
+def test_export_data(ex):
+    df = ex.export_data()
+    assert {"method", "rank", "fro", "fro_opt", "fro_ratio"} <= set(df.columns)
+    assert len(ex._csv().getvalue().splitlines()) == len(df) + 1

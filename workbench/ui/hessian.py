@@ -250,7 +250,9 @@ class HessianExplorer(Explorer):
     def _compute(self, force: bool = False) -> None:
         """Stage 1: train + the final Hessian spectrum (first view). It chains stage 2
         (spectra at the earlier checkpoints), which chains stage 3 (GGN and Fisher), so
-        one session never runs two of them at once."""
+        one session never runs two of them at once. Stages 2-3 run on their own channel
+        (they never supersede a newer stage 1) and are dropped when their result is no
+        longer the one shown."""
         from workbench.hessian.experiments import run_experiment
 
         cfg = self.config()
@@ -277,6 +279,8 @@ class HessianExplorer(Explorer):
         return (stage, dataclasses.astuple(result.config), est)
 
     def _set_result(self, result) -> None:
+        if self._key("experiment", result) != self._requested:
+            return  # a newer request was made meanwhile (notebook: delivered off-loop)
         self._result, self._checkpoints, self._compare = result, None, None
         self._refresh()
         self.runs += 1
@@ -287,7 +291,7 @@ class HessianExplorer(Explorer):
         self.run_background(key, _background(
                                 key, lambda: checkpoint_spectra(result, progress=progress)),
                             lambda cps: self._set_checkpoints(result, cps),
-                            channel="experiment", label="Spectra at the earlier checkpoints…")
+                            channel="followup", label="Spectra at the earlier checkpoints…")
 
     def _set_checkpoints(self, result, cps) -> None:
         if result is not self._result:
@@ -312,7 +316,7 @@ class HessianExplorer(Explorer):
 
         key = self._key("compare", result)
         self.run_background(key, _background(key, work),
-                            lambda sp: self._set_compare(result, sp), channel="experiment",
+                            lambda sp: self._set_compare(result, sp), channel="followup",
                             label="Gauss-Newton and Fisher spectra…")
 
     def _set_compare(self, result, spectra) -> None:

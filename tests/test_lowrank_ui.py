@@ -19,8 +19,18 @@ from workbench.ui.lowrank import LowRankExplorer  # noqa: E402
 def _one_thread():
     from threadpoolctl import threadpool_limits
 
+    from workbench.ui import base
+
     with threadpool_limits(limits=1):
         yield
+        # let background chains started by the explorers finish before the interpreter
+        # shuts the pool down (they would only log "cannot schedule new futures")
+        deadline = time.monotonic() + 120
+        quiet = 0
+        while quiet < 3 and time.monotonic() < deadline:
+            base._EXECUTOR.submit(lambda: None).result()
+            quiet = quiet + 1 if base._EXECUTOR._work_queue.qsize() == 0 else 0
+            time.sleep(0.3)
 
 
 def wait(ex, timeout: float = 120.0, settle: float = 0.3) -> None:
@@ -204,3 +214,14 @@ def test_export_data(ex):
     df = ex.export_data()
     assert {"method", "rank", "fro", "fro_opt", "fro_ratio"} <= set(df.columns)
     assert len(ex._csv().getvalue().splitlines()) == len(df) + 1
+
+
+def test_inapplicable_method_after_a_source_change_falls_back_to_svd():
+    e = LowRankExplorer(source="kernel", method="nystrom", rank=5)
+    wait(e)
+    assert e._path.method == "nystrom"
+    rng = np.random.default_rng(0)
+    upload(e, "tall.npy", _npy(rng.standard_normal((50, 20))))   # not square: no Nyström
+    assert e.source == "uploaded" and e.method == "svd"
+    assert e._path is not None and e._path.method == "svd" and e._A.shape == (50, 20)
+    assert "does not apply" in e._stats.object

@@ -114,6 +114,7 @@ class LowRankExplorer(Explorer):
         self._path_key: tuple | None = None
         self._curves = pd.DataFrame()
         self._good_method = self.method
+        self._notice = ""                          # why the method was switched back
         self._completion = None
         self._phase = pd.DataFrame()
 
@@ -225,8 +226,7 @@ class LowRankExplorer(Explorer):
         self.param.rank.bounds = (1, maxr)
         if self.rank > maxr:
             self.rank = maxr            # triggers _on_rank
-        self._original.object = self._image(A, f"original: {label} ({A.shape[0]} x "
-                                               f"{A.shape[1]})")
+        self._original.object = self._image(A, f"original ({A.shape[0]} x {A.shape[1]})")
         self._recon.object = self._image_stream(A.shape)
         self._build_sv_plot(None)
         self._build_curve_plot()
@@ -310,6 +310,7 @@ class LowRankExplorer(Explorer):
 
     # ------------------------------------------------------------------ decomposition
     def _on_method(self, *_events) -> None:
+        self._notice = ""
         self.guarded(self._decompose)()
 
     def _decompose(self) -> None:
@@ -340,8 +341,12 @@ class LowRankExplorer(Explorer):
     def _set_path_result(self, result) -> None:
         path, key, method = result
         if isinstance(path, Exception):
-            if self.method == method and self._good_method != method:
-                self.method = self._good_method          # back to what was shown
+            if self.method == method and key == self._key:
+                fallback = self._good_method if self._good_method != method else "svd"
+                self.method = fallback                   # back to something that works
+                self._notice = (f"{METHOD_LABELS[method]} does not apply here ({path}); "
+                                f"showing the {METHOD_LABELS[fallback]}.")
+                self._refresh_rank()
             raise path
         self._paths[(key, method)] = path
         if len(self._paths) > 16:
@@ -383,8 +388,9 @@ class LowRankExplorer(Explorer):
         ratio = fro / fro_opt if fro_opt > 0 else 1.0
         self._recon_pipe.send((X, f"{METHOD_LABELS[path.method]}, rank {k}"))
         m, n = self._A.shape
-        self._stats.object = (
-            f"| rank **{k}** of {min(m, n)} ({m} x {n}) | |\n|:---|---:|\n"
+        notice = f"⚠ {self._notice}\n\n" if self._notice else ""
+        self._stats.object = notice + (
+            f"| {self._label}: rank **{k}** of {min(m, n)} | |\n|:---|---:|\n"
             f"| relative error ‖A − A_k‖_F / ‖A‖_F | **{fro:.4f}** |\n"
             f"| optimum (truncated SVD, Eckart–Young) | {fro_opt:.4f} |\n"
             f"| error / optimum | **{ratio:.3f}×** |\n"
@@ -492,8 +498,8 @@ class LowRankExplorer(Explorer):
             else "matrix"
         lim = (0.0, 1.0) if kind == "image" else (-c, c)
         self._masked.object = matrix_image(np.where(mask, truth, np.nan),
-                                           f"observed: {mask.mean():.0%} of the entries "
-                                           "(grey: missing)", kind=kind, clim=lim, height=280)
+                                           f"observed {mask.mean():.0%} (grey: missing)",
+                                           kind=kind, clim=lim, height=280)
         self._recovered.object = matrix_image(res.X, f"recovered, rank {res.rank}",
                                               kind=kind, clim=lim, height=280)
         self._history.object = completion_history_plot(pd.DataFrame(res.history))
@@ -537,8 +543,7 @@ class LowRankExplorer(Explorer):
         el = phase_transition_plot(self._phase, float(self.fraction))
         n = COMPLETION_SIZE
         return el.opts(title=f"When is completion possible? ({n} x {n}, rank "
-                             f"{self.true_rank}; grey: samples = degrees of freedom, red: "
-                             "yours)")
+                             f"{self.true_rank})")
 
     # ------------------------------------------------------------------ layout
     def _update_visibility(self) -> None:
@@ -590,6 +595,10 @@ class LowRankExplorer(Explorer):
             ccontrols, self._cstatus,
             pn.Row(self._masked, self._recovered, sizing_mode="stretch_width"),
             pn.Row(self._history, self._phaseplot, sizing_mode="stretch_width"),
+            pn.pane.Markdown("Right: success rate over 2 random matrices per fraction; grey "
+                             "dashed: samples = degrees of freedom r(m + n − r), below which "
+                             "no method can succeed; red dotted: your observed fraction.",
+                             sizing_mode="stretch_width"),
             sizing_mode="stretch_width")
         return pn.Tabs(("Approximation", approx), ("Error vs rank", curves),
                        ("Completion", completion), sizing_mode="stretch_width",

@@ -36,7 +36,8 @@ def _image_element(M: np.ndarray, max_pixels: int = MAX_PIXELS) -> hv.Image:
     return img
 
 
-def _image_opts(shape: tuple[int, int], kind: str, clim, title: str, height: int) -> dict:
+def _image_opts(shape: tuple[int, int], kind: str, clim, title: str, height: int,
+                colorbar: bool = False) -> dict:
     """Fixed frame: `height` pixels high, width by the aspect ratio (kept between 0.4 and
     2.2 of the height, so very tall or wide matrices stay readable)."""
     if kind == "image":
@@ -47,13 +48,13 @@ def _image_opts(shape: tuple[int, int], kind: str, clim, title: str, height: int
     m, n = shape
     width = int(height * min(2.2, max(0.4, n / m)))
     return dict(cmap=cmap, clim=lim, title=title, frame_height=height, frame_width=width,
-                xaxis=None, yaxis=None, colorbar=kind != "image",
+                xaxis=None, yaxis=None, colorbar=colorbar and kind != "image",
                 clipping_colors={"NaN": "#dddddd"}, tools=["hover"], toolbar="above")
 
 
 def matrix_image(M: np.ndarray, title: str = "", kind: str = "matrix",
                  clim: tuple[float, float] | None = None, height: int = 300,
-                 max_pixels: int = MAX_PIXELS) -> hv.Image:
+                 max_pixels: int = MAX_PIXELS, colorbar: bool = False) -> hv.Image:
     """A matrix as an image: row 0 at the top, column 0 at the left.
 
     kind="image": grey scale with clim (0, 1) by default (a photo); "matrix": a diverging
@@ -66,13 +67,14 @@ def matrix_image(M: np.ndarray, title: str = "", kind: str = "matrix",
         c = float(np.nanmax(np.abs(M))) if np.isfinite(M).any() else 1.0
         clim = (-(c or 1.0), c or 1.0)
     return _image_element(M, max_pixels).opts(
-        **_image_opts(M.shape, kind, clim, title, height), backend="bokeh")
+        **_image_opts(M.shape, kind, clim, title, height, colorbar), backend="bokeh")
 
 
 def matrix_image_stream(pipe: hv.streams.Pipe, shape: tuple[int, int], kind: str = "matrix",
                         clim: tuple[float, float] | None = None, height: int = 300,
                         max_pixels: int = MAX_PIXELS) -> hv.DynamicMap:
-    """A DynamicMap of :func:`matrix_image` fed by ``pipe.send((M, title))``: styled once,
+    """A DynamicMap of :func:`matrix_image` (with a colour bar for matrices) fed by
+    ``pipe.send((M, title))``: styled once,
     so each new matrix only replaces the image data in the browser (what a rank slider
     needs). `shape` is the matrix shape (for the empty first frame)."""
     def frame(data):
@@ -82,7 +84,7 @@ def matrix_image_stream(pipe: hv.streams.Pipe, shape: tuple[int, int], kind: str
             M, title = data
         return _image_element(M, max_pixels).opts(title=title, backend="bokeh")
 
-    opts = _image_opts(shape, kind, clim, "", height)
+    opts = _image_opts(shape, kind, clim, "", height, colorbar=True)
     del opts["title"]            # set per frame
     return hv.DynamicMap(frame, streams=[pipe]).opts(**opts, backend="bokeh")
 

@@ -31,12 +31,17 @@ def _explorer(**kw):
     return ex
 
 
+def _now(obj):
+    """The element a pane shows now (a DynamicMap evaluated on its pipes' data)."""
+    return obj[()] if isinstance(obj, hv.DynamicMap) else obj
+
+
 def _scatter(overlay, label):
-    return next(el for el in overlay if isinstance(el, hv.Scatter) and el.label == label)
+    return next(el for el in _now(overlay) if isinstance(el, hv.Scatter) and el.label == label)
 
 
 def _curves(overlay):
-    return [el for el in overlay if isinstance(el, hv.Curve)]
+    return [el for el in _now(overlay) if isinstance(el, hv.Curve)]
 
 
 def test_step_slider_is_free_and_changes_the_plots():
@@ -45,29 +50,36 @@ def test_step_slider_is_free_and_changes_the_plots():
     ritz_before = _scatter(ex._ritz.object, "Ritz values")
     assert len(ritz_before) == ex.step * (ex.step + 1) // 2  # step j holds j Ritz values
     dens_before = _curves(ex._density.object)[0].dimension_values("density")
-    race = ex._race.object
+    race_pipe = ex._pipes["race"]
+    race_events = len(race_pipe.data.curves)  # the race data object is sent once per run
+    race_data = race_pipe.data
     ex.step = ex.step + 1
     assert ex.computed == 1  # no new run
     ritz_after = _scatter(ex._ritz.object, "Ritz values")
     assert len(ritz_after) == ex.step * (ex.step + 1) // 2
     dens_after = _curves(ex._density.object)[0].dimension_values("density")
     assert not np.allclose(dens_after, dens_before)
-    assert ex._race.object is race  # the race does not depend on the step
+    assert race_pipe.data is race_data and race_events == 2  # the race: once per run
     assert f"Step **{ex.step}** of 20" in ex._info.object
     assert f"= **{4 * ex.step} matvecs**" in ex._info.object
 
 
 def test_broadening_and_display_options():
     ex = _explorer(n=500, max_steps=15, probes=3, k=2)
-    ritz = ex._ritz.object
+    ritz_data = ex._pipes["ritz"].data
     s1 = ex._view.slq.sigma
     ex.broadening = 2.0
     assert ex._view.slq.sigma == pytest.approx(2 * s1)
-    assert ex._ritz.object is ritz  # Ritz values do not depend on the broadening
+    assert ex._pipes["ritz"].data is ritz_data  # Ritz values do not depend on broadening
+    slq = _curves(ex._density.object)[0]
+    assert np.allclose(slq.dimension_values("density"),
+                       np.maximum(ex._view.slq.density, 1e-5 * ex._run.hist_density.max()))
+    assert [el.label for el in _curves(ex._density.object)] == ["SLQ", "KPM"]
     ex.kpm = False
-    labels = [el.label for el in ex._density.object]
-    assert not any(lab.startswith("KPM") for lab in labels)
+    assert [el.label for el in _curves(ex._density.object)] == ["SLQ"]
     ex.logy = False
+    slq = _curves(ex._density.object)[0]
+    assert np.allclose(slq.dimension_values("density"), ex._view.slq.density)
     assert ex.computed == 1
 
 
@@ -105,7 +117,8 @@ def test_viz_functions_draw_the_results():
     assert np.all(slq.dimension_values("density") >= 1e-5 * run.hist_density.max() * 0.999)
     n = nodes_plot(view.slq)
     assert len(_scatter(n, "Ritz value (node)")) == int(np.sum(view.slq.weights > 0))
-    r = ritz_plot(view.ritz, run.marks, 6, run.steps_run)
+    assert [el.label for el in _curves(d)] == ["SLQ", "KPM"]
+    r = ritz_plot(view.ritz, run.marks, run.steps_run)
     assert len(_scatter(r, "Ritz values")) == 21
     assert len(_scatter(r, "exact eigenvalues")) == len(run.marks)
     c = race_plot(run.race)

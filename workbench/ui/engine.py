@@ -71,7 +71,8 @@ class EngineExplorer(Explorer):
                                        css_classes=["wb-engine-ritz"])
         self._race = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=300,
                                        css_classes=["wb-engine-race"])
-        self._info = pn.pane.Markdown("", sizing_mode="stretch_width",
+        # fixed height: a text that changes with every step must not re-layout the page
+        self._info = pn.pane.Markdown("", sizing_mode="stretch_width", height=96,
                                       css_classes=["wb-engine-info"])
         self._step_slider = pn.widgets.IntSlider.from_param(
             self.param.step, name="Lanczos steps shown", start=1, end=self.max_steps)
@@ -79,6 +80,8 @@ class EngineExplorer(Explorer):
                                            "seed"])
         self.param.watch(self._on_cheap, ["step", "broadening", "kpm", "logy"])
         self._requested = None
+        self._pipes: dict = {}  # plot name -> hv.streams.Pipe feeding its DynamicMap
+        self._drawn_with = None  # (logy, kpm) the density DynamicMap was built for
         # served: after the URL's parameters are applied; in a notebook: at once
         pn.state.onload(self._compute)
 
@@ -131,27 +134,63 @@ class EngineExplorer(Explorer):
         self.guarded(self._refresh)(race=False, nodes="step" in names,
                                     ritz="step" in names)
 
-    def _refresh(self, race: bool = True, nodes: bool = True, ritz: bool = True) -> None:
-        """Redraw from the stored run: the density always, the other plots when asked
-        (the race does not depend on the step; the nodes and Ritz values not on the
-        broadening or display options)."""
-        from workbench.viz.spectral import density_plot, nodes_plot, race_plot, ritz_plot
+    def _build_plots(self, send: dict) -> set:
+        """DynamicMaps fed by Pipes: a new step, broadening or run only sends data (the
+        Bokeh sources update in place); the log / KPM toggles rebuild the density plot.
+        New pipes start with their entry of `send`; returns the names built now."""
+        import holoviews as hv
 
+        from workbench.viz.spectral import (
+            density_stream,
+            nodes_stream,
+            race_stream,
+            ritz_stream,
+        )
+
+        built = set()
+        if not self._pipes:
+            self._pipes = {name: hv.streams.Pipe(data=send[name])
+                           for name in ("hist", "nodes", "marks", "ritz", "race")}
+            self._nodes.object = nodes_stream(self._pipes["nodes"])
+            self._ritz.object = ritz_stream(self._pipes["marks"], self._pipes["ritz"])
+            self._race.object = race_stream(self._pipes["race"])
+            built |= {"hist", "nodes", "marks", "ritz", "race"}
+        if self._drawn_with != (self.logy, self.kpm):
+            if "hist" not in built:  # a rebuilt histogram layer starts from the current data
+                self._pipes["hist"] = hv.streams.Pipe(data=send.get(
+                    "hist", self._pipes["hist"].data))
+                built.add("hist")
+            self._pipes["curves"] = hv.streams.Pipe(data=send["curves"])
+            self._density.object = density_stream(self._pipes["hist"], self._pipes["curves"],
+                                                  logy=self.logy, show_kpm=self.kpm)
+            self._drawn_with = (self.logy, self.kpm)
+            built.add("curves")
+        return built
+
+    def _refresh(self, race: bool = True, nodes: bool = True, ritz: bool = True) -> None:
+        """Redraw from the stored run (``race=True``: a new run, every layer), else only
+        the layers that depend on what changed: the density curves always, the nodes and
+        Ritz values when the step changed."""
         run = self._run
         if run is None:
             return
         view = run.at(self.step, self.broadening)
         self._view = view
-        self._density.object = density_plot(run.hist_edges, run.hist_density, view.slq,
-                                            view.kpm if self.kpm else None, logy=self.logy)
-        if nodes:
-            self._nodes.object = nodes_plot(view.slq)
-        if ritz:
+        new_run = race or not self._pipes
+        send = {"curves": (view.slq, view.kpm)}
+        if nodes or new_run:
+            send["nodes"] = view.slq
+        if ritz or new_run:
             full = run.ritz.residual
-            self._ritz.object = ritz_plot(view.ritz, run.marks, view.step, run.steps_run,
-                                          clim=(float(full.min()), float(full.max())))
-        if race:
-            self._race.object = race_plot(run.race)
+            send["ritz"] = (view.ritz, (float(full.min()), float(full.max())))
+        if new_run:
+            send["hist"] = (run.hist_edges, run.hist_density)
+            send["marks"] = (run.marks, run.steps_run)
+            send["race"] = run.race
+        built = self._build_plots(send)
+        for name in ("hist", "marks", "curves", "ritz", "nodes", "race"):  # hist before curves
+            if name in send and name not in built:
+                self._pipes[name].send(send[name])
         self._info.object = self._summary(run, view)
         self.updated += 1
 

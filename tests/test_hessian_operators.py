@@ -79,6 +79,11 @@ def test_ggn_matches_dense(problem, probes):
     Gd = wh.dense_ggn(model, CE, ds.pair())
     assert rel(G.matmat(probes), Gd @ probes) < TOL
     assert torch.linalg.eigvalsh(Gd).min() > -1e-10  # PSD for cross-entropy
+    assert G._cache and G._J is not None  # cached output Jacobians (small model)
+    # without the cache each product recomputes JVP / loss-HVP / VJP: same answer
+    G2 = wh.ggn_operator(model, CE, batches, cache_bytes=0)
+    assert not G2._cache
+    assert rel(G2.matmat(probes), Gd @ probes) < TOL
 
 
 def test_empirical_fisher_matches_dense(problem, probes):

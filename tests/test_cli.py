@@ -40,5 +40,11 @@ def test_serve_command_binds_loopback_and_lists_apps(tmp_path):
     assert cmd[cmd.index("--address") + 1] == "127.0.0.1"
     assert cmd[cmd.index("--port") + 1] == "5123"
     assert "--warm" in cmd and "--show" not in cmd
+    # a FileInput sends its file base64-encoded in one websocket message: the server's
+    # limit must fit the largest upload the dashboards accept (Bokeh's default is 20 MiB)
+    from workbench.io import UPLOAD_MAX_BYTES
+
+    limit = int(cmd[cmd.index("--websocket-max-message-size") + 1])
+    assert limit >= UPLOAD_MAX_BYTES * 4 / 3 + 2**20
     index = Path(cmd[cmd.index("--index") + 1])
     assert "Alpha" in index.read_text()

@@ -9,6 +9,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from workbench.io import WEBSOCKET_MAX_MESSAGE_BYTES
+
 REPO_APPS = Path(__file__).resolve().parents[1] / "apps"
 
 
@@ -41,7 +43,8 @@ def serve_command(args: argparse.Namespace) -> list[str]:
            "--index", str(index),
            "--setup", str(Path(__file__).parent / "ui" / "server_setup.py"),
            "--check-unused-sessions", str(getattr(args, "check_unused_sessions", 5000)),
-           "--unused-session-lifetime", str(getattr(args, "unused_session_lifetime", 30000))]
+           "--unused-session-lifetime", str(getattr(args, "unused_session_lifetime", 30000)),
+           "--websocket-max-message-size", str(WEBSOCKET_MAX_MESSAGE_BYTES)]
     if getattr(args, "session_info", False):
         cmd += ["--rest-session-info", "--session-history", "-1"]
     for o in sorted(origins):

@@ -24,11 +24,20 @@ from workbench.errors import InputFormatError, NonFiniteError, ShapeError
 
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024  # 512 MiB
 
+# Uploads through a dashboard. A Panel FileInput sends the whole file base64-encoded (4/3
+# larger) in one websocket message, and Bokeh drops a connection whose message exceeds the
+# server's --websocket-max-message-size (20 MiB by default). `workbench serve` raises it to
+# WEBSOCKET_MAX_MESSAGE_BYTES so a file up to UPLOAD_MAX_BYTES reaches the app, which refuses
+# anything larger with a message. Under plain `panel serve`, pass the same option.
+UPLOAD_MAX_BYTES = 128 * 1024 * 1024  # MiniLM's 87 MiB safetensors fits
+WEBSOCKET_MAX_MESSAGE_BYTES = UPLOAD_MAX_BYTES * 4 // 3 + 8 * 1024 * 1024
+
 _NPY_MAGIC = b"\x93NUMPY"
 _ZIP_MAGIC = b"PK\x03\x04"
 _PICKLE_MAGICS = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 
-__all__ = ["DEFAULT_MAX_BYTES", "load_matrices", "load_matrix"]
+__all__ = ["DEFAULT_MAX_BYTES", "UPLOAD_MAX_BYTES", "WEBSOCKET_MAX_MESSAGE_BYTES", "load_matrices",
+           "load_matrix"]
 
 
 def _kind_from_bytes(data: bytes) -> str:

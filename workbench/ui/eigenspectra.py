@@ -24,12 +24,10 @@ import panel as pn
 import param
 
 from workbench.errors import InputFormatError, ShapeError
+from workbench.io import UPLOAD_MAX_BYTES
 from workbench.ui.base import Explorer
 
-# Bokeh's websocket takes messages up to 20 MiB by default and a FileInput sends the file
-# base64-encoded (4/3 larger) in one message: larger uploads need the server's
-# --websocket-max-message-size raised first.
-UPLOAD_LIMIT = 14 * 2**20  # bytes
+UPLOAD_LIMIT = UPLOAD_MAX_BYTES  # bytes; the server's websocket limit fits it (workbench.io)
 MLP_EPOCHS = 60
 MLP_CHECKPOINTS = (0, 1, 2, 5, 10, 20, 40, 60)
 MODELS = {"MiniLM-L6 (pretrained)": "minilm", "digits MLP (trained here)": "mlp",

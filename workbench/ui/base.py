@@ -38,7 +38,9 @@ from workbench.errors import WorkbenchError
 log = logging.getLogger("workbench.ui")
 
 # Background work: a small shared pool. On a 2-core server more threads only oversubscribe.
-_EXECUTOR = cf.ThreadPoolExecutor(max_workers=2, thread_name_prefix="workbench-bg")
+BACKGROUND_WORKERS = 2
+_EXECUTOR = cf.ThreadPoolExecutor(max_workers=BACKGROUND_WORKERS,
+                                  thread_name_prefix="workbench-bg")
 
 
 class ResultCache:

@@ -6,12 +6,20 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 
 from workbench.backends import cap_threads, warm_up
+from workbench.backends.threads import default_threads
+from workbench.ui.base import BACKGROUND_WORKERS
 
 log = logging.getLogger("workbench.serve")
 
-threads = cap_threads()
+# The dashboards' background pool runs BACKGROUND_WORKERS computations at once, so each
+# gets its share of the cores: two 2-thread BLAS calls on 2 cores spin against each other and
+# small factorizations become 15-35x slower (measured on the 2-core build machine).
+# WORKBENCH_THREADS overrides.
+threads = cap_threads(default_threads() if os.environ.get("WORKBENCH_THREADS")
+                      else max(1, default_threads() // BACKGROUND_WORKERS))
 for _topic in ("workbench.clustering", "workbench.eigenspectra"):  # register numba warm-ups
     try:
         importlib.import_module(_topic)

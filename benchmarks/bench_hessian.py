@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks hessian          # a few minutes (+ one eigvalsh, cached)
     .venv/bin/python -m benchmarks.bench_hessian --fresh   # recompute the cached spectrum
-    .venv/bin/python -m benchmarks.bench_hessian --parts 4  # only the HVP timings
+    .venv/bin/python -m benchmarks.bench_hessian --parts 4 --threads 1  # HVP timings only
 
 Task (the issue's): scikit-learn digits (1797 x 64, standardized), MLP 64-140-10 tanh
 (10,510 parameters) trained with SGD to ~98% train accuracy, mean cross-entropy over the
@@ -339,10 +339,13 @@ def main(argv=None) -> None:
     ap.add_argument("--fresh", action="store_true", help="recompute the cached spectrum")
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--parts", default="1234", help="which parts to run, e.g. 14")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch/BLAS threads (default: all cores; 1 gives steadier timings "
+                         "on a machine shared with other work)")
     args = ap.parse_args(argv)
     from workbench.backends import cap_threads
 
-    threads = cap_threads()
+    threads = cap_threads(args.threads)
     warnings.filterwarnings("ignore", message="Using backward\\(\\) with create_graph")
     ph = _pyhessian()
     t0 = time.perf_counter()

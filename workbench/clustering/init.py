@@ -26,22 +26,32 @@ def kmeans_plusplus(X: np.ndarray, n_clusters: int, rng: np.random.Generator,
     Each new center is the best of ``n_local_trials`` (default 2 + log k) candidates drawn
     with probability proportional to the squared distance to the closest chosen center.
     Returns (centers (k, d) in X's dtype, indices (k,) of the chosen rows).
-    Cost: k passes over X, each 3 n t d flops (t = n_local_trials).
+    Cost: k passes over X, each 2 n t d flops in GEMM blocks (t = n_local_trials).
     """
     n = X.shape[0]
     w = np.ones(n, dtype=X.dtype) if sample_weight is None else sample_weight.astype(X.dtype)
     if n_local_trials is None:
         n_local_trials = 2 + int(np.log(n_clusters))
     use_numba = use_numba and HAVE_NUMBA
+    xsq = np.einsum("ij,ij->i", X, X)
+    if use_numba:  # numba threads each call a small GEMM: no BLAS threads inside them
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1, user_api="blas"):
+            return _plusplus(X, xsq, w, n_clusters, rng, n_local_trials, True)
+    return _plusplus(X, xsq, w, n_clusters, rng, n_local_trials, False)
+
+
+def _plusplus(X, xsq, w, n_clusters, rng, n_local_trials, use_numba):
+    n = X.shape[0]
     if use_numba:
         from workbench.clustering import _kernels
-        from workbench.clustering.lloyd import _n_chunks
+        from workbench.clustering.lloyd import _BLOCK_ROWS, _n_chunks
         nch = _n_chunks(n)
-    else:
-        xsq = np.einsum("ij,ij->i", X, X)
     centers = np.empty((n_clusters, X.shape[1]), dtype=X.dtype)
     idx = np.empty(n_clusters, dtype=np.int64)
-    wsum = w.astype(np.float64).cumsum()
+    w64 = w.astype(np.float64)
+    wsum = w64.cumsum()
     first = int(np.searchsorted(wsum, rng.random() * wsum[-1]))
     first = min(first, n - 1)
     idx[0] = first
@@ -50,22 +60,24 @@ def kmeans_plusplus(X: np.ndarray, n_clusters: int, rng: np.random.Generator,
     closest = np.full(n, np.inf, dtype=X.dtype)
     if use_numba:
         with parallel_guard():
-            D, _ = _kernels.trial_potentials(X, X[first:first + 1].copy(), closest, w, nch)
+            D, _ = _kernels.trial_potentials(X, xsq, X[first:first + 1].copy(), closest, w,
+                                             nch, _BLOCK_ROWS)
     else:
         D, _ = _trials_numpy(X, xsq, X[first:first + 1], closest, w)
     closest = np.ascontiguousarray(D[:, 0])
-    pot = float(np.dot(w.astype(np.float64), closest))
+    pot = float(np.dot(w64, closest))
     for c in range(1, n_clusters):
         if pot <= 0:  # every point coincides with a chosen center: take any unused row
             cand_ids = rng.choice(n, size=1)
         else:
-            cum = np.cumsum(w.astype(np.float64) * closest)
+            cum = np.cumsum(w64 * closest)
             cand_ids = np.searchsorted(cum, rng.random(n_local_trials) * cum[-1])
             np.clip(cand_ids, 0, n - 1, out=cand_ids)
         cand = np.ascontiguousarray(X[cand_ids])
         if use_numba:
             with parallel_guard():
-                D, pots = _kernels.trial_potentials(X, cand, closest, w, nch)
+                D, pots = _kernels.trial_potentials(X, xsq, cand, closest, w, nch,
+                                                    _BLOCK_ROWS)
             best = int(np.argmin(pots))
             with parallel_guard():
                 _kernels.update_closest(closest, D, best)

@@ -1,0 +1,210 @@
+"""k-means and spectral clustering against scikit-learn, one run, ratios.
+
+1. k-means (``workbench.clustering.KMeans``, numba backend) vs ``sklearn.cluster.KMeans``
+   (lloyd), 200k x 32 (float32 and float64) and 1M x 64 (float32), k = 10 and 100:
+   - per iteration: standard Gaussian data (Lloyd keeps moving, so both really run every
+     iteration: checked), both from the same centers with tol = 0;
+     (T(1 + m iterations) - T(1 iteration)) / m, best of `repeats`; the labels after the
+     same iterations are compared (fraction equal: near-ties in float32 can differ);
+   - full fit on blobs (20 centres): k-means++ seeding (each its own) + Lloyd to
+     convergence or FULL_MAX_ITER iterations (both capped alike, to keep the run to a few
+     minutes), n_init = 1; time, seeding time, iterations, inertia ratio (ours/sklearn).
+2. Spectral clustering of two moons (noise 0.05, standardized), 5k / 50k / 500k points:
+   ``workbench.clustering.SpectralClustering`` (kNN graph, 10 neighbours, shift-invert
+   Lanczos, cluster-QR labels) vs scikit-learn's ``SpectralClustering`` on the same kNN
+   graph (affinity="nearest_neighbors", ARPACK) and, at 5k, its default dense RBF path.
+   Each run in a fresh process: wall time, peak resident memory (VmHWM) and its
+   increase over the process with the data loaded, ARI against the true moons.
+   scikit-learn's kNN path is skipped at 500k unless --full (minutes on 2 cores); its
+   dense path is run at 5k only (n^2 memory: 19 GiB at 50k).
+
+    python -m benchmarks clustering [--quick] [--full] [--repeats R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import warnings
+
+import numpy as np
+
+KMEANS_CASES = [(200_000, 32, np.float32), (200_000, 32, np.float64), (1_000_000, 64,
+                                                                          np.float32)]
+KS = (10, 100)
+FULL_MAX_ITER = 30
+
+
+def _blobs(n, d, dtype, seed=0):
+    from sklearn.datasets import make_blobs
+
+    X, _ = make_blobs(n, d, centers=20, cluster_std=2.0, random_state=seed)
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
+def _time(fn, repeats):
+    best = float("inf")
+    out = None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def kmeans_rows(cases, ks, iters: int, repeats: int) -> list[dict]:
+    """Per-iteration and full-fit rows (see the module docstring); prints each row."""
+    from sklearn.cluster import KMeans as SkKMeans
+
+    from workbench.clustering import KMeans
+
+    rows = []
+    for n, d, dtype in cases:
+        if n >= 1_000_000:  # a million rows: fewer repeats and iterations keep it short
+            repeats, iters = max(1, repeats - 1), max(3, iters // 2)
+        X = _blobs(n, d, dtype)
+        rng = np.random.default_rng(0)
+        G = rng.standard_normal((n, d)).astype(dtype)
+        for k in ks:
+            C0 = G[rng.choice(n, k, replace=False)].copy()
+
+            def ours(m, C0=C0, k=k, G=G):
+                return KMeans(k, init=C0, n_init=1, max_iter=m, tol=0, backend="numba").fit(G)
+
+            def sk(m, C0=C0, k=k, G=G):
+                return SkKMeans(k, init=C0, n_init=1, max_iter=m, tol=0,
+                                algorithm="lloyd").fit(G)
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ours(2)  # warm (compiled kernels load, pools start)
+                o1, _ = _time(lambda: ours(1), repeats)
+                om, km_o = _time(lambda m=1 + iters: ours(m), repeats)
+                s1, _ = _time(lambda: sk(1), repeats)
+                sm, km_s = _time(lambda m=1 + iters: sk(m), repeats)
+                equal = float(np.mean(km_o.labels_ == km_s.labels_))
+                # full fits: each library's own k-means++ seeding, to convergence
+                fo, fit_o = _time(lambda k=k, X=X: KMeans(
+                    k, n_init=1, random_state=0, backend="numba",
+                    max_iter=FULL_MAX_ITER).fit(X), 1)
+                fs, fit_s = _time(lambda k=k, X=X: SkKMeans(
+                    k, n_init=1, random_state=0, max_iter=FULL_MAX_ITER).fit(X), 1)
+            if km_o.n_iter_ != 1 + iters or km_s.n_iter_ != 1 + iters:
+                print(f"  (converged early: {km_o.n_iter_} / {km_s.n_iter_} iterations)")
+            it_o = (om - o1) / max(1, km_o.n_iter_ - 1)
+            it_s = (sm - s1) / max(1, km_s.n_iter_ - 1)
+            rows.append(dict(n=n, d=d, dtype=np.dtype(dtype).name, k=k,
+                             iter_ours_ms=it_o * 1e3, iter_sk_ms=it_s * 1e3,
+                             iter_speedup=it_s / it_o, labels_equal=equal,
+                             fit_ours_s=fo, fit_sk_s=fs, fit_speedup=fs / fo,
+                             init_ours_s=fit_o.init_seconds_, iters_ours=fit_o.n_iter_,
+                             iters_sk=fit_s.n_iter_,
+                             inertia_ratio=fit_o.inertia_ / fit_s.inertia_))
+            r = rows[-1]
+            print(f"  {n:>9,} x {d:<3} {r['dtype']:<7} k={k:<4} per-iter ours "
+                  f"{r['iter_ours_ms']:7.1f} ms  sklearn {r['iter_sk_ms']:7.1f} ms  "
+                  f"x{r['iter_speedup']:4.2f}  labels equal {equal:.4f} | fit ours "
+                  f"{fo:6.2f} s ({r['iters_ours']} it, seeding {r['init_ours_s']:.2f} s) "
+                  f"sklearn {fs:6.2f} s ({r['iters_sk']} it)  x{r['fit_speedup']:4.2f}  "
+                  f"inertia ratio {r['inertia_ratio']:.4f}", flush=True)
+        del X, G
+    return rows
+
+
+SPECTRAL_CHILD = r"""
+import json, sys, time, warnings
+import numpy as np
+warnings.simplefilter("ignore")
+from sklearn.datasets import make_moons
+from sklearn.metrics import adjusted_rand_score
+which, n = sys.argv[1], int(sys.argv[2])
+X, y = make_moons(n, noise=0.05, random_state=0)
+X = (X - X.mean(0)) / X.std(0)
+if which == "ours":
+    from workbench.clustering import SpectralClustering
+    est = SpectralClustering(2, n_neighbors=10, assign_labels="cluster_qr", random_state=0)
+else:
+    from sklearn.cluster import SpectralClustering
+    aff = "nearest_neighbors" if which == "sk_knn" else "rbf"
+    est = SpectralClustering(2, affinity=aff, n_neighbors=10, assign_labels="cluster_qr",
+                             random_state=0)
+def hwm():  # peak resident set of this process (kB), as the kernel counts it
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM"):
+            return int(line.split()[1])
+with open("/proc/self/clear_refs", "w") as f:  # reset the peak to the current size
+    f.write("5")
+base = hwm()
+t0 = time.perf_counter()
+labels = est.fit(X).labels_
+sec = time.perf_counter() - t0
+peak = hwm()
+print(json.dumps({"seconds": sec, "peak_mib": peak / 1024, "delta_mib": (peak - base) / 1024,
+                  "ari": adjusted_rand_score(y, labels)}))
+"""
+
+
+def _child(which: str, n: int, timeout: float) -> dict | str:
+    try:
+        proc = subprocess.run([sys.executable, "-c", SPECTRAL_CHILD, which, str(n)],
+                              capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return f"skipped: over {timeout:.0f} s"
+    if proc.returncode != 0:
+        return f"failed: {proc.stderr.strip().splitlines()[-1][:120]}"
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def spectral_rows(sizes, full: bool) -> list[dict]:
+    rows = []
+    for n in sizes:
+        runs = {"workbench": _child("ours", n, 900)}
+        if n <= 50_000 or full:
+            runs["sklearn knn"] = _child("sk_knn", n, 900 if full else 300)
+        else:
+            runs["sklearn knn"] = "skipped: minutes on 2 cores (run with --full)"
+        runs["sklearn dense rbf"] = (_child("sk_rbf", n, 300) if n <= 5000 else
+                                     f"skipped: dense {n:,} x {n:,} affinity "
+                                     f"({n * n * 8 / 2**30:.0f} GiB)")
+        for name, r in runs.items():
+            if isinstance(r, dict):
+                print(f"  {n:>8,} {name:<18} {r['seconds']:8.2f} s  peak {r['peak_mib']:7.0f} "
+                      f"MiB (+{r['delta_mib']:6.0f})  ARI {r['ari']:.4f}", flush=True)
+            else:
+                print(f"  {n:>8,} {name:<18} {r}", flush=True)
+        ours = runs["workbench"]
+        for name in ("sklearn knn", "sklearn dense rbf"):
+            r = runs[name]
+            if isinstance(r, dict) and isinstance(ours, dict):
+                mem = max(r["delta_mib"], 1) / max(ours["delta_mib"], 1)
+                print(f"  {n:>8,} ratio {name}/workbench: time "
+                      f"x{r['seconds'] / ours['seconds']:.1f}, memory increase x{mem:.1f}",
+                      flush=True)
+        rows.append({"n": n, **{k: v for k, v in runs.items()}})
+    return rows
+
+
+def main(argv: list[str]) -> None:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks clustering")
+    ap.add_argument("--quick", action="store_true", help="200k x 32 float32 only; 5k/50k")
+    ap.add_argument("--full", action="store_true", help="also scikit-learn's kNN path at 500k")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--iters", type=int, default=10)
+    args = ap.parse_args(argv)
+    import workbench.clustering  # noqa: F401  (sets OMP_WAIT_POLICY before sklearn's OpenMP)
+    from workbench.backends.numba_support import threading_layer
+
+    print(f"numba threading layer: {threading_layer()}; threads: "
+          f"{__import__('numba').get_num_threads()}")
+    print("k-means: per iteration from the same centers (tol=0), and a full fit")
+    cases = KMEANS_CASES[:1] if args.quick else KMEANS_CASES
+    kmeans_rows(cases, KS, args.iters, args.repeats)
+    print("spectral clustering of two moons (fresh process per run)")
+    spectral_rows((5_000, 50_000) if args.quick else (5_000, 50_000, 500_000), args.full)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -140,9 +140,22 @@ class ClusteringExplorer(Explorer):
         n = None if self.dataset == "digits" else int(self.n_samples)
         return ("data", self.dataset, n, round(float(self.noise), 3), int(self.seed))
 
+    def _validate(self, n: int) -> None:
+        """Refuse combinations that would not fit (before anything changes)."""
+        if self.algorithm == "spectral":
+            if n > SPECTRAL_LIMIT:
+                raise RankError(f"spectral clustering is limited to {SPECTRAL_LIMIT:,} points")
+            if self.affinity == "rbf" and n > 20_000:
+                raise RankError(f"affinity='rbf' forms a dense {n:,} x {n:,} matrix; above "
+                                "20,000 points use 'nearest_neighbors' or 'knn_rbf'")
+        if self.algorithm == "ppp" and n > 200_000:
+            raise RankError("PPP fits k-means and a mixture for every k: limited to 200,000 "
+                            "points here")
+
     def _load_data(self) -> None:
         key = self._current_data_key()
         _, name, n, noise, seed = key
+        self._validate(n or 1797)
 
         def work():
             return _cached(key, lambda: cds.load(name, n or 1500, noise, seed))
@@ -175,13 +188,7 @@ class ClusteringExplorer(Explorer):
     def _compute(self) -> None:
         if self._data is None:
             return
-        n = self._data.n
-        if self.algorithm == "spectral":
-            if n > SPECTRAL_LIMIT:
-                raise RankError(f"spectral clustering is limited to {SPECTRAL_LIMIT:,} points")
-            if self.affinity == "rbf" and n > 20_000:
-                raise RankError(f"affinity='rbf' forms a dense {n:,} x {n:,} matrix; above "
-                                "20,000 points use 'nearest_neighbors' or 'knn_rbf'")
+        self._validate(self._data.n)
         if self._need_embedding():
             self._request_embedding()
         else:
@@ -246,9 +253,6 @@ class ClusteringExplorer(Explorer):
         from workbench.clustering.compare import make_estimator
 
         d = self._data
-        if self.algorithm == "ppp" and d.n > 200_000:
-            raise RankError("PPP fits k-means and a mixture for every k: limited to 200,000 "
-                            "points here")
         key = ("fit", self._data_key, self.algorithm, int(self.n_clusters), self.init,
                self.backend, self.covariance)
         alg, k = self.algorithm, int(self.n_clusters)
@@ -300,6 +304,8 @@ class ClusteringExplorer(Explorer):
 
     def _on_graph_param(self, *_):
         def run():
+            if self._data is not None:
+                self._validate(self._data.n)
             if self._data is not None and self._need_embedding():
                 self._request_embedding()
         self.guarded(run)()

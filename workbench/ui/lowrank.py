@@ -64,6 +64,35 @@ def _short(name: str) -> str:
     return name.replace("encoder.layer.", "layer ").replace(".weight", "")
 
 
+def _render(element):
+    """A HoloViews element as a Bokeh model (rendered once, then updated in place)."""
+    import holoviews as hv
+
+    return hv.render(element, backend="bokeh")
+
+
+def _image_source(fig):
+    from bokeh.models import GlyphRenderer, Image
+
+    return next(r.data_source for r in fig.select({"type": GlyphRenderer})
+                if isinstance(r.glyph, Image))
+
+
+def _legend_source(fig, label: str):
+    for legend in fig.legend:
+        for item in legend.items:
+            if getattr(item.label, "value", item.label) == label:
+                return item.renderers[0].data_source
+    return None
+
+
+def _vspans(model) -> list:
+    """The vertical marker lines (hv.VLine -> bokeh Span with dimension 'height')."""
+    from bokeh.models import Span
+
+    return [s for s in model.select({"type": Span}) if s.dimension == "height"]
+
+
 class LowRankExplorer(Explorer):
     """Compare low-rank approximations of a matrix against the Eckart–Young optimum."""
 
@@ -118,20 +147,18 @@ class LowRankExplorer(Explorer):
         self._completion = None
         self._phase = pd.DataFrame()
 
-        import holoviews as hv
-
-        self._recon_pipe = hv.streams.Pipe(data=None)     # (matrix, title) per rank
-        self._sv_pipe = hv.streams.Pipe(data=self.rank)    # rank, for the kept values
-        self._marker_pipe = hv.streams.Pipe(data=self.rank)  # rank, on the error curves
+        # The per-rank plots are rendered to Bokeh once (per source / method / curves) and
+        # a rank change only replaces data in their sources and moves their markers: a
+        # HoloViews re-render costs ~100 ms per plot, a source update a few ms.
+        self._live: dict[str, object] = {}
         self._table_rank = None
-        # original and reconstruction share zoom/pan; other plots keep their own axes
-        linked = dict(sizing_mode="stretch_width")
+        bk = dict(sizing_mode="stretch_width")
+        self._original = pn.pane.Bokeh(None, **bk)
+        self._recon = pn.pane.Bokeh(None, **bk)
+        self._svplot = pn.pane.Bokeh(None, **bk)
         hvpane = dict(sizing_mode="stretch_width", linked_axes=False)
-        self._original = pn.pane.HoloViews(None, **linked)
-        self._recon = pn.pane.HoloViews(None, **linked)
-        self._svplot = pn.pane.HoloViews(None, **hvpane)
         self._stats = pn.pane.Markdown("", sizing_mode="stretch_width")
-        self._curveplot = pn.pane.HoloViews(None, **hvpane)
+        self._curveplot = pn.pane.Bokeh(None, **bk)
         self._table = pn.widgets.Tabulator(pd.DataFrame(), disabled=True, show_index=False,
                                            sizing_mode="stretch_width", height=260)
         self._masked = pn.pane.HoloViews(None, **hvpane)
@@ -180,6 +207,7 @@ class LowRankExplorer(Explorer):
         if self.source == "synthetic":
             relevant.add("noise")
         if names & relevant:
+            self._notice = ""
             self.guarded(self._load_source)()
         self._update_visibility()
 
@@ -187,13 +215,16 @@ class LowRankExplorer(Explorer):
         from workbench.lowrank import sources as src
         from workbench.lowrank.results import exact_singular_values
 
+        problem = None
         if self.source not in SOURCES.values():
-            bad, self.source = self.source, "image"
-            raise InputFormatError(f"unknown source {bad!r}; showing the photo")
-        if self.source == "uploaded" and self._uploaded is None:
-            self.source = "image"
-            raise InputFormatError("no matrix uploaded yet: choose a .npy or .npz file "
-                                   "below (showing the photo)")
+            problem = f"unknown source {self.source!r}; showing the photo"
+        elif self.source == "uploaded" and self._uploaded is None:
+            problem = ("no matrix uploaded yet: choose a .npy or .npz file below (showing "
+                       "the photo)")
+        if problem:
+            self.source = "image"          # loads the photo
+            self._notice = problem         # stays on the page (the alert may be cleared)
+            raise InputFormatError(problem)
         key = self._source_key()
         s = self.source
         image, layer, decay, noise = self.image, self.layer, self.decay, float(self.noise)
@@ -226,12 +257,11 @@ class LowRankExplorer(Explorer):
         self.param.rank.bounds = (1, maxr)
         if self.rank > maxr:
             self.rank = maxr            # triggers _on_rank
-        self._original.object = self._image(A, f"original ({A.shape[0]} x {A.shape[1]})")
-        self._recon.object = self._image_stream(A.shape)
-        self._build_sv_plot(None)
-        self._build_curve_plot()
-        self._decompose()
+        self._decompose()               # start the background work first, then draw
         self._compute_curves()
+        self._build_images(A)
+        self._build_sv_plot(self._path if self._path_key == key else None)
+        self._build_curve_plot()
         self._refresh_rank()
         if self.completion_matrix == "current":
             self._run_completion()
@@ -247,34 +277,38 @@ class LowRankExplorer(Explorer):
 
         return matrix_image(M, title, kind=self._kind, clim=self._clim())
 
-    def _image_stream(self, shape):
-        import holoviews as hv
+    def _build_images(self, A: np.ndarray) -> None:
+        """Original and reconstruction as Bokeh figures sharing their zoom; the
+        reconstruction's image source is kept for per-rank updates."""
+        from workbench.viz.lowrank import matrix_image
 
-        from workbench.viz.lowrank import matrix_image_stream
-
-        self._recon_pipe = hv.streams.Pipe(data=None)
-        return matrix_image_stream(self._recon_pipe, shape, kind=self._kind,
-                                   clim=self._clim())
+        m, n = A.shape
+        orig = _render(self._image(A, f"original ({m} x {n})"))
+        recon = _render(matrix_image(np.zeros(A.shape), "reconstruction: computing…",
+                                     kind=self._kind, clim=self._clim(), colorbar=True))
+        recon.x_range, recon.y_range = orig.x_range, orig.y_range
+        self._live["image"] = _image_source(recon)
+        self._live["recon"] = recon
+        self._original.object = orig
+        self._recon.object = recon
 
     def _build_sv_plot(self, path) -> None:
-        import holoviews as hv
-
         from workbench.viz.lowrank import singular_value_plot
 
         est = path.base.singular_values if path is not None and path.base is not None \
             else None
         label = METHOD_LABELS.get(path.method, "") if path is not None else ""
-        self._sv_pipe = hv.streams.Pipe(data=int(self.rank))
-        self._svplot.object = singular_value_plot(self._sv, self._sv_pipe, est, label)
+        fig = _render(singular_value_plot(self._sv, int(self.rank), est, label))
+        self._live["kept"] = _legend_source(fig, "kept")
+        self._live["sv_spans"] = _vspans(fig)
+        self._svplot.object = fig
 
     def _build_curve_plot(self) -> None:
-        import holoviews as hv
-
         from workbench.viz.lowrank import error_vs_rank_plot
 
-        self._marker_pipe = hv.streams.Pipe(data=int(self.rank))
-        self._curveplot.object = error_vs_rank_plot(self._curves, self._marker_pipe,
-                                                    labels=METHOD_LABELS)
+        grid = _render(error_vs_rank_plot(self._curves, int(self.rank), labels=METHOD_LABELS))
+        self._live["curve_spans"] = _vspans(grid)
+        self._curveplot.object = grid
         self._table_rank = None
 
     # ------------------------------------------------------------------ upload
@@ -366,14 +400,22 @@ class LowRankExplorer(Explorer):
 
     def _refresh_rank(self) -> None:
         """Everything that depends on the rank only: slices of the cached factors, data
-        sent through the pipes (no plot is rebuilt), the numbers."""
+        written into the rendered plots' sources and markers (no plot is rebuilt), the
+        numbers."""
         from workbench.lowrank.results import optimum
 
         if self._sv is None:
             return
         k = int(min(self.rank, self.param.rank.bounds[1]))
-        self._sv_pipe.send(k)
-        self._marker_pipe.send(k)
+        kept = self._live.get("kept")
+        if kept is not None:
+            i = np.arange(1, k + 1)
+            s = np.maximum(self._sv[:k], self._sv[0] * 1e-16 if self._sv[0] > 0 else 1e-300)
+            kept.data = {"index i": i, "singular value s_i": s}
+        for span in self._live.get("sv_spans", ()):
+            span.location = k + 0.5
+        for span in self._live.get("curve_spans", ()):
+            span.location = k
         self._update_table(k)
         path = self._path if self._path_key == self._key else None
         fro_opt = optimum(self._sv, k)[0]
@@ -386,7 +428,7 @@ class LowRankExplorer(Explorer):
         X = res.approx()
         fro = float(np.linalg.norm(self._A - X)) / (float(np.linalg.norm(self._sv)) or 1.0)
         ratio = fro / fro_opt if fro_opt > 0 else 1.0
-        self._recon_pipe.send((X, f"{METHOD_LABELS[path.method]}, rank {k}"))
+        self._show_reconstruction(X, f"{METHOD_LABELS[path.method]}, rank {k}")
         m, n = self._A.shape
         notice = f"⚠ {self._notice}\n\n" if self._notice else ""
         self._stats.object = notice + (
@@ -398,6 +440,15 @@ class LowRankExplorer(Explorer):
             f"| numbers stored (m n = {m * n:,}) | {res.num_parameters:,} — "
             f"**{res.compression_ratio:.1f}× smaller** |\n"
             f"| decomposition time (once, at rank {path.max_rank}) | {path.seconds:.3f} s |")
+
+    def _show_reconstruction(self, X: np.ndarray, title: str) -> None:
+        from workbench.viz.lowrank import block_mean
+
+        src = self._live.get("image")
+        if src is None:
+            return
+        src.data = dict(src.data, image=[block_mean(X)])
+        self._live["recon"].title.text = title
 
     # ------------------------------------------------------------------ curves
     def _compute_curves(self) -> None:

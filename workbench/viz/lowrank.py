@@ -1,10 +1,12 @@
 """Plots of low-rank approximations: a matrix or photo as an image, the singular value
 decay with the kept part highlighted, error against rank next to the Eckart–Young optimum,
 and the progress of matrix completion. Pure functions: arrays / DataFrames in, HoloViews
-elements out; large matrices are regridded (mean of blocks) by datashader on the server.
+elements out; large matrices are block-averaged on the server before being sent.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import holoviews as hv
 import holoviews.plotting.bokeh  # noqa: F401 - registers the options even before hv.extension
@@ -19,21 +21,31 @@ PALETTE = {"svd": "#1f77b4", "randomized": "#ff7f0e", "krylov": "#2ca02c",
 MAX_PIXELS = 480
 
 
-def _image_element(M: np.ndarray, max_pixels: int = MAX_PIXELS) -> hv.Image:
-    """hv.Image of M (row 0 at the top) in float32, regridded to at most `max_pixels` per
-    side (block means, datashader) — what is sent to the browser."""
-    M = np.asarray(M)
+def block_mean(M: np.ndarray, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """M shrunk for display to at most `max_pixels` per side by averaging f x f blocks
+    (f = ceil(max side / max_pixels); a ragged last block averages what it has; NaN-aware
+    so unobserved entries stay unobserved only where a whole block is). A few ms for a
+    2000 x 2000 matrix — cheap enough for a slider, unlike a datashader regrid."""
+    M = np.asarray(M, dtype=np.float32)
     m, n = M.shape
-    # hv.Image draws the first array row at the top, as a photo or a matrix is read
-    img = hv.Image(np.ascontiguousarray(M, dtype=np.float32), bounds=(0, 0, n, m),
-                   kdims=["column", "row"], vdims=["value"])
-    if max(m, n) > max_pixels:
-        from holoviews.operation.datashader import regrid
+    f = int(np.ceil(max(m, n) / max_pixels))
+    if f <= 1:
+        return M
+    mp, np_ = -(-m // f) * f, -(-n // f) * f
+    P = np.full((mp, np_), np.nan, dtype=np.float32)
+    P[:m, :n] = M
+    B = P.reshape(mp // f, f, np_ // f, f)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)     # all-NaN blocks stay NaN
+        return np.nanmean(B, axis=(1, 3))
 
-        scale = max_pixels / max(m, n)
-        img = regrid(img, dynamic=False, width=max(2, int(n * scale)),
-                     height=max(2, int(m * scale)), aggregator="mean")
-    return img
+
+def _image_element(M: np.ndarray, max_pixels: int = MAX_PIXELS) -> hv.Image:
+    """hv.Image of M (first row at the top, as a photo or a matrix is read) in float32,
+    block-averaged to at most `max_pixels` per side — what is sent to the browser."""
+    m, n = np.shape(M)
+    return hv.Image(block_mean(M, max_pixels), bounds=(0, 0, n, m),
+                    kdims=["column", "row"], vdims=["value"])
 
 
 def _image_opts(shape: tuple[int, int], kind: str, clim, title: str, height: int,
@@ -60,7 +72,7 @@ def matrix_image(M: np.ndarray, title: str = "", kind: str = "matrix",
     kind="image": grey scale with clim (0, 1) by default (a photo); "matrix": a diverging
     colour map centred at 0 (clim symmetric, from `clim` or the largest |entry|). NaN
     entries (unobserved) are drawn light grey. Matrices with more than `max_pixels` rows
-    or columns are regridded to that size (block means, datashader) before sending.
+    or columns are block-averaged to that size before sending.
     """
     M = np.asarray(M, dtype=np.float64)
     if kind != "image" and clim is None:
@@ -70,68 +82,38 @@ def matrix_image(M: np.ndarray, title: str = "", kind: str = "matrix",
         **_image_opts(M.shape, kind, clim, title, height, colorbar), backend="bokeh")
 
 
-def matrix_image_stream(pipe: hv.streams.Pipe, shape: tuple[int, int], kind: str = "matrix",
-                        clim: tuple[float, float] | None = None, height: int = 300,
-                        max_pixels: int = MAX_PIXELS) -> hv.DynamicMap:
-    """A DynamicMap of :func:`matrix_image` (with a colour bar for matrices) fed by
-    ``pipe.send((M, title))``: styled once,
-    so each new matrix only replaces the image data in the browser (what a rank slider
-    needs). `shape` is the matrix shape (for the empty first frame)."""
-    def frame(data):
-        if data is None:
-            M, title = np.zeros(shape), ""
-        else:
-            M, title = data
-        return _image_element(M, max_pixels).opts(title=title, backend="bokeh")
-
-    opts = _image_opts(shape, kind, clim, "", height, colorbar=True)
-    del opts["title"]            # set per frame
-    return hv.DynamicMap(frame, streams=[pipe]).opts(**opts, backend="bokeh")
-
-
-def singular_value_plot(sv: np.ndarray, rank: int | hv.streams.Pipe,
-                        estimated: np.ndarray | None = None, method: str = "",
-                        height: int = 300) -> hv.Overlay | hv.DynamicMap:
-    """All singular values of A (log scale, grey), the `rank` kept ones highlighted, and a
-    method's own estimates of them (crosses) when it makes any. With a Pipe for `rank`
-    (``pipe.send(k)``) the grey curve is drawn once and only the highlighted part moves."""
+def singular_value_plot(sv: np.ndarray, rank: int, estimated: np.ndarray | None = None,
+                        method: str = "", height: int = 300) -> hv.Overlay:
+    """All singular values of A (log-log, grey), the `rank` kept ones highlighted (legend
+    "kept"), a method's own estimates (crosses, all it computed) when it makes any, and a
+    dotted line after the kept ones."""
     sv = np.asarray(sv, dtype=np.float64)
     i = np.arange(1, len(sv) + 1)
     floor = sv[0] * 1e-16 if len(sv) and sv[0] > 0 else 1e-300
     s = np.maximum(sv, floor)
-    base = hv.Curve((i, s), "index i", "singular value s_i", label="all (exact)").opts(
-        color="#999999", line_width=1.5, backend="bokeh")
-    e = None if estimated is None or not len(estimated) else \
-        np.maximum(np.asarray(estimated, dtype=np.float64), floor)
-
-    def kept(data):
-        k = int(min(data if data is not None else 1, len(sv)))
-        els = [hv.Scatter((i[:k], s[:k]), "index i", "singular value s_i",
-                          label=f"kept (rank {k})").opts(color=ACCENT, size=6)]
-        if e is not None:
-            ek = e[:k]
-            els.append(hv.Scatter((np.arange(1, len(ek) + 1), ek), "index i",
-                                  "singular value s_i", label=f"{method} estimate").opts(
-                color="#ff7f0e", marker="x", size=9, line_width=2))
-        els.append(hv.VLine(k + 0.5).opts(color=ACCENT, line_dash="dotted", line_width=1))
-        return hv.Overlay(els)
-
-    opts = dict(logy=True, logx=True, height=height, responsive=True,
-                legend_position="bottom_left", show_grid=True,
-                title="Singular value decay (log-log)", tools=["hover"])
-    if isinstance(rank, hv.streams.Pipe):
-        return (base * hv.DynamicMap(kept, streams=[rank])).opts(**opts, backend="bokeh")
-    return (base * kept(rank)).opts(**opts, backend="bokeh")
+    k = int(min(rank, len(sv)))
+    els = [hv.Curve((i, s), "index i", "singular value s_i", label="all (exact)").opts(
+               color="#999999", line_width=1.5),
+           hv.Scatter((i[:k], s[:k]), "index i", "singular value s_i", label="kept").opts(
+               color=ACCENT, size=6)]
+    if estimated is not None and len(estimated):
+        e = np.maximum(np.asarray(estimated, dtype=np.float64), floor)
+        els.append(hv.Scatter((np.arange(1, len(e) + 1), e), "index i",
+                              "singular value s_i", label=f"{method} estimate").opts(
+            color="#ff7f0e", marker="x", size=7, line_width=1.5))
+    els.append(hv.VLine(k + 0.5).opts(color=ACCENT, line_dash="dotted", line_width=1))
+    return hv.Overlay(els).opts(logy=True, logx=True, height=height, responsive=True,
+                                legend_position="bottom_left", show_grid=True,
+                                title="Singular value decay (log-log)", tools=["hover"],
+                                backend="bokeh")
 
 
-def error_vs_rank_plot(df: pd.DataFrame, rank: int | hv.streams.Pipe | None = None,
-                       height: int = 340, labels: dict[str, str] | None = None,
-                       ) -> hv.Layout:
+def error_vs_rank_plot(df: pd.DataFrame, rank: int | None = None, height: int = 340,
+                       labels: dict[str, str] | None = None) -> hv.Layout:
     """Two panels against the rank, one curve per method (columns method, rank, fro,
     fro_opt, fro_ratio): the relative Frobenius error ||A - A_k||_F / ||A||_F with the
     Eckart–Young optimum as a dashed black line (log scale), and the error divided by the
-    optimum (1 = optimal). A marker shows the current rank (with a Pipe, ``pipe.send(k)``
-    moves only the markers)."""
+    optimum (1 = optimal). A dotted vertical marker shows the current rank."""
     labels = labels or {}
     if df is None or df.empty:
         empty = hv.Curve([], "rank", "relative error").opts(height=height, responsive=True)
@@ -169,16 +151,11 @@ def error_vs_rank_plot(df: pd.DataFrame, rank: int | hv.streams.Pipe | None = No
     right = dict(common, ylim=(0.95, max(1.1, min(qmax, 10.0) * 1.05)),
                  legend_position="right", title="Error / optimum (1 = Eckart–Young)")
 
-    def marker(data=None):
-        return hv.VLine(data if data is not None else 1).opts(color=ACCENT, line_dash="dotted",
-                                                              line_width=1)
+    def marker():
+        return [hv.VLine(rank).opts(color=ACCENT, line_dash="dotted", line_width=1)] \
+            if rank is not None else []
 
-    if isinstance(rank, hv.streams.Pipe):
-        a = hv.Overlay(err) * hv.DynamicMap(marker, streams=[rank])
-        b = hv.Overlay(ratio) * hv.DynamicMap(marker, streams=[rank])
-    else:
-        extra = [marker(rank)] if rank is not None else []
-        a, b = hv.Overlay(err + extra), hv.Overlay(ratio + extra)
+    a, b = hv.Overlay(err + marker()), hv.Overlay(ratio + marker())
     return (a.opts(**left) + b.opts(**right)).opts(shared_axes=False).cols(2).opts(
         backend="bokeh")
 

@@ -9,17 +9,7 @@ comparison grid and the detectability demo (``datasets``).
     from workbench.clustering import KMeans, SpectralClustering, datasets
     d = datasets.toy_dataset("moons", 2000)
     sc = SpectralClustering(2).fit(d.X)        # .laplacian_eigenvalues_, .embedding_
-
-Importing this package sets ``OMP_WAIT_POLICY=passive`` unless it is set already: the
-OpenMP runtimes loaded afterwards (numba's parallel kernels, scikit-learn's) then sleep
-instead of spinning between parallel regions. On a busy machine (a class server, 2 cores
-shared by many sessions) spinning threads starve the ones doing work: a Lloyd step on
-1000 x 500 points took 56 ms with spinning and 0.5 ms without.
 """
-
-import os
-
-os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 from workbench.backends.numba_support import HAVE_NUMBA
 from workbench.clustering import datasets, metrics

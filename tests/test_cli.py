@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import pytest
+
 from workbench.cli import serve_command
 from workbench.ui.index import discover_apps, render_index
 
@@ -48,3 +50,46 @@ def test_serve_command_binds_loopback_and_lists_apps(tmp_path):
     assert limit >= UPLOAD_MAX_BYTES * 4 / 3 + 2**20
     index = Path(cmd[cmd.index("--index") + 1])
     assert "Alpha" in index.read_text()
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_server_and_leaves_no_child(tmp_path):
+    """`workbench serve` becomes the server process: a SIGTERM to it (a supervisor, a test
+    harness) stops the server itself; no `panel serve` child is left holding the port."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import free_port, wait_http
+
+    d = tmp_path / "apps"
+    d.mkdir()
+    (d / "hello.py").write_text('"""Hello — a page."""\nimport panel as pn\n\n'
+                                'pn.pane.Markdown("hello").servable()\n')
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "workbench", "serve", "--port", str(port),
+                             "--apps", str(d), "--no-warm"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/hello", timeout=120, proc=proc)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        alive = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                cmdline = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+            except OSError:
+                continue
+            if b"serve" in cmdline and str(port).encode() in cmdline:
+                alive.append(pid)
+        if not alive:
+            break
+        time.sleep(0.5)
+    assert alive == [], f"processes still serving port {port}: {alive}"

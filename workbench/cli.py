@@ -94,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         cmd = serve_command(args)
         env = dict(os.environ, BOKEH_RESOURCES="server", PYTHONUNBUFFERED="1")
         print(f"Spectral Workbench: http://{args.address}:{args.port}/", flush=True)
+        if os.name == "posix":
+            # become the server: a signal to this process (SIGTERM from a supervisor or a
+            # test) then stops the server itself, with no orphaned child left behind
+            os.execve(sys.executable, cmd, env)
         try:
             return subprocess.call(cmd, env=env)
         except KeyboardInterrupt:

@@ -20,7 +20,7 @@ log = logging.getLogger("workbench.serve")
 # WORKBENCH_THREADS overrides.
 threads = cap_threads(default_threads() if os.environ.get("WORKBENCH_THREADS")
                       else max(1, default_threads() // BACKGROUND_WORKERS))
-for _topic in ("workbench.clustering", "workbench.eigenspectra"):  # register numba warm-ups
+for _topic in ("workbench.clustering", "workbench.eigenspectra", "workbench.lowrank"):  # register numba warm-ups
     try:
         importlib.import_module(_topic)
     except Exception as exc:  # pragma: no cover - a broken topic must not stop the server

@@ -91,7 +91,12 @@ def test_example_sweep_default_view(tmp_path, monkeypatch):
     _wait(lambda: ex.loaded or ex.message, timeout=120)
     assert ex.message == ""
     assert (ex.experiment, ex.x, ex.color) == ("hessian.top_eigs", "width", "seed")
+    assert (ex.y, ex.entry) == ("top_k[entry]", 0)  # the array output, so entry walks it
     df = ex.plot_table()
     assert len(df) == 12 and set(df["width"]) == {4, 8, 16, 32}
     # top_k[0] is the top eigenvalue, which top_eigs reports separately
-    np.testing.assert_array_equal(df[ex._y_label()], df["top_eig"])
+    np.testing.assert_array_equal(df["top_k[0]"], df["top_eig"])
+    ex.entry = 1  # the second eigenvalue: below the first in every run
+    df1 = ex.plot_table()
+    assert (df1["top_k[1]"].to_numpy() <= df["top_k[0]"].to_numpy()).all()
+    assert not np.array_equal(df1["top_k[1]"].to_numpy(), df["top_k[0]"].to_numpy())

@@ -162,7 +162,9 @@ class SweepExplorer(Explorer):
             if self.x not in xs:
                 self.x = varying[0] if varying else (xs[0] if xs else "")
             if self.y not in ys:
-                self.y = ys[0] if ys else ""
+                # an array output first (a spectrum, per-layer values): its entry slider
+                # then walks through it (top_k[0], top_k[1], ...; alpha of layer 0, 1, ...)
+                self.y = (f"{arrays[0]}{ARRAY_SUFFIX}" if arrays else ys[0]) if ys else ""
             # first table: colour by the second varying parameter unless one was chosen
             if self.color not in self.param.color.objects or (self.loaded == 0
                                                                and self.color == NONE):

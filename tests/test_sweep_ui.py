@@ -3,26 +3,16 @@ colour/facet, errors shown as messages. The served page is covered by test_apps_
 
 from __future__ import annotations
 
-import time
-
 import holoviews as hv
 import numpy as np
 import pytest
+from helpers import wait_until
 
 from workbench.errors import InputFormatError
 from workbench.sweep import Grid, load_sweep, run_sweep
 from workbench.sweep.experiments.demo import random_top_eig
 from workbench.ui.sweep import SweepExplorer
 from workbench.viz.sweep import sweep_plot
-
-
-def _wait(cond, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.02)
-    raise TimeoutError("condition not met")
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +25,7 @@ def folder(tmp_path_factory):
 
 def _explorer(folder, **kw):
     ex = SweepExplorer(folder=str(folder), **kw)
-    _wait(lambda: ex.loaded or ex.message)
+    wait_until(lambda: ex.loaded or ex.message)
     return ex
 
 
@@ -68,7 +58,7 @@ def test_explorer_bad_folder_is_a_message(tmp_path):
     ex = SweepExplorer(folder=str(tmp_path / "missing"))
     assert "does not exist" in ex.message
     ex2 = SweepExplorer(folder=str(tmp_path))
-    _wait(lambda: ex2.message != "")
+    wait_until(lambda: ex2.message != "")
     assert "not a sweep folder" in ex2.message and "Traceback" not in ex2.message
 
 
@@ -88,7 +78,7 @@ def test_sweep_plot_mean_and_errors(folder):
 def test_example_sweep_default_view(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_SWEEP_EXAMPLE_DIR", str(tmp_path / "example"))
     ex = SweepExplorer()
-    _wait(lambda: ex.loaded or ex.message, timeout=120)
+    wait_until(lambda: ex.loaded or ex.message, timeout=120)
     assert ex.message == ""
     assert (ex.experiment, ex.x, ex.color) == ("hessian.top_eigs", "width", "seed")
     assert (ex.y, ex.entry) == ("top_k[entry]", 0)  # the array output, so entry walks it

@@ -25,6 +25,17 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
+# true once some Bokeh ColumnDataSource on the page holds at least 2 rows
+JS_HAS_DATA = """() => {
+  if (!window.Bokeh || !Bokeh.documents) return false;
+  for (const doc of Bokeh.documents)
+    for (const m of doc.all_models) {
+      if (!m.data || !String(m.type).endsWith('ColumnDataSource')) continue;
+      const cols = (m.data instanceof Map) ? Array.from(m.data.values()) : Object.values(m.data);
+      if (cols.some(v => v && v.length >= 2)) return true;
+    }
+  return false;
+}"""
 VIEWPORT = {"width": 1400, "height": 900}
 SIZE = (600, 386)  # output pixels, the viewport's aspect ratio
 MAX_BYTES = 150_000
@@ -53,6 +64,10 @@ def capture(page, url: str, quiet_ms: float = 1500, timeout_s: float = 180) -> b
     page.wait_for_function(
         "() => window.Bokeh && Bokeh.documents && Bokeh.documents.length > 0",
         timeout=timeout_s * 1000)
+    # plotted data first (apps whose first view comes from background work draw empty
+    # frames until it lands), then quiet canvases
+    with contextlib.suppress(Exception):  # a page without plots: take it as it is
+        page.wait_for_function(JS_HAS_DATA, timeout=timeout_s * 1000)
     page.evaluate(JS_INSTALL)
     deadline = time.monotonic() + timeout_s
     # settled: canvases quiet and no background-work progress bar showing

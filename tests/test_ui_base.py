@@ -126,3 +126,37 @@ def test_page_template(theme):
 
     tmpl = page(Toy(), theme=theme)
     assert tmpl.theme.__name__.lower().startswith(theme)
+
+
+class Link(Explorer):
+    title = "Link"
+    url_params = ("k", "name_", "x", "flag")
+    k = param.Integer(default=2, bounds=(1, 10))
+    name_ = param.Selector(default="a", objects=["a", "b c"])
+    x = param.Number(default=0.5)
+    flag = param.Boolean(default=False)
+
+    def view(self):
+        return pn.pane.Str("")
+
+
+def test_url_query_round_trips_every_kind_of_parameter():
+    from panel.util import parse_query
+
+    src = Link(k=7, name_="b c", x=0.25, flag=True)
+    query = src._url_query()
+    assert query == {"k": "7", "name_": "b c", "x": "0.25", "flag": "true"}
+    # what the browser sends back is the urlencoded query string, parsed by Panel
+    from urllib.parse import urlencode
+
+    dst = Link()
+    dst._restore_from_url(parse_query("?" + urlencode(query)))
+    assert (dst.k, dst.name_, dst.x, dst.flag) == (7, "b c", 0.25, True)
+    assert dst.message == ""
+
+
+def test_a_bad_link_gives_a_message_and_keeps_the_defaults():
+    ex = Link()
+    ex._restore_from_url({"k": 99, "x": 0.75})  # k out of bounds
+    assert ex.k == 2 and ex.x == 0.75  # the good one is applied
+    assert "link parameters" in ex.message and "k=99" in ex.message

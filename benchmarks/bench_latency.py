@@ -46,6 +46,13 @@ TARGETS: dict[str, tuple[float, float] | None] = {
 # Sliders not listed take the app's "*" entry, else "cheap".
 KINDS: dict[str, dict[str, str]] = {
     "fixture": {"level": "costly"},
+    # new data, a new graph or a new Lanczos run: background work, no target
+    "engine": {"Lanczos steps run (costly)": "costly", "Probes (costly)": "costly",
+               "Top-k race": "costly"},
+    "clustering": {"Noise (x scikit-learn's gallery)": "costly", "Seed": "costly",
+                   "Neighbours": "costly", "Points": "costly"},
+    "lowrank": {"Noise": "costly", "Observed fraction": "costly", "Completion rank": "costly",
+                "True rank": "costly"},
 }
 
 JS_SLIDERS = r"""() => {

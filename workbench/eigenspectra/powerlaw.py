@@ -102,14 +102,20 @@ if HAVE_NUMBA:
     import numba
 
     @numba.njit(cache=True, nogil=True)
-    def _ks_scan_numba(x, bias_corrected, min_tail):  # pragma: no cover - compiled
-        N = x.shape[0]
+    def _log_suffix_sums(x):  # pragma: no cover - compiled
+        """log(x) and its suffix sums: suffix[j] = sum of log(x[j:])."""
         logx = np.log(x)
-        suffix = np.empty(N)
+        suffix = np.empty(x.shape[0])
         acc = 0.0
-        for j in range(N - 1, -1, -1):
+        for j in range(x.shape[0] - 1, -1, -1):
             acc += logx[j]
             suffix[j] = acc
+        return logx, suffix
+
+    @numba.njit(cache=True, nogil=True)
+    def _ks_scan_numba(x, bias_corrected, min_tail):  # pragma: no cover - compiled
+        N = x.shape[0]
+        logx, suffix = _log_suffix_sums(x)
         alphas = np.zeros(N - 1)
         Ds = np.ones(N - 1)
         for i in range(N - 1):
@@ -143,12 +149,7 @@ if HAVE_NUMBA:
         every ``stride``-th candidate first gives a good bound.
         """
         N = x.shape[0]
-        logx = np.log(x)
-        suffix = np.empty(N)
-        acc = 0.0
-        for j in range(N - 1, -1, -1):
-            acc += logx[j]
-            suffix[j] = acc
+        logx, suffix = _log_suffix_sums(x)
         alphas = np.zeros(N - 1)
         Ds = np.full(N - 1, np.nan)
         for i in range(N - 1):

@@ -21,55 +21,88 @@ def _explorer(**kw):
     return ex
 
 
-def _now(obj):
-    """The element a pane shows now (a DynamicMap evaluated on its pipes' data)."""
-    return obj[()] if isinstance(obj, hv.DynamicMap) else obj
+def _column(ex, figure, label, column):
+    """A column of the Bokeh source drawing layer `label` of `figure` (what the page shows)."""
+    return np.asarray(ex._live[figure][label].data[column])
 
 
-def _scatter(overlay, label):
-    return next(el for el in _now(overlay) if isinstance(el, hv.Scatter) and el.label == label)
+def _fresh_sources(ex):
+    """The sources a full HoloViews render of the current view would have."""
+    from workbench.ui.engine import _render
+    from workbench.viz.spectral import density_plot, nodes_plot, ritz_plot
+
+    run, view = ex._run, ex._view
+    return {
+        "curves": _render(density_plot(run.hist_edges, run.hist_density, view.slq,
+                                       view.kpm if ex.kpm else None, logy=ex.logy))[1],
+        "nodes": _render(nodes_plot(view.slq))[1],
+        "ritz": _render(ritz_plot(view.ritz, run.marks, run.steps_run,
+                                  clim=ex._clim()))[1],
+    }
+
+
+def _assert_shows_current_view(ex):
+    """Data written into the live figures == what a full re-render would draw."""
+    fresh = _fresh_sources(ex)
+    for figure, sources in fresh.items():
+        assert set(ex._live[figure]) == set(sources), figure
+        for label, src in sources.items():
+            live = ex._live[figure][label].data
+            assert set(live) == set(src.data), (figure, label)
+            for key, values in src.data.items():
+                np.testing.assert_array_equal(np.asarray(live[key]), np.asarray(values),
+                                              err_msg=f"{figure}/{label}/{key}")
 
 
 def _curves(overlay):
-    return [el for el in _now(overlay) if isinstance(el, hv.Curve)]
+    return [el for el in overlay if isinstance(el, hv.Curve)]
+
+
+def _scatter(overlay, label):
+    return next(el for el in overlay if isinstance(el, hv.Scatter) and el.label == label)
 
 
 def test_step_slider_is_free_and_changes_the_plots():
     ex = _explorer(n=500, max_steps=20, probes=4, k=3)
     assert ex.computed == 1 and ex._run.n == 500
-    ritz_before = _scatter(ex._ritz.object, "Ritz values")
-    assert len(ritz_before) == ex.step * (ex.step + 1) // 2  # step j holds j Ritz values
-    dens_before = _curves(ex._density.object)[0].dimension_values("density")
-    race_pipe = ex._pipes["race"]
-    race_events = len(race_pipe.data.curves)  # the race data object is sent once per run
-    race_data = race_pipe.data
+    figures = [p.object for p in (ex._density, ex._nodes, ex._ritz, ex._race)]
+    assert len(_column(ex, "ritz", "Ritz values", "step")) == ex.step * (ex.step + 1) // 2
+    dens_before = _column(ex, "curves", "SLQ", "density")
+    _assert_shows_current_view(ex)
     ex.step = ex.step + 1
     assert ex.computed == 1  # no new run
-    ritz_after = _scatter(ex._ritz.object, "Ritz values")
-    assert len(ritz_after) == ex.step * (ex.step + 1) // 2
-    dens_after = _curves(ex._density.object)[0].dimension_values("density")
-    assert not np.allclose(dens_after, dens_before)
-    assert race_pipe.data is race_data and race_events == 2  # the race: once per run
+    # the same figures, new data in them (step j holds j Ritz values)
+    assert [p.object for p in (ex._density, ex._nodes, ex._ritz, ex._race)] == figures
+    assert len(_column(ex, "ritz", "Ritz values", "step")) == ex.step * (ex.step + 1) // 2
+    assert not np.allclose(_column(ex, "curves", "SLQ", "density"), dens_before)
+    _assert_shows_current_view(ex)
     assert f"Step **{ex.step}** of 20" in ex._info.object
     assert f"= **{4 * ex.step} matvecs**" in ex._info.object
+    ex.step = 1  # the other end too
+    _assert_shows_current_view(ex)
+    assert len(_column(ex, "ritz", "Ritz values", "step")) == 1
 
 
 def test_broadening_and_display_options():
     ex = _explorer(n=500, max_steps=15, probes=3, k=2)
-    ritz_data = ex._pipes["ritz"].data
+    ritz_data = ex._live["ritz"]["Ritz values"].data
+    kpm_data = ex._live["curves"]["KPM"].data
     s1 = ex._view.slq.sigma
     ex.broadening = 2.0
     assert ex._view.slq.sigma == pytest.approx(2 * s1)
-    assert ex._pipes["ritz"].data is ritz_data  # Ritz values do not depend on broadening
-    slq = _curves(ex._density.object)[0]
-    assert np.allclose(slq.dimension_values("density"),
+    # neither the Ritz values nor KPM depend on the broadening: their sources are untouched
+    assert ex._live["ritz"]["Ritz values"].data is ritz_data
+    assert ex._live["curves"]["KPM"].data is kpm_data
+    assert np.allclose(_column(ex, "curves", "SLQ", "density"),
                        np.maximum(ex._view.slq.density, 1e-5 * ex._run.hist_density.max()))
-    assert [el.label for el in _curves(ex._density.object)] == ["SLQ", "KPM"]
+    _assert_shows_current_view(ex)
+    assert set(ex._live["curves"]) == {"exact", "SLQ", "KPM"}
     ex.kpm = False
-    assert [el.label for el in _curves(ex._density.object)] == ["SLQ"]
+    assert set(ex._live["curves"]) == {"exact", "SLQ"}
+    ex.step = 5
     ex.logy = False
-    slq = _curves(ex._density.object)[0]
-    assert np.allclose(slq.dimension_values("density"), ex._view.slq.density)
+    assert np.allclose(_column(ex, "curves", "SLQ", "density"), ex._view.slq.density)
+    _assert_shows_current_view(ex)
     assert ex.computed == 1
 
 

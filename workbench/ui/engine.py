@@ -13,7 +13,7 @@ import pandas as pd
 import panel as pn
 import param
 
-from workbench.ui.base import Explorer
+from workbench.ui.base import Explorer, _on_session
 
 SIZES = [500, 1000, 2000, 5000, 10000, 20000]
 KINDS = ["bulk+outliers", "marchenko-pastur", "clustered", "indefinite", "degenerate",
@@ -29,6 +29,44 @@ KIND_NOTES = {
                   "after 3 steps",
     "well-separated": "1, 2, ..., n: no outliers, so Lanczos converges slowly",
 }
+
+
+def _render(element):
+    """Render a HoloViews Overlay to a Bokeh figure once. Returns (figure, {layer label:
+    its ColumnDataSource}): later updates write into the sources, and the browser redraws
+    only the glyphs (a HoloViews re-render rebuilds the figure and costs ~50-100 ms)."""
+    import holoviews as hv
+
+    plot = hv.renderer("bokeh").get_plot(element)
+    sources = {sub.current_frame.label: sub.handles["source"]
+               for sub in getattr(plot, "subplots", {}).values()
+               if sub.current_frame is not None and "source" in sub.handles}
+    return plot.state, sources
+
+
+def _write(source, columns: dict, color: str | None = None) -> None:
+    """Replace `source`'s data with `columns` (name -> array), under the keys HoloViews gave
+    the source: a column's name or its sanitized form ("Ritz value" -> "Ritz_value"), and
+    "color" for the colour-mapped column `color`."""
+    from holoviews.core.util import dimension_sanitizer
+
+    named = dict(columns)
+    for name, values in columns.items():
+        named.setdefault(dimension_sanitizer(name), values)
+    if color is not None:
+        named["color"] = columns[color]
+    source.data = {key: named[key] for key in source.data}
+
+
+def _auto_range(fig, axis: str, start: float | None = None) -> None:
+    """Let the browser fit `axis` ("x" or "y") to the data on every update (a Bokeh
+    DataRange1d, 10% padding, log-aware), optionally with a fixed `start`."""
+    from bokeh.models import DataRange1d
+
+    rng = DataRange1d(range_padding=0.1)
+    if start is not None:
+        rng.start = start
+    setattr(fig, f"{axis}_range", rng)
 
 
 class EngineExplorer(Explorer):
@@ -63,25 +101,27 @@ class EngineExplorer(Explorer):
         super().__init__(**params)
         self._run = None
         self._view = None
-        self._density = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=380,
-                                          css_classes=["wb-engine-density"])
-        self._nodes = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=320,
-                                        css_classes=["wb-engine-nodes"])
-        self._ritz = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=400,
-                                       css_classes=["wb-engine-ritz"])
-        self._race = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=300,
-                                       css_classes=["wb-engine-race"])
+        # Bokeh figures rendered once per run (see _render); a step writes into them
+        self._density = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=380,
+                                      css_classes=["wb-engine-density"])
+        self._nodes = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=320,
+                                    css_classes=["wb-engine-nodes"])
+        self._ritz = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=400,
+                                   css_classes=["wb-engine-ritz"])
+        self._race = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=300,
+                                   css_classes=["wb-engine-race"])
         # fixed height: a text that changes with every step must not re-layout the page
         self._info = pn.pane.Markdown("", sizing_mode="stretch_width", height=96,
                                       css_classes=["wb-engine-info"])
         self._step_slider = pn.widgets.IntSlider.from_param(
             self.param.step, name="Lanczos steps shown", start=1, end=self.max_steps)
+        self._broadening_slider = pn.widgets.FloatSlider.from_param(
+            self.param.broadening, name="SLQ broadening (x default)")
         self.param.watch(self._on_costly, ["spectrum", "n", "max_steps", "probes", "k",
                                            "seed"])
         self.param.watch(self._on_cheap, ["step", "broadening", "kpm", "logy"])
         self._requested = None
-        self._pipes: dict = {}  # plot name -> hv.streams.Pipe feeding its DynamicMap
-        self._drawn_with = None  # (logy, kpm) the density DynamicMap was built for
+        self._live: dict = {}  # figure name -> {layer label: ColumnDataSource}
         # served: after the URL's parameters are applied; in a notebook: at once
         pn.state.onload(self._compute)
 
@@ -131,68 +171,89 @@ class EngineExplorer(Explorer):
     # ------------------------------------------------------------------ cheap
     def _on_cheap(self, *events) -> None:
         names = {e.name for e in events}
-        self.guarded(self._refresh)(race=False, nodes="step" in names,
-                                    ritz="step" in names)
+        if names & {"kpm", "logy"}:
+            self.guarded(self._build_density)()
+        self.guarded(self._refresh)(race=False, steps="step" in names)
 
-    def _build_plots(self, send: dict) -> set:
-        """DynamicMaps fed by Pipes: a new step, broadening or run only sends data (the
-        Bokeh sources update in place); the log / KPM toggles rebuild the density plot.
-        New pipes start with their entry of `send`; returns the names built now."""
-        import holoviews as hv
+    def _build_density(self) -> None:
+        """The density figure (rebuilt by the log / KPM toggles and a new run)."""
+        from workbench.viz.spectral import density_plot, log_floor
 
+        run, view = self._run, self._view
+        if run is None or view is None:
+            return
+        fig, sources = _render(density_plot(
+            run.hist_edges, run.hist_density, view.slq, view.kpm if self.kpm else None,
+            logy=self.logy))
+        # y follows the curves in the browser (hv's framewise ranges cost a server-side
+        # re-render per step); x is the fixed density grid
+        _auto_range(fig, "y", start=log_floor(run.hist_density) if self.logy else 0.0)
+        self._live["curves"] = sources
+        self._density.object = fig
+
+    def _build_plots(self) -> None:
+        """Render every figure once per run; later steps only write into their sources."""
+        from workbench.viz.spectral import nodes_plot, race_plot, ritz_plot
+
+        run, view = self._run, self._view
+        self._build_density()
+        fig, sources = _render(nodes_plot(view.slq))
+        _auto_range(fig, "x")
+        _auto_range(fig, "y")
+        self._live["nodes"] = sources
+        self._nodes.object = fig
+        # x: every step up to the run's last; y: the exact eigenvalues' span (the marks
+        # hold the extremes), which holds every Ritz value (a Rayleigh quotient): neither
+        # range changes with the step
+        fig, sources = _render(ritz_plot(view.ritz, run.marks, max_steps=run.steps_run,
+                                         clim=self._clim()))
+        self._live["ritz"] = sources
+        self._ritz.object = fig
+        self._race.object = _render(race_plot(run.race))[0]
+
+    def _clim(self) -> tuple[float, float]:
+        """Residual colour range over all steps: colours keep their meaning."""
+        full = self._run.ritz.residual
+        return float(full.min()), float(full.max())
+
+    def _refresh(self, race: bool = True, steps: bool = True) -> None:
+        """Show the stored run at the current step and broadening. ``race=True`` (a new
+        run) renders every figure; otherwise data is written into the rendered figures'
+        sources: the density curves always, the nodes and Ritz values when the step
+        changed (``steps``). The text below the plots follows on the next tick."""
         from workbench.viz.spectral import (
-            density_stream,
-            nodes_stream,
-            race_stream,
-            ritz_stream,
+            NODES_LABEL,
+            RITZ_LABEL,
+            density_columns,
+            log_floor,
+            nodes_columns,
+            ritz_columns,
         )
 
-        built = set()
-        if not self._pipes:
-            self._pipes = {name: hv.streams.Pipe(data=send[name])
-                           for name in ("hist", "nodes", "marks", "ritz", "race")}
-            self._nodes.object = nodes_stream(self._pipes["nodes"])
-            self._ritz.object = ritz_stream(self._pipes["marks"], self._pipes["ritz"])
-            self._race.object = race_stream(self._pipes["race"])
-            built |= {"hist", "nodes", "marks", "ritz", "race"}
-        if self._drawn_with != (self.logy, self.kpm):
-            if "hist" not in built:  # a rebuilt histogram layer starts from the current data
-                self._pipes["hist"] = hv.streams.Pipe(data=send.get(
-                    "hist", self._pipes["hist"].data))
-                built.add("hist")
-            self._pipes["curves"] = hv.streams.Pipe(data=send["curves"])
-            self._density.object = density_stream(self._pipes["hist"], self._pipes["curves"],
-                                                  logy=self.logy, show_kpm=self.kpm)
-            self._drawn_with = (self.logy, self.kpm)
-            built.add("curves")
-        return built
-
-    def _refresh(self, race: bool = True, nodes: bool = True, ritz: bool = True) -> None:
-        """Redraw from the stored run (``race=True``: a new run, every layer), else only
-        the layers that depend on what changed: the density curves always, the nodes and
-        Ritz values when the step changed."""
         run = self._run
         if run is None:
             return
         view = run.at(self.step, self.broadening)
         self._view = view
-        new_run = race or not self._pipes
-        send = {"curves": (view.slq, view.kpm)}
-        if nodes or new_run:
-            send["nodes"] = view.slq
-        if ritz or new_run:
-            full = run.ritz.residual
-            send["ritz"] = (view.ritz, (float(full.min()), float(full.max())))
-        if new_run:
-            send["hist"] = (run.hist_edges, run.hist_density)
-            send["marks"] = (run.marks, run.steps_run)
-            send["race"] = run.race
-        built = self._build_plots(send)
-        for name in ("hist", "marks", "curves", "ritz", "nodes", "race"):  # hist before curves
-            if name in send and name not in built:
-                self._pipes[name].send(send[name])
-        self._info.object = self._summary(run, view)
+        if race or not self._live:
+            self._build_plots()
+        else:
+            floor = log_floor(run.hist_density) if self.logy else 0.0
+            curves = self._live["curves"]
+            _write(curves["SLQ"], density_columns(view.slq, floor))
+            # KPM does not depend on the broadening: only a new step changes it
+            if steps and "KPM" in curves:
+                _write(curves["KPM"], density_columns(view.kpm, floor))
+            if steps:
+                _write(self._live["nodes"][NODES_LABEL], nodes_columns(view.slq))
+                _write(self._live["ritz"][RITZ_LABEL], ritz_columns(view.ritz),
+                       color="residual")
         self.updated += 1
+        _on_session(pn.state.curdoc, lambda: self._show_summary(view))
+
+    def _show_summary(self, view) -> None:
+        if view is self._view:  # else a newer step has been drawn meanwhile
+            self._info.object = self._summary(self._run, view)
 
     def _summary(self, run, view) -> str:
         ours = run.race.curves["top_eigs"]
@@ -234,8 +295,7 @@ class EngineExplorer(Explorer):
     def controls(self) -> list:
         return [
             self._step_slider,
-            pn.widgets.FloatSlider.from_param(self.param.broadening,
-                                              name="SLQ broadening (x default)"),
+            self._broadening_slider,
             pn.widgets.Select.from_param(self.param.spectrum, name="Test spectrum"),
             pn.widgets.Select.from_param(self.param.n, name="Size n"),
             pn.widgets.IntSlider.from_param(self.param.max_steps,

@@ -8,11 +8,9 @@ out (no linear algebra, no Panel).
     ritz_plot(view.ritz, run.marks, max_steps=run.steps_run)
     race_plot(run.race)
 
-For dashboards the ``*_stream`` variants return DynamicMaps fed by ``hv.streams.Pipe``s:
-sending new data updates the Bokeh sources in place. The layers that change with the
-Lanczos step (density curves, Ritz values, nodes) have their own pipe, separate from the
-ones that change only with the test spectrum (histogram, exact eigenvalues, race), so a
-step costs as few glyph updates as possible.
+The ``*_columns`` functions give the data a layer draws (the columns of its Bokeh source):
+a dashboard renders each figure once and then writes new columns into it per step, which
+costs a few ms instead of a HoloViews re-render.
 """
 
 from __future__ import annotations
@@ -27,6 +25,7 @@ _BASE = dict(responsive=True, show_grid=True)
 DENSITY_TITLE = "Spectral density: SLQ and KPM vs the exact eigenvalues"
 NODES_TITLE = "SLQ quadrature nodes (Ritz values of every probe)"
 RITZ_TITLE = "Ritz values per Lanczos step (grey dashes: exact)"
+NODES_LABEL, RITZ_LABEL = "Ritz value (node)", "Ritz values"
 
 
 def log_floor(hist_density) -> float:
@@ -47,6 +46,13 @@ def exact_histogram(hist_edges, hist_density, logy: bool = False) -> hv.Histogra
     return el.opts(ylim=(floor, None), backend="bokeh") if logy else el
 
 
+def density_columns(res, floor: float = 0.0) -> dict:
+    """The columns a density curve draws: ``eigenvalue`` (the grid) and ``density`` of a
+    DensityResult, values below `floor` raised to it (for a log axis)."""
+    y = np.maximum(res.density, floor) if floor > 0 else np.asarray(res.density)
+    return {"eigenvalue": np.asarray(res.grid), "density": y}
+
+
 def density_curves(slq=None, kpm=None, floor: float = 0.0) -> hv.Overlay:
     """The SLQ (blue) and KPM (orange, dashed) density curves of DensityResults, values
     below `floor` raised to it (for a log axis)."""
@@ -54,8 +60,8 @@ def density_curves(slq=None, kpm=None, floor: float = 0.0) -> hv.Overlay:
     for res, color, dash, name in ((slq, SLQ, "solid", "SLQ"), (kpm, KPM, "dashed", "KPM")):
         if res is None:
             continue
-        y = np.maximum(res.density, floor) if floor > 0 else res.density
-        layers.append(hv.Curve((res.grid, y), "eigenvalue", "density", label=name).opts(
+        layers.append(hv.Curve(density_columns(res, floor), "eigenvalue", "density",
+                               label=name).opts(
             color=color, line_width=2.2, line_dash=dash, tools=["hover"], backend="bokeh"))
     return hv.Overlay(layers)
 
@@ -77,19 +83,32 @@ def density_plot(hist_edges, hist_density, slq=None, kpm=None, logy: bool = Fals
     return hv.Overlay(layers).opts(**_density_opts(logy, height, title), backend="bokeh")
 
 
-def nodes_plot(slq, title: str = NODES_TITLE, height: int = 320) -> hv.Overlay:
-    """Every probe's Gauss nodes (Ritz values) against their weights, log y: an outlier
-    holds weight ~1/n in each probe, invisible in a density, but stands alone here."""
+def nodes_columns(slq) -> dict:
+    """The columns of the quadrature-node plot: every probe's Gauss nodes (``node``), their
+    weights (``weight``, only positive ones: the axis is log) and the ``probe`` index."""
     x = np.asarray(slq.nodes, dtype=float).ravel()
     w = np.asarray(slq.weights, dtype=float).ravel()
     probe = np.repeat(np.arange(slq.nodes.shape[0]), slq.nodes.shape[1])
     keep = w > 0
-    pts = hv.Scatter((x[keep], w[keep], probe[keep]), "node", ["weight", "probe"],
-                     label="Ritz value (node)").opts(
+    return {"node": x[keep], "weight": w[keep], "probe": probe[keep]}
+
+
+def nodes_plot(slq, title: str = NODES_TITLE, height: int = 320) -> hv.Overlay:
+    """Every probe's Gauss nodes (Ritz values) against their weights, log y: an outlier
+    holds weight ~1/n in each probe, invisible in a density, but stands alone here."""
+    pts = hv.Scatter(nodes_columns(slq), "node", ["weight", "probe"],
+                     label=NODES_LABEL).opts(
         color=NODES, size=6, alpha=0.55, tools=["hover"], backend="bokeh")
     return hv.Overlay([pts]).opts(height=height, title=title, xlabel="eigenvalue",
                                   ylabel="quadrature weight (log)", logy=True,
                                   show_legend=False, **_BASE, backend="bokeh")
+
+
+def ritz_columns(ritz) -> dict:
+    """The columns of the Ritz-value plot of a RitzSteps: ``step``, ``Ritz value`` and its
+    ``residual`` ||A y - theta y||."""
+    return {"step": np.asarray(ritz.step), "Ritz value": np.asarray(ritz.value),
+            "residual": np.asarray(ritz.residual)}
 
 
 def ritz_points(ritz, clim=None) -> hv.Scatter:
@@ -100,9 +119,8 @@ def ritz_points(ritz, clim=None) -> hv.Scatter:
                 tools=["hover"], colorbar_opts={"title": "residual"})
     if clim is not None:
         opts["clim"] = tuple(float(c) for c in clim)
-    return hv.Scatter((np.asarray(ritz.step), np.asarray(ritz.value),
-                       np.asarray(ritz.residual)), "step", ["Ritz value", "residual"],
-                      label="Ritz values").opts(**opts, backend="bokeh")
+    return hv.Scatter(ritz_columns(ritz), "step", ["Ritz value", "residual"],
+                      label=RITZ_LABEL).opts(**opts, backend="bokeh")
 
 
 def exact_marks(marks, max_steps: int) -> hv.Scatter:
@@ -146,51 +164,3 @@ def race_plot(race, title: str | None = None, height: int = 300) -> hv.Overlay:
         height=height, title=title, xlabel="matvecs (log)", ylabel="eigenvalues found",
         logx=True, ylim=(-0.2, race.k + 0.4), legend_position="top_left", **_BASE,
         backend="bokeh")
-
-
-# ---------------------------------------------------------------------- streams
-_FRAMEWISE = {name: {"framewise": True} for name in ("Curve", "Scatter", "Histogram")}
-
-
-def _dmap(pipe, element) -> hv.DynamicMap:
-    """A DynamicMap drawing ``element(pipe.data)`` with per-frame axis ranges (framewise
-    must be set on the elements: an Overlay's own option does not reach its layers)."""
-
-    def draw(data):
-        return element(data).opts(_FRAMEWISE, backend="bokeh")
-
-    return hv.DynamicMap(draw, streams=[pipe])
-
-
-def density_stream(hist_pipe, curves_pipe, logy: bool = False, show_kpm: bool = True,
-                   height: int = 380) -> hv.Overlay:
-    """density_plot fed by two pipes: `hist_pipe` (hist_edges, hist_density) and
-    `curves_pipe` (slq, kpm) DensityResults."""
-
-    def curves(data):
-        floor = log_floor(hist_pipe.data[1]) if logy else 0.0
-        return density_curves(data[0], data[1] if show_kpm else None, floor)
-
-    hist = _dmap(hist_pipe, lambda d: exact_histogram(d[0], d[1], logy))
-    return (hist * _dmap(curves_pipe, curves)).opts(
-        **_density_opts(logy, height, DENSITY_TITLE), backend="bokeh")
-
-
-def nodes_stream(pipe) -> hv.DynamicMap:
-    """nodes_plot as a DynamicMap on `pipe` (data: an SLQ DensityResult)."""
-    return _dmap(pipe, nodes_plot)
-
-
-def ritz_stream(marks_pipe, ritz_pipe, height: int = 400) -> hv.Overlay:
-    """ritz_plot fed by two pipes: `marks_pipe` (exact marks, max_steps) and `ritz_pipe`
-    (RitzSteps, clim)."""
-    marks = _dmap(marks_pipe, lambda d: exact_marks(*d).opts(xlim=(0.3, d[1] + 2.5)))
-    points = _dmap(ritz_pipe, lambda d: ritz_points(*d))
-    return (marks * points).opts(show_legend=False, height=height, title=RITZ_TITLE,
-                                 xlabel="Lanczos step (matvecs)", ylabel="Ritz value",
-                                 **_BASE, backend="bokeh")
-
-
-def race_stream(pipe) -> hv.DynamicMap:
-    """race_plot as a DynamicMap on `pipe` (data: a SolverRace)."""
-    return _dmap(pipe, race_plot)

@@ -32,8 +32,41 @@ def explorer():
     return ex
 
 
-def _points(element) -> int:
-    return sum(len(el) for el in (element if isinstance(element, hv.Overlay) else [element]))
+def _renderers(fig) -> list:
+    from bokeh.models import GlyphRenderer
+
+    return [r for r in fig.renderers if isinstance(r, GlyphRenderer)]
+
+
+def _points(fig) -> int:
+    """Data points plotted in a rendered Bokeh figure (all glyphs)."""
+    return sum(len(next(iter(r.data_source.data.values()), ())) for r in _renderers(fig))
+
+
+def _data(fig) -> dict:
+    """{(glyph type, legend label or position): column data} of a rendered figure, to
+    compare a figure updated in place with one rendered from scratch."""
+    labels = {id(r): str(getattr(i.label, "value", i.label)) for lg in fig.legend
+              for i in lg.items for r in i.renderers}
+    out = {}
+    for n, r in enumerate(_renderers(fig)):
+        key = (type(r.glyph).__name__, labels.get(id(r), n))
+        out[key] = {k: list(v) for k, v in r.data_source.data.items()}
+    return out
+
+
+def _assert_same_data(live, fresh) -> None:
+    a, b = _data(live), _data(fresh)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert a[key].keys() == b[key].keys(), key
+        for col in a[key]:
+            x, y = a[key][col], b[key][col]
+            if x and isinstance(x[0], str):
+                assert x == y, (key, col)
+            else:
+                np.testing.assert_allclose(np.asarray(x, float), np.asarray(y, float),
+                                           rtol=1e-12, err_msg=str((key, col)))
 
 
 @pytest.mark.slow
@@ -44,31 +77,58 @@ def test_stages_fill_every_plot(explorer):
     for pane in (ex._density, ex._top, ex._over, ex._loss, ex._sharp, ex._cmp_density,
                  ex._cmp_top):
         assert pane.object is not None and _points(pane.object) >= 2
-        hv.render(pane.object)  # renders with Bokeh without error
     assert "outliers" in ex._summary.object and "trace" in ex._summary.object
     assert "ggn" in ex._cmp_info.object and "fisher" in ex._cmp_info.object
     # k is raised to 2C + 2 so the bulk's edge is among the top-k
     assert len(ex.shown().top_values) == 2 * 4 + 2
 
 
+def _fresh(ex) -> HessianExplorer:
+    """A second explorer on the same results and view, its plots rendered from scratch."""
+    other = HessianExplorer(**SMALL, broadening=ex.broadening, checkpoint=ex.checkpoint,
+                            logy=ex.logy)
+    other._requested = ex._requested
+    other._result, other._checkpoints, other._compare = (ex._result, ex._checkpoints,
+                                                         ex._compare)
+    other._refresh()
+    return other
+
+
 @pytest.mark.slow
-def test_view_parameters_replot_without_recomputing(explorer):
+def test_view_parameters_replot_in_place_without_recomputing(explorer):
     ex = explorer
     calls = []
     orig = ex.run_background
     ex.run_background = lambda *a, **k: calls.append(a) or orig(*a, **k)
+    figs = [p.object for p in (ex._density, ex._top, ex._over, ex._cmp_density)]
     try:
-        before = ex._density.object
-        y0 = before.get(0).dimension_values("density")
+        area = ex._live["area"]
+        y0 = np.asarray(area.data["y"]).max()
         ex.broadening = 2.0
-        assert ex._density.object is not before and calls == []
-        # a wider Gaussian: a lower peak, same area
-        assert ex._density.object.get(0).dimension_values("density").max() < y0.max()
+        # a wider Gaussian: a lower peak (same area); the same figure, new data
+        assert np.asarray(area.data["y"]).max() < y0 and calls == []
+        assert ex._density.object is figs[0]
         ex.checkpoint = 0
         assert ex.shown().step == 0 and "step 0" in ex._summary.object
+        assert "step 0" in ex._density.object.title.text
+        assert "step 0" in ex._checkpoint_widget.name
+        assert [p.object for p in (ex._density, ex._top, ex._over, ex._cmp_density)] == figs
         assert calls == []
+        # nothing stale: the updated plots hold what plots rendered anew would show
+        fresh = _fresh(ex)
+        for pane in ("_density", "_top", "_over", "_loss", "_sharp", "_cmp_density"):
+            live, new = getattr(ex, pane).object, getattr(fresh, pane).object
+            _assert_same_data(live, new)
+            for rng in ("x_range", "y_range"):
+                a, b = getattr(live, rng), getattr(new, rng)
+                if hasattr(a, "start"):
+                    assert (a.start, a.end) == pytest.approx((b.start, b.end)), (pane, rng)
+            assert live.title.text == new.title.text
+        assert {s.location for s in ex._live["spans"]} == {0.0}
         ex.logy = False
         assert calls == []
+        assert ex._density.object.y_range.start == 0.0
+        _assert_same_data(ex._density.object, _fresh(ex)._density.object)
     finally:
         ex.run_background = orig
         ex.param.update(broadening=1.0, checkpoint=4, logy=True)
@@ -148,6 +208,51 @@ def test_viz_functions_return_plots():
     assert len(vh.compare_top_plot(table)) == 2
     for e in (el, sh, cmp):
         hv.render(e)
+
+
+def _sources(fig) -> dict:
+    """{legend label or glyph type: column data} of a rendered figure."""
+    from bokeh.models import GlyphRenderer
+
+    out = {str(getattr(i.label, "value", i.label)): i.renderers[0].data_source.data
+           for lg in fig.legend for i in lg.items}
+    for r in fig.select({"type": GlyphRenderer}):
+        out.setdefault(type(r.glyph).__name__, r.data_source.data)
+    return out
+
+
+@pytest.mark.parametrize("logy", [True, False])
+def test_columns_are_what_the_rendered_plots_hold(logy):
+    """The in-place updates write exactly the data a fresh render of the same plot holds
+    (so a dashboard updated in place never shows something else than a new plot would)."""
+    grid = np.linspace(-1, 3, 60)
+    dens = np.exp(-grid ** 2) + 1e-9
+    for top, n_out, lmin in (([2.5, 1.0, 0.2], 2, -0.5), ([1.5, 0.4], 0, 0.1)):
+        src = _sources(hv.render(vh.density_plot(grid, dens, top, n_out, lmin, logy=logy,
+                                                 all_roles=True)))
+        cols = vh.density_columns(grid, dens, top, n_out, lmin, logy=logy)
+        for k in "xy":
+            np.testing.assert_allclose(src["Patch"][k], cols["area"][k])
+        assert set(cols["markers"]) == {"outlier", "top-k", "most negative"}
+        for role, data in cols["markers"].items():
+            assert len(data["x0"]) == len(src[role]["x0"])
+            for k, v in data.items():
+                assert list(src[role][k]) == list(v), (role, k)
+        assert cols["xlim"][0] <= min(grid.min(), lmin) and cols["xlim"][1] >= grid.max()
+        lo, hi = cols["ylim"]
+        assert lo == (1e-5 * dens.max() if logy else 0.0) and hi > dens.max()
+    src = _sources(hv.render(vh.top_eigs_plot([3.0, -1.0, 0.5], 1)))
+    cols = vh.top_eigs_columns([3.0, -1.0, 0.5], 1)
+    assert {k: list(v) for k, v in src["VBar"].items()} == \
+        {k: list(v) for k, v in cols["source"].items()}
+    assert cols["factors"] == ["λ1", "λ2", "λ3"] and cols["ylim"][0] < -1 < 3 < cols["ylim"][1]
+    curves = {"hessian": (grid, dens), "fisher": (grid[:30], 3 * dens[:30])}
+    src = _sources(hv.render(vh.compare_density_plot(curves, logy=logy)))
+    cols = vh.compare_density_columns(curves, logy=logy)
+    for label, data in cols["sources"].items():
+        for k in ("eigenvalue", "density"):
+            np.testing.assert_allclose(src[label][k], data[k])
+    assert cols["xlim"] == (grid.min(), grid.max())
 
 
 def test_concurrent_sessions_share_one_computation():

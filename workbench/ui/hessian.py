@@ -100,6 +100,32 @@ def _background(key, fn):
     return lambda: _shared(key, _one_thread(fn))
 
 
+def _render(element):
+    """A HoloViews element as a Bokeh figure (rendered once, then updated in place)."""
+    import holoviews as hv
+
+    return hv.render(element, backend="bokeh")
+
+
+def _label(item) -> str:
+    """The text of a Bokeh LegendItem's label."""
+    return str(getattr(item.label, "value", item.label))
+
+
+def _vspans(fig) -> list:
+    """The vertical marker lines of a figure (hv.VLine -> Bokeh Span)."""
+    from bokeh.models import Span
+
+    return [s for s in fig.select({"type": Span}) if s.dimension == "height"]
+
+
+def _set(model, **props) -> None:
+    """Set only the properties that change (an unchanged value sends no message)."""
+    changed = {k: v for k, v in props.items() if getattr(model, k) != v}
+    if changed:
+        model.update(**changed)
+
+
 def _status_updater(explorer: Explorer, label: str):
     """A progress(fraction) callback for worker threads: shows 'label NN%' in the status
     line (on the session's event loop), at most every 10%."""
@@ -108,7 +134,7 @@ def _status_updater(explorer: Explorer, label: str):
 
     def progress(frac: float) -> None:
         pct = int(10 * frac) * 10
-        if pct != last[0]:
+        if pct != last[0] and not explorer._detached():
             last[0] = pct
             _on_session(doc, lambda: explorer.set_status(f"{label} {pct}%"))
 
@@ -164,15 +190,23 @@ class HessianExplorer(Explorer):
         self._applying = False
         self._requested = None  # key of the experiment asked for last
         self._summary = pn.pane.Markdown("", sizing_mode="stretch_width")
-        self._density = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=340)
-        self._top = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=300)
-        self._over = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=300)
-        self._loss = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=300)
-        self._sharp = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=300)
+        # Plots are rendered to Bokeh once per result (and per log/linear scale); the view
+        # parameters only write new data into the rendered sources, axis ranges, titles and
+        # marker lines (see _update_spectrum): re-rendering HoloViews objects cost ~300-500
+        # ms per slider step on the server plus a new layout in the browser.
+        self._live: dict[str, object] = {}
+        self._doc = pn.state.curdoc  # None in a notebook or a test
+        self._deferred = False  # text updates scheduled after the plots (see _update_view)
+        self._deferred_compare = False
+        bk = dict(sizing_mode="stretch_width")
+        self._density = pn.pane.Bokeh(None, min_height=340, **bk)
+        self._top = pn.pane.Bokeh(None, min_height=300, **bk)
+        self._over = pn.pane.Bokeh(None, min_height=300, **bk)
+        self._loss = pn.pane.Bokeh(None, min_height=300, **bk)
+        self._sharp = pn.pane.Bokeh(None, min_height=300, **bk)
         self._eos = pn.pane.Markdown("", sizing_mode="stretch_width")
-        self._cmp_density = pn.pane.HoloViews(None, sizing_mode="stretch_width",
-                                              min_height=340)
-        self._cmp_top = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=300)
+        self._cmp_density = pn.pane.Bokeh(None, min_height=340, **bk)
+        self._cmp_top = pn.pane.Bokeh(None, min_height=300, **bk)
         self._cmp_info = pn.pane.Markdown("", sizing_mode="stretch_width")
         self._checkpoint_widget = pn.widgets.IntSlider.from_param(
             self.param.checkpoint, name="Checkpoint shown")
@@ -322,14 +356,16 @@ class HessianExplorer(Explorer):
     def _set_compare(self, result, spectra) -> None:
         if result is not self._result:
             return
-        self._compare = spectra
-        self._refresh_compare()
+        self._refresh_compare(spectra)
 
     # ------------------------------------------------------------------ view
     def _on_view(self, *events) -> None:
         names = {e.name for e in events}
-        self.guarded(self._refresh)(training="checkpoint" in names,
-                                    compare=bool(names & {"broadening", "logy"}))
+        if "logy" in names:  # another axis type: render the density plots anew
+            self.guarded(self._refresh)(training=False)
+        else:
+            self.guarded(self._update_view)(checkpoint="checkpoint" in names,
+                                            broadening="broadening" in names)
 
     def spectra(self) -> list:
         """Hessian spectra available: one per checkpoint once stage 2 is in, else the
@@ -349,45 +385,149 @@ class HessianExplorer(Explorer):
         return sp[min(self.checkpoint, len(sp) - 1)]
 
     def _refresh(self, training: bool = True, compare: bool = True) -> None:
-        """Re-plot from cached results: the density, top-k and summary always; the
-        training plots (which only mark the checkpoint) when `training`; the comparison."""
-        from workbench.hessian.experiments import outlier_summary, sharpness_summary
+        """Render the plots of the current results to Bokeh (a new result, the earlier
+        checkpoints or another y scale): the density and top-k always, the training plots
+        when `training`, the comparison when `compare`; then the text."""
+        res, spec = self._result, self.shown()
+        if res is None or spec is None or self._detached():
+            return
+        t0 = time.perf_counter()
+        self._build_spectrum(spec)
+        if training:
+            self._build_training()
+        self._update_spectrum(spec)
+        if compare:
+            self._refresh_compare()
+        self._update_text(t0)
+
+    def _detached(self) -> bool:
+        """True when this explorer belongs to a served session that is gone (Panel's
+        warm-up run at server start): its results are still computed and cached, but
+        nothing is drawn: a worker thread delivers them, and rendering there would touch
+        the document of whichever session the server is building at that moment."""
+        doc = self._doc
+        return doc is not None and getattr(doc, "session_context", None) is None
+
+    def _density_title(self, spec) -> str:
+        cfg = self._result.config
+        classes = {"two_moons": 2, "digits": 10}.get(cfg.dataset, cfg.num_classes)
+        return (f"Hessian spectral density at step {spec.step} "
+                f"({spec.num_outliers} outliers, {classes} classes)")
+
+    def _build_spectrum(self, spec) -> None:
+        """Render the density (with a layer per marker role, empty or not) and the top-k
+        bars of `spec`; keep their sources for _update_spectrum."""
+        from bokeh.models import GlyphRenderer, Patch
+
         from workbench.hessian.spectrum import density_curve
-        from workbench.viz.hessian import (
-            density_plot,
-            loss_plot,
-            over_training_plot,
-            sharpness_plot,
-            top_eigs_plot,
-        )
+        from workbench.viz.hessian import density_plot, top_eigs_plot
+
+        grid, dens = density_curve(spec.density, self.broadening)
+        fig = _render(density_plot(grid, dens, spec.top_values, spec.num_outliers,
+                                   spec.min_value, logy=self.logy,
+                                   title=self._density_title(spec), all_roles=True))
+        live = self._live
+        live["density"] = fig
+        live["area"] = next(r.data_source for r in fig.select({"type": GlyphRenderer})
+                            if isinstance(r.glyph, Patch))
+        live["markers"] = {_label(item): item for legend in fig.legend
+                           for item in legend.items}
+        top = _render(top_eigs_plot(spec.top_values, spec.num_outliers,
+                                    title=self._top_title(spec)))
+        live["top"] = top
+        live["top_source"] = next(iter(top.select({"type": GlyphRenderer}))).data_source
+        self._density.object = fig
+        self._top.object = top
+
+    def _top_title(self, spec) -> str:
+        return f"Top {len(spec.top_values)} eigenvalues at step {spec.step}"
+
+    def _build_training(self) -> None:
+        """Render the plots over training (their checkpoint marker is moved in place)."""
+        from workbench.viz.hessian import loss_plot, over_training_plot, sharpness_plot
+
+        res, spec, cps = self._result, self.shown(), self.spectra()
+        tr = res.training
+        snaps = tr.snapshots
+        kmin = min(len(c.top_values) for c in cps)
+        over = _render(over_training_plot(
+            [c.step for c in cps], np.array([c.top_values[:kmin] for c in cps]),
+            current_step=spec.step,
+            title="Top eigenvalues at the checkpoints" if self._checkpoints
+            else "Top eigenvalues (earlier checkpoints: computing…)"))
+        loss = _render(loss_plot(tr.steps, tr.loss, [s.step for s in snaps],
+                                 [s.loss for s in snaps], current_step=spec.step))
+        sharp = _render(sharpness_plot(tr.sharpness_steps, tr.sharpness, res.config.lr,
+                                       current_step=spec.step))
+        self._live["spans"] = [*_vspans(over), *_vspans(loss), *_vspans(sharp)]
+        self._over.object, self._loss.object, self._sharp.object = over, loss, sharp
+
+    def _update_spectrum(self, spec) -> None:
+        """Write `spec` at the current broadening into the rendered density and top-k
+        plots and move the checkpoint markers: data, ranges, titles; no new plot."""
+        from workbench.hessian.spectrum import density_curve
+        from workbench.viz.hessian import density_columns, top_eigs_columns
+
+        live = self._live
+        if "density" not in live:
+            return
+        grid, dens = density_curve(spec.density, self.broadening)
+        cols = density_columns(grid, dens, spec.top_values, spec.num_outliers,
+                               spec.min_value, logy=self.logy)
+        fig = live["density"]
+        live["area"].data = cols["area"]
+        for role, data in cols["markers"].items():
+            item = live["markers"].get(role)
+            if item is not None:
+                item.renderers[0].data_source.data = data
+                _set(item, visible=len(data["x0"]) > 0)
+        _set(fig.x_range, start=cols["xlim"][0], end=cols["xlim"][1])
+        _set(fig.y_range, start=cols["ylim"][0], end=cols["ylim"][1])
+        _set(fig.title, text=self._density_title(spec))
+        top = top_eigs_columns(spec.top_values, spec.num_outliers)
+        tfig = live["top"]
+        live["top_source"].data = top["source"]
+        if list(tfig.x_range.factors) != top["factors"]:
+            tfig.x_range.factors = top["factors"]
+        _set(tfig.y_range, start=top["ylim"][0], end=top["ylim"][1])
+        _set(tfig.title, text=self._top_title(spec))
+        for span in live.get("spans", ()):
+            _set(span, location=float(spec.step))
+
+    def _update_view(self, checkpoint: bool = True, broadening: bool = True) -> None:
+        """A view parameter moved: the shown plots first (cheap, in place), then, on the
+        next tick of a served page, the text and the comparison tab (so the first pixels
+        change without waiting for them; coalesced while the slider moves)."""
+        spec = self.shown()
+        if spec is None:
+            return
+        t0 = time.perf_counter()
+        self._update_spectrum(spec)
+        self._deferred_compare = self._deferred_compare or broadening
+        if self._deferred:
+            return
+        self._deferred = True
+
+        def later():
+            self._deferred = False
+            if self._deferred_compare:
+                self._deferred_compare = False
+                self._update_compare()
+            self._update_text(t0)
+
+        _on_session(pn.state.curdoc, self.guarded(later))
+
+    def _update_text(self, t0: float) -> None:
+        """Summary, sharpness sentence, checkpoint slider label and status of the shown
+        checkpoint (reads the results; no products)."""
+        from workbench.hessian.experiments import outlier_summary, sharpness_summary
 
         res, spec = self._result, self.shown()
         if res is None or spec is None:
             return
-        t0 = time.perf_counter()
         cps = self.spectra()
-        grid, dens = density_curve(spec.density, self.broadening)
-        self._density.object = density_plot(
-            grid, dens, spec.top_values, spec.num_outliers, spec.min_value, logy=self.logy,
-            title=f"Hessian spectral density at step {spec.step} "
-                  f"({spec.num_outliers} outliers, {self._num_classes()} classes)")
-        self._top.object = top_eigs_plot(spec.top_values, spec.num_outliers,
-                                         title=f"Top {len(spec.top_values)} eigenvalues "
-                                               f"at step {spec.step}")
         tr = res.training
-        snaps = tr.snapshots
-        if training:
-            steps = [c.step for c in cps]
-            kmin = min(len(c.top_values) for c in cps)
-            self._over.object = over_training_plot(
-                steps, np.array([c.top_values[:kmin] for c in cps]), current_step=spec.step,
-                title="Top eigenvalues at the checkpoints" if self._checkpoints
-                else "Top eigenvalues (earlier checkpoints: computing…)")
-            self._loss.object = loss_plot(tr.steps, tr.loss, [s.step for s in snaps],
-                                          [s.loss for s in snaps], current_step=spec.step)
-            self._sharp.object = sharpness_plot(tr.sharpness_steps, tr.sharpness,
-                                                res.config.lr, current_step=spec.step)
-        snap = next(s for s in snaps if s.step == spec.step)
+        snap = next(s for s in tr.snapshots if s.step == spec.step)
         out = outlier_summary(spec)
         cost = sum(c.num_matvecs for c in cps) + tr.num_hvps
         self._summary.object = (
@@ -409,33 +549,60 @@ class HessianExplorer(Explorer):
                                 f"Optimizer: {res.config.optimizer}, η = {res.config.lr:g}.")
         self._checkpoint_widget.name = f"Checkpoint shown (step {spec.step})"
         self._checkpoint_widget.disabled = self._checkpoints is None
-        if compare:
-            self._refresh_compare()
         self.set_status(f"re-plotted in {1e3 * (time.perf_counter() - t0):.0f} ms")
 
-    def _refresh_compare(self) -> None:
+    def _compare_curves(self, spectra: dict) -> dict:
         from workbench.hessian.spectrum import density_curve
+
+        # one broadening and one grid for all three, so the curves compare like for like
+        sigma = max(sp.density.sigma for sp in spectra.values())
+        lo = min(sp.density.nodes.min() for sp in spectra.values()) - 4 * sigma
+        hi = max(sp.density.nodes.max() for sp in spectra.values()) + 4 * sigma
+        return {kind: density_curve(sp.density, self.broadening, span=(lo, hi), sigma=sigma)
+                for kind, sp in spectra.items()}
+
+    def _refresh_compare(self, spectra: dict | None = None) -> None:
+        """Render the comparison tab of `spectra` (default: the ones shown), then hold
+        them as the ones shown (so ``_compare`` is set once its plots are)."""
         from workbench.viz.hessian import compare_density_plot, compare_top_plot
 
-        if not self._compare:
+        spectra = spectra or self._compare
+        if self._detached():
+            self._compare = spectra
+            return
+        if not spectra:
             self._cmp_info.object = "*Gauss-Newton and Fisher spectra are being computed…*"
             return
-        curves, rows = {}, []
-        # one broadening and one grid for all three, so the curves compare like for like
-        sigma = max(sp.density.sigma for sp in self._compare.values())
-        lo = min(sp.density.nodes.min() for sp in self._compare.values()) - 4 * sigma
-        hi = max(sp.density.nodes.max() for sp in self._compare.values()) + 4 * sigma
-        for kind, sp in self._compare.items():
-            curves[kind] = density_curve(sp.density, self.broadening, span=(lo, hi),
-                                         sigma=sigma)
-            for i, v in enumerate(sp.top_values[:8]):
-                rows.append({"index": f"λ{i + 1}", "kind": kind, "eigenvalue": float(v)})
-        self._cmp_density.object = compare_density_plot(curves, logy=self.logy)
-        self._cmp_top.object = compare_top_plot(pd.DataFrame(rows))
+        rows = [{"index": f"λ{i + 1}", "kind": kind, "eigenvalue": float(v)}
+                for kind, sp in spectra.items() for i, v in enumerate(sp.top_values[:8])]
+        fig = _render(compare_density_plot(self._compare_curves(spectra), logy=self.logy))
+        self._live["compare"] = fig
+        self._live["compare_items"] = {_label(item): item for legend in fig.legend
+                                       for item in legend.items}
+        self._update_compare(spectra)
+        self._cmp_density.object = fig
+        self._cmp_top.object = _render(compare_top_plot(pd.DataFrame(rows)))
         self._cmp_info.object = " · ".join(
             f"**{kind}**: λ1 = {sp.top_values[0]:.4g}, λmin = {sp.min_value:.3g}, "
             f"trace = {sp.trace:.4g} ± {sp.trace_std:.2g}"
-            for kind, sp in self._compare.items()) + " (at the last checkpoint)"
+            for kind, sp in spectra.items()) + " (at the last checkpoint)"
+        self._compare = spectra
+
+    def _update_compare(self, spectra: dict | None = None) -> None:
+        """Write the comparison densities at the current broadening into their plot."""
+        from workbench.viz.hessian import compare_density_columns
+
+        spectra = spectra or self._compare
+        fig = self._live.get("compare")
+        if fig is None or not spectra:
+            return
+        cols = compare_density_columns(self._compare_curves(spectra), logy=self.logy)
+        for label, data in cols["sources"].items():
+            item = self._live["compare_items"].get(label)
+            if item is not None:
+                item.renderers[0].data_source.data = data
+        _set(fig.x_range, start=cols["xlim"][0], end=cols["xlim"][1])
+        _set(fig.y_range, start=cols["ylim"][0], end=cols["ylim"][1])
 
     # ------------------------------------------------------------------ export
     def export_data(self) -> pd.DataFrame | None:

@@ -26,33 +26,47 @@ def _floor(density: np.ndarray, logy: bool) -> float:
     return max(top, 1e-300) * 1e-5 if logy else 0.0
 
 
-def density_plot(grid, density, top_values=(), num_outliers: int = 0,
-                 min_value: float | None = None, logy: bool = True, title: str = "",
-                 height: int = 340) -> hv.Overlay:
-    """The spectral density (area under the curve = 1) with the top-k eigenvalues as spikes:
-    outliers red, the other top-k grey, the most negative eigenvalue (if < 0) blue. With
-    ``logy`` the density is clipped at 1e-5 of its peak so the tails and the isolated
-    outliers stay visible."""
+ROLES = (("top-k", TOPK, "dotted"), ("outlier", OUTLIER, "solid"),
+         ("most negative", NEGATIVE, "dashed"))
+SEGMENT_COLUMNS = ("x0", "y0", "x1", "y1", "role", "name")
+
+
+def _density_parts(grid, density, top_values, num_outliers, min_value, logy):
+    """What density_plot draws: grid, clipped density, baseline, and the marker segments
+    per role ({role: list of (x0, y0, x1, y1, role, name)})."""
     grid = np.asarray(grid, dtype=float)
     dens = np.asarray(density, dtype=float)
     lo = _floor(dens, logy)
     peak = float(dens.max()) if dens.size else 1.0
     y = np.maximum(dens, lo) if logy else dens
     base = np.full_like(y, lo if logy else 0.0)
+    top = np.asarray(top_values, dtype=float)
+    rows = {role: [] for role, _, _ in ROLES}
+    for i, v in enumerate(top):
+        role = "outlier" if i < num_outliers else "top-k"
+        rows[role].append((v, lo, v, peak, role, f"λ{i + 1}"))
+    if min_value is not None and np.isfinite(min_value) and min_value < 0:
+        rows["most negative"].append((min_value, lo, min_value, peak, "most negative", "λmin"))
+    return grid, y, base, lo, peak, rows
+
+
+def density_plot(grid, density, top_values=(), num_outliers: int = 0,
+                 min_value: float | None = None, logy: bool = True, title: str = "",
+                 height: int = 340, all_roles: bool = False) -> hv.Overlay:
+    """The spectral density (area under the curve = 1) with the top-k eigenvalues as spikes:
+    outliers red, the other top-k grey, the most negative eigenvalue (if < 0) blue. With
+    ``logy`` the density is clipped at 1e-5 of its peak so the tails and the isolated
+    outliers stay visible. ``all_roles`` keeps a (possibly empty) layer per marker role, for
+    a plot whose data `density_columns` replaces later. O(len(grid) + k)."""
+    grid, y, base, _, _, rows = _density_parts(grid, density, top_values, num_outliers,
+                                               min_value, logy)
     curve = hv.Area((grid, y, base), "eigenvalue", ["density", "baseline"]).opts(
         color=BULK, alpha=0.35, line_color=BULK, line_width=1.5, logy=logy,
         tools=["hover"], backend="bokeh")
-    top = np.asarray(top_values, dtype=float)
-    rows = [(v, lo, v, peak, "outlier" if i < num_outliers else "top-k", f"λ{i + 1}")
-            for i, v in enumerate(top)]
-    if min_value is not None and np.isfinite(min_value) and min_value < 0:
-        rows.append((min_value, lo, min_value, peak, "most negative", "λmin"))
-    seg = pd.DataFrame(rows, columns=["x0", "y0", "x1", "y1", "role", "name"])
     layers = [curve]
-    for role, color, dash in (("top-k", TOPK, "dotted"), ("outlier", OUTLIER, "solid"),
-                              ("most negative", NEGATIVE, "dashed")):
-        sub = seg[seg["role"] == role]
-        if len(sub):
+    for role, color, dash in ROLES:
+        if rows[role] or all_roles:
+            sub = pd.DataFrame(rows[role], columns=list(SEGMENT_COLUMNS))
             layers.append(hv.Segments(sub, ["x0", "y0", "x1", "y1"], ["role", "name"],
                                       label=role).opts(
                 color=color, line_width=2, line_dash=dash, tools=["hover"], backend="bokeh"))
@@ -62,17 +76,64 @@ def density_plot(grid, density, top_values=(), num_outliers: int = 0,
         backend="bokeh")
 
 
-def top_eigs_plot(values, num_outliers: int = 0, title: str = "Top eigenvalues",
-                  height: int = 300) -> hv.Bars:
-    """Bars of the top-k eigenvalues (λ1 the largest), outliers red."""
+def density_columns(grid, density, top_values=(), num_outliers: int = 0,
+                    min_value: float | None = None, logy: bool = True) -> dict:
+    """The data of ``density_plot(..., all_roles=True)`` as its rendered Bokeh sources hold
+    it, for updating a shown plot in place instead of rendering a new one: "area" ({x, y}:
+    the outline of the filled band, as HoloViews draws an Area), "markers" ({role: {x0,
+    y0, x1, y1, role, name}}, possibly empty), and the axis limits "xlim" (grid and
+    markers) and "ylim" (the clip floor or 0 up to above the peak). O(len(grid) + k)."""
+    grid, y, base, lo, peak, rows = _density_parts(grid, density, top_values,
+                                                   num_outliers, min_value, logy)
+    out = {"area": {"x": np.concatenate([grid, grid[::-1]]),
+                    "y": np.concatenate([base, y[::-1]])}}
+    xs = [grid[:1], grid[-1:]]
+    out["markers"] = markers = {}
+    for role, _, _ in ROLES:
+        cols = list(zip(*rows[role], strict=True)) or [()] * len(SEGMENT_COLUMNS)
+        markers[role] = {name: np.asarray(col, dtype=float) if i < 4 else list(col)
+                     for i, (name, col) in enumerate(zip(SEGMENT_COLUMNS, cols,
+                                                         strict=True))}
+        xs.append(markers[role]["x0"])
+    xs = np.concatenate(xs) if grid.size else np.array([0.0, 1.0])
+    x0, x1 = float(xs.min()), float(xs.max())
+    top = max(peak, 1e-300)
+    out["xlim"] = (x0, x1) if x1 > x0 else (x0 - 1.0, x1 + 1.0)
+    out["ylim"] = (lo, top * 2.5) if logy else (0.0, top * 1.08)
+    return out
+
+
+def _top_table(values, num_outliers: int) -> pd.DataFrame:
     v = np.asarray(values, dtype=float)
     df = pd.DataFrame({"index": [f"λ{i + 1}" for i in range(v.size)], "eigenvalue": v,
                        "role": ["outlier" if i < num_outliers else "bulk / top-k"
                                 for i in range(v.size)]})
     df["color"] = np.where(df["role"] == "outlier", OUTLIER, TOPK)
+    return df
+
+
+def top_eigs_plot(values, num_outliers: int = 0, title: str = "Top eigenvalues",
+                  height: int = 300) -> hv.Bars:
+    """Bars of the top-k eigenvalues (λ1 the largest), outliers red. O(k)."""
+    df = _top_table(values, num_outliers)
     return hv.Bars(df, "index", ["eigenvalue", "role", "color"]).opts(
         color="color", height=height, title=title, tools=["hover"], xlabel="",
-        ylabel="eigenvalue", xrotation=90 if v.size > 12 else 0, **_BASE, backend="bokeh")
+        ylabel="eigenvalue", xrotation=90 if len(df) > 12 else 0, **_BASE, backend="bokeh")
+
+
+def top_eigs_columns(values, num_outliers: int = 0) -> dict:
+    """The data of `top_eigs_plot` as its rendered Bokeh source holds it ({index,
+    eigenvalue, role, color}), the bar labels "factors" and "ylim" (0 and the extreme
+    values, padded), for updating a shown plot in place. O(k)."""
+    df = _top_table(values, num_outliers)
+    v = df["eigenvalue"].to_numpy()
+    lo = min(0.0, float(v.min())) if v.size else 0.0
+    hi = max(0.0, float(v.max())) if v.size else 1.0
+    pad = 0.05 * (hi - lo) if hi > lo else 1.0
+    return {"source": {c: (df[c].to_numpy() if c == "eigenvalue" else df[c].tolist())
+                       for c in df.columns},
+            "factors": df["index"].tolist(),
+            "ylim": (lo - pad if lo < 0 else 0.0, hi + pad)}
 
 
 def loss_plot(steps, loss, snapshot_steps=(), snapshot_loss=(), current_step=None,
@@ -143,22 +204,46 @@ def over_training_plot(steps, top_values, num_outliers=(), current_step=None,
                                    **_BASE, backend="bokeh")
 
 
+def _compare_curves(curves: dict, logy: bool):
+    peak = max((float(np.max(d)) for _, d in curves.values() if len(d)), default=1.0)
+    lo = peak * 1e-5 if logy else 0.0
+    out = {}
+    for kind, (g, d) in curves.items():
+        d = np.asarray(d, float)
+        out[kind] = (np.asarray(g, float), np.where(d >= lo, d, np.nan) if logy else d)
+    return out, lo, peak
+
+
 def compare_density_plot(curves: dict, logy: bool = True, height: int = 340,
                          title: str = "Spectral densities on the same model") -> hv.Overlay:
     """Densities of several curvatures overlaid: curves = {kind: (grid, density)}. With
-    ``logy`` values below 1e-5 of the highest peak are left out (gaps, not a floor)."""
-    peak = max((float(np.max(d)) for _, d in curves.values()), default=1.0)
-    lo = peak * 1e-5 if logy else 0.0
+    ``logy`` values below 1e-5 of the highest peak are left out (gaps, not a floor).
+    O(total grid points)."""
+    shown, _, _ = _compare_curves(curves, logy)
     layers = []
-    for kind, (g, d) in curves.items():
-        d = np.asarray(d, float)
-        y = np.where(d >= lo, d, np.nan) if logy else d
-        layers.append(hv.Curve((np.asarray(g, float), y), "eigenvalue", "density",
+    for kind, (g, y) in shown.items():
+        layers.append(hv.Curve((g, y), "eigenvalue", "density",
                                label=KIND_LABELS.get(kind, kind)).opts(
             color=KIND_COLORS.get(kind, "#333333"), line_width=2, tools=["hover"],
             backend="bokeh"))
     return hv.Overlay(layers).opts(height=height, title=title, logy=logy,
                                    legend_position="top_right", **_BASE, backend="bokeh")
+
+
+def compare_density_columns(curves: dict, logy: bool = True) -> dict:
+    """The data of `compare_density_plot` as its rendered Bokeh sources hold it: {legend
+    label: {eigenvalue, density}}, plus "xlim" (the grids) and "ylim" (1e-5 of the highest
+    peak or 0, to above the peak), for updating a shown plot in place. O(total grid
+    points)."""
+    shown, lo, peak = _compare_curves(curves, logy)
+    out = {"sources": {KIND_LABELS.get(kind, kind): {"eigenvalue": g, "density": y}
+                       for kind, (g, y) in shown.items()}}
+    xs = [g for g, _ in shown.values() if g.size]
+    out["xlim"] = ((float(min(g.min() for g in xs)), float(max(g.max() for g in xs)))
+                   if xs else (0.0, 1.0))
+    top = max(peak, 1e-300)
+    out["ylim"] = (lo, top * 2.5) if logy else (0.0, top * 1.08)
+    return out
 
 
 SHORT = {"hessian": "H", "ggn": "GGN", "fisher": "F"}

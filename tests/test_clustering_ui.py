@@ -44,6 +44,50 @@ def test_k_change_reuses_the_cached_embedding(explorer):
     assert "eigengap estimate" in ex._metrics.object
 
 
+def test_k_change_recolours_the_drawn_plots(explorer):
+    """A new k writes labels into the figures already drawn (no new figure): the points'
+    and the embedding's label columns, and the eigenvalue plot's k marker."""
+    from workbench.ui.clustering import _k_marker, _scatter_source
+
+    ex = explorer
+    ex.n_clusters = 2
+    figs = [ex._points_plot.bokeh.object, ex._embed_plot.bokeh.object, ex._eig_pane.object]
+    ex.n_clusters = 4
+    assert [ex._points_plot.bokeh.object, ex._embed_plot.bokeh.object,
+            ex._eig_pane.object] == figs
+    for fig in figs[:2]:
+        src = _scatter_source(fig)
+        np.testing.assert_array_equal(src.data["cluster"], ex._labels)
+        np.testing.assert_array_equal(src.data["color"], ex._labels % len(vc.PALETTE))
+    assert len(np.unique(ex._labels)) == 4
+    assert _k_marker(figs[2]).location == 4.5
+    ex.n_clusters = 2
+
+
+def test_every_k_is_labelled_in_the_background(explorer):
+    """After the embedding, labels and scores of k = 1..10 are computed in the background
+    (so the slider only looks them up); they equal the API's."""
+    from workbench.clustering.metrics import score
+    from workbench.ui.clustering import K_MAX, LABELS
+
+    ex = explorer
+
+    def hit(k):
+        return LABELS.get(("labels", ex._emb_key, ex.assign, k))
+
+    wait_until(lambda: all(hit(k) is not None and hit(k).scores is not None
+                           for k in range(1, K_MAX + 1)), 120)
+    d = ex._data
+    for k in (1, 3, K_MAX):
+        np.testing.assert_array_equal(hit(k).labels, assign_labels(ex._emb, k, ex.assign,
+                                                                   seed=0))
+    ref = score(d.X, hit(3).labels, d.labels, sample_size=2000)
+    assert hit(3).scores == ref
+    ex.n_clusters = 3                       # a lookup: the cached labels are shown
+    assert ex._labels is hit(3).labels and ex._scores == ref
+    ex.n_clusters = 2
+
+
 def test_kmeans_labels_equal_the_api(explorer):
     ex = explorer
     n = ex.shown
@@ -84,12 +128,43 @@ def test_side_tabs_compute(explorer):
     ex._tabs.active = 0
 
 
+def test_datashaded_view_takes_new_labels_in_place():
+    """Above the rasterization threshold the drawn DynamicMap stays and re-aggregates the
+    labels sent through its Pipe: the image equals a fresh drawing of the new labels."""
+    from workbench.ui.clustering import LabelledPlot
+
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((400, 2))
+    lab1, lab2 = (X[:, 0] > 0).astype(int), (X[:, 1] > 0).astype(int) + 2
+
+    def make(lab, stream):
+        return vc.cluster_scatter(X, lab, rasterize_above=100, stream=stream)
+
+    plot = LabelledPlot(300, rasterize_above=100)
+    plot.show("a", len(X), make, lab1)
+    dmap = plot.holo.object
+    assert isinstance(dmap, hv.DynamicMap) and plot.holder.objects == [plot.holo]
+    renderer = hv.renderer("bokeh")
+    live = renderer.get_plot(dmap)          # what the served pane holds
+    before = np.array(live.handles["source"].data["image"][0])
+    plot.show("a", len(X), make, lab2)
+    assert plot.holo.object is dmap
+    after = np.array(live.handles["source"].data["image"][0])
+    fresh = renderer.get_plot(vc.cluster_scatter(X, lab2, rasterize_above=100))
+    assert not np.array_equal(before, after)
+    np.testing.assert_array_equal(after, fresh.handles["source"].data["image"][0])
+
+
 def test_viz_elements():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((300, 2))
     lab = rng.integers(0, 3, 300)
     pts = vc.cluster_scatter(X, lab)
     assert isinstance(pts, hv.Points) and len(pts) == 300
+    src = hv.render(pts).select_one({"type": __import__("bokeh").models.ColumnDataSource})
+    cols = vc.label_columns(lab + 15)       # colour index = label mod 16, as PALETTE wraps
+    np.testing.assert_array_equal(src.data["color"], lab)
+    np.testing.assert_array_equal(cols["color"], (lab + 15) % 16)
     big = vc.cluster_scatter(X, lab, rasterize_above=100)
     assert isinstance(big, hv.DynamicMap)          # datashader image when large
     ov = vc.eigenvalue_plot([0, 0, 0.2, 0.21, 0.5], k=2, k_gap=2, log=True)

@@ -10,12 +10,22 @@ theoretical threshold).
 Caching: the dataset and the graph + embedding are computed once in the background and
 kept (across sessions) by their parameters, so changing k or the assignment method of
 spectral clustering re-runs only the cheap labelling step (k-means or cluster-QR on the
-n x k embedding). This module calls topic functions only (no linear algebra here).
+n x k embedding). Once the embedding is there, the labels (and scores) of every k are
+computed in the background, nearest k first, and kept across sessions: moving the k
+slider then only looks them up.
+
+Drawing: the scatter plots are drawn once per dataset / embedding and new labels recolour
+the drawn points in place (written into the rendered Bokeh data source, or, for the
+datashaded views above 20,000 points, sent through a Pipe so that only the image is
+re-aggregated); the eigenvalue plot's k marker moves; the metrics line is updated after
+the plots have gone out. This module calls topic functions only (no linear algebra here).
 """
 
 from __future__ import annotations
 
+import logging
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -25,7 +35,8 @@ import param
 from workbench.clustering import datasets as cds
 from workbench.clustering.compare import ALGORITHMS, GRID_DATASETS
 from workbench.errors import RankError
-from workbench.ui.base import Explorer, ResultCache, _on_session
+from workbench.ui.base import Explorer, ResultCache, _on_session, error_message
+from workbench.viz.clustering import RASTERIZE_ABOVE, label_columns, rasterized
 
 DATASETS = (*cds.TOY_DATASETS, "digits", "two_gaussians")
 SIZES = (500, 1500, 5000, 20_000, 100_000, 300_000, 1_000_000)
@@ -37,10 +48,16 @@ GRID_SAMPLES = 500          # points per grid cell (as scikit-learn's gallery)
 DET_SIZES = (500, 1000, 2000, 4000)
 DET_RATIOS = (0.1, 0.25, 0.5, 1.0, 2.0)
 
+log = logging.getLogger("workbench.ui")
+
 # big results (datasets, embeddings, labels of a million points) in a small LRU of their
 # own: the base CACHE holds 128 entries of any size
 BIG = ResultCache(maxsize=8)
 GRID_CACHE = ResultCache(maxsize=4 * len(GRID_DATASETS) * len(ALGORITHMS))  # small cells
+# labels of spectral clustering per (graph, assignment method, k): int8, 1 MB per million
+LABELS = ResultCache(maxsize=64)
+K_MAX = 10                  # the k slider's upper bound
+SYNC_ASSIGN_LIMIT = 20_000  # up to this many points a missing labelling runs in the callback
 
 
 def _cached(key, fn):
@@ -50,6 +67,146 @@ def _cached(key, fn):
         hit = fn()
         BIG.put(key, hit)
     return hit
+
+
+@dataclass
+class Labelling:
+    """Labels of spectral clustering for one k, the seconds they took, and their scores
+    (filled in later when computed on the UI thread)."""
+
+    labels: np.ndarray
+    seconds: float
+    scores: object = None
+
+
+def labelling(emb, graph_key, k: int, method: str, X=None, truth=None) -> Labelling:
+    """The labels for `k` clusters from the embedding `emb` (cached in LABELS by
+    (graph_key, method, k)); with `X`, their scores too (``metrics.score``: the sampled
+    silhouette costs O(2000^2 d)). Labelling cost: k-means on the n x k embedding, O(n k^2)
+    per iteration, 4 restarts (cluster_qr: one pivoted QR, O(n k^2)). Thread-safe."""
+    from workbench.clustering.metrics import score
+    from workbench.clustering.spectral import assign_labels
+
+    key = ("labels", graph_key, method, int(k))
+    hit = LABELS.get(key)
+    if hit is None:
+        t0 = time.perf_counter()
+        labels = assign_labels(emb, int(k), method, seed=0)
+        hit = Labelling(labels.astype(np.int8 if k <= 127 else np.int32),
+                        time.perf_counter() - t0)
+        LABELS.put(key, hit)
+    if X is not None and hit.scores is None:
+        hit.scores = score(X, hit.labels, truth, sample_size=2000)
+    return hit
+
+
+def data_key(dataset: str, n_samples: int, noise: float, seed: int) -> tuple:
+    """The cache key of a dataset (digits has its own size)."""
+    n = None if dataset == "digits" else int(n_samples)
+    return ("data", dataset, n, round(float(noise), 3), int(seed))
+
+
+def graph_key(dkey: tuple, affinity: str, n_neighbors: int) -> tuple:
+    """The cache key of a graph + embedding of the dataset `dkey`."""
+    return ("graph", dkey, affinity, int(n_neighbors))
+
+
+def load_data(key: tuple):
+    """(Dataset, its 2-D coordinates to draw: a projection when d > 2) for a data_key,
+    cached in BIG. Cost: generating n points, O(n d)."""
+    _, name, n, noise, seed = key
+    data = _cached(key, lambda: cds.load(name, n or 1500, noise, seed))
+    return data, _cached(("plane", key), lambda: cds.plane(data))
+
+
+def warm_cache(dataset: str = "moons", n_samples: int = 1500, noise: float = 1.0,
+               seed: int = 0, affinity: str = "nearest_neighbors", n_neighbors: int = 10,
+               assign: str = "kmeans") -> None:
+    """Compute and cache, in this process, everything the explorer shows for spectral
+    clustering with these parameters: the data, the graph and its embedding, and the
+    labels and scores of every k; so that a server opens that view at once (e.g. a
+    million points before a class: about a minute for the embedding and ~15 s of
+    labelling on 2 cores). Returns None."""
+    dkey = data_key(dataset, n_samples, noise, seed)
+    data, _ = load_data(dkey)
+    gkey = graph_key(dkey, affinity, n_neighbors)
+    emb, _ = embedding(gkey, data.X, affinity, n_neighbors)
+    for k in range(1, min(K_MAX, emb.maps.shape[1]) + 1):
+        labelling(emb, gkey, k, assign, data.X, data.labels)
+
+
+def embedding(key, X, affinity: str, n_neighbors: int):
+    """(SpectralEmbedding, info) of X's `affinity` graph with `n_neighbors` neighbours,
+    N_EIGS eigenpairs, cached in BIG by `key`. Cost: the kNN graph (O(n log n) with a
+    tree) and shift-invert Lanczos on the sparse Laplacian (one sparse LU)."""
+    from workbench.clustering.graph import affinity_graph
+    from workbench.clustering.spectral import spectral_embedding
+
+    def build():
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            g = affinity_graph(X, affinity, n_neighbors=min(n_neighbors, len(X) - 1))
+        emb = spectral_embedding(g, min(N_EIGS, len(X) - 1))
+        info = {"graph_s": g.seconds, "embed_s": emb.seconds, "nnz": g.nnz,
+                "components": g.n_components, "matvecs": emb.num_matvecs}
+        return emb, info
+    return _cached(key, build)
+
+
+def _scatter_source(fig):
+    """The data source of the (single) scatter glyph of a rendered cluster_scatter."""
+    from bokeh.models import GlyphRenderer
+
+    return next(r.data_source for r in fig.select({"type": GlyphRenderer}))
+
+
+def _k_marker(fig):
+    """The dashed k line of a rendered eigenvalue_plot (hv.VLine -> bokeh Span), or None."""
+    from bokeh.models import Span
+
+    return next((s for s in fig.select({"type": Span}) if s.dimension == "height"), None)
+
+
+class LabelledPlot:
+    """A cluster scatter drawn once per ``key`` (data, embedding) whose labels change in
+    place: up to ``viz.clustering.RASTERIZE_ABOVE`` points the rendered Bokeh data source
+    takes the new label columns (a few ms, nothing re-laid out); above, the datashaded
+    DynamicMap re-aggregates from a Pipe of labels (one O(n) aggregation, same figure).
+    ``make(labels, stream)`` must rasterize above the same ``rasterize_above``."""
+
+    def __init__(self, min_height: int, rasterize_above: int = RASTERIZE_ABOVE):
+        self.rasterize_above = rasterize_above
+        self.bokeh = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=min_height)
+        self.holo = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=min_height)
+        self.holder = pn.Column(self.bokeh, sizing_mode="stretch_width", margin=0)
+        self.key = None
+        self._update = None
+
+    def show(self, key, n: int, make, labels) -> None:
+        """Recolour the drawn plot with `labels`, or draw ``make(labels, stream)`` (an
+        element from ``viz.clustering``) when `key` differs from the drawn one."""
+        if key == self.key and self._update is not None:
+            self._update(labels)
+            return
+        import holoviews as hv
+
+        if rasterized(n, self.rasterize_above):
+            pipe = hv.streams.Pipe(data=labels)
+            self.holo.object = make(labels, pipe)
+            pane, self._update = self.holo, pipe.send
+        else:
+            fig = hv.render(make(labels, None), backend="bokeh")
+            src = _scatter_source(fig)
+            self.bokeh.object = fig
+            pane, self._update = self.bokeh, lambda lab: src.data.update(label_columns(lab))
+        if self.holder.objects[0] is not pane:
+            self.holder.objects = [pane]
+        self.key = key
+
+    def reset(self) -> None:
+        self.key, self._update = None, None
 
 
 class ClusteringExplorer(Explorer):
@@ -109,12 +266,19 @@ class ClusteringExplorer(Explorer):
         self._det_curve_key = None
         self._split = None
 
+        self._prefetch_token = None
+
         def pane(h):
             return pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=h)
 
-        self._points_pane = pane(420)
-        self._embed_pane = pane(320)
-        self._eig_pane = pane(320)
+        # drawn once per data / embedding, then recoloured in place (see LabelledPlot)
+        self._points_plot = LabelledPlot(420)
+        self._embed_plot = LabelledPlot(320)
+        self._points_pane = self._points_plot.holder
+        self._embed_pane = self._embed_plot.holder
+        self._eig_pane = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=320)
+        self._eig_key = None
+        self._eig_marker = None
         self._spectrum_note = pn.pane.Markdown("", visible=False, sizing_mode="stretch_width")
         self._metrics = pn.pane.Markdown("", sizing_mode="stretch_width",
                                          css_classes=["wb-cl-metrics"])
@@ -137,8 +301,7 @@ class ClusteringExplorer(Explorer):
 
     # ------------------------------------------------------------------ data
     def _current_data_key(self):
-        n = None if self.dataset == "digits" else int(self.n_samples)
-        return ("data", self.dataset, n, round(float(self.noise), 3), int(self.seed))
+        return data_key(self.dataset, self.n_samples, self.noise, self.seed)
 
     def _validate(self, n: int) -> None:
         """Refuse combinations that would not fit (before anything changes)."""
@@ -154,19 +317,11 @@ class ClusteringExplorer(Explorer):
 
     def _load_data(self) -> None:
         key = self._current_data_key()
-        _, name, n, noise, seed = key
+        _, name, n, _, _ = key
         self._validate(n or 1797)
-
-        def work():
-            return _cached(key, lambda: cds.load(name, n or 1500, noise, seed))
-
-        def view_work():  # 2-D coordinates to draw (a projection when d > 2)
-            return _cached(("plane", key), lambda: cds.plane(work()))
-
         label = f"Generating {name} ({n or 1797:,} points)…"
-        self.run_background(None, lambda: (work(), view_work()),
-                            lambda r: self._set_data(key, *r), channel="data", label=label,
-                            use_cache=False)
+        self.run_background(None, lambda: load_data(key), lambda r: self._set_data(key, *r),
+                            channel="data", label=label, use_cache=False)
 
     def _set_data(self, key, data: cds.Dataset, plane: np.ndarray) -> None:
         self._data, self._data_key, self._plane = data, key, plane
@@ -179,7 +334,7 @@ class ClusteringExplorer(Explorer):
 
     # ------------------------------------------------------------------ fitting
     def _graph_key(self):
-        return ("graph", self._data_key, self.affinity, int(self.n_neighbors))
+        return graph_key(self._data_key, self.affinity, self.n_neighbors)
 
     def _need_embedding(self) -> bool:
         n = self._data.n
@@ -197,9 +352,6 @@ class ClusteringExplorer(Explorer):
             self._request_fit()
 
     def _request_embedding(self) -> None:
-        from workbench.clustering.graph import affinity_graph
-        from workbench.clustering.spectral import spectral_embedding
-
         key = self._graph_key()
         if key == self._emb_key and self._emb is not None:
             if self.algorithm == "spectral":
@@ -209,17 +361,7 @@ class ClusteringExplorer(Explorer):
         affinity, nn = self.affinity, int(self.n_neighbors)
 
         def work():
-            def build():
-                import warnings
-
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    g = affinity_graph(X, affinity, n_neighbors=min(nn, len(X) - 1))
-                emb = spectral_embedding(g, min(N_EIGS, len(X) - 1))
-                info = {"graph_s": g.seconds, "embed_s": emb.seconds, "nnz": g.nnz,
-                        "components": g.n_components, "matvecs": emb.num_matvecs}
-                return emb, info
-            return _cached(key, build)
+            return embedding(key, X, affinity, nn)
 
         n = len(X)
         label = (f"Building the {affinity} graph and the Laplacian embedding of {n:,} "
@@ -234,23 +376,72 @@ class ClusteringExplorer(Explorer):
         self._emb_key = key
         if self.algorithm == "spectral":
             self._assign()
+            self._prefetch_labels()
         else:
             self._draw_spectrum()
 
-    def _assign(self) -> None:
-        """The cheap step of spectral clustering: labels from the cached embedding."""
-        from workbench.clustering.spectral import assign_labels
+    def _labelling_key(self):
+        k = min(int(self.n_clusters), self._emb.maps.shape[1])
+        return ("labels", self._emb_key, self.assign, k)
 
+    def _assign(self) -> None:
+        """The cheap step of spectral clustering: labels from the cached embedding, looked
+        up when prefetched, else computed here (up to SYNC_ASSIGN_LIMIT points) or in the
+        background."""
         if self._emb is None:
             return
-        k = min(int(self.n_clusters), self._emb.maps.shape[1])
-        t0 = time.perf_counter()
-        labels = assign_labels(self._emb, k, self.assign, seed=0)
-        self._fit_info = {"assign_s": time.perf_counter() - t0, **self._graph_info}
-        self._set_labels(labels)
+        key = self._labelling_key()
+        _, gkey, method, k = key
+        hit = LABELS.get(key)
+        if hit is not None:
+            self._show_labelling(key, hit)
+            return
+        emb = self._emb
+        if self._data.n <= SYNC_ASSIGN_LIMIT:
+            self._show_labelling(key, labelling(emb, gkey, k, method))
+            return
+        d = self._data
+        self.run_background(None, lambda: labelling(emb, gkey, k, method, d.X, d.labels),
+                            lambda hit: self._show_labelling(key, hit), channel="assign",
+                            label=f"Labelling {d.n:,} points for k = {k}…", use_cache=False)
+
+    def _show_labelling(self, key, hit: Labelling) -> None:
+        if self._emb is None or key != self._labelling_key():
+            return  # superseded: k, the method or the embedding changed meanwhile
+        self._fit_info = {"assign_s": hit.seconds, **self._graph_info}
+        self._set_labels(hit.labels, hit)
+
+    def _prefetch_labels(self) -> None:
+        """Label (and score) every k of the slider in the background, nearest first, so
+        that moving k only looks labels up. Stops when the embedding or method changes."""
+        if self._emb is None or self.algorithm != "spectral" or self._data is None:
+            return
+        emb, gkey, method, d = self._emb, self._emb_key, self.assign, self._data
+        token = (gkey, method)
+        if self._prefetch_token == token:
+            return
+        k0 = int(self.n_clusters)
+        ks = sorted(range(1, min(K_MAX, emb.maps.shape[1]) + 1), key=lambda k: (abs(k - k0), k))
+        todo = [k for k in ks if getattr(LABELS.get(("labels", gkey, method, k)), "scores",
+                                         None) is None]
+        self._prefetch_token = token
+        if not todo:
+            return
+
+        def work():
+            for k in todo:
+                if self._prefetch_token != token:
+                    return None
+                labelling(emb, gkey, k, method, d.X, d.labels)
+            return None
+
+        self.run_background(None, work, lambda _: None, channel="prefetch",
+                            label=f"Labelling the {d.n:,} points for every k (1–{K_MAX}), so "
+                            "that the k slider only looks them up…", use_cache=False)
 
     def _request_fit(self) -> None:
         from workbench.clustering.compare import make_estimator
+        from workbench.clustering.metrics import score
 
         d = self._data
         key = ("fit", self._data_key, self.algorithm, int(self.n_clusters), self.init,
@@ -274,7 +465,7 @@ class ClusteringExplorer(Explorer):
                 if alg == "k-means":
                     info["n_iter"] = int(est.n_iter_)
                     info["init_s"] = float(est.init_seconds_)
-                return labels, info
+                return labels, info, score(X, labels, d.labels, sample_size=2000)
             return _cached(key, fit)
 
         self.run_background(None, work, lambda r: self._set_fit(key, r), channel="fit",
@@ -283,9 +474,9 @@ class ClusteringExplorer(Explorer):
     def _set_fit(self, key, result) -> None:
         if key[1] != self._data_key or key[2] != self.algorithm:
             return  # the data or the algorithm changed meanwhile
-        labels, info = result
+        labels, info, scores = result
         self._fit_info = info
-        self._set_labels(labels)
+        self._set_labels(labels, scores=scores)
 
     def _on_cheap(self, *_):
         def run():
@@ -294,6 +485,7 @@ class ClusteringExplorer(Explorer):
             if self.algorithm == "spectral":
                 if self._emb is not None:
                     self._assign()
+                    self._prefetch_labels()
             else:
                 self._request_fit()
             self._draw_selection()
@@ -311,35 +503,60 @@ class ClusteringExplorer(Explorer):
         self.guarded(run)()
 
     # ------------------------------------------------------------------ drawing: clusters
-    def _set_labels(self, labels: np.ndarray) -> None:
+    def _set_labels(self, labels: np.ndarray, hit: Labelling | None = None,
+                    scores=None) -> None:
+        """Show new labels: recolour the drawn points now; the datashaded embedding (an
+        O(n) aggregation) and the metrics line (scores computed here when missing) follow
+        on the next tick, after the points have gone out to the browser."""
         from workbench.clustering.metrics import score
 
         d = self._data
         if len(labels) != d.n:
             return
         self._labels = labels
-        self._scores = score(d.X, labels, d.labels, sample_size=2000)
+        self._scores = scores if scores is not None else getattr(hit, "scores", None)
+        big = rasterized(d.n)
         self._draw_points()
-        self._draw_spectrum()
-        self._draw_metrics()
+        self._draw_spectrum(embedding=not big)
         self.shown += 1
 
-    def _draw_points(self) -> None:
-        from workbench.viz.clustering import cluster_scatter
+        def finish():
+            if self._labels is not labels:
+                return  # newer labels are on their way
+            try:
+                if big:
+                    self._draw_embedding()
+                if self._scores is None:
+                    self._scores = score(d.X, labels, d.labels, sample_size=2000)
+                    if hit is not None:
+                        hit.scores = self._scores  # kept with the cached labels
+                self._draw_metrics()
+            except Exception as exc:  # noqa: BLE001 - a message, never a traceback
+                log.error("clustering: finishing the labels failed", exc_info=True)
+                self.show_error(error_message(exc))
 
+        _on_session(pn.state.curdoc, finish)
+
+    def _points_title(self) -> str:
         d = self._data
         name = d.name
         if d.name == "two_gaussians":
             name = "two Gaussians (signal axis, one noise axis)"
         elif d.X.shape[1] > 2:
             name += f" ({d.X.shape[1]}-D, top 2 principal components)"
-        self._points_pane.object = cluster_scatter(
-            self._plane, self._labels, title=f"{name}: {d.n:,} points, {self.algorithm}",
-            height=420)
+        return f"{name}: {d.n:,} points, {self.algorithm}"
 
-    def _draw_spectrum(self) -> None:
-        from workbench.viz.clustering import eigenvalue_plot, embedding_plot
+    def _draw_points(self) -> None:
+        from workbench.viz.clustering import cluster_scatter
 
+        plane, title = self._plane, self._points_title()
+        self._points_plot.show(
+            (self._data_key, self.algorithm), self._data.n,
+            lambda lab, stream: cluster_scatter(plane, lab, title=title, height=420,
+                                                stream=stream),
+            self._labels)
+
+    def _draw_spectrum(self, embedding: bool = True) -> None:
         if self._emb is None:
             self._spectrum_note.object = (
                 "*The Laplacian spectrum and embedding are computed for spectral clustering, "
@@ -349,15 +566,39 @@ class ClusteringExplorer(Explorer):
             return
         self._spectrum_note.visible = False
         self._eig_pane.visible = self._embed_pane.visible = True
-        lam = self._emb.eigenvalues
+        self._draw_eigenvalues()
+        if embedding:
+            self._draw_embedding()
+
+    def _draw_eigenvalues(self) -> None:
+        """The Laplacian's smallest eigenvalues, drawn once per embedding; a new k only
+        moves the dashed k marker."""
+        import holoviews as hv
+
+        from workbench.viz.clustering import eigenvalue_plot
+
+        lam, k = self._emb.eigenvalues, int(self.n_clusters)
+        marker = self._eig_marker
+        if self._eig_key == self._emb_key and marker is not None and 1 <= k < len(lam):
+            marker.location = k + 0.5
+            return
         gap = self._emb.eigengap()
         # (near-)zero eigenvalues against a rising bulk: a log axis shows the gap
         log = gap < len(lam) and lam[gap] < 0.1 * lam[-1]
-        self._eig_pane.object = eigenvalue_plot(lam, k=int(self.n_clusters), k_gap=gap,
-                                                log=bool(log))
-        labels = self._labels if self._labels is not None else None
-        if labels is not None and len(labels) == self._emb.maps.shape[0]:
-            self._embed_pane.object = embedding_plot(self._emb.maps, labels)
+        fig = hv.render(eigenvalue_plot(lam, k=k, k_gap=gap, log=bool(log)), backend="bokeh")
+        self._eig_marker = _k_marker(fig)
+        self._eig_pane.object = fig
+        self._eig_key = self._emb_key
+
+    def _draw_embedding(self) -> None:
+        from workbench.viz.clustering import embedding_plot
+
+        labels, maps = self._labels, self._emb.maps if self._emb is not None else None
+        if labels is None or maps is None or len(labels) != maps.shape[0]:
+            return
+        self._embed_plot.show(
+            self._emb_key, maps.shape[0],
+            lambda lab, stream: embedding_plot(maps, lab, stream=stream), labels)
 
     def _draw_metrics(self) -> None:
         s, info, d = self._scores, self._fit_info, self._data
@@ -656,6 +897,10 @@ class ClusteringExplorer(Explorer):
         return self._tabs
 
     def _redraw_clusters(self) -> None:
+        """Draw the Clusters tab afresh (when it is shown again)."""
         if self._labels is not None:
+            self._points_plot.reset()
+            self._embed_plot.reset()
+            self._eig_key = None
             self._draw_points()
             self._draw_spectrum()

@@ -18,6 +18,8 @@ PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39",
            "#7b4173", "#3182bd"]
 RASTERIZE_ABOVE = 20_000   # more points than this are drawn as a datashader image
+WEBGL_ABOVE = 5_000        # up to this many glyphs a plain canvas draws faster than WebGL
+_CANVAS = {"plot.output_backend": "canvas"}  # (HoloViews' default is WebGL)
 ZERO_FLOOR = 1e-9   # eigenvalues below are drawn here on a log axis
 _GAP = "#d62728"
 _THEORY = "#d62728"
@@ -29,60 +31,85 @@ def _labels(labels, n: int) -> np.ndarray:
     return np.asarray(labels).astype(np.int64, copy=False)
 
 
-def _frame(xy: np.ndarray, labels, xname: str, yname: str) -> pd.DataFrame:
-    lab = _labels(labels, xy.shape[0])
-    df = pd.DataFrame({xname: xy[:, 0], yname: xy[:, 1],
-                       "cluster": pd.Categorical(lab.astype(str),
-                                                 categories=[str(c) for c in
-                                                             np.unique(lab)])})
-    return df
+# Colours are fixed per label (PALETTE[label % 16]), whatever the number of clusters, so a
+# drawn plot can take new labels without a new colour mapping: the Bokeh scatter maps a
+# colour-index column through one LinearColorMapper, the datashaded image counts fixed
+# categories (one compiled aggregation for every k).
+CATEGORIES = [str(i) for i in range(len(PALETTE))]
+COLOR_KEY = dict(zip(CATEGORIES, PALETTE, strict=True))
 
 
-def _color_key(df: pd.DataFrame) -> dict:
-    return {c: PALETTE[int(c) % len(PALETTE)] if c.lstrip("-").isdigit() else PALETTE[0]
-            for c in df["cluster"].cat.categories}
+def rasterized(n: int, rasterize_above: int = RASTERIZE_ABOVE) -> bool:
+    """Whether ``cluster_scatter`` draws `n` points as a datashader image."""
+    return n > rasterize_above
+
+
+def label_columns(labels) -> dict:
+    """The data-source columns of a drawn ``cluster_scatter`` (Bokeh scatter) that hold the
+    labels: writing them into its ColumnDataSource recolours the points in place. O(n)."""
+    lab = np.asarray(labels).astype(np.int32, copy=False)
+    return {"cluster": lab, "color": lab % np.int32(len(PALETTE))}
+
+
+def _shaded_points(xy: np.ndarray, labels) -> hv.Points:
+    """Points with the labels as a categorical of the fixed CATEGORIES (for datashader)."""
+    codes = (_labels(labels, xy.shape[0]) % len(PALETTE)).astype(np.int8)
+    df = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1],
+                       "cluster": pd.Categorical.from_codes(codes, categories=CATEGORIES)})
+    return hv.Points(df, ["x", "y"], ["cluster"])
 
 
 def cluster_scatter(X, labels=None, *, title: str = "", xlabel: str = "x", ylabel: str = "y",
                     height: int = 380, size: float | None = None,
-                    rasterize_above: int = RASTERIZE_ABOVE):
-    """The first two columns of X coloured by cluster label (one colour per cluster,
-    PALETTE order). Up to ``rasterize_above`` points: a Bokeh scatter with hover; more: a
-    datashader image (``holoviews.operation.datashader.datashade`` with a categorical
-    count, re-rendered on zoom when served), so a million points stay interactive.
-    Returns an hv.Points or a DynamicMap of hv.RGB."""
+                    rasterize_above: int = RASTERIZE_ABOVE, stream=None):
+    """The first two columns of X coloured by cluster label (one colour per label,
+    PALETTE[label % 16]). Up to ``rasterize_above`` points: a Bokeh scatter with hover
+    (its labels live in the columns ``label_columns`` names); more: a datashader image
+    (``holoviews.operation.datashader.datashade`` with a categorical count, re-rendered on
+    zoom when served), so a million points stay interactive. ``stream`` (datashaded view
+    only): an ``hv.streams.Pipe`` whose data are the labels, used instead of ``labels``;
+    sending new labels (``stream.send(labels)``) redraws the image in place (one O(n)
+    aggregation). Returns an hv.Points or a DynamicMap of hv.RGB."""
     X = np.asarray(X)
     xy = X[:, :2] if X.shape[1] >= 2 else np.column_stack([X[:, 0], np.zeros(len(X))])
-    df = _frame(xy, labels, "x", "y")
-    n = len(df)
+    n = xy.shape[0]
     opts = dict(height=height, responsive=True, title=title, xlabel=xlabel, ylabel=ylabel,
                 show_grid=True, padding=0.05, backend="bokeh")
-    if n > rasterize_above:
+    if rasterized(n, rasterize_above):
         import datashader as ds
         from holoviews.operation.datashader import datashade, dynspread
 
-        pts = hv.Points(df, ["x", "y"], ["cluster"])
-        img = datashade(pts, aggregator=ds.count_cat("cluster"), color_key=_color_key(df),
+        if stream is None:
+            stream = hv.streams.Pipe(data=labels)
+        pts = hv.DynamicMap(lambda data: _shaded_points(xy, data), streams=[stream])
+        img = datashade(pts, aggregator=ds.count_cat("cluster"), color_key=COLOR_KEY,
                         min_alpha=60)
         return dynspread(img, threshold=0.6, max_px=2).opts(**opts)
     if size is None:
         size = 5 if n <= 2000 else (3 if n <= 8000 else 2)
-    return hv.Points(df, ["x", "y"], ["cluster"]).opts(
-        color="cluster", cmap=_color_key(df), size=size, alpha=0.8, line_alpha=0,
+    df = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1],
+                       "cluster": label_columns(_labels(labels, n))["cluster"]})
+    pts = hv.Points(df, ["x", "y"], ["cluster"]).opts(
+        color=hv.dim("cluster") % len(PALETTE), cmap=PALETTE,
+        clim=(-0.5, len(PALETTE) - 0.5), colorbar=False, size=size, alpha=0.8, line_alpha=0,
         tools=["hover"], show_legend=False, **opts)
+    return pts if n > WEBGL_ABOVE else pts.opts(backend_opts=_CANVAS, backend="bokeh")
 
 
 def embedding_plot(maps, labels=None, dims: tuple[int, int] = (1, 2), *, height: int = 320,
-                   title: str | None = None, rasterize_above: int = RASTERIZE_ABOVE):
+                   title: str | None = None, rasterize_above: int = RASTERIZE_ABOVE,
+                   stream=None):
     """Two columns of a spectral embedding (default: the 2nd and 3rd eigenvectors,
-    D^-1/2-scaled; column 0 is constant) coloured by cluster: where moons become blobs."""
+    D^-1/2-scaled; column 0 is constant) coloured by cluster: where moons become blobs.
+    ``cluster_scatter`` of those columns (same ``stream`` and in-place label updates)."""
     maps = np.asarray(maps)
     i, j = dims
     j = min(j, maps.shape[1] - 1)
     i = min(i, j - 1) if j > 0 else 0
     t = title if title is not None else f"Spectral embedding (eigenvectors {i + 1} and {j + 1})"
     return cluster_scatter(maps[:, [i, j]], labels, title=t, xlabel=f"u{i + 1}",
-                           ylabel=f"u{j + 1}", height=height, rasterize_above=rasterize_above)
+                           ylabel=f"u{j + 1}", height=height, rasterize_above=rasterize_above,
+                           stream=stream)
 
 
 def eigenvalue_plot(eigenvalues, k: int | None = None, k_gap: int | None = None, *,
@@ -117,7 +144,7 @@ def eigenvalue_plot(eigenvalues, k: int | None = None, k_gap: int | None = None,
         title += f" (log scale; 0 drawn at {ZERO_FLOOR:g})"
     return hv.Overlay(layers).opts(
         height=height, responsive=True, show_grid=True, logy=log, title=title,
-        xlabel="index i", ylabel="eigenvalue λᵢ", backend="bokeh")
+        xlabel="index i", ylabel="eigenvalue λᵢ", backend_opts=_CANVAS, backend="bokeh")
 
 
 def comparison_grid(cells: list[dict], datasets: list[str], algorithms: list[str], *,

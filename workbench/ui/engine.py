@@ -69,6 +69,13 @@ def _auto_range(fig, axis: str, start: float | None = None) -> None:
     setattr(fig, f"{axis}_range", rng)
 
 
+def _undelayed(widget) -> None:
+    """Handle `widget`'s changes on the server's next tick instead of after Panel's 50 ms
+    debounce (half of a slider step's latency once the plots only receive new data). A
+    change that arrives while one is being handled is still merged into the next."""
+    widget._debounce = 0
+
+
 class EngineExplorer(Explorer):
     """Spectral engine playground (see the module docstring)."""
 
@@ -117,6 +124,8 @@ class EngineExplorer(Explorer):
             self.param.step, name="Lanczos steps shown", start=1, end=self.max_steps)
         self._broadening_slider = pn.widgets.FloatSlider.from_param(
             self.param.broadening, name="SLQ broadening (x default)")
+        for slider in (self._step_slider, self._broadening_slider):
+            _undelayed(slider)
         self.param.watch(self._on_costly, ["spectrum", "n", "max_steps", "probes", "k",
                                            "seed"])
         self.param.watch(self._on_cheap, ["step", "broadening", "kpm", "logy"])

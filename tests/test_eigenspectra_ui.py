@@ -41,23 +41,70 @@ def test_minilm_table_matches_the_api(explorer):
     assert "39 layers analyzed" in explorer._summary.object
 
 
+def _data(live, part):
+    """(x, y) columns of one rendered element of a live plot."""
+    src = live[part]["source"]
+    kx, ky = src.data
+    return np.asarray(src.data[kx]), np.asarray(src.data[ky])
+
+
+def _log_hist(values, bins):
+    """The log-binned density the ESD plot must show (reference for the drawn data)."""
+    v = values[values > 0]
+    edges = np.logspace(np.log10(v.min()), np.log10(v.max()), bins + 1)
+    counts, _ = np.histogram(v, edges)
+    dens = counts / (values.size * np.diff(edges))
+    keep = dens > 0
+    return np.sqrt(edges[1:] * edges[:-1])[keep], dens[keep]
+
+
 def test_layer_change_redraws_without_refitting(explorer):
+    fig, ks_fig = explorer._esd_pane.object, explorer._ks_pane.object
+    bars_fig = explorer._bars_pane.object
     explorer.layer = 3
     name = explorer._table["name"].iloc[3]
-    assert explorer._current is explorer._fits[3]  # cached fit, no new KS scan
-    assert name in explorer._esd_pane.object.opts.get().kwargs["title"]
+    lf = explorer._current
+    assert lf is explorer._fits[3]  # cached fit, no new KS scan
+    # the same figures, new data in them (no re-render)
+    assert explorer._esd_pane.object is fig and explorer._ks_pane.object is ks_fig
+    assert explorer._bars_pane.object is bars_fig
+    assert name in fig.title.text
+    x, dens = _data(explorer._esd_live, "esd_points")
+    rx, rdens = _log_hist(np.asarray(lf.esd, float), explorer.bins)
+    np.testing.assert_allclose(x, rx, rtol=1e-12)
+    np.testing.assert_allclose(dens, rdens, rtol=1e-12)
+    assert fig.x_range.start <= x.min() and fig.x_range.end >= x.max()
+    assert fig.y_range.start <= dens.min() and fig.y_range.end >= dens.max()
+    keep = lf.powerlaw.Ds < 1
+    np.testing.assert_array_equal(_data(explorer._ks_live, "ks")[0], lf.powerlaw.xmins[keep])
+    assert explorer._ks_live["xmin"]["glyph"].location == lf.powerlaw.xmin
+    assert explorer._esd_live["xmin"]["glyph"].location == lf.powerlaw.xmin
     assert name in explorer._layer_info.object
-    table, selected = explorer._bars_pipe.data
-    assert selected == name and len(table) == 39
+    src = explorer._bars_live["bars"]["source"]
+    assert np.flatnonzero(src.data["line"]).tolist() == [3]
+    assert list(src.selected.indices) == [3] and len(src.data["name"]) == 39
+
+
+def test_clicking_a_bar_selects_its_layer(explorer):
+    src = explorer._bars_live["bars"]["source"]
+    src.selected.indices = [7]  # what a tap on the eighth bar sends
+    assert explorer.layer == 7
+    assert explorer._table["name"].iloc[7] in explorer._esd_pane.object.title.text
+    assert np.flatnonzero(src.data["line"]).tolist() == [7]
 
 
 def test_bins_change_the_histogram_only(explorer):
     before = explorer._current
-    n0 = len(explorer._esd_pane.object.Curve.ESD.data)
+    n0 = len(_data(explorer._esd_live, "esd_points")[0])
+    pl = _data(explorer._esd_live, "pl")
     explorer.bins = 20
-    n1 = len(explorer._esd_pane.object.Curve.ESD.data)
+    x, dens = _data(explorer._esd_live, "esd_points")
     assert explorer._current is before
-    assert n1 < n0 <= 60
+    assert len(x) < n0 <= 60
+    np.testing.assert_allclose(dens, _log_hist(np.asarray(before.esd, float), 20)[1])
+    # the step line follows the points (two vertices per bin)
+    assert len(_data(explorer._esd_live, "esd")[0]) == 2 * len(x)
+    np.testing.assert_array_equal(_data(explorer._esd_live, "pl")[1], pl[1])
     explorer.bins = 60
 
 
@@ -70,9 +117,46 @@ def test_fit_option_refits_selected_layer_exactly(explorer):
     cur = explorer._current
     assert cur.row["xmin"] >= lo
     assert cur.row["alpha"] == ref.row["alpha"] and cur.row["D"] == ref.row["D"]
+    # the plots show the new fit at once: xmin markers, fitted line and its legend
+    assert explorer._esd_live["xmin"]["glyph"].location == ref.powerlaw.xmin
+    assert explorer._ks_live["xmin"]["glyph"].location == ref.powerlaw.xmin
+    x, _ = _data(explorer._esd_live, "pl")
+    assert x[0] == pytest.approx(ref.powerlaw.xmin)
+    labels = [it.label.value for it in explorer._esd_pane.object.legend[0].items
+              if it.visible]
+    assert f"power law alpha={ref.row['alpha']:.2f}" in labels
     # the whole table follows in the background
     wait_until(lambda: not explorer.busy and explorer._table["xmin"].iloc[5] >= lo)
     _switch(explorer, xmin_q=0.0)
+
+
+def test_absent_fit_parts_are_hidden(explorer):
+    from workbench.ui.eigenspectra import _write_esd
+    from workbench.viz.eigenspectra import esd_parts
+
+    live = explorer._esd_live
+    parts = esd_parts(explorer._current, explorer._specs()[explorer.layer])
+    failed = {**parts, "pl": (np.array([]), np.array([])), "pl_label": "",
+              "xmin": float("nan"), "mp": (np.array([]), np.array([])), "mp_label": "",
+              "lambda_plus": float("nan")}
+    _write_esd(live, failed)
+    assert not live["pl"]["glyph_renderer"].visible and not live["xmin"]["glyph"].visible
+    assert not live["mp"]["glyph_renderer"].visible
+    assert not live["lambda_plus"]["glyph"].visible
+    assert [it.label.value for it in live["fig"].legend[0].items if it.visible] == ["ESD"]
+    _write_esd(live, parts)
+    assert live["pl"]["glyph_renderer"].visible and live["xmin"]["glyph"].visible
+    assert sum(it.visible for it in live["fig"].legend[0].items) == 3
+
+
+def test_esd_plot_draws_only_what_exists(explorer):
+    from workbench.viz.eigenspectra import ESD_PARTS, esd_overlay, esd_parts, esd_plot
+
+    lf, spec = explorer._current, explorer._specs()[explorer.layer]
+    assert len(esd_plot(lf, spec)) == 6  # histogram, points, fit, xmin, MP, lambda+
+    assert len(esd_plot(lf)) == 4        # no spectrum: no MP curve in raw units
+    parts = esd_parts(lf)
+    assert len(esd_overlay(parts, complete=True)) == len(ESD_PARTS)
 
 
 @pytest.mark.slow
@@ -129,9 +213,11 @@ def test_good_upload_is_analyzed():
     buf = io.BytesIO()
     np.savez(buf, a=rng.normal(size=(120, 40)), b=rng.standard_t(3, size=(80, 80)),
              bias=np.ones(40))
+    n = e.analyzed
     e._upload.filename = "two.npz"
     e._upload.value = buf.getvalue()
-    wait_until(lambda: e.model == "upload" and not e.busy and len(e._table) == 2)
+    # analyzed counts finished tables (the table itself is set before the summary)
+    wait_until(lambda: e.model == "upload" and e.analyzed > n and not e.busy)
     assert e.message == ""
     assert list(e._table["name"]) == ["a", "b"]
     assert e.param.layer.bounds == (0, 1)

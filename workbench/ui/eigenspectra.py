@@ -125,6 +125,77 @@ def validate_upload(data: bytes, filename: str | None, max_bytes: int = UPLOAD_L
     return arrays
 
 
+# ------------------------------------------------------------------ live Bokeh plots
+
+TABLE_DELAY_MS = 300  # the table refits once the fit options rest this long
+
+
+def _render_live(overlay, names: tuple) -> dict:
+    """Render a HoloViews overlay to a Bokeh figure once. Returns {"fig": figure, name:
+    the Bokeh handles (source, glyph, glyph_renderer) of each overlaid element, in order}."""
+    plot = hv.renderer("bokeh").get_plot(overlay)
+    subplots = list(plot.subplots.values())
+    if len(subplots) != len(names):
+        raise ValueError(f"expected {len(names)} overlaid elements, got {len(subplots)}")
+    live = {"fig": plot.state}
+    live.update({name: sp.handles for name, sp in zip(names, subplots)})
+    return live
+
+
+def _set_xy(handles: dict, xy) -> None:
+    src = handles["source"]
+    kx, ky = src.data  # an (x, y) element's two columns
+    src.data = {kx: np.asarray(xy[0], dtype=float), ky: np.asarray(xy[1], dtype=float)}
+
+
+def _set_range(rng, lim) -> None:
+    lo, hi = float(lim[0]), float(lim[1])
+    rng.update(start=lo, end=hi, reset_start=lo, reset_end=hi)
+
+
+def _set_span(handles: dict, x: float) -> None:
+    shown = bool(np.isfinite(x))
+    handles["glyph"].update(location=float(x) if shown else 1.0, visible=shown)
+
+
+def _set_curve(fig, handles: dict, xy, label: str) -> None:
+    """New points and legend label of a curve; without a label it and its entry hide."""
+    from bokeh.core.property.vectorization import value
+
+    _set_xy(handles, xy)
+    renderer = handles["glyph_renderer"]
+    renderer.visible = bool(label)
+    for legend in fig.legend:
+        for item in legend.items:
+            if renderer in item.renderers:
+                if label and getattr(item.label, "value", None) != label:
+                    item.label = value(label)
+                item.visible = bool(label)
+
+
+def _write_esd(live: dict, parts: dict, hist_only: bool = False) -> None:
+    """:func:`workbench.viz.eigenspectra.esd_parts` output into a rendered ESD plot."""
+    fig = live["fig"]
+    _set_xy(live["esd"], parts["esd_steps"])
+    _set_xy(live["esd_points"], parts["esd"])
+    if not hist_only:
+        _set_curve(fig, live["pl"], parts["pl"], parts["pl_label"])
+        _set_span(live["xmin"], parts["xmin"])
+        _set_curve(fig, live["mp"], parts["mp"], parts["mp_label"])
+        _set_span(live["lambda_plus"], parts["lambda_plus"])
+        fig.title.text = parts["title"]
+    _set_range(fig.x_range, parts["xlim"])
+    _set_range(fig.y_range, parts["ylim"])
+
+
+def _write_ks(live: dict, parts: dict) -> None:
+    """:func:`workbench.viz.eigenspectra.ks_parts` output into a rendered KS plot."""
+    _set_xy(live["ks"], parts["ks"])
+    _set_span(live["xmin"], parts["xmin"])
+    _set_range(live["fig"].x_range, parts["xlim"])
+    _set_range(live["fig"].y_range, parts["ylim"])
+
+
 # ------------------------------------------------------------------ the explorer
 
 
@@ -184,15 +255,18 @@ class EigenspectraExplorer(Explorer):
         self._fits_by_epoch: dict = {}
         self._training: ModelSpectra | None = None
 
-        self._bars_pipe = hv.streams.Pipe(data=(None, None))
-        self._bars = hv.DynamicMap(self._bars_element, streams=[self._bars_pipe])
-        self._tap = hv.streams.Selection1D(source=self._bars)
-        self._tap.add_subscriber(self.guarded(self._on_tap))
+        # The bars, the ESD and the KS plot are rendered to Bokeh once (per model, per tab
+        # visit) and a layer / bins / fit-option change writes new data into their sources
+        # and moves their markers: a HoloViews re-render costs ~150 ms, this a few ms.
+        self._bars_live: dict | None = None
+        self._esd_live: dict | None = None
+        self._ks_live: dict | None = None
+        self._table_due = 0  # coalesces table refits after fit-option changes
         # shown with the first table: an empty first frame would fix a numeric x axis
-        self._bars_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width",
-                                            min_height=320, css_classes=["wb-es-bars"])
-        self._esd_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=380)
-        self._ks_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=240)
+        self._bars_pane = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=320,
+                                        css_classes=["wb-es-bars"])
+        self._esd_pane = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=380)
+        self._ks_pane = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=240)
         self._layer_info = pn.pane.Markdown("", sizing_mode="stretch_width")
         self._summary = pn.pane.Markdown("Analyzing…", sizing_mode="stretch_width")
         self._traj_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=320)
@@ -339,6 +413,7 @@ class EigenspectraExplorer(Explorer):
             if self.layer > n - 1:
                 self.layer = n - 1
         self._show_table()
+        self._draw_bars()
         self._show_layer(refit=False)
         if None not in fits_by_epoch:  # the digits MLP: its checkpoints are the trajectories
             self._set_training(self._spectra)
@@ -372,16 +447,6 @@ class EigenspectraExplorer(Explorer):
             f"{res.seconds:.2f} s")
 
     # ------------------------------------------------------------------ one layer
-    def _bars_element(self, data):
-        from workbench.viz.eigenspectra import alpha_bars_element
-
-        df, selected = data if isinstance(data, tuple) else (None, None)
-        return alpha_bars_element(df, selected).opts(framewise=True)
-
-    def _on_tap(self, index=None, **_) -> None:
-        if index and 0 <= index[0] < len(self._fits):
-            self.layer = int(index[0])
-
     def _on_layer(self, *_events) -> None:
         self.guarded(self._show_layer)(refit=False)
 
@@ -395,12 +460,39 @@ class EigenspectraExplorer(Explorer):
         self.guarded(show)()
 
     def _on_fit_option(self, *_events) -> None:
-        def apply():
-            self._show_layer(refit=True)  # this layer now (ms), every layer in background
+        # this layer now (ms); every layer once the user pauses, in the background
+        self.guarded(self._show_layer)(refit=True)
+        self._table_due += 1
+        due = self._table_due
+
+        def refit_all():
+            if due != self._table_due:
+                return  # a newer change follows
             self._request_table()
             if self._training is not None:
                 self._show_trajectories()  # 24 small fits
-        self.guarded(apply)()
+        self._later(refit_all, TABLE_DELAY_MS)
+
+    def _later(self, fn, delay_ms: int = 0) -> None:
+        """Run ``fn`` (guarded) after the current update has gone to the browser, or after
+        ``delay_ms``; at once outside a served page (notebook, tests)."""
+        doc = pn.state.curdoc
+        if doc is None or getattr(doc, "session_context", None) is None:
+            self.guarded(fn)()
+            return
+        from panel.io.state import set_curdoc
+
+        def cb():
+            with set_curdoc(doc):
+                self.guarded(fn)()
+
+        try:
+            if delay_ms:
+                doc.add_timeout_callback(cb, delay_ms)
+            else:
+                doc.add_next_tick_callback(cb)
+        except Exception:  # noqa: BLE001 - session already destroyed
+            pass
 
     def refit_selected(self):
         """Re-fit the selected layer from its cached eigenvalues (no eigenvalue work).
@@ -416,25 +508,104 @@ class EigenspectraExplorer(Explorer):
             return
         i = min(self.layer, len(self._fits) - 1)
         self._current = self.refit_selected() if refit else self._fits[i]
-        self._bars_pipe.send((self._table, self._current.row["name"]))
-        if self._bars_pane.object is None:
-            from workbench.viz.eigenspectra import alpha_guides
+        self._draw_layer()  # the plots first: the text follows after they are sent
+        self._select_bar(i)
 
-            self._bars_pane.object = (self._bars * alpha_guides()).opts(
-                height=320, responsive=True)
-        self._draw_layer()
+    # Bars: rendered per table of names, then the selected outline and the alphas are
+    # written into the rendered source; a tap on a bar selects its layer.
+    def _draw_bars(self) -> None:
+        from workbench.viz.eigenspectra import (
+            alpha_bars,
+            alpha_bars_data,
+            alpha_ylim,
+        )
+
+        df = self._table
+        i = min(self.layer, len(df) - 1)
+        selected = df["name"].iloc[i] if len(df) else None
+        names = tuple(df["name"])
+        live = self._bars_live
+        if live is not None and live["names"] == names:
+            src = live["bars"]["source"]
+            src.data = alpha_bars_data(df, selected)
+            _set_range(live["fig"].y_range, alpha_ylim(df))
+            return
+        live = _render_live(alpha_bars(df, selected), ("bars", "guide2", "guide6"))
+        live["names"] = names
+        src = live["bars"]["source"]
+        src.selected.indices = [i]
+        src.selected.on_change("indices", self._on_bar_tap)
+        self._bars_live = live
+        self._bars_pane.object = live["fig"]
+
+    def _select_bar(self, i: int) -> None:
+        from workbench.viz.eigenspectra import selected_line
+
+        live = self._bars_live
+        if live is None:
+            return
+        src = live["bars"]["source"]
+        line = selected_line(src.data["name"], self._fits[i].row["name"])
+        src.data.update(line=line, line_width=line)  # two columns, one patch each
+        if list(src.selected.indices) != [i]:
+            src.selected.indices = [i]
+
+    def _on_bar_tap(self, _attr, _old, new) -> None:
+        if not new or not 0 <= new[0] < len(self._fits) or new[0] == self.layer:
+            return  # also our own selection of the shown layer
+
+        def tap():
+            self.layer = int(new[0])
+
+        doc = self._bars_live["fig"].document if self._bars_live else None
+        if doc is not None and pn.state.curdoc is not doc:
+            from panel.io.state import set_curdoc
+
+            with set_curdoc(doc):
+                self.guarded(tap)()
+        else:
+            self.guarded(tap)()
 
     def _draw_layer(self, esd_only: bool = False) -> None:
-        from workbench.viz.eigenspectra import esd_plot, ks_plot
+        """Write the selected layer into the ESD (and KS) plot, rendered on first use;
+        ``esd_only``: the histogram alone (bins changed)."""
+        from workbench.viz.eigenspectra import (
+            ESD_PARTS,
+            esd_overlay,
+            esd_parts,
+            ks_overlay,
+            ks_parts,
+        )
 
         lf = self._current
         if lf is None:
             return
         spec = self._specs()[min(self.layer, len(self._specs()) - 1)]
-        self._esd_pane.object = esd_plot(lf, spec, bins=int(self.bins))
+        parts = esd_parts(lf, spec, bins=int(self.bins))
+        if self._esd_live is None:
+            self._esd_live = _render_live(esd_overlay(parts, complete=True), ESD_PARTS)
+            self._esd_pane.object = self._esd_live["fig"]
+        _write_esd(self._esd_live, parts, hist_only=esd_only)
         if esd_only:
             return
-        self._ks_pane.object = ks_plot(lf)
+        ks = ks_parts(lf)
+        if self._ks_live is None:
+            self._ks_live = _render_live(ks_overlay(ks, complete=True), ("ks", "xmin"))
+            self._ks_pane.object = self._ks_live["fig"]
+        _write_ks(self._ks_live, ks)
+        self._later(self._show_layer_info)
+
+    def _redraw(self) -> None:
+        """Render the layer plots anew (when their tab shows again)."""
+        self._bars_live = self._esd_live = self._ks_live = None
+        if self._fits:
+            self._draw_bars()
+            self._show_layer(refit=False)
+
+    def _show_layer_info(self) -> None:
+        lf = self._current
+        if lf is None:
+            return
         r, pl = lf.row, lf.powerlaw
         lines = [f"**{r['name']}** ({r['layer_type']}, {r['N']} x {r['M']}"
                  + (f", {r['rf']} kernel positions pooled" if r["rf"] > 1 else "") + ")",
@@ -649,7 +820,7 @@ class EigenspectraExplorer(Explorer):
             # plots are (re)drawn when their tab shows: Bokeh log axes drawn while hidden
             # stay blank
             if event.new == 0:
-                self.guarded(self._draw_layer)()
+                self.guarded(self._redraw)()
             elif event.new == 1:
                 self.guarded(self.start_training)()
                 self.guarded(self._show_trajectories)()

@@ -64,8 +64,32 @@ def _bars_frame(df: pd.DataFrame, selected: str | None) -> pd.DataFrame:
         "reason": _col(df, "reason", "").fillna("").to_numpy(),
     })
     d["color"] = d["health"].map(HEALTH_COLORS)
-    d["line"] = np.where(d["name"] == selected, 3.0, 0.0)
+    d["line"] = selected_line(d["name"], selected)
     return d
+
+
+def selected_line(names, selected: str | None) -> np.ndarray:
+    """Outline width of each bar of :func:`alpha_bars_element`: 3 for the ``selected``
+    layer name, 0 for the others."""
+    return np.where(np.asarray(names, dtype=object) == selected, 3.0, 0.0)
+
+
+def alpha_bars_data(df: pd.DataFrame, selected: str | None = None) -> dict:
+    """The columns of the rendered bars of :func:`alpha_bars_element` (for writing new
+    values into a drawn plot): one entry per layer, as numpy arrays."""
+    d = _bars_frame(df, selected)
+    out = {c: d[c].to_numpy() for c in d.columns}
+    out["line_width"] = out["line"]  # the glyph's mapped copy of the "line" column
+    return out
+
+
+def alpha_ylim(df: pd.DataFrame | None) -> tuple[float, float]:
+    """The alpha axis of :func:`alpha_bars_element`: from 0 to the tallest (clipped) bar,
+    plus 8 %."""
+    if df is None or df.empty:
+        return (0.0, 1.0)
+    top = float(np.nanmax(df["alpha"].fillna(0.0).clip(upper=20).to_numpy(), initial=0.0))
+    return (0.0, max(top, 1.0) * 1.08)
 
 
 def alpha_bars_element(df: pd.DataFrame | None, selected: str | None = None,
@@ -80,9 +104,9 @@ def alpha_bars_element(df: pd.DataFrame | None, selected: str | None = None,
     return hv.Bars(d, "layer", vdims).opts(
         color="color", line_color="black", line_width="line",
         tools=["hover", "tap"], xrotation=90, height=height, responsive=True,
-        ylabel="alpha", xlabel="layer (click a bar to inspect it)",
+        ylabel="alpha", xlabel="layer (click a bar to inspect it)", ylim=alpha_ylim(df),
         fontsize={"xticks": 7}, show_legend=False, nonselection_alpha=1.0,
-        selection_alpha=1.0, hover_tooltips=[("layer", "@name"), ("alpha", "@alpha_value"),
+        selection_alpha=1.0, hover_tooltips=[("layer", "@name"), ("alpha", "@{alpha_value}"),
                                              ("health", "@health"), ("note", "@reason")],
         title="Power-law alpha per layer (green: typical 2 < alpha < 6, red: < 2, "
               "orange: > 6, grey: fit failed)")
@@ -113,21 +137,52 @@ def _log_hist(values: np.ndarray, bins: int):
     return centers[keep], dens[keep]
 
 
-def esd_plot(layer_fit, spec=None, bins: int = 60, height: int = 360,
-             title: str | None = None) -> hv.Overlay:
-    """Log-log ESD of one layer with the fitted power law above xmin and the MP bulk.
+ESD_PARTS = ("esd", "esd_points", "pl", "xmin", "mp", "lambda_plus")
+"""The elements of :func:`esd_overlay`, in overlay order (a part may be absent)."""
 
-    ``layer_fit``: :class:`workbench.eigenspectra.LayerFit` (``fit_layer`` output);
-    ``spec``: its :class:`LayerSpectrum` (for N, used to draw the MP density in raw units).
-    Density is per unit eigenvalue, normalised over the eigenvalues shown.
+
+def log_limits(values, pad: float = 0.0, default=(1e-3, 1.0)) -> tuple[float, float]:
+    """Axis limits for a log axis covering the positive finite ``values`` (any nesting of
+    arrays and numbers), padded by ``pad`` times the span in log10 units on each side.
+    Cost: one pass over the values."""
+    v = np.concatenate([np.ravel(np.asarray(x, dtype=float)) for x in values] or [[]])
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size == 0:
+        return default
+    lo, hi = np.log10(v.min()), np.log10(v.max())
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    d = pad * (hi - lo)
+    return float(10 ** (lo - d)), float(10 ** (hi + d))
+
+
+def _midsteps(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from holoviews.operation import interpolate_curve
+
+    xs, (ys,) = interpolate_curve.pts_to_midstep(np.asarray(x, float), (np.asarray(y, float),))
+    return xs, ys
+
+
+def esd_parts(layer_fit, spec=None, bins: int = 60, title: str | None = None) -> dict:
+    """The data :func:`esd_plot` draws, part by part (for a plot drawn once and then fed
+    new data, as the dashboard does).
+
+    Returns a dict: ``esd`` (bin centres, density) of the log-binned histogram and
+    ``esd_steps``, the same as the step line a "steps-mid" curve draws; ``pl`` (x,
+    y) of the fitted (truncated) power law above xmin and its legend ``pl_label``, empty
+    when the fit failed; ``xmin`` (NaN when the fit failed); ``mp`` (x, y) of the
+    Marchenko–Pastur density in raw units and ``mp_label`` (empty without an MP fit, for
+    FARMS, or without ``spec``); ``lambda_plus`` (NaN without an MP fit); ``title``;
+    ``xlim`` / ``ylim`` (log-axis limits covering everything drawn). Cost: one histogram
+    of the eigenvalues, 50 + 200 density evaluations.
     """
     ev = np.asarray(layer_fit.esd, dtype=float)
     x, dens = _log_hist(ev, bins)
     row = layer_fit.row
-    name = title or f"{row['name']} — alpha = {row['alpha']:.3g}"
-    els = [hv.Curve((x, dens), "eigenvalue", "density", label="ESD").opts(
-        interpolation="steps-mid", color="#1f77b4", line_width=2)]
-    els.append(hv.Scatter((x, dens), "eigenvalue", "density").opts(color="#1f77b4", size=3))
+    empty = (np.array([]), np.array([]))
+    out = {"esd": (x, dens), "esd_steps": _midsteps(x, dens), "pl": empty, "pl_label": "", "xmin": float("nan"), "mp": empty,
+           "mp_label": "", "lambda_plus": float("nan"),
+           "title": title or f"{row['name']} — alpha = {row['alpha']:.3g}"}
     pl = layer_fit.powerlaw
     if pl.ok and x.size:
         xs = np.logspace(np.log10(pl.xmin), np.log10(max(pl.xmax, pl.xmin * 1.0001)), 50)
@@ -136,14 +191,11 @@ def esd_plot(layer_fit, spec=None, bins: int = 60, height: int = 360,
             shape = (xs / pl.xmin) ** (-pl.alpha) * np.exp(-pl.Lambda * (xs - pl.xmin))
             norm = np.trapezoid(shape, xs) if xs.size > 1 else 1.0
             ys = frac * shape / norm
-            label = f"truncated PL alpha={pl.alpha:.2f}"
+            out["pl_label"] = f"truncated PL alpha={pl.alpha:.2f}"
         else:
             ys = frac * (pl.alpha - 1) / pl.xmin * (xs / pl.xmin) ** (-pl.alpha)
-            label = f"power law alpha={pl.alpha:.2f}"
-        els.append(hv.Curve((xs, ys), "eigenvalue", "density", label=label).opts(
-            color=_PL, line_dash="dashed", line_width=2))
-        els.append(hv.VLine(pl.xmin, label="xmin").opts(color=_XMIN, line_width=1,
-                                                        line_dash="dotted"))
+            out["pl_label"] = f"power law alpha={pl.alpha:.2f}"
+        out["pl"], out["xmin"] = (xs, ys), float(pl.xmin)
     mp = layer_fit.mp
     if mp is not None and spec is not None and not row.get("farms", False):
         from workbench.eigenspectra.rmt import mp_density
@@ -153,28 +205,87 @@ def esd_plot(layer_fit, spec=None, bins: int = 60, height: int = 360,
         ys = mp_density(xs / spec.N, mp.Q, mp.sigma_mp) / spec.N
         keep = ys > 0
         if keep.any():
-            els.append(hv.Curve((xs[keep], ys[keep]), "eigenvalue", "density",
-                                label=f"MP bulk ({mp.num_spikes} spikes)").opts(
-                color=_MP, line_width=2))
-        els.append(hv.VLine(mp.lambda_plus).opts(color=_MP, line_dash="dotted", line_width=1))
+            out["mp"], out["mp_label"] = (xs[keep], ys[keep]), \
+                f"MP bulk ({mp.num_spikes} spikes)"
+        out["lambda_plus"] = float(mp.lambda_plus)
+    out["xlim"] = log_limits([x, out["pl"][0], out["mp"][0], out["xmin"],
+                              out["lambda_plus"]], pad=0.02)
+    out["ylim"] = log_limits([dens, out["pl"][1], out["mp"][1]], pad=0.05)
+    return out
+
+
+def esd_overlay(parts: dict, height: int = 360, complete: bool = False) -> hv.Overlay:
+    """The log-log ESD plot of :func:`esd_parts` output. ``complete=True`` keeps every part
+    of ``ESD_PARTS`` in that order, empty ones included (a curve without points, a marker
+    at x = 1), so that one rendered figure can show any layer; the caller hides them."""
+    def curve(xy, label, **style):
+        return hv.Curve(xy, "eigenvalue", "density", label=label).opts(**style)
+
+    els = [curve(parts["esd"], "ESD", interpolation="steps-mid", color="#1f77b4",
+                 line_width=2),
+           hv.Scatter(parts["esd"], "eigenvalue", "density").opts(color="#1f77b4", size=3)]
+    if parts["pl_label"] or complete:
+        els.append(curve(parts["pl"], parts["pl_label"] or "power law", color=_PL,
+                         line_dash="dashed", line_width=2))
+    if np.isfinite(parts["xmin"]) or complete:
+        x = parts["xmin"] if np.isfinite(parts["xmin"]) else 1.0
+        els.append(hv.VLine(x, label="xmin").opts(color=_XMIN, line_width=1,
+                                                  line_dash="dotted"))
+    if parts["mp_label"] or complete:
+        els.append(curve(parts["mp"], parts["mp_label"] or "MP bulk", color=_MP,
+                         line_width=2))
+    if np.isfinite(parts["lambda_plus"]) or complete:
+        x = parts["lambda_plus"] if np.isfinite(parts["lambda_plus"]) else 1.0
+        els.append(hv.VLine(x).opts(color=_MP, line_dash="dotted", line_width=1))
     return hv.Overlay(els).opts(logx=True, logy=True, height=height, responsive=True,
-                                title=name, legend_position="bottom_left",
-                                xlabel="eigenvalue of W^T W", ylabel="density")
+                                title=parts["title"], legend_position="bottom_left",
+                                xlabel="eigenvalue of W^T W", ylabel="density",
+                                xlim=parts["xlim"], ylim=parts["ylim"])
+
+
+def esd_plot(layer_fit, spec=None, bins: int = 60, height: int = 360,
+             title: str | None = None) -> hv.Overlay:
+    """Log-log ESD of one layer with the fitted power law above xmin and the MP bulk.
+
+    ``layer_fit``: :class:`workbench.eigenspectra.LayerFit` (``fit_layer`` output);
+    ``spec``: its :class:`LayerSpectrum` (for N, used to draw the MP density in raw units).
+    Density is per unit eigenvalue, normalised over the eigenvalues shown. The data is
+    :func:`esd_parts`' (one histogram).
+    """
+    return esd_overlay(esd_parts(layer_fit, spec, bins, title), height)
+
+
+def ks_parts(layer_fit) -> dict:
+    """The data :func:`ks_plot` draws: ``ks`` (candidate xmins, KS distance D, for D < 1),
+    the chosen ``xmin`` (NaN when the fit failed), ``xlim`` (log axis) and ``ylim``."""
+    pl = layer_fit.powerlaw
+    keep = pl.Ds < 1
+    x, d = np.asarray(pl.xmins)[keep], np.asarray(pl.Ds)[keep]
+    if d.size:
+        lo, hi = float(d.min()), float(d.max())
+        pad = 0.1 * (hi - lo) if hi > lo else 0.05
+        ylim = (lo - pad, hi + pad)
+    else:
+        ylim = (0.0, 1.0)
+    return {"ks": (x, d), "xmin": float(pl.xmin) if pl.ok else float("nan"),
+            "xlim": log_limits([x, pl.xmin if pl.ok else []]), "ylim": ylim}
+
+
+def ks_overlay(parts: dict, height: int = 240, complete: bool = False) -> hv.Overlay:
+    """The KS plot of :func:`ks_parts` output: the curve, then the xmin marker (kept at
+    x = 1 when ``complete`` and there is none)."""
+    els = [hv.Curve(parts["ks"], "xmin", "KS distance D").opts(color="#1f77b4", logx=True)]
+    if np.isfinite(parts["xmin"]) or complete:
+        x = parts["xmin"] if np.isfinite(parts["xmin"]) else 1.0
+        els.append(hv.VLine(x).opts(color=_XMIN, line_dash="dotted"))
+    return hv.Overlay(els).opts(height=height, responsive=True, logx=True,
+                                title="KS distance over candidate xmin",
+                                xlim=parts["xlim"], ylim=parts["ylim"])
 
 
 def ks_plot(layer_fit, height: int = 240) -> hv.Overlay:
     """KS distance D against the candidate xmin, with the chosen xmin."""
-    pl = layer_fit.powerlaw
-    if pl.xmins.size == 0:
-        return hv.Overlay([hv.Curve([], "xmin", "D")]).opts(height=height, responsive=True)
-    keep = pl.Ds < 1
-    c = hv.Curve((pl.xmins[keep], pl.Ds[keep]), "xmin", "KS distance D").opts(
-        color="#1f77b4", logx=True)
-    els = [c]
-    if pl.ok:
-        els.append(hv.VLine(pl.xmin).opts(color=_XMIN, line_dash="dotted"))
-    return hv.Overlay(els).opts(height=height, responsive=True, logx=True,
-                                title="KS distance over candidate xmin")
+    return ks_overlay(ks_parts(layer_fit), height)
 
 
 def alpha_trajectories(df: pd.DataFrame, x: str = "epoch", height: int = 300) -> hv.Overlay:

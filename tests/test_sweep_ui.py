@@ -3,9 +3,9 @@ colour/facet, errors shown as messages. The served page is covered by test_apps_
 
 from __future__ import annotations
 
-import holoviews as hv
 import numpy as np
 import pytest
+from bokeh.models import GridPlot
 from helpers import wait_until
 
 from workbench.errors import InputFormatError
@@ -42,10 +42,59 @@ def test_explorer_offers_columns_and_plots_array_entries(folder):
     assert len(df) == 6
     for row in df.to_dict("records"):  # entry 1 = the second largest eigenvalue
         assert row["top_k[1]"] == random_top_eig(n=row["n"], seed=row["seed"], k=3)["top_k"][1]
-    assert isinstance(ex._plot.object, hv.Overlay)
+    # the plot shows it: one source per seed (colour), points (n, top_k[1] of that run)
+    sources = ex._live["sources"]
+    assert len(sources) == 2
+    for seed, src in enumerate(sources):
+        for n, value in zip(src.data["n"], src.data["top_k"], strict=True):
+            assert value == random_top_eig(n=int(n), seed=seed, k=3)["top_k"][1]
+    assert ex._plot.object.yaxis[0].axis_label == "top_k[1]"
     assert list(ex.export_data().columns[:3]) == ["n", "top_k[1]", "seed"]
     ex.facet = "seed"
-    assert isinstance(ex._plot.object, hv.Layout) and len(ex._plot.object) == 2
+    assert isinstance(ex._plot.object, GridPlot) and len(ex._plot.object.children) == 2
+    assert ex._live is None  # a faceted plot is rendered anew on every change
+    ex.entry = 2
+    assert isinstance(ex._plot.object, GridPlot) and ex.message == ""
+
+
+def _assert_plot_is_current(ex):
+    """The rendered plot holds what a full render of the current view would draw, and
+    its axes show all of it."""
+    from workbench.ui.sweep import _render
+
+    df, ylab, ycol = ex.plot_table(), ex._y_label(), ex._y_column()
+    color = None if ex.color == "(none)" else ex.color
+    _, fresh = _render(sweep_plot(df.rename(columns={ylab: ycol}), ex.x, ycol, color=color,
+                                  kind=ex.kind, logy=ex.logy, ylabel=ylab))
+    live = ex._live["sources"]
+    assert len(live) == len(fresh)
+    lo, hi = np.inf, -np.inf
+    for src, ref in zip(live, fresh, strict=True):
+        assert set(src.data) == set(ref.data)
+        for key, values in ref.data.items():
+            np.testing.assert_array_equal(np.asarray(src.data[key]), np.asarray(values))
+        for key in ("lower", "upper", "mean", ycol):
+            if key in ref.data:
+                lo, hi = min(lo, np.min(ref.data[key])), max(hi, np.max(ref.data[key]))
+    fig = ex._plot.object
+    assert fig.y_range.start < lo and fig.y_range.end > hi  # nothing drawn off the axes
+    assert fig.yaxis[0].axis_label == ylab
+
+
+@pytest.mark.parametrize("kind", ["points", "lines", "mean"])
+def test_new_entry_writes_into_the_rendered_plot(folder, kind):
+    ex = _explorer(folder, y="top_k[entry]", kind=kind, logy=kind == "lines")
+    _assert_plot_is_current(ex)
+    fig, sources = ex._plot.object, list(ex._live["sources"])
+    for entry in (1, 2, 0):
+        ex.entry = entry
+        assert ex._plot.object is fig and ex._live["sources"] == sources  # no new figure
+        _assert_plot_is_current(ex)
+        assert f"top_k[{entry}]" in ex.export_data().columns
+        assert f"top_k[{entry}]" in ex._tabulator.value.columns
+    ex.kind = "points" if kind != "points" else "mean"  # another view: rendered anew
+    assert ex._plot.object is not fig
+    _assert_plot_is_current(ex)
 
 
 def test_explorer_url_values_survive_loading(folder):

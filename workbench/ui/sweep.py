@@ -17,10 +17,37 @@ import panel as pn
 import param
 
 from workbench.errors import InputFormatError
-from workbench.ui.base import Explorer
+from workbench.ui.base import Explorer, _on_session
 
 NONE = "(none)"
 ARRAY_SUFFIX = "[entry]"
+
+
+def _render(element):
+    """Render a HoloViews element to Bokeh once. Returns (model, [ColumnDataSource of each
+    layer, in the overlay's order]); the list is empty for a faceted Layout."""
+    import holoviews as hv
+
+    plot = hv.renderer("bokeh").get_plot(element)
+    sources = []
+    if isinstance(element, hv.Overlay):
+        sources = [sub.handles.get("source") for sub in plot.subplots.values()]
+    return plot.state, sources
+
+
+def _fit_ranges(fig, layers, logx: bool, logy: bool) -> None:
+    """Fit the figure's axes to the layers' data (10% padding, in log10 on a log axis);
+    the reset tool returns to this fit."""
+    from bokeh.models import Range1d
+
+    from workbench.viz.sweep import layers_extent, padded
+
+    for axis, log in (("x", logx), ("y", logy)):
+        extent = layers_extent(layers, axis, log)
+        rng = getattr(fig, f"{axis}_range")
+        if extent is not None and isinstance(rng, Range1d):  # not a categorical axis
+            start, end = padded(*extent, log=log)
+            rng.update(start=start, end=end, reset_start=start, reset_end=end)
 
 
 def _stamp(folder: Path) -> tuple[int, int]:
@@ -66,9 +93,13 @@ class SweepExplorer(Explorer):
     def __init__(self, **params):
         super().__init__(**params)
         self._table: pd.DataFrame | None = None
+        self._table_version = 0
+        self._memo: dict = {}
         self._plot_df = pd.DataFrame()
-        self._plot = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=380,
-                                       css_classes=["wb-sweep-plot"])
+        # rendered to Bokeh once per view; a new entry only writes into its sources
+        self._plot = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=380,
+                                   css_classes=["wb-sweep-plot"])
+        self._live: dict | None = None  # what the rendered plot shows, and its sources
         self._info = pn.pane.Markdown("", sizing_mode="stretch_width")
         self._tabulator = pn.widgets.Tabulator(pd.DataFrame(), disabled=True, pagination="local",
                                                page_size=10, sizing_mode="stretch_width",
@@ -76,6 +107,9 @@ class SweepExplorer(Explorer):
         self._errors, self._where = 0, ""
         self._entry_widget = pn.widgets.IntSlider.from_param(
             self.param.entry, name="Entry of an array output")
+        # a new entry is handled on the server's next tick, not after Panel's 50 ms
+        # debounce (changes arriving meanwhile are still merged into one)
+        self._entry_widget._debounce = 0
         self._folder_input = pn.widgets.TextInput.from_param(
             self.param.folder, placeholder="e.g. runs/widths (empty: the example)",
             name="Sweep folder")
@@ -120,6 +154,7 @@ class SweepExplorer(Explorer):
         if table.empty:
             raise InputFormatError(f"the sweep folder {where!r} holds no results yet")
         self._table = table
+        self._table_version += 1
         exps = sorted(table["_experiment"].unique()) if "_experiment" in table else [""]
         self.param.experiment.objects = exps
         self._errors, self._where = n_errors, where
@@ -128,13 +163,26 @@ class SweepExplorer(Explorer):
                 self.experiment = exps[0]
         self._on_experiment()
 
+    def _cached(self, what: str, build, *key):
+        """`build()` once per loaded table, experiment and `key` (a new entry reuses the
+        experiment's rows and the long form of its array output)."""
+        full = (what, self._table_version, self.experiment, *key)
+        if full not in self._memo:
+            if len(self._memo) > 16:
+                self._memo.clear()
+            self._memo[full] = build()
+        return self._memo[full]
+
     def _experiment_table(self) -> pd.DataFrame:
-        t = self._table
-        if t is None:
-            return pd.DataFrame()
-        if "_experiment" in t and self.experiment:
-            t = t[t["_experiment"] == self.experiment]
-        return t.reset_index(drop=True)
+        def build():
+            t = self._table
+            if t is None:
+                return pd.DataFrame()
+            if "_experiment" in t and self.experiment:
+                t = t[t["_experiment"] == self.experiment]
+            return t.reset_index(drop=True)
+
+        return self._cached("rows", build)
 
     def _on_experiment(self, *_events) -> None:
         from workbench.sweep.store import param_columns
@@ -194,7 +242,7 @@ class SweepExplorer(Explorer):
         y = self.y
         if y.endswith(ARRAY_SUFFIX):
             col = y[: -len(ARRAY_SUFFIX)]
-            long = long_table(t, col, "_entry")
+            long = self._cached("long", lambda: long_table(t, col, "_entry"), col)
             t = long[long["_entry"] == self.entry].rename(columns={col: self._y_label()})
         return t
 
@@ -203,9 +251,12 @@ class SweepExplorer(Explorer):
             return f"{self.y[: -len(ARRAY_SUFFIX)]}[{self.entry}]"
         return self.y
 
-    def _refresh(self) -> None:
-        from workbench.viz.sweep import sweep_plot
+    def _y_column(self) -> str:
+        """The plotted y column's name: the same for every entry of an array output, so
+        that a new entry fits the rendered plot's sources."""
+        return self.y[: -len(ARRAY_SUFFIX)] if self.y.endswith(ARRAY_SUFFIX) else self.y
 
+    def _refresh(self) -> None:
         if self._table is None or not self.x or not self.y:
             return
         df = self.plot_table()
@@ -214,14 +265,67 @@ class SweepExplorer(Explorer):
         facet = None if self.facet == NONE else self.facet
         if df.empty:
             raise InputFormatError(f"no rows have entry {self.entry} of {self.y}")
-        self._plot.object = sweep_plot(df, self.x, ylab, color=color, facet=facet,
-                                       kind=self.kind, logx=self.logx, logy=self.logy)
+        ycol = self._y_column()
+        plotted = df.rename(columns={ylab: ycol})
+        view = (self._table_version, self.experiment, self.x, ycol, color, facet, self.kind,
+                self.logx, self.logy)
+        if not self._write_plot(plotted, view, ylab):
+            self._draw_plot(plotted, view, ylab)
         self._entry_widget.disabled = not self.y.endswith(ARRAY_SUFFIX)
+        # the table's columns: the plotted ones first, then every other scalar column
+        scalar = self._cached("scalar", lambda: {
+            c for c in df.columns if not str(c).startswith("_")
+            and df[c].map(lambda v: not hasattr(v, "__len__") or isinstance(v, str)).all()},
+            self.y)
         keep = [c for c in dict.fromkeys([self.x, ylab, color, facet, *df.columns])
-                if c is not None and not str(c).startswith("_")
-                and df[c].map(lambda v: not hasattr(v, "__len__") or isinstance(v, str)).all()]
+                if c is not None and (c in scalar or c == ylab)]
         self._plot_df = df[keep].reset_index(drop=True)
+        # the table below the plot follows on the next tick: the plot's data goes first
+        _on_session(pn.state.curdoc, self._show_table)
+
+    def _show_table(self) -> None:
         self._tabulator.value = self._plot_df
+
+    def _draw_plot(self, df: pd.DataFrame, view: tuple, ylab: str) -> None:
+        """Render the plot anew (a new table, x, colour, facet, kind or axis scale)."""
+        from workbench.viz.sweep import sweep_layers, sweep_plot
+
+        x, y, color, facet, kind, logx, logy = view[2:]
+        model, sources = _render(sweep_plot(df, x, y, color=color, facet=facet, kind=kind,
+                                            logx=logx, logy=logy, ylabel=ylab))
+        self._live = None
+        if facet is None:
+            layers = sweep_layers(df, x, y, color, kind)
+            _fit_ranges(model, layers, logx, logy)
+            self._live = {"view": view, "figure": model, "sources": sources,
+                          "layers": [(la.element, la.label) for la in layers]}
+        self._plot.object = model
+
+    def _write_plot(self, df: pd.DataFrame, view: tuple, ylab: str) -> bool:
+        """Write `df` into the rendered plot when only the data changed (a new entry of an
+        array output): no new figure, so the browser redraws only the glyphs. Returns False
+        when the plot must be rendered anew (another view, other colour groups)."""
+        from workbench.viz.sweep import layer_columns, sweep_layers
+
+        live = self._live
+        if live is None or live["view"] != view:
+            return False
+        x, y, color, _, kind, logx, logy = view[2:]
+        layers = sweep_layers(df, x, y, color, kind)
+        if [(la.element, la.label) for la in layers] != live["layers"]:
+            return False
+        columns = [layer_columns(layer) for layer in layers]
+        sources = live["sources"]
+        if len(sources) != len(columns) or any(
+                src is None or set(src.data) != set(cols)
+                for src, cols in zip(sources, columns, strict=False)):
+            return False
+        with pn.io.hold():  # one message to the browser: one redraw
+            for src, cols in zip(sources, columns, strict=True):
+                src.data = cols
+            _fit_ranges(live["figure"], layers, logx, logy)
+            live["figure"].yaxis.axis_label = ylab
+        return True
 
     def export_data(self) -> pd.DataFrame | None:
         return self._plot_df

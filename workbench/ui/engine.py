@@ -249,14 +249,15 @@ class EngineExplorer(Explorer):
         else:
             floor = log_floor(run.hist_density) if self.logy else 0.0
             curves = self._live["curves"]
-            _write(curves["SLQ"], density_columns(view.slq, floor))
-            # KPM does not depend on the broadening: only a new step changes it
-            if steps and "KPM" in curves:
-                _write(curves["KPM"], density_columns(view.kpm, floor))
-            if steps:
-                _write(self._live["nodes"][NODES_LABEL], nodes_columns(view.slq))
-                _write(self._live["ritz"][RITZ_LABEL], ritz_columns(view.ritz),
-                       color="residual")
+            with pn.io.hold():  # one message to the browser: one redraw
+                _write(curves["SLQ"], density_columns(view.slq, floor))
+                # KPM does not depend on the broadening: only a new step changes it
+                if steps and "KPM" in curves:
+                    _write(curves["KPM"], density_columns(view.kpm, floor))
+                if steps:
+                    _write(self._live["nodes"][NODES_LABEL], nodes_columns(view.slq))
+                    _write(self._live["ritz"][RITZ_LABEL], ritz_columns(view.ritz),
+                           color="residual")
         self.updated += 1
         _on_session(pn.state.curdoc, lambda: self._show_summary(view))
 

@@ -17,7 +17,7 @@ import panel as pn
 import param
 
 from workbench.errors import InputFormatError
-from workbench.ui.base import Explorer, _on_session
+from workbench.ui.base import Explorer
 
 NONE = "(none)"
 ARRAY_SUFFIX = "[entry]"
@@ -95,6 +95,7 @@ class SweepExplorer(Explorer):
         self._table: pd.DataFrame | None = None
         self._table_version = 0
         self._memo: dict = {}
+        self._table_gen = 0
         self._plot_df = pd.DataFrame()
         # rendered to Bokeh once per view; a new entry only writes into its sources
         self._plot = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=380,
@@ -280,11 +281,36 @@ class SweepExplorer(Explorer):
         keep = [c for c in dict.fromkeys([self.x, ylab, color, facet, *df.columns])
                 if c is not None and (c in scalar or c == ylab)]
         self._plot_df = df[keep].reset_index(drop=True)
-        # the table below the plot follows on the next tick: the plot's data goes first
-        _on_session(pn.state.curdoc, self._show_table)
+        self._show_table_later()
+
+    TABLE_DELAY_MS = 200
+
+    def _show_table_later(self) -> None:
+        """Show the rows in the table once the view has rested TABLE_DELAY_MS (served), or
+        now (notebook). A new column (top_k[1] after top_k[0]) rebuilds the Tabulator in
+        the browser, which would otherwise delay the plot's redraw of every step."""
+        self._table_gen += 1
+        doc = pn.state.curdoc
+        if doc is None or getattr(doc, "session_context", None) is None:
+            self._show_table()
+            return
+        gen = self._table_gen
+
+        def show():
+            from panel.io.state import set_curdoc
+
+            if gen == self._table_gen:  # else a newer view is waiting its turn
+                with set_curdoc(doc):
+                    self._show_table()
+
+        try:
+            doc.add_timeout_callback(show, self.TABLE_DELAY_MS)
+        except Exception:  # noqa: BLE001 - session already destroyed
+            pass
 
     def _show_table(self) -> None:
-        self._tabulator.value = self._plot_df
+        if self._tabulator.value is not self._plot_df:
+            self._tabulator.value = self._plot_df
 
     def _draw_plot(self, df: pd.DataFrame, view: tuple, ylab: str) -> None:
         """Render the plot anew (a new table, x, colour, facet, kind or axis scale)."""

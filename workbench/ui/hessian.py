@@ -126,6 +126,35 @@ def _set(model, **props) -> None:
         model.update(**changed)
 
 
+def _at_once(widget):
+    """`widget` with its changes handed to the Python callbacks at once: Panel waits 50 ms
+    after a browser change to coalesce the next ones (``_debounce``), half the time a
+    slider step takes here, while the view callbacks these sliders drive take a few ms.
+    (Changes arriving while one is processed are still coalesced by Panel.)"""
+    widget._debounce = 0
+    return widget
+
+
+def _later(fn, delay_ms: int) -> None:
+    """Run `fn` `delay_ms` from now on the current served session's event loop; at once
+    in a notebook or without a session."""
+    doc = pn.state.curdoc
+    if doc is None or getattr(doc, "session_context", None) is None:
+        fn()
+        return
+
+    def cb():
+        from panel.io.state import set_curdoc
+
+        with set_curdoc(doc):
+            fn()
+
+    try:
+        doc.add_timeout_callback(cb, delay_ms)
+    except Exception:  # noqa: BLE001 - session already destroyed: nothing to update
+        pass
+
+
 def _status_updater(explorer: Explorer, label: str):
     """A progress(fraction) callback for worker threads: shows 'label NN%' in the status
     line (on the session's event loop), at most every 10%."""
@@ -196,8 +225,9 @@ class HessianExplorer(Explorer):
         # ms per slider step on the server plus a new layout in the browser.
         self._live: dict[str, object] = {}
         self._doc = pn.state.curdoc  # None in a notebook or a test
-        self._deferred = False  # text updates scheduled after the plots (see _update_view)
-        self._deferred_compare = False
+        self._curves: dict = {}   # (id(spectrum), broadening) -> (spectrum, curve)
+        self._deferred = False    # text updates scheduled after the plots (_update_view)
+        self._pending_compare = self._pending_text = False
         bk = dict(sizing_mode="stretch_width")
         self._density = pn.pane.Bokeh(None, min_height=340, **bk)
         self._top = pn.pane.Bokeh(None, min_height=300, **bk)
@@ -208,8 +238,8 @@ class HessianExplorer(Explorer):
         self._cmp_density = pn.pane.Bokeh(None, min_height=340, **bk)
         self._cmp_top = pn.pane.Bokeh(None, min_height=300, **bk)
         self._cmp_info = pn.pane.Markdown("", sizing_mode="stretch_width")
-        self._checkpoint_widget = pn.widgets.IntSlider.from_param(
-            self.param.checkpoint, name="Checkpoint shown")
+        self._checkpoint_widget = _at_once(pn.widgets.IntSlider.from_param(
+            self.param.checkpoint, name="Checkpoint shown"))
         self._mixture_widgets = [
             pn.widgets.IntInput.from_param(self.param.num_classes, name="Classes (mixture)"),
             pn.widgets.IntInput.from_param(self.param.dim, name="Dimension (mixture)"),
@@ -398,7 +428,8 @@ class HessianExplorer(Explorer):
         self._update_spectrum(spec)
         if compare:
             self._refresh_compare()
-        self._update_text(t0)
+        self._update_text()
+        self.set_status(f"plotted in {1e3 * (time.perf_counter() - t0):.0f} ms")
 
     def _detached(self) -> bool:
         """True when this explorer belongs to a served session that is gone (Panel's
@@ -419,10 +450,9 @@ class HessianExplorer(Explorer):
         bars of `spec`; keep their sources for _update_spectrum."""
         from bokeh.models import GlyphRenderer, Patch
 
-        from workbench.hessian.spectrum import density_curve
         from workbench.viz.hessian import density_plot, top_eigs_plot
 
-        grid, dens = density_curve(spec.density, self.broadening)
+        grid, dens = self._curve(spec)
         fig = _render(density_plot(grid, dens, spec.top_values, spec.num_outliers,
                                    spec.min_value, logy=self.logy,
                                    title=self._density_title(spec), all_roles=True))
@@ -462,16 +492,30 @@ class HessianExplorer(Explorer):
         self._live["spans"] = [*_vspans(over), *_vspans(loss), *_vspans(sharp)]
         self._over.object, self._loss.object, self._sharp.object = over, loss, sharp
 
-    def _update_spectrum(self, spec) -> None:
-        """Write `spec` at the current broadening into the rendered density and top-k
-        plots and move the checkpoint markers: data, ranges, titles; no new plot."""
+    def _curve(self, spec) -> tuple[np.ndarray, np.ndarray]:
+        """(grid, density) of `spec` at the current broadening, cached per result (a
+        slider walking back and forth re-uses them; O(grid x nodes) once each)."""
         from workbench.hessian.spectrum import density_curve
+
+        key = (id(spec), self.broadening)
+        hit = self._curves.get(key)
+        if hit is None or hit[0] is not spec:
+            if len(self._curves) > 256:
+                self._curves.clear()
+            hit = self._curves[key] = (spec, density_curve(spec.density, self.broadening))
+        return hit[1]
+
+    def _update_spectrum(self, spec, checkpoint: bool = True) -> None:
+        """Write `spec` at the current broadening into the rendered density plot (data,
+        ranges, title); with `checkpoint` also into the top-k plot and move the checkpoint
+        markers. No plot is rebuilt. (Not under ``pn.io.hold``: its single message leaves
+        the server ~10 ms later than the plain ones, which go out as the callback ends.)"""
         from workbench.viz.hessian import density_columns, top_eigs_columns
 
         live = self._live
         if "density" not in live:
             return
-        grid, dens = density_curve(spec.density, self.broadening)
+        grid, dens = self._curve(spec)
         cols = density_columns(grid, dens, spec.top_values, spec.num_outliers,
                                spec.min_value, logy=self.logy)
         fig = live["density"]
@@ -484,6 +528,8 @@ class HessianExplorer(Explorer):
         _set(fig.x_range, start=cols["xlim"][0], end=cols["xlim"][1])
         _set(fig.y_range, start=cols["ylim"][0], end=cols["ylim"][1])
         _set(fig.title, text=self._density_title(spec))
+        if not checkpoint:
+            return
         top = top_eigs_columns(spec.top_values, spec.num_outliers)
         tfig = live["top"]
         live["top_source"].data = top["source"]
@@ -494,32 +540,42 @@ class HessianExplorer(Explorer):
         for span in live.get("spans", ()):
             _set(span, location=float(spec.step))
 
+    #: served pages: ms between a view change and the text updates that follow it
+    TEXT_DELAY_MS = 150
+
     def _update_view(self, checkpoint: bool = True, broadening: bool = True) -> None:
-        """A view parameter moved: the shown plots first (cheap, in place), then, on the
-        next tick of a served page, the text and the comparison tab (so the first pixels
-        change without waiting for them; coalesced while the slider moves)."""
+        """A view parameter moved: the shown plots at once (in place, one message), the
+        rest once the browser has drawn them: on a served page the text (summary,
+        checkpoint label, status) and the comparison tab follow TEXT_DELAY_MS later,
+        coalesced while the slider moves (text that changes with the plots makes the
+        browser lay the page out again before it paints them)."""
         spec = self.shown()
         if spec is None:
             return
         t0 = time.perf_counter()
-        self._update_spectrum(spec)
-        self._deferred_compare = self._deferred_compare or broadening
+        self._update_spectrum(spec, checkpoint=checkpoint)
+        plot_ms = 1e3 * (time.perf_counter() - t0)
+        self._pending_compare |= broadening
+        self._pending_text |= checkpoint
         if self._deferred:
             return
         self._deferred = True
 
         def later():
             self._deferred = False
-            if self._deferred_compare:
-                self._deferred_compare = False
+            if self._pending_compare:
+                self._pending_compare = False
                 self._update_compare()
-            self._update_text(t0)
+            if self._pending_text:
+                self._pending_text = False
+                self._update_text()
+            self.set_status(f"re-plotted in {plot_ms:.0f} ms")
 
-        _on_session(pn.state.curdoc, self.guarded(later))
+        _later(self.guarded(later), self.TEXT_DELAY_MS)
 
-    def _update_text(self, t0: float) -> None:
-        """Summary, sharpness sentence, checkpoint slider label and status of the shown
-        checkpoint (reads the results; no products)."""
+    def _update_text(self) -> None:
+        """Summary, sharpness sentence and checkpoint slider label of the shown checkpoint
+        (reads the results; no products)."""
         from workbench.hessian.experiments import outlier_summary, sharpness_summary
 
         res, spec = self._result, self.shown()
@@ -549,7 +605,6 @@ class HessianExplorer(Explorer):
                                 f"Optimizer: {res.config.optimizer}, η = {res.config.lr:g}.")
         self._checkpoint_widget.name = f"Checkpoint shown (step {spec.step})"
         self._checkpoint_widget.disabled = self._checkpoints is None
-        self.set_status(f"re-plotted in {1e3 * (time.perf_counter() - t0):.0f} ms")
 
     def _compare_curves(self, spectra: dict) -> dict:
         from workbench.hessian.spectrum import density_curve
@@ -611,9 +666,7 @@ class HessianExplorer(Explorer):
         spec = self.shown()
         if spec is None:
             return None
-        from workbench.hessian.spectrum import density_curve
-
-        grid, dens = density_curve(spec.density, self.broadening)
+        grid, dens = self._curve(spec)
         tr = self._result.training
         parts = [pd.DataFrame({"series": "density", "step": spec.step, "x": grid, "y": dens}),
                  pd.DataFrame({"series": "top eigenvalue", "step": spec.step,
@@ -637,7 +690,7 @@ class HessianExplorer(Explorer):
 
         p = self.param
         return [
-            w.FloatSlider.from_param(p.broadening, name="Density broadening (× σ)"),
+            _at_once(w.FloatSlider.from_param(p.broadening, name="Density broadening (× σ)")),
             self._checkpoint_widget,
             w.Checkbox.from_param(p.logy, name="log-scale density"),
             pn.pane.Markdown("**Demo**", margin=(10, 5, 0, 5)),
@@ -670,6 +723,6 @@ class HessianExplorer(Explorer):
                             self._cmp_info, self._cmp_density, self._cmp_top,
                             sizing_mode="stretch_width")
         tabs = pn.Tabs(("Spectrum", spectrum), ("Sharpness & loss", training),
-                       ("Hessian vs GGN vs Fisher", compare), dynamic=False,
+                       ("Hessian vs GGN vs Fisher", compare), dynamic=True,
                        sizing_mode="stretch_width")
         return pn.Column(self._summary, tabs, sizing_mode="stretch_width")

@@ -103,19 +103,18 @@ def density_columns(grid, density, top_values=(), num_outliers: int = 0,
     return out
 
 
-def _top_table(values, num_outliers: int) -> pd.DataFrame:
+def _top_columns(values, num_outliers: int) -> dict:
     v = np.asarray(values, dtype=float)
-    df = pd.DataFrame({"index": [f"λ{i + 1}" for i in range(v.size)], "eigenvalue": v,
-                       "role": ["outlier" if i < num_outliers else "bulk / top-k"
-                                for i in range(v.size)]})
-    df["color"] = np.where(df["role"] == "outlier", OUTLIER, TOPK)
-    return df
+    out = [i < num_outliers for i in range(v.size)]
+    return {"index": [f"λ{i + 1}" for i in range(v.size)], "eigenvalue": v,
+            "role": ["outlier" if o else "bulk / top-k" for o in out],
+            "color": [OUTLIER if o else TOPK for o in out]}
 
 
 def top_eigs_plot(values, num_outliers: int = 0, title: str = "Top eigenvalues",
                   height: int = 300) -> hv.Bars:
     """Bars of the top-k eigenvalues (λ1 the largest), outliers red. O(k)."""
-    df = _top_table(values, num_outliers)
+    df = pd.DataFrame(_top_columns(values, num_outliers))
     return hv.Bars(df, "index", ["eigenvalue", "role", "color"]).opts(
         color="color", height=height, title=title, tools=["hover"], xlabel="",
         ylabel="eigenvalue", xrotation=90 if len(df) > 12 else 0, **_BASE, backend="bokeh")
@@ -125,14 +124,12 @@ def top_eigs_columns(values, num_outliers: int = 0) -> dict:
     """The data of `top_eigs_plot` as its rendered Bokeh source holds it ({index,
     eigenvalue, role, color}), the bar labels "factors" and "ylim" (0 and the extreme
     values, padded), for updating a shown plot in place. O(k)."""
-    df = _top_table(values, num_outliers)
-    v = df["eigenvalue"].to_numpy()
+    cols = _top_columns(values, num_outliers)
+    v = cols["eigenvalue"]
     lo = min(0.0, float(v.min())) if v.size else 0.0
     hi = max(0.0, float(v.max())) if v.size else 1.0
     pad = 0.05 * (hi - lo) if hi > lo else 1.0
-    return {"source": {c: (df[c].to_numpy() if c == "eigenvalue" else df[c].tolist())
-                       for c in df.columns},
-            "factors": df["index"].tolist(),
+    return {"source": cols, "factors": list(cols["index"]),
             "ylim": (lo - pad if lo < 0 else 0.0, hi + pad)}
 
 

@@ -123,8 +123,13 @@ def test_side_tabs_compute(explorer):
     assert ex._split.accuracy == ref.accuracy
     assert "threshold" in ex._det_info.object
     ex._tabs.active = 2   # k selection
-    wait_until(lambda: ex._selection is not None, 180)
+    wait_until(lambda: ex._selection is not None and ex._sel_pane.object is not None, 180)
     assert set(ex._selection.suggested) >= {"elbow", "bic", "silhouette", "eigengap"}
+    fig = ex._sel_pane.object
+    ex.n_clusters = 5                       # the dashed k lines move, the figure stays
+    assert ex._sel_pane.object is fig
+    assert [m.location for m in ex._sel_markers] == [5] * len(ex._sel_markers) != []
+    ex.n_clusters = 2
     ex._tabs.active = 0
 
 

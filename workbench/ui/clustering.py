@@ -162,11 +162,18 @@ def _scatter_source(fig):
     return next(r.data_source for r in fig.select({"type": GlyphRenderer}))
 
 
-def _k_marker(fig):
-    """The dashed k line of a rendered eigenvalue_plot (hv.VLine -> bokeh Span), or None."""
+def _k_markers(fig) -> list:
+    """The dashed vertical k lines (hv.VLine -> bokeh Span) of a rendered plot or layout
+    from ``viz.clustering`` (solid lines mark other things)."""
     from bokeh.models import Span
 
-    return next((s for s in fig.select({"type": Span}) if s.dimension == "height"), None)
+    return [s for s in fig.select({"type": Span})
+            if s.dimension == "height" and s.line_dash not in ("solid", [])]
+
+
+def _k_marker(fig):
+    """The dashed k line of a rendered eigenvalue_plot, or None."""
+    return next(iter(_k_markers(fig)), None)
 
 
 class LabelledPlot:
@@ -267,6 +274,7 @@ class ClusteringExplorer(Explorer):
         self._split = None
 
         self._prefetch_token = None
+        self._doc = pn.state.curdoc  # None in a notebook or a test
 
         def pane(h):
             return pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=h)
@@ -284,7 +292,9 @@ class ClusteringExplorer(Explorer):
                                          css_classes=["wb-cl-metrics"])
         self._grid_pane = pane(300)
         self._grid_info = pn.pane.Markdown("", sizing_mode="stretch_width")
-        self._sel_pane = pane(480)
+        self._sel_pane = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=480)
+        self._sel_drawn = None      # the KSelection drawn, and its dashed k lines
+        self._sel_markers: list = []
         self._sel_info = pn.pane.Markdown("", sizing_mode="stretch_width")
         self._det_pane = pane(340)
         self._hist_pane = pane(340)
@@ -298,6 +308,14 @@ class ClusteringExplorer(Explorer):
         self.param.watch(self._on_signal, ["signal"])
         self.param.watch(self._on_det_size, ["det_n", "det_ratio"])
         self.guarded(self._load_data)()
+
+    def _detached(self) -> bool:
+        """True for a served session that is gone (Panel's warm-up run at server start):
+        results are still computed and cached, but nothing is drawn, since a worker
+        thread delivers them and drawing there would touch whichever document the server
+        is building at that moment."""
+        doc = self._doc
+        return doc is not None and getattr(doc, "session_context", None) is None
 
     # ------------------------------------------------------------------ data
     def _current_data_key(self):
@@ -514,6 +532,8 @@ class ClusteringExplorer(Explorer):
         if len(labels) != d.n:
             return
         self._labels = labels
+        if self._detached():
+            return
         self._scores = scores if scores is not None else getattr(hit, "scores", None)
         big = rasterized(d.n)
         self._draw_points()
@@ -557,6 +577,8 @@ class ClusteringExplorer(Explorer):
             self._labels)
 
     def _draw_spectrum(self, embedding: bool = True) -> None:
+        if self._detached():
+            return
         if self._emb is None:
             self._spectrum_note.object = (
                 "*The Laplacian spectrum and embedding are computed for spectral clustering, "
@@ -682,7 +704,7 @@ class ClusteringExplorer(Explorer):
     def _show_grid(self, key, cells) -> None:
         from workbench.viz.clustering import comparison_grid
 
-        if key != self._grid_key:
+        if key != self._grid_key or self._detached():
             return
         for c in cells:
             self._grid_cells[(c["dataset"], c["algorithm"])] = c
@@ -729,13 +751,22 @@ class ClusteringExplorer(Explorer):
                             use_cache=False)
 
     def _draw_selection(self) -> None:
+        import holoviews as hv
+
         from workbench.viz.clustering import selection_curves
 
         sel = self._selection
-        if sel is None or self._active_tab() != 2:
+        if sel is None or self._active_tab() != 2 or self._detached():
             return
-        self._sel_pane.object = selection_curves(sel.table(), sel.suggested,
-                                                 k=int(self.n_clusters))
+        k = int(self.n_clusters)
+        if self._sel_drawn is sel and self._sel_markers:
+            for marker in self._sel_markers:  # a new k only moves the dashed lines
+                marker.location = k
+            return
+        fig = hv.render(selection_curves(sel.table(), sel.suggested, k=k), backend="bokeh")
+        self._sel_markers = _k_markers(fig)
+        self._sel_pane.object = fig
+        self._sel_drawn = sel
         sample = (f" on a random sample of {SELECTION_SAMPLE:,} points"
                   if self._data is not None and self._data.n > SELECTION_SAMPLE else "")
         sug = ", ".join(f"{k} → **{v}**" for k, v in sel.suggested.items())
@@ -789,6 +820,8 @@ class ClusteringExplorer(Explorer):
     def _draw_detectability(self) -> None:
         from workbench.viz.clustering import detectability_plot, projection_histogram
 
+        if self._detached():
+            return
         n, dd = self._det_dims()
         thr = cds.gaussian_threshold(n, dd)
         df = self._det_curve
@@ -838,9 +871,13 @@ class ClusteringExplorer(Explorer):
         def section(text):
             return pn.pane.Markdown(f"**{text}**", margin=(12, 5, 0, 5))
 
+        k_slider = pn.widgets.IntSlider.from_param(self.param.n_clusters,
+                                                   name="Number of clusters k")
+        # handled on the server's next tick rather than after Panel's 50 ms debounce (a
+        # third of a step once labels are looked up; changes arriving meanwhile still merge)
+        k_slider._debounce = 0
         return [
-            pn.widgets.IntSlider.from_param(self.param.n_clusters,
-                                            name="Number of clusters k"),
+            k_slider,
             pn.widgets.Select.from_param(self.param.algorithm, name="Algorithm"),
             section("Data"),
             pn.widgets.Select.from_param(self.param.dataset, name="Dataset"),

@@ -34,7 +34,8 @@ def _labels(labels, n: int) -> np.ndarray:
 # Colours are fixed per label (PALETTE[label % 16]), whatever the number of clusters, so a
 # drawn plot can take new labels without a new colour mapping: the Bokeh scatter maps a
 # colour-index column through one LinearColorMapper, the datashaded image counts fixed
-# categories (one compiled aggregation for every k).
+# categories (the first 10 or all 16: one compiled aggregation for every k up to 10;
+# a new number of categories costs datashader a new compilation, ~0.3 s).
 CATEGORIES = [str(i) for i in range(len(PALETTE))]
 COLOR_KEY = dict(zip(CATEGORIES, PALETTE, strict=True))
 
@@ -51,12 +52,32 @@ def label_columns(labels) -> dict:
     return {"cluster": lab, "color": lab % np.int32(len(PALETTE))}
 
 
-def _shaded_points(xy: np.ndarray, labels) -> hv.Points:
-    """Points with the labels as a categorical of the fixed CATEGORIES (for datashader)."""
-    codes = (_labels(labels, xy.shape[0]) % len(PALETTE)).astype(np.int8)
-    df = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1],
-                       "cluster": pd.Categorical.from_codes(codes, categories=CATEGORIES)})
-    return hv.Points(df, ["x", "y"], ["cluster"])
+def _codes(labels, n: int) -> np.ndarray:
+    """Colour indices (label mod 16) as int8; no copy for int8 labels already in range."""
+    lab = _labels(labels, n) if labels is None else np.asarray(labels)
+    if lab.dtype == np.int8 and (lab.size == 0 or (lab.min() >= 0
+                                                   and lab.max() < len(PALETTE))):
+        return lab
+    return (lab.astype(np.int64) % len(PALETTE)).astype(np.int8)
+
+
+def _shaded_points_maker(xy: np.ndarray):
+    """A function labels -> hv.Points of `xy` with the labels as a categorical of the fixed
+    CATEGORIES (for datashader). The coordinates and their ranges are prepared once, so a
+    new set of labels costs one pass over them (no copies, no range scans)."""
+    x, y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
+    kdims = [hv.Dimension("x", range=(float(x.min()), float(x.max())) if x.size else (0, 1)),
+             hv.Dimension("y", range=(float(y.min()), float(y.max())) if y.size else (0, 1))]
+
+    def make(labels) -> hv.Points:
+        codes = _codes(labels, x.size)
+        # 10 categories cover k <= 10 (the shading costs O(pixels x categories)), 16 more
+        cats = CATEGORIES[:10] if codes.size == 0 or codes.max() < 10 else CATEGORIES
+        cats = pd.Categorical.from_codes(codes, categories=cats, validate=False)
+        df = pd.DataFrame({"x": x, "y": y, "cluster": cats}, copy=False)
+        return hv.Points(df, kdims, ["cluster"])
+
+    return make
 
 
 def cluster_scatter(X, labels=None, *, title: str = "", xlabel: str = "x", ylabel: str = "y",
@@ -81,7 +102,8 @@ def cluster_scatter(X, labels=None, *, title: str = "", xlabel: str = "x", ylabe
 
         if stream is None:
             stream = hv.streams.Pipe(data=labels)
-        pts = hv.DynamicMap(lambda data: _shaded_points(xy, data), streams=[stream])
+        points = _shaded_points_maker(xy)
+        pts = hv.DynamicMap(lambda data: points(data), streams=[stream])
         img = datashade(pts, aggregator=ds.count_cat("cluster"), color_key=COLOR_KEY,
                         min_alpha=60)
         return dynspread(img, threshold=0.6, max_px=2).opts(**opts)

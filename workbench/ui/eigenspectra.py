@@ -270,6 +270,7 @@ class EigenspectraExplorer(Explorer):
         self._esd_live: dict | None = None
         self._ks_live: dict | None = None
         self._table_due = 0  # coalesces table refits after fit-option changes
+        self._shown = None  # (spectra, epoch, layer, fit options) drawn in the plots
         # shown with the first table: an empty first frame would fix a numeric x axis
         self._bars_pane = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=320,
                                         css_classes=["wb-es-bars"])
@@ -517,8 +518,19 @@ class EigenspectraExplorer(Explorer):
         if not self._fits:
             return
         i = min(self.layer, len(self._fits) - 1)
-        self._current = self.refit_selected() if refit else self._fits[i]
+        shown = (self._spectra_key, self.epoch, i, self._options_key())
+        # the table lags the fit options by a refit in the background
+        fresh = self._fits_key is None or self._fits_key[-1] == self._options_key()
+        if refit or not fresh:
+            self._current = self.refit_selected()
+        else:
+            self._current = self._fits[i]
+            if shown == self._shown and self._esd_live is not None:
+                # the table refit after a fit-option change: this layer is drawn already
+                self._select_bar(i)
+                return
         self._draw_layer()  # the plots first: the text follows after they are sent
+        self._shown = shown
         self._select_bar(i)
 
     # Bars: rendered per table of names, then the selected outline and the alphas are
@@ -608,7 +620,7 @@ class EigenspectraExplorer(Explorer):
 
     def _redraw(self) -> None:
         """Render the layer plots anew (when their tab shows again)."""
-        self._bars_live = self._esd_live = self._ks_live = None
+        self._bars_live = self._esd_live = self._ks_live = self._shown = None
         if self._fits:
             self._draw_bars()
             self._show_layer(refit=False)

@@ -425,11 +425,23 @@ class HessianExplorer(Explorer):
         self._build_spectrum(spec)
         if training:
             self._build_training()
-        self._update_spectrum(spec)
+        self._update_spectrum(spec)  # ranges and legend, before the figures are shown
+        live = self._live
+        self._density.object, self._top.object = live["density"], live["top"]
+        if training:
+            self._over.object, self._loss.object, self._sharp.object = (
+                live["over"], live["loss"], live["sharp"])
         if compare:
             self._refresh_compare()
         self._update_text()
         self.set_status(f"plotted in {1e3 * (time.perf_counter() - t0):.0f} ms")
+
+    def _push_notebook(self, *panes) -> None:
+        """In a notebook, send the in-place changes of these panes' figures to the page
+        (Panel pushes only the changes it makes itself; a served page gets them as they
+        happen)."""
+        if self._doc is None:
+            pn.io.push_notebook(*panes)
 
     def _detached(self) -> bool:
         """True when this explorer belongs to a served session that is gone (Panel's
@@ -447,7 +459,7 @@ class HessianExplorer(Explorer):
 
     def _build_spectrum(self, spec) -> None:
         """Render the density (with a layer per marker role, empty or not) and the top-k
-        bars of `spec`; keep their sources for _update_spectrum."""
+        bars of `spec` (not shown yet); keep their sources for _update_spectrum."""
         from bokeh.models import GlyphRenderer, Patch
 
         from workbench.viz.hessian import density_plot, top_eigs_plot
@@ -466,14 +478,13 @@ class HessianExplorer(Explorer):
                                     title=self._top_title(spec)))
         live["top"] = top
         live["top_source"] = next(iter(top.select({"type": GlyphRenderer}))).data_source
-        self._density.object = fig
-        self._top.object = top
 
     def _top_title(self, spec) -> str:
         return f"Top {len(spec.top_values)} eigenvalues at step {spec.step}"
 
     def _build_training(self) -> None:
-        """Render the plots over training (their checkpoint marker is moved in place)."""
+        """Render the plots over training (not shown yet; their checkpoint marker is moved
+        in place)."""
         from workbench.viz.hessian import loss_plot, over_training_plot, sharpness_plot
 
         res, spec, cps = self._result, self.shown(), self.spectra()
@@ -489,8 +500,8 @@ class HessianExplorer(Explorer):
                                  [s.loss for s in snaps], current_step=spec.step))
         sharp = _render(sharpness_plot(tr.sharpness_steps, tr.sharpness, res.config.lr,
                                        current_step=spec.step))
-        self._live["spans"] = [*_vspans(over), *_vspans(loss), *_vspans(sharp)]
-        self._over.object, self._loss.object, self._sharp.object = over, loss, sharp
+        self._live.update(over=over, loss=loss, sharp=sharp,
+                          spans=[*_vspans(over), *_vspans(loss), *_vspans(sharp)])
 
     def _curve(self, spec) -> tuple[np.ndarray, np.ndarray]:
         """(grid, density) of `spec` at the current broadening, cached per result (a
@@ -554,6 +565,7 @@ class HessianExplorer(Explorer):
             return
         t0 = time.perf_counter()
         self._update_spectrum(spec, checkpoint=checkpoint)
+        self._push_notebook(self._density, self._top, self._over, self._loss, self._sharp)
         plot_ms = 1e3 * (time.perf_counter() - t0)
         self._pending_compare |= broadening
         self._pending_text |= checkpoint
@@ -566,6 +578,7 @@ class HessianExplorer(Explorer):
             if self._pending_compare:
                 self._pending_compare = False
                 self._update_compare()
+                self._push_notebook(self._cmp_density)
             if self._pending_text:
                 self._pending_text = False
                 self._update_text()

@@ -155,6 +155,19 @@ def embedding(key, X, affinity: str, n_neighbors: int):
     return _cached(key, build)
 
 
+def render(element):
+    """A HoloViews element as a Bokeh model, drawn once and then updated in place, in the
+    page's Bokeh theme (the dark template sets one on the document; HoloViews would
+    otherwise write its light defaults into the model, as pn.pane.HoloViews does not)."""
+    import holoviews as hv
+
+    renderer = hv.renderer("bokeh")
+    theme = getattr(pn.state.curdoc, "theme", None)
+    if theme is not None and theme._json != {"attrs": {}}:
+        renderer = renderer.instance(theme=theme)
+    return renderer.get_plot(element).state
+
+
 def _scatter_source(fig):
     """The data source of the (single) scatter glyph of a rendered cluster_scatter."""
     from bokeh.models import GlyphRenderer
@@ -204,7 +217,7 @@ class LabelledPlot:
             self.holo.object = make(labels, pipe)
             pane, self._update = self.holo, pipe.send
         else:
-            fig = hv.render(make(labels, None), backend="bokeh")
+            fig = render(make(labels, None))
             src = _scatter_source(fig)
             self.bokeh.object = fig
             pane, self._update = self.bokeh, lambda lab: src.data.update(label_columns(lab))
@@ -595,7 +608,6 @@ class ClusteringExplorer(Explorer):
     def _draw_eigenvalues(self) -> None:
         """The Laplacian's smallest eigenvalues, drawn once per embedding; a new k only
         moves the dashed k marker."""
-        import holoviews as hv
 
         from workbench.viz.clustering import eigenvalue_plot
 
@@ -607,7 +619,7 @@ class ClusteringExplorer(Explorer):
         gap = self._emb.eigengap()
         # (near-)zero eigenvalues against a rising bulk: a log axis shows the gap
         log = gap < len(lam) and lam[gap] < 0.1 * lam[-1]
-        fig = hv.render(eigenvalue_plot(lam, k=k, k_gap=gap, log=bool(log)), backend="bokeh")
+        fig = render(eigenvalue_plot(lam, k=k, k_gap=gap, log=bool(log)))
         self._eig_marker = _k_marker(fig)
         self._eig_pane.object = fig
         self._eig_key = self._emb_key
@@ -751,7 +763,6 @@ class ClusteringExplorer(Explorer):
                             use_cache=False)
 
     def _draw_selection(self) -> None:
-        import holoviews as hv
 
         from workbench.viz.clustering import selection_curves
 
@@ -763,7 +774,7 @@ class ClusteringExplorer(Explorer):
             for marker in self._sel_markers:  # a new k only moves the dashed lines
                 marker.location = k
             return
-        fig = hv.render(selection_curves(sel.table(), sel.suggested, k=k), backend="bokeh")
+        fig = render(selection_curves(sel.table(), sel.suggested, k=k))
         self._sel_markers = _k_markers(fig)
         self._sel_pane.object = fig
         self._sel_drawn = sel

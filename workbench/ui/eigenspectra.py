@@ -422,6 +422,11 @@ class EigenspectraExplorer(Explorer):
             if self.layer > n - 1:
                 self.layer = n - 1
         self._show_table()
+        doc = pn.state.curdoc
+        if doc is None or getattr(doc, "session_context", None) is None:
+            # a notebook syncs data written into Bokeh models only inside widget callbacks:
+            # a background result gets new figures, which Panel sends
+            self._bars_live = self._esd_live = self._ks_live = self._shown = None
         self._draw_bars()
         self._show_layer(refit=False)
         if None not in fits_by_epoch:  # the digits MLP: its checkpoints are the trajectories

@@ -135,6 +135,24 @@ def test_view_parameters_replot_in_place_without_recomputing(explorer):
 
 
 @pytest.mark.slow
+def test_a_session_that_is_gone_keeps_results_but_draws_nothing(explorer):
+    """Panel's warm-up run at server start builds an explorer in a session that is gone
+    by the time its results arrive (in a worker thread): they are kept and cached, but
+    nothing is rendered (that would touch the document the server is building then)."""
+    from bokeh.document import Document
+    from panel.io.state import set_curdoc
+
+    with set_curdoc(Document()):
+        ex = HessianExplorer(**SMALL)  # its onload never runs: no session
+    assert ex._detached()
+    ex._requested = explorer._requested
+    ex._set_result(explorer._result)  # the later stages come from the cache at once
+    assert ex._checkpoints is not None and ex._compare is not None
+    assert all(p.object is None for p in (ex._density, ex._top, ex._over, ex._cmp_density))
+    assert not explorer._detached()
+
+
+@pytest.mark.slow
 def test_export_is_the_view(explorer):
     df = explorer.export_data()
     assert set(df["series"]) == {"density", "top eigenvalue", "sharpness"}

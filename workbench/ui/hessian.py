@@ -4,8 +4,9 @@ Costly work (training with tracked sharpness, the Hessian spectrum at every chec
 the GGN and Fisher spectra at the end) runs in the background through
 ``Explorer.run_background``: cached across sessions by the settings, superseded by newer
 requests. The view parameters (density broadening, checkpoint shown, log scale) only
-re-plot cached results. All numbers come from ``workbench.hessian``; plots from
-``workbench.viz.hessian``.
+re-plot cached results: the plots are rendered to Bokeh once per result and a slider step
+writes new data into them (a few ms on the server; see ``_update_view``). All numbers come
+from ``workbench.hessian``; plots from ``workbench.viz.hessian``.
 """
 
 from __future__ import annotations

@@ -102,10 +102,16 @@ def _background(key, fn):
 
 
 def _render(element):
-    """A HoloViews element as a Bokeh figure (rendered once, then updated in place)."""
+    """A HoloViews element as a Bokeh figure (rendered once, then updated in place), in
+    the page's Bokeh theme: the dark template sets one on the document, and HoloViews
+    writes its light defaults into the figure unless told (pn.pane.HoloViews tells it)."""
     import holoviews as hv
 
-    return hv.render(element, backend="bokeh")
+    renderer = hv.renderer("bokeh")
+    theme = getattr(pn.state.curdoc, "theme", None)
+    if theme is not None:
+        renderer = renderer.instance(theme=theme)
+    return renderer.get_plot(element).state
 
 
 def _label(item) -> str:

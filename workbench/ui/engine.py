@@ -69,6 +69,23 @@ def _auto_range(fig, axis: str, start: float | None = None) -> None:
     setattr(fig, f"{axis}_range", rng)
 
 
+def _while_session_lives(fn):
+    """`fn`, or a no-op once the served session current now has ended. Base's background
+    delivery runs its callback right in the worker thread when the page's document has no
+    session any more (the server's warm-up page, a closed tab): rendering figures there
+    raced the server's clean-up of that document ("Set changed size during iteration")."""
+    doc = pn.state.curdoc
+    if getattr(doc, "session_context", None) is None:
+        return fn  # a notebook: no session to outlive
+
+    def call(*args):
+        if getattr(doc, "session_context", None) is not None:
+            return fn(*args)
+        return None
+
+    return call
+
+
 def _undelayed(widget) -> None:
     """Handle `widget`'s changes on the server's next tick instead of after Panel's 50 ms
     debounce (half of a slider step's latency once the plots only receive new data). A
@@ -160,7 +177,7 @@ class EngineExplorer(Explorer):
                 self._requested = None  # let the same parameters be tried again
                 raise
 
-        self.run_background(key, work, self._set_run, channel="run",
+        self.run_background(key, work, _while_session_lives(self._set_run), channel="run",
                             label=f"Running Lanczos on {kind} (n = {n:,}, {P} probes x "
                                   f"{m} steps)…")
 
@@ -229,7 +246,7 @@ class EngineExplorer(Explorer):
         """Show the stored run at the current step and broadening. ``race=True`` (a new
         run) renders every figure; otherwise data is written into the rendered figures'
         sources: the density curves always, the nodes and Ritz values when the step
-        changed (``steps``). The text below the plots follows on the next tick."""
+        changed (``steps``), and the text above them follows on the next tick."""
         from workbench.viz.spectral import (
             NODES_LABEL,
             RITZ_LABEL,
@@ -259,7 +276,10 @@ class EngineExplorer(Explorer):
                     _write(self._live["ritz"][RITZ_LABEL], ritz_columns(view.ritz),
                            color="residual")
         self.updated += 1
-        _on_session(pn.state.curdoc, lambda: self._show_summary(view))
+        if race:  # a new run: the text with the new figures
+            self._show_summary(view)
+        else:
+            _on_session(pn.state.curdoc, lambda: self._show_summary(view))
 
     def _show_summary(self, view) -> None:
         if view is self._view:  # else a newer step has been drawn meanwhile

@@ -35,6 +35,23 @@ def _render(element):
     return plot.state, sources
 
 
+def _while_session_lives(fn):
+    """`fn`, or a no-op once the served session current now has ended. Base's background
+    delivery runs its callback right in the worker thread when the page's document has no
+    session any more (the server's warm-up page, a closed tab): rendering figures there
+    raced the server's clean-up of that document ("Set changed size during iteration")."""
+    doc = pn.state.curdoc
+    if getattr(doc, "session_context", None) is None:
+        return fn  # a notebook: no session to outlive
+
+    def call(*args):
+        if getattr(doc, "session_context", None) is not None:
+            return fn(*args)
+        return None
+
+    return call
+
+
 def _fit_ranges(fig, layers, logx: bool, logy: bool) -> None:
     """Fit the figure's axes to the layers' data (10% padding, in log10 on a log axis);
     the reset tool returns to this fit."""
@@ -143,7 +160,8 @@ class SweepExplorer(Explorer):
 
         label = ("Computing the example sweep (12 Hessian experiments)…" if path is None
                  else "Loading the sweep…")
-        self.run_background(("sweep", str(target), _stamp(target)), work, self._set_table,
+        self.run_background(("sweep", str(target), _stamp(target)), work,
+                            _while_session_lives(self._set_table),
                             channel="load", label=label, use_cache=use_cache)
 
     def _on_folder(self, *events) -> None:
@@ -270,7 +288,8 @@ class SweepExplorer(Explorer):
         plotted = df.rename(columns={ylab: ycol})
         view = (self._table_version, self.experiment, self.x, ycol, color, facet, self.kind,
                 self.logx, self.logy)
-        if not self._write_plot(plotted, view, ylab):
+        written = self._write_plot(plotted, view, ylab)
+        if not written:
             self._draw_plot(plotted, view, ylab)
         self._entry_widget.disabled = not self.y.endswith(ARRAY_SUFFIX)
         # the table's columns: the plotted ones first, then every other scalar column
@@ -281,14 +300,19 @@ class SweepExplorer(Explorer):
         keep = [c for c in dict.fromkeys([self.x, ylab, color, facet, *df.columns])
                 if c is not None and (c in scalar or c == ylab)]
         self._plot_df = df[keep].reset_index(drop=True)
-        self._show_table_later()
+        if written:
+            self._show_table_later()
+        else:  # a new figure: the table with it
+            self._table_gen += 1
+            self._show_table()
 
     TABLE_DELAY_MS = 200
 
     def _show_table_later(self) -> None:
-        """Show the rows in the table once the view has rested TABLE_DELAY_MS (served), or
-        now (notebook). A new column (top_k[1] after top_k[0]) rebuilds the Tabulator in
-        the browser, which would otherwise delay the plot's redraw of every step."""
+        """After a new entry was written into the plot: show the rows in the table once the
+        entry has rested TABLE_DELAY_MS (served), or now (notebook). A new column (top_k[1]
+        after top_k[0]) rebuilds the Tabulator in the browser, which would otherwise delay
+        the plot's redraw of every step."""
         self._table_gen += 1
         doc = pn.state.curdoc
         if doc is None or getattr(doc, "session_context", None) is None:

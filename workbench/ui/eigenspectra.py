@@ -532,11 +532,12 @@ class EigenspectraExplorer(Explorer):
             self._current = self._fits[i]
             if shown == self._shown and self._esd_live is not None:
                 # the table refit after a fit-option change: this layer is drawn already
-                self._select_bar(i)
+                self._select_bar()
                 return
-        self._draw_layer()  # the plots first: the text follows after they are sent
+        # the ESD and KS plots first; the bar outline and the text follow once they are sent
+        self._draw_layer()
         self._shown = shown
-        self._select_bar(i)
+        self._later(self._select_bar)
 
     # Bars: rendered per table of names, then the selected outline and the alphas are
     # written into the rendered source; a tap on a bar selects its layer.
@@ -559,31 +560,33 @@ class EigenspectraExplorer(Explorer):
             return
         live = _render_live(alpha_bars(df, selected), ("bars", "guide2", "guide6"))
         live["names"] = names
-        src = live["bars"]["source"]
-        src.selected.indices = [i]
-        src.selected.on_change("indices", self._on_bar_tap)
+        live["bars"]["source"].selected.on_change("indices", self._on_bar_tap)
         self._bars_live = live
         self._bars_pane.object = live["fig"]
 
-    def _select_bar(self, i: int) -> None:
+    def _select_bar(self) -> None:
+        """Outline the shown layer's bar (only its outline column is sent)."""
         from workbench.viz.eigenspectra import selected_line
 
         live = self._bars_live
-        if live is None:
+        if live is None or not self._fits:
             return
         src = live["bars"]["source"]
+        i = min(self.layer, len(self._fits) - 1)
         line = selected_line(src.data["name"], self._fits[i].row["name"])
         if not np.array_equal(line, src.data["line"]):
             src.data.update(line=line, line_width=line)
-        if list(src.selected.indices) != [i]:
-            src.selected.indices = [i]
 
     def _on_bar_tap(self, _attr, _old, new) -> None:
-        if not new or not 0 <= new[0] < len(self._fits) or new[0] == self.layer:
-            return  # also our own selection of the shown layer
+        if not new:
+            return  # our own clearing below
+        src = self._bars_live["bars"]["source"]
 
         def tap():
-            self.layer = int(new[0])
+            # cleared, so that a tap on the same bar after moving the slider counts again
+            self._later(lambda: setattr(src.selected, "indices", []))
+            if 0 <= new[0] < len(self._fits):
+                self.layer = int(new[0])
 
         doc = self._bars_live["fig"].document if self._bars_live else None
         if doc is not None and pn.state.curdoc is not doc:

@@ -199,7 +199,9 @@ class LabelledPlot:
     def __init__(self, min_height: int, rasterize_above: int = RASTERIZE_ABOVE):
         self.rasterize_above = rasterize_above
         self.bokeh = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=min_height)
-        self.holo = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=min_height)
+        # linked_axes=False: the points and the embedding both name their axes x and y
+        self.holo = pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=min_height,
+                                      linked_axes=False)
         self.holder = pn.Column(self.bokeh, sizing_mode="stretch_width", margin=0)
         self.key = None
         self._update = None

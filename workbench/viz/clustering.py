@@ -61,13 +61,22 @@ def _codes(labels, n: int) -> np.ndarray:
     return (lab.astype(np.int64) % len(PALETTE)).astype(np.int8)
 
 
+def _padded(v: np.ndarray, padding: float = 0.05) -> tuple[float, float]:
+    """The range of `v` widened by `padding` of its span on each side (as the plots'
+    ``padding`` option; a fixed range is not padded by HoloViews), (0, 1) when empty."""
+    if v.size == 0:
+        return (0.0, 1.0)
+    lo, hi = float(v.min()), float(v.max())
+    pad = padding * (hi - lo) if hi > lo else max(abs(lo), 1.0) * padding
+    return (lo - pad, hi + pad)
+
+
 def _shaded_points_maker(xy: np.ndarray):
     """A function labels -> hv.Points of `xy` with the labels as a categorical of the fixed
     CATEGORIES (for datashader). The coordinates and their ranges are prepared once, so a
     new set of labels costs one pass over them (no copies, no range scans)."""
     x, y = np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
-    kdims = [hv.Dimension("x", range=(float(x.min()), float(x.max())) if x.size else (0, 1)),
-             hv.Dimension("y", range=(float(y.min()), float(y.max())) if y.size else (0, 1))]
+    kdims = [hv.Dimension("x", range=_padded(x)), hv.Dimension("y", range=_padded(y))]
 
     def make(labels) -> hv.Points:
         codes = _codes(labels, x.size)
@@ -106,7 +115,10 @@ def cluster_scatter(X, labels=None, *, title: str = "", xlabel: str = "x", ylabe
         pts = hv.DynamicMap(lambda data: points(data), streams=[stream])
         img = datashade(pts, aggregator=ds.count_cat("cluster"), color_key=COLOR_KEY,
                         min_alpha=60)
-        return dynspread(img, threshold=0.6, max_px=2).opts(**opts)
+        # no legend: it would list every fixed category, not the clusters found; the
+        # coordinates' ranges are padded already (_padded)
+        opts["padding"] = 0
+        return dynspread(img, threshold=0.6, max_px=2).opts(show_legend=False, **opts)
     if size is None:
         size = 5 if n <= 2000 else (3 if n <= 8000 else 2)
     df = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1],

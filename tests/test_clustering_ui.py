@@ -160,6 +160,20 @@ def test_datashaded_view_takes_new_labels_in_place():
     np.testing.assert_array_equal(after, fresh.handles["source"].data["image"][0])
 
 
+def test_datashaded_view_keeps_points_at_the_edges():
+    """Points on the extremes of the coordinates (a two-valued eigenvector) are drawn
+    inside the frame, not on its border, as the scatter's padding does."""
+    rng = np.random.default_rng(2)
+    X = np.column_stack([np.repeat([0.0, 1.0], 200), rng.standard_normal(400)])
+    live = hv.renderer("bokeh").get_plot(vc.cluster_scatter(X, X[:, 0].astype(int),
+                                                           rasterize_above=100))
+    rgba = np.array(live.handles["source"].data["image"][0]).astype(np.uint32)
+    alpha = rgba >> 24                      # RGBA packed little-endian: alpha on top
+    cols = np.flatnonzero(alpha.any(axis=0))
+    width = alpha.shape[1]
+    assert cols.size and 0 < cols.min() < width // 4 and 3 * width // 4 < cols.max() < width - 1
+
+
 def test_viz_elements():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((300, 2))

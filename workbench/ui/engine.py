@@ -31,13 +31,28 @@ KIND_NOTES = {
 }
 
 
+def _renderer():
+    """HoloViews' Bokeh renderer with the page's theme (as Panel's HoloViews pane does);
+    the plain one, given the page's document, sets its own default theme on the whole
+    page (white figures on the dark theme)."""
+    import holoviews as hv
+
+    renderer = hv.renderer("bokeh")
+    theme = getattr(pn.state.curdoc, "theme", None)
+    if theme is not None and theme._json.get("attrs"):
+        renderer = renderer.instance(theme=theme)
+    return renderer
+
+
 def _render(element):
     """Render a HoloViews Overlay to a Bokeh figure once. Returns (figure, {layer label:
     its ColumnDataSource}): later updates write into the sources, and the browser redraws
     only the glyphs (a HoloViews re-render rebuilds the figure and costs ~50-100 ms)."""
-    import holoviews as hv
+    from bokeh.document import Document
 
-    plot = hv.renderer("bokeh").get_plot(element)
+    # a document of its own: HoloViews hooks every plot to its document's end, which on
+    # the page's would keep each replaced figure alive until the tab closes
+    plot = _renderer().get_plot(element, doc=Document())
     sources = {sub.current_frame.label: sub.handles["source"]
                for sub in getattr(plot, "subplots", {}).values()
                if sub.current_frame is not None and "source" in sub.handles}

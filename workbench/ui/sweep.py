@@ -23,12 +23,28 @@ NONE = "(none)"
 ARRAY_SUFFIX = "[entry]"
 
 
+def _renderer():
+    """HoloViews' Bokeh renderer with the page's theme (as Panel's HoloViews pane does);
+    the plain one, given the page's document, sets its own default theme on the whole
+    page (white figures on the dark theme)."""
+    import holoviews as hv
+
+    renderer = hv.renderer("bokeh")
+    theme = getattr(pn.state.curdoc, "theme", None)
+    if theme is not None and theme._json.get("attrs"):
+        renderer = renderer.instance(theme=theme)
+    return renderer
+
+
 def _render(element):
     """Render a HoloViews element to Bokeh once. Returns (model, [ColumnDataSource of each
     layer, in the overlay's order]); the list is empty for a faceted Layout."""
     import holoviews as hv
+    from bokeh.document import Document
 
-    plot = hv.renderer("bokeh").get_plot(element)
+    # a document of its own: HoloViews hooks every plot to its document's end, which on
+    # the page's would keep each replaced figure alive until the tab closes
+    plot = _renderer().get_plot(element, doc=Document())
     sources = []
     if isinstance(element, hv.Overlay):
         sources = [sub.handles.get("source") for sub in plot.subplots.values()]

@@ -138,10 +138,37 @@ def _undelayed(widget):
     return widget
 
 
+def _while_session_lives(fn):
+    """``fn``, or a no-op once the served session current now has ended: base's
+    background delivery calls it in the worker thread when the page's document has lost
+    its session (the server's warm-up page, a closed tab), and drawing there races the
+    server's clean-up of that document."""
+    doc = pn.state.curdoc
+    if getattr(doc, "session_context", None) is None:
+        return fn  # notebook, tests: no session to outlive
+
+    def call(*args):
+        if getattr(doc, "session_context", None) is not None:
+            return fn(*args)
+        return None
+
+    return call
+
+
 def _render_live(overlay, names: tuple) -> dict:
     """Render a HoloViews overlay to a Bokeh figure once. Returns {"fig": figure, name:
     the Bokeh handles (source, glyph, glyph_renderer) of each overlaid element, in order}."""
-    plot = hv.renderer("bokeh").get_plot(overlay)
+    from bokeh.document import Document
+
+    renderer = hv.renderer("bokeh")
+    theme = getattr(pn.state.curdoc, "theme", None)  # the dark template sets one
+    if theme is not None and theme._json.get("attrs"):
+        # HoloViews writes its light defaults into the figure unless told the theme (as
+        # pn.pane.HoloViews tells it)
+        renderer = renderer.instance(theme=theme)
+    # a document of its own: HoloViews hooks a plot to its document's end, which on the
+    # page's would keep every replaced figure alive until the tab closes
+    plot = renderer.get_plot(overlay, doc=Document())
     subplots = list(plot.subplots.values())
     if len(subplots) != len(names):
         raise ValueError(f"expected {len(names)} overlaid elements, got {len(subplots)}")
@@ -375,7 +402,8 @@ class EigenspectraExplorer(Explorer):
             return compute_spectra(model, arrays, farms=farms, randomize=randomize,
                                    label=label)
 
-        self.run_background(key, work, lambda res: self._set_spectra(key, res),
+        self.run_background(key, work,
+                            _while_session_lives(lambda res: self._set_spectra(key, res)),
                             channel="spectra", label=what)
 
     def _on_model(self, *_events) -> None:
@@ -405,7 +433,8 @@ class EigenspectraExplorer(Explorer):
             return {ep: [fit_one(s) for s in specs] for ep, specs in specs_by_epoch.items()}
 
         # per session only: LayerFits hold arrays, and a refit costs milliseconds per layer
-        self.run_background(key, work, lambda fits: self._set_fits(key, fits),
+        self.run_background(key, work,
+                            _while_session_lives(lambda fits: self._set_fits(key, fits)),
                             channel="fits", label="Fitting every layer…", use_cache=False)
 
     def _set_fits(self, key, fits_by_epoch: dict) -> None:
@@ -668,7 +697,8 @@ class EigenspectraExplorer(Explorer):
         if self._training is not None:
             return
         self.run_background(("spectra", "mlp", False, False),
-                            lambda: compute_spectra("mlp"), self._set_training,
+                            lambda: compute_spectra("mlp"),
+                            _while_session_lives(self._set_training),
                             channel="train", label="Training the digits MLP…")
 
     def _set_training(self, res: ModelSpectra) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from bokeh.document import Document
 from bokeh.models import GridPlot
 from helpers import wait_until
 
@@ -95,6 +96,21 @@ def test_new_entry_writes_into_the_rendered_plot(folder, kind):
     ex.kind = "points" if kind != "points" else "mean"  # another view: rendered anew
     assert ex._plot.object is not fig
     _assert_plot_is_current(ex)
+
+
+def test_page_built_before_the_table_arrives(tmp_path):
+    """The rendered widgets exist before the (background) table does, as on a served page:
+    the array output is still the default y, so the entry slider walks it (a Select whose
+    value leaves its options picks the first one: y was top, the slider off)."""
+    path = tmp_path / "sweep"
+    ex = SweepExplorer(folder=str(path))  # not there yet: a message, no table
+    ex.__panel__().get_root(Document())  # rendered Select widgets for x, y, colour, facet
+    run_sweep("demo.random_top_eig", Grid.product(n=[10, 20], seed=[0, 1], k=[3]), path,
+              scheduler="serial", progress=False)
+    ex.folder = str(path) + "/"  # (a changed value, the same folder): the table arrives now
+    wait_until(lambda: ex.loaded)
+    assert (ex.x, ex.y, ex.color) == ("n", "top_k[entry]", "seed")
+    assert not ex._entry_widget.disabled and ex.message == ""
 
 
 def test_explorer_url_values_survive_loading(folder):

@@ -235,6 +235,20 @@ class SweepExplorer(Explorer):
         xs = [c for c in scalars if c in params] + [c for c in scalars if c not in params]
         ys = [c for c in numeric if c in outputs] + [f"{c}{ARRAY_SUFFIX}" for c in arrays]
         groups = [c for c in scalars if 1 < t[c].nunique() <= 12]
+        # the values to show, chosen before the options change: a Select widget whose value
+        # leaves its options picks the first option at once (y = top_eig instead of the
+        # array output, when the table arrived after the page was built)
+        x = self.x if self.x in xs else (varying[0] if varying else (xs[0] if xs else ""))
+        # an array output first (a spectrum, per-layer values): its entry slider then
+        # walks through it (top_k[0], top_k[1], ...; alpha of layer 0, 1, ...)
+        y = self.y if self.y in ys else (
+            (f"{arrays[0]}{ARRAY_SUFFIX}" if arrays else ys[0]) if ys else "")
+        # first table: colour by the second varying parameter unless one was chosen
+        color = self.color
+        if color not in [NONE, *groups] or (self.loaded == 0 and color == NONE):
+            others = [c for c in varying if c != x and c in groups]
+            color = others[0] if others else NONE
+        facet = self.facet if self.facet in [NONE, *groups] else NONE
         self.param.x.objects = xs
         self.param.y.objects = ys
         self.param.color.objects = [NONE, *groups]
@@ -242,20 +256,8 @@ class SweepExplorer(Explorer):
         longest = max((t[c].map(len).max() for c in arrays), default=1)
         self.param.entry.bounds = (0, max(1, int(longest) - 1))
         with param.parameterized.batch_call_watchers(self):
-            if self.x not in xs:
-                self.x = varying[0] if varying else (xs[0] if xs else "")
-            if self.y not in ys:
-                # an array output first (a spectrum, per-layer values): its entry slider
-                # then walks through it (top_k[0], top_k[1], ...; alpha of layer 0, 1, ...)
-                self.y = (f"{arrays[0]}{ARRAY_SUFFIX}" if arrays else ys[0]) if ys else ""
-            # first table: colour by the second varying parameter unless one was chosen
-            if self.color not in self.param.color.objects or (self.loaded == 0
-                                                               and self.color == NONE):
-                others = [c for c in varying if c != self.x and c in groups]
-                self.color = others[0] if others else NONE
-            if self.facet not in self.param.facet.objects:
-                self.facet = NONE
-            self.entry = min(self.entry, self.param.entry.bounds[1])
+            self.param.update(x=x, y=y, color=color, facet=facet,
+                              entry=min(self.entry, self.param.entry.bounds[1]))
         failed = f", {self._errors} failed" if self._errors else ""
         self._info.object = (f"**{len(t)} results** of `{self.experiment}`{failed} · "
                              f"parameters: {', '.join(params) or '—'} · folder `{self._where}`")

@@ -144,12 +144,12 @@ def test_a_session_that_is_gone_keeps_results_but_draws_nothing(explorer):
 
     with set_curdoc(Document()):
         ex = HessianExplorer(**SMALL)  # its onload never runs: no session
-    assert ex._detached()
+    assert ex.detached()
     ex._requested = explorer._requested
     ex._set_result(explorer._result)  # the later stages come from the cache at once
     assert ex._checkpoints is not None and ex._compare is not None
     assert all(p.object is None for p in (ex._density, ex._top, ex._over, ex._cmp_density))
-    assert not explorer._detached()
+    assert not explorer.detached()
 
 
 @pytest.mark.slow

@@ -91,7 +91,7 @@ def error_message(exc: BaseException) -> str:
 def _on_session(doc, fn: Callable[[], None]) -> None:
     """Run `fn` on the Bokeh document's event loop (holding its lock) when served, or
     directly in a notebook / without a server session."""
-    if doc is not None and getattr(doc, "session_context", None) is not None:
+    if served(doc):
         from panel.io.state import set_curdoc
 
         def cb():
@@ -104,6 +104,64 @@ def _on_session(doc, fn: Callable[[], None]) -> None:
             log.debug("session gone; dropping UI update")
         return
     fn()
+
+
+def served(doc) -> bool:
+    """True when `doc` is the document of a live served session (not a notebook, not a
+    test without a server, not a session the server has already destroyed)."""
+    return doc is not None and getattr(doc, "session_context", None) is not None
+
+
+def later(fn: Callable[[], None], delay_ms: int = 0) -> bool:
+    """Run `fn` on the current served session's event loop, on the next tick
+    (`delay_ms` = 0) or `delay_ms` from now, with that session's document current.
+    Without a served session (notebook, tests) `fn` runs at once. Returns False when the
+    session was already destroyed (nothing runs), True otherwise."""
+    doc = pn.state.curdoc
+    if not served(doc):
+        fn()
+        return True
+    from panel.io.state import set_curdoc
+
+    def cb():
+        with set_curdoc(doc):
+            fn()
+
+    try:
+        if delay_ms:
+            doc.add_timeout_callback(cb, delay_ms)
+        else:
+            doc.add_next_tick_callback(cb)
+    except Exception:  # noqa: BLE001 - session already destroyed: nothing to update
+        return False
+    return True
+
+
+def while_session_lives(fn: Callable):
+    """`fn`, or a no-op once the served session current now has ended. Background
+    delivery (Explorer.run_background) calls back right in the worker thread when the
+    page's document has lost its session (the server's warm-up page, a closed tab):
+    rendering figures there races the server's clean-up of that document ("Set changed
+    size during iteration" at `panel serve --warm`). In a notebook `fn` itself."""
+    doc = pn.state.curdoc
+    if not served(doc):
+        return fn
+
+    def call(*args):
+        if served(doc):
+            return fn(*args)
+        return None
+
+    return call
+
+
+def undelayed(widget):
+    """`widget` with its changes handed to the Python callbacks on the server's next tick
+    instead of after Panel's 50 ms debounce -- half a slider step's latency once the plots
+    only receive new data. Changes arriving while one is handled are still merged into the
+    next by Panel. Returns `widget`."""
+    widget._debounce = 0
+    return widget
 
 
 class Explorer(pn.viewable.Viewer):
@@ -126,6 +184,14 @@ class Explorer(pn.viewable.Viewer):
         self._generation: dict[str, int] = {}
         self._gen_lock = threading.Lock()
         self._pending = 0
+        self._doc = pn.state.curdoc  # None in a notebook or a test
+
+    def detached(self) -> bool:
+        """True when this explorer belongs to a served session that is gone (Panel's
+        warm-up run at server start, a closed tab): results are still computed and cached,
+        but nothing is drawn -- a worker thread delivers them then, and rendering there
+        would touch whichever document the server is building at that moment."""
+        return self._doc is not None and not served(self._doc)
 
     # ------------------------------------------------------------------ messages
     def show_error(self, msg: str) -> None:
@@ -199,21 +265,24 @@ class Explorer(pn.viewable.Viewer):
 
         def deliver(future: cf.Future) -> None:
             def apply():
-                self._set_busy(-1)
-                if self._generation.get(channel) != gen:
-                    return  # superseded by a newer request
-                exc = future.exception()
-                if exc is not None:
-                    if not isinstance(exc, WorkbenchError):
-                        log.error("background work failed: %s",
-                                  "".join(traceback.format_exception(exc)))
-                    self.show_error(error_message(exc))
-                    return
-                result = future.result()
-                if use_cache and full_key is not None:
-                    CACHE.put(full_key, result)
-                self.set_status("")
-                self.guarded(on_done)(result)
+                # busy until the result is shown (work chained by on_done keeps it set)
+                try:
+                    if self._generation.get(channel) != gen:
+                        return  # superseded by a newer request
+                    exc = future.exception()
+                    if exc is not None:
+                        if not isinstance(exc, WorkbenchError):
+                            log.error("background work failed: %s",
+                                      "".join(traceback.format_exception(exc)))
+                        self.show_error(error_message(exc))
+                        return
+                    result = future.result()
+                    if use_cache and full_key is not None:
+                        CACHE.put(full_key, result)
+                    self.set_status("")
+                    self.guarded(on_done)(result)
+                finally:
+                    self._set_busy(-1)
 
             _on_session(doc, apply)
 
@@ -286,21 +355,8 @@ class Explorer(pn.viewable.Viewer):
     def _on_url_param(self, *_events) -> None:
         if self._url_pending:
             return
-        doc = pn.state.curdoc
-        if doc is None or getattr(doc, "session_context", None) is None:
-            self._write_url()
-            return
         self._url_pending = True
-
-        def flush():
-            from panel.io.state import set_curdoc
-
-            with set_curdoc(doc):
-                self._write_url()
-
-        try:
-            doc.add_timeout_callback(flush, self.URL_DELAY_MS)
-        except Exception:  # noqa: BLE001 - session already destroyed
+        if not later(self._write_url, self.URL_DELAY_MS):
             self._url_pending = False
 
     # ------------------------------------------------------------------ export

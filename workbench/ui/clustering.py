@@ -35,7 +35,7 @@ import param
 from workbench.clustering import datasets as cds
 from workbench.clustering.compare import ALGORITHMS, GRID_DATASETS
 from workbench.errors import RankError
-from workbench.ui.base import Explorer, ResultCache, _on_session, error_message
+from workbench.ui.base import Explorer, ResultCache, _on_session, error_message, undelayed
 from workbench.viz.clustering import RASTERIZE_ABOVE, label_columns, rasterized
 
 DATASETS = (*cds.TOY_DATASETS, "digits", "two_gaussians")
@@ -289,7 +289,6 @@ class ClusteringExplorer(Explorer):
         self._split = None
 
         self._prefetch_token = None
-        self._doc = pn.state.curdoc  # None in a notebook or a test
 
         def pane(h):
             return pn.pane.HoloViews(None, sizing_mode="stretch_width", min_height=h)
@@ -324,13 +323,6 @@ class ClusteringExplorer(Explorer):
         self.param.watch(self._on_det_size, ["det_n", "det_ratio"])
         self.guarded(self._load_data)()
 
-    def _detached(self) -> bool:
-        """True for a served session that is gone (Panel's warm-up run at server start):
-        results are still computed and cached, but nothing is drawn, since a worker
-        thread delivers them and drawing there would touch whichever document the server
-        is building at that moment."""
-        doc = self._doc
-        return doc is not None and getattr(doc, "session_context", None) is None
 
     # ------------------------------------------------------------------ data
     def _current_data_key(self):
@@ -547,7 +539,7 @@ class ClusteringExplorer(Explorer):
         if len(labels) != d.n:
             return
         self._labels = labels
-        if self._detached():
+        if self.detached():
             return
         self._scores = scores if scores is not None else getattr(hit, "scores", None)
         big = rasterized(d.n)
@@ -592,7 +584,7 @@ class ClusteringExplorer(Explorer):
             self._labels)
 
     def _draw_spectrum(self, embedding: bool = True) -> None:
-        if self._detached():
+        if self.detached():
             return
         if self._emb is None:
             self._spectrum_note.object = (
@@ -718,7 +710,7 @@ class ClusteringExplorer(Explorer):
     def _show_grid(self, key, cells) -> None:
         from workbench.viz.clustering import comparison_grid
 
-        if key != self._grid_key or self._detached():
+        if key != self._grid_key or self.detached():
             return
         for c in cells:
             self._grid_cells[(c["dataset"], c["algorithm"])] = c
@@ -769,7 +761,7 @@ class ClusteringExplorer(Explorer):
         from workbench.viz.clustering import selection_curves
 
         sel = self._selection
-        if sel is None or self._active_tab() != 2 or self._detached():
+        if sel is None or self._active_tab() != 2 or self.detached():
             return
         k = int(self.n_clusters)
         if self._sel_drawn is sel and self._sel_markers:
@@ -833,7 +825,7 @@ class ClusteringExplorer(Explorer):
     def _draw_detectability(self) -> None:
         from workbench.viz.clustering import detectability_plot, projection_histogram
 
-        if self._detached():
+        if self.detached():
             return
         n, dd = self._det_dims()
         thr = cds.gaussian_threshold(n, dd)
@@ -884,11 +876,8 @@ class ClusteringExplorer(Explorer):
         def section(text):
             return pn.pane.Markdown(f"**{text}**", margin=(12, 5, 0, 5))
 
-        k_slider = pn.widgets.IntSlider.from_param(self.param.n_clusters,
-                                                   name="Number of clusters k")
-        # handled on the server's next tick rather than after Panel's 50 ms debounce (a
-        # third of a step once labels are looked up; changes arriving meanwhile still merge)
-        k_slider._debounce = 0
+        k_slider = undelayed(pn.widgets.IntSlider.from_param(self.param.n_clusters,
+                                                             name="Number of clusters k"))
         return [
             k_slider,
             pn.widgets.Select.from_param(self.param.algorithm, name="Algorithm"),

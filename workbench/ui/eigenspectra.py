@@ -25,7 +25,7 @@ import param
 
 from workbench.errors import InputFormatError, ShapeError
 from workbench.io import UPLOAD_MAX_BYTES
-from workbench.ui.base import Explorer
+from workbench.ui.base import Explorer, later, served, undelayed, while_session_lives
 
 UPLOAD_LIMIT = UPLOAD_MAX_BYTES  # bytes; the server's websocket limit fits it (workbench.io)
 MLP_EPOCHS = 60
@@ -128,31 +128,6 @@ def validate_upload(data: bytes, filename: str | None, max_bytes: int = UPLOAD_L
 # ------------------------------------------------------------------ live Bokeh plots
 
 TABLE_DELAY_MS = 300  # the table refits once the fit options rest this long
-
-
-def _undelayed(widget):
-    """``widget`` handling its changes on the server's next tick instead of after Panel's
-    50 ms debounce (a third of a slider step once the plots only receive new data); a
-    change arriving while one is handled is still merged into the next. Returns it."""
-    widget._debounce = 0
-    return widget
-
-
-def _while_session_lives(fn):
-    """``fn``, or a no-op once the served session current now has ended: base's
-    background delivery calls it in the worker thread when the page's document has lost
-    its session (the server's warm-up page, a closed tab), and drawing there races the
-    server's clean-up of that document."""
-    doc = pn.state.curdoc
-    if getattr(doc, "session_context", None) is None:
-        return fn  # notebook, tests: no session to outlive
-
-    def call(*args):
-        if getattr(doc, "session_context", None) is not None:
-            return fn(*args)
-        return None
-
-    return call
 
 
 def _render_live(overlay, names: tuple) -> dict:
@@ -403,7 +378,7 @@ class EigenspectraExplorer(Explorer):
                                    label=label)
 
         self.run_background(key, work,
-                            _while_session_lives(lambda res: self._set_spectra(key, res)),
+                            while_session_lives(lambda res: self._set_spectra(key, res)),
                             channel="spectra", label=what)
 
     def _on_model(self, *_events) -> None:
@@ -434,7 +409,7 @@ class EigenspectraExplorer(Explorer):
 
         # per session only: LayerFits hold arrays, and a refit costs milliseconds per layer
         self.run_background(key, work,
-                            _while_session_lives(lambda fits: self._set_fits(key, fits)),
+                            while_session_lives(lambda fits: self._set_fits(key, fits)),
                             channel="fits", label="Fitting every layer…", use_cache=False)
 
     def _set_fits(self, key, fits_by_epoch: dict) -> None:
@@ -451,8 +426,7 @@ class EigenspectraExplorer(Explorer):
             if self.layer > n - 1:
                 self.layer = n - 1
         self._show_table()
-        doc = pn.state.curdoc
-        if doc is None or getattr(doc, "session_context", None) is None:
+        if not served(pn.state.curdoc):
             # a notebook syncs data written into Bokeh models only inside widget callbacks:
             # a background result gets new figures, which Panel sends
             self._bars_live = self._esd_live = self._ks_live = self._shown = None
@@ -521,23 +495,7 @@ class EigenspectraExplorer(Explorer):
     def _later(self, fn, delay_ms: int = 0) -> None:
         """Run ``fn`` (guarded) after the current update has gone to the browser, or after
         ``delay_ms``; at once outside a served page (notebook, tests)."""
-        doc = pn.state.curdoc
-        if doc is None or getattr(doc, "session_context", None) is None:
-            self.guarded(fn)()
-            return
-        from panel.io.state import set_curdoc
-
-        def cb():
-            with set_curdoc(doc):
-                self.guarded(fn)()
-
-        try:
-            if delay_ms:
-                doc.add_timeout_callback(cb, delay_ms)
-            else:
-                doc.add_next_tick_callback(cb)
-        except Exception:  # noqa: BLE001 - session already destroyed
-            pass
+        later(self.guarded(fn), delay_ms)
 
     def refit_selected(self):
         """Re-fit the selected layer from its cached eigenvalues (no eigenvalue work).
@@ -698,7 +656,7 @@ class EigenspectraExplorer(Explorer):
             return
         self.run_background(("spectra", "mlp", False, False),
                             lambda: compute_spectra("mlp"),
-                            _while_session_lives(self._set_training),
+                            while_session_lives(self._set_training),
                             channel="train", label="Training the digits MLP…")
 
     def _set_training(self, res: ModelSpectra) -> None:
@@ -806,7 +764,7 @@ class EigenspectraExplorer(Explorer):
             return pn.pane.Markdown(f"**{text}**", margin=(12, 5, 0, 5))
 
         return [
-            _undelayed(pn.widgets.IntSlider.from_param(self.param.layer,
+            undelayed(pn.widgets.IntSlider.from_param(self.param.layer,
                                                        name="Layer (or click a bar)")),
             pn.widgets.Select.from_param(self.param.model, name="Model"),
             self._epoch_widget,
@@ -815,9 +773,9 @@ class EigenspectraExplorer(Explorer):
             self._upload,
             section("Power-law fit"),
             pn.widgets.RadioButtonGroup.from_param(self.param.fit, name="Fit"),
-            _undelayed(pn.widgets.FloatSlider.from_param(
+            undelayed(pn.widgets.FloatSlider.from_param(
                 self.param.xmin_q, name="xmin above quantile of the ESD")),
-            _undelayed(pn.widgets.IntSlider.from_param(
+            undelayed(pn.widgets.IntSlider.from_param(
                 self.param.xmax_clip, name="Drop largest eigenvalues (fingers)")),
             pn.widgets.Checkbox.from_param(self.param.fix_fingers,
                                            name="Clip fingers automatically"),
@@ -830,7 +788,7 @@ class EigenspectraExplorer(Explorer):
                                            name="Marchenko–Pastur fit (spikes)"),
             pn.widgets.Checkbox.from_param(self.param.randomize,
                                            name="Shuffled baseline (traps)"),
-            _undelayed(pn.widgets.IntSlider.from_param(self.param.bins,
+            undelayed(pn.widgets.IntSlider.from_param(self.param.bins,
                                                        name="Histogram bins")),
         ]
 

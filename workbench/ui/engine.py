@@ -13,7 +13,7 @@ import pandas as pd
 import panel as pn
 import param
 
-from workbench.ui.base import Explorer, _on_session
+from workbench.ui.base import Explorer, _on_session, undelayed, while_session_lives
 
 SIZES = [500, 1000, 2000, 5000, 10000, 20000]
 KINDS = ["bulk+outliers", "marchenko-pastur", "clustered", "indefinite", "degenerate",
@@ -84,30 +84,6 @@ def _auto_range(fig, axis: str, start: float | None = None) -> None:
     setattr(fig, f"{axis}_range", rng)
 
 
-def _while_session_lives(fn):
-    """`fn`, or a no-op once the served session current now has ended. Base's background
-    delivery runs its callback right in the worker thread when the page's document has no
-    session any more (the server's warm-up page, a closed tab): rendering figures there
-    raced the server's clean-up of that document ("Set changed size during iteration")."""
-    doc = pn.state.curdoc
-    if getattr(doc, "session_context", None) is None:
-        return fn  # a notebook: no session to outlive
-
-    def call(*args):
-        if getattr(doc, "session_context", None) is not None:
-            return fn(*args)
-        return None
-
-    return call
-
-
-def _undelayed(widget) -> None:
-    """Handle `widget`'s changes on the server's next tick instead of after Panel's 50 ms
-    debounce (half of a slider step's latency once the plots only receive new data). A
-    change that arrives while one is being handled is still merged into the next."""
-    widget._debounce = 0
-
-
 class EngineExplorer(Explorer):
     """Spectral engine playground (see the module docstring)."""
 
@@ -157,7 +133,7 @@ class EngineExplorer(Explorer):
         self._broadening_slider = pn.widgets.FloatSlider.from_param(
             self.param.broadening, name="SLQ broadening (x default)")
         for slider in (self._step_slider, self._broadening_slider):
-            _undelayed(slider)
+            undelayed(slider)
         self.param.watch(self._on_costly, ["spectrum", "n", "max_steps", "probes", "k",
                                            "seed"])
         self.param.watch(self._on_cheap, ["step", "broadening", "kpm", "logy"])
@@ -192,7 +168,7 @@ class EngineExplorer(Explorer):
                 self._requested = None  # let the same parameters be tried again
                 raise
 
-        self.run_background(key, work, _while_session_lives(self._set_run), channel="run",
+        self.run_background(key, work, while_session_lives(self._set_run), channel="run",
                             label=f"Running Lanczos on {kind} (n = {n:,}, {P} probes x "
                                   f"{m} steps)…")
 

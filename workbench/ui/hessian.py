@@ -22,7 +22,7 @@ import panel as pn
 import param
 
 from workbench.errors import InputFormatError
-from workbench.ui.base import Explorer, _on_session
+from workbench.ui.base import Explorer, _on_session, later, undelayed
 
 DEMOS = {"bulk + outliers (Sagun et al.)": "bulk_and_outliers",
          "edge of stability (Cohen et al.)": "edge_of_stability", "custom": None}
@@ -133,35 +133,6 @@ def _set(model, **props) -> None:
         model.update(**changed)
 
 
-def _at_once(widget):
-    """`widget` with its changes handed to the Python callbacks at once: Panel waits 50 ms
-    after a browser change to coalesce the next ones (``_debounce``), half the time a
-    slider step takes here, while the view callbacks these sliders drive take a few ms.
-    (Changes arriving while one is processed are still coalesced by Panel.)"""
-    widget._debounce = 0
-    return widget
-
-
-def _later(fn, delay_ms: int) -> None:
-    """Run `fn` `delay_ms` from now on the current served session's event loop; at once
-    in a notebook or without a session."""
-    doc = pn.state.curdoc
-    if doc is None or getattr(doc, "session_context", None) is None:
-        fn()
-        return
-
-    def cb():
-        from panel.io.state import set_curdoc
-
-        with set_curdoc(doc):
-            fn()
-
-    try:
-        doc.add_timeout_callback(cb, delay_ms)
-    except Exception:  # noqa: BLE001 - session already destroyed: nothing to update
-        pass
-
-
 def _status_updater(explorer: Explorer, label: str):
     """A progress(fraction) callback for worker threads: shows 'label NN%' in the status
     line (on the session's event loop), at most every 10%."""
@@ -170,7 +141,7 @@ def _status_updater(explorer: Explorer, label: str):
 
     def progress(frac: float) -> None:
         pct = int(10 * frac) * 10
-        if pct != last[0] and not explorer._detached():
+        if pct != last[0] and not explorer.detached():
             last[0] = pct
             _on_session(doc, lambda: explorer.set_status(f"{label} {pct}%"))
 
@@ -231,7 +202,6 @@ class HessianExplorer(Explorer):
         # marker lines (see _update_spectrum): re-rendering HoloViews objects cost ~300-500
         # ms per slider step on the server plus a new layout in the browser.
         self._live: dict[str, object] = {}
-        self._doc = pn.state.curdoc  # None in a notebook or a test
         self._curves: dict = {}   # (id(spectrum), broadening) -> (spectrum, curve)
         self._deferred = False    # text updates scheduled after the plots (_update_view)
         self._pending_compare = self._pending_text = False
@@ -245,7 +215,7 @@ class HessianExplorer(Explorer):
         self._cmp_density = pn.pane.Bokeh(None, min_height=340, **bk)
         self._cmp_top = pn.pane.Bokeh(None, min_height=300, **bk)
         self._cmp_info = pn.pane.Markdown("", sizing_mode="stretch_width")
-        self._checkpoint_widget = _at_once(pn.widgets.IntSlider.from_param(
+        self._checkpoint_widget = undelayed(pn.widgets.IntSlider.from_param(
             self.param.checkpoint, name="Checkpoint shown"))
         self._mixture_widgets = [
             pn.widgets.IntInput.from_param(self.param.num_classes, name="Classes (mixture)"),
@@ -426,7 +396,7 @@ class HessianExplorer(Explorer):
         checkpoints or another y scale): the density and top-k always, the training plots
         when `training`, the comparison when `compare`; then the text."""
         res, spec = self._result, self.shown()
-        if res is None or spec is None or self._detached():
+        if res is None or spec is None or self.detached():
             return
         t0 = time.perf_counter()
         self._build_spectrum(spec)
@@ -450,13 +420,6 @@ class HessianExplorer(Explorer):
         if self._doc is None:
             pn.io.push_notebook(*panes)
 
-    def _detached(self) -> bool:
-        """True when this explorer belongs to a served session that is gone (Panel's
-        warm-up run at server start): its results are still computed and cached, but
-        nothing is drawn: a worker thread delivers them, and rendering there would touch
-        the document of whichever session the server is building at that moment."""
-        doc = self._doc
-        return doc is not None and getattr(doc, "session_context", None) is None
 
     def _density_title(self, spec) -> str:
         cfg = self._result.config
@@ -580,7 +543,7 @@ class HessianExplorer(Explorer):
             return
         self._deferred = True
 
-        def later():
+        def text():
             self._deferred = False
             if self._pending_compare:
                 self._pending_compare = False
@@ -591,7 +554,7 @@ class HessianExplorer(Explorer):
                 self._update_text()
             self.set_status(f"re-plotted in {plot_ms:.0f} ms")
 
-        _later(self.guarded(later), self.TEXT_DELAY_MS)
+        later(self.guarded(text), self.TEXT_DELAY_MS)
 
     def _update_text(self) -> None:
         """Summary, sharpness sentence and checkpoint slider label of the shown checkpoint
@@ -642,7 +605,7 @@ class HessianExplorer(Explorer):
         from workbench.viz.hessian import compare_density_plot, compare_top_plot
 
         spectra = spectra or self._compare
-        if self._detached():
+        if self.detached():
             self._compare = spectra
             return
         if not spectra:
@@ -710,7 +673,7 @@ class HessianExplorer(Explorer):
 
         p = self.param
         return [
-            _at_once(w.FloatSlider.from_param(p.broadening, name="Density broadening (× σ)")),
+            undelayed(w.FloatSlider.from_param(p.broadening, name="Density broadening (× σ)")),
             self._checkpoint_widget,
             w.Checkbox.from_param(p.logy, name="log-scale density"),
             pn.pane.Markdown("**Demo**", margin=(10, 5, 0, 5)),

@@ -17,7 +17,7 @@ import panel as pn
 import param
 
 from workbench.errors import InputFormatError
-from workbench.ui.base import Explorer
+from workbench.ui.base import Explorer, later, undelayed, while_session_lives
 
 NONE = "(none)"
 ARRAY_SUFFIX = "[entry]"
@@ -49,23 +49,6 @@ def _render(element):
     if isinstance(element, hv.Overlay):
         sources = [sub.handles.get("source") for sub in plot.subplots.values()]
     return plot.state, sources
-
-
-def _while_session_lives(fn):
-    """`fn`, or a no-op once the served session current now has ended. Base's background
-    delivery runs its callback right in the worker thread when the page's document has no
-    session any more (the server's warm-up page, a closed tab): rendering figures there
-    raced the server's clean-up of that document ("Set changed size during iteration")."""
-    doc = pn.state.curdoc
-    if getattr(doc, "session_context", None) is None:
-        return fn  # a notebook: no session to outlive
-
-    def call(*args):
-        if getattr(doc, "session_context", None) is not None:
-            return fn(*args)
-        return None
-
-    return call
 
 
 def _fit_ranges(fig, layers, logx: bool, logy: bool) -> None:
@@ -139,11 +122,8 @@ class SweepExplorer(Explorer):
                                                page_size=10, sizing_mode="stretch_width",
                                                height=320, show_index=False)
         self._errors, self._where = 0, ""
-        self._entry_widget = pn.widgets.IntSlider.from_param(
-            self.param.entry, name="Entry of an array output")
-        # a new entry is handled on the server's next tick, not after Panel's 50 ms
-        # debounce (changes arriving meanwhile are still merged into one)
-        self._entry_widget._debounce = 0
+        self._entry_widget = undelayed(pn.widgets.IntSlider.from_param(
+            self.param.entry, name="Entry of an array output"))
         self._folder_input = pn.widgets.TextInput.from_param(
             self.param.folder, placeholder="e.g. runs/widths (empty: the example)",
             name="Sweep folder")
@@ -177,7 +157,7 @@ class SweepExplorer(Explorer):
         label = ("Computing the example sweep (12 Hessian experiments)…" if path is None
                  else "Loading the sweep…")
         self.run_background(("sweep", str(target), _stamp(target)), work,
-                            _while_session_lives(self._set_table),
+                            while_session_lives(self._set_table),
                             channel="load", label=label, use_cache=use_cache)
 
     def _on_folder(self, *events) -> None:
@@ -332,23 +312,13 @@ class SweepExplorer(Explorer):
         after top_k[0]) rebuilds the Tabulator in the browser, which would otherwise delay
         the plot's redraw of every step."""
         self._table_gen += 1
-        doc = pn.state.curdoc
-        if doc is None or getattr(doc, "session_context", None) is None:
-            self._show_table()
-            return
         gen = self._table_gen
 
         def show():
-            from panel.io.state import set_curdoc
-
             if gen == self._table_gen:  # else a newer view is waiting its turn
-                with set_curdoc(doc):
-                    self._show_table()
+                self._show_table()
 
-        try:
-            doc.add_timeout_callback(show, self.TABLE_DELAY_MS)
-        except Exception:  # noqa: BLE001 - session already destroyed
-            pass
+        later(show, self.TABLE_DELAY_MS)
 
     def _show_table(self) -> None:
         if self._tabulator.value is not self._plot_df:

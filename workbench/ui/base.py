@@ -286,7 +286,12 @@ class Explorer(pn.viewable.Viewer):
 
             _on_session(doc, apply)
 
-        future = _EXECUTOR.submit(work)
+        try:
+            future = _EXECUTOR.submit(work)
+        except RuntimeError:  # the server is shutting down (Ctrl-C): nothing more to run
+            self._set_busy(-1)
+            log.debug("not started: the interpreter is shutting down")
+            return None
         future.add_done_callback(deliver)
         return future
 

@@ -73,3 +73,18 @@ def test_app_loads_plots_and_reacts(server, page, app):
     wait_for_plot(page2, min_points=2)
     assert slider_value(slider_handles(page2).nth(0)) == moved
     page2.close()
+
+
+def test_theme_link_keeps_the_view(server, page):
+    """Switching to the dark theme keeps the view's URL state (the teacher's link)."""
+    page.goto(f"{server.base}/engine?step=12&seed=3")
+    wait_for_plot(page, min_points=2)
+    assert float(slider_value(slider_handles(page).nth(0))) == 12
+    page.get_by_text("dark theme").click()
+    page.wait_for_url(lambda url: "theme=dark" in url, timeout=30_000)
+    assert "step=12" in page.url and "seed=3" in page.url
+    wait_for_plot(page, min_points=2)
+    assert float(slider_value(slider_handles(page).nth(0))) == 12
+    # the dark template is the one rendered: a dark page background
+    rgb = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+    assert sum(int(v) for v in rgb[rgb.index("(") + 1:-1].split(",")[:3]) < 3 * 100, rgb

@@ -32,8 +32,13 @@ def page(explorer, theme: str | None = None) -> pn.template.BootstrapTemplate:
         theme = arg.decode() if isinstance(arg, bytes) else str(arg)
     theme = "dark" if theme == "dark" else "default"
     other = "default" if theme == "dark" else "dark"
+    # the theme link keeps the rest of the query string (the view's URL state) as it is
+    # when clicked; the plain href is the fallback without JavaScript. (window.URL: inside
+    # an inline handler a bare URL is document.URL, a string.)
+    swap = (f"var u=new window.URL(window.location.href);u.searchParams.set('theme','{other}');"
+            "window.location.href=u.toString();return false;")
     toggle = pn.pane.HTML(
-        f'<a style="{_LINK}" href="?theme={other}">{other} theme</a>'
+        f'<a style="{_LINK}" href="?theme={other}" onclick="{swap}">{other} theme</a>'
         f'<span style="color:white"> · </span><a style="{_LINK}" href="./">all dashboards</a>',
         width=260, height=30, css_classes=["wb-header-links"])
     tmpl = pn.template.BootstrapTemplate(

@@ -88,3 +88,4 @@ def test_theme_link_keeps_the_view(server, page):
     # the dark template is the one rendered: a dark page background
     rgb = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
     assert sum(int(v) for v in rgb[rgb.index("(") + 1:-1].split(",")[:3]) < 3 * 100, rgb
+    assert page.console_errors == [], page.console_errors

@@ -207,7 +207,7 @@ def part_trace(ds, m64, exact, ph, Hd, seeds: int = 10):
     print(f"{'method':42s} {'mean |err|':>10s} {'spread':>8s} {'rep. se':>8s} "
           f"{'within 2se':>10s} {'HVPs':>6s} {'s/seed':>7s}")
     H = wh.hessian_operator(m64, CE, ds.pair())
-    for method in ("hutch++", "hutchinson"):
+    for method in ("hutch++", "xtrace", "hutchinson"):
         est, se, t = [], [], time.perf_counter()
         for s in range(seeds):
             r = sp.trace(H, method=method, num_matvecs=100, seed=s)

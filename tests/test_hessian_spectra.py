@@ -65,6 +65,9 @@ def test_negative_curvature_is_reported(setup):
     spec = curvature_spectrum(H0, k=3, num_probes=4, num_steps=20, trace_matvecs=30)
     np.testing.assert_allclose(spec.min_value, ev[0], rtol=1e-4)
     np.testing.assert_allclose(spec.top_values, ev[::-1][:3], rtol=1e-5)
+    # its trace (XTrace) is within 4 of its reported standard errors of the exact one
+    assert spec.settings["trace_method"] == "xtrace"
+    assert abs(spec.trace - ev.sum()) <= 4 * spec.trace_std + 1e-12
     # largest magnitude is the caller's choice and may be negative
     lm = sp.top_eigs(H0, k=3, which="LM", tol=1e-8)
     by_mag = ev[np.argsort(-np.abs(ev))][:3]
@@ -92,11 +95,12 @@ def test_density_close_to_exact_histogram(setup):
 def test_trace_within_reported_error(setup):
     _, _, H, evals = setup
     exact = evals.sum()
-    for seed in range(3):
-        tr = sp.trace(H, method="hutch++", num_matvecs=60, seed=seed)
-        # 4 standard errors: a Gaussian-tailed estimate falls outside with prob. < 1e-4
-        assert abs(tr.estimate - exact) <= 4 * tr.std_error + 1e-12
-        assert tr.std_error > 0
+    for method in ("hutch++", "xtrace"):  # xtrace: curvature_spectrum's default
+        for seed in range(3):
+            tr = sp.trace(H, method=method, num_matvecs=60, seed=seed)
+            # 4 standard errors: a Gaussian-tailed estimate falls outside with prob. < 1e-4
+            assert abs(tr.estimate - exact) <= 4 * tr.std_error + 1e-12
+            assert tr.std_error > 0
 
 
 def test_training_snapshots_and_sharpness_match_dense(setup):

@@ -23,6 +23,12 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def thread_budget() -> int:
+    """Threads one computation may use: the cap set by :func:`cap_threads` in this process
+    (the dashboard server sets its share of the cores), else :func:`default_threads`."""
+    return _applied if _applied is not None else default_threads()
+
+
 def cap_threads(n: int | None = None) -> int:
     """Cap torch, BLAS/OpenMP and numba thread pools at `n` threads; returns n."""
     global _applied

@@ -167,15 +167,29 @@ def spectra(model_or_matrices, *, layers=None, min_evals: int = 8, max_evals: in
     """Eigenvalues of every analyzable layer: ``(list[LayerSpectrum], skipped list)``.
 
     Cost per layer: one Gram product (N M^2) and one M x M eigvalsh (+ the same for the
-    shuffled copy with ``randomize``, + FARMS windows with ``farms``).
+    shuffled copy with ``randomize``, + FARMS windows with ``farms``). Layers run on
+    ``thread_budget()`` threads at once, each with single-threaded BLAS (LAPACK releases the
+    GIL; many small eigvalsh calls scale across layers, not inside one): 1.8x on 2 cores.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from workbench.backends.threads import thread_budget
+
     mats, skipped = extract_layers(model_or_matrices, layers=layers, min_evals=min_evals,
                                    max_evals=max_evals, max_N=max_N, conv_layout=conv_layout,
                                    conv_mode=conv_mode, split_qkv=split_qkv)
+    def one(lm):
+        return layer_spectrum(lm, farms=farms, randomize=randomize, seed=seed + lm.layer_id,
+                              device=device, farms_size=farms_size, farms_q=farms_q,
+                              farms_max_blocks=farms_max_blocks)
+
+    workers = min(len(mats), thread_budget())
     with single_blas_thread():
-        specs = [layer_spectrum(lm, farms=farms, randomize=randomize, seed=seed + lm.layer_id,
-                                device=device, farms_size=farms_size, farms_q=farms_q,
-                                farms_max_blocks=farms_max_blocks) for lm in mats]
+        if workers > 1:
+            with ThreadPoolExecutor(workers, thread_name_prefix="workbench-esd") as pool:
+                specs = list(pool.map(one, mats))  # in layer order
+        else:
+            specs = [one(lm) for lm in mats]
     return specs, skipped
 
 

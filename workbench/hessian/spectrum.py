@@ -2,7 +2,7 @@
 curvature operator in one call, at training checkpoints, and for Hessian vs GGN vs Fisher.
 
 All estimates come from the engine (``workbench.spectral``): thick-restart Lanczos for the
-extreme eigenvalues, Hutch++ for the trace, stochastic Lanczos quadrature for the density.
+extreme eigenvalues, XTrace for the trace, stochastic Lanczos quadrature for the density.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ class CurvatureSpectrum:
 
     top_values (k,) largest algebraic eigenvalues, descending, with their residuals;
     min_value: the smallest algebraic eigenvalue (negative curvature, reported as is);
-    trace, trace_std: Hutch++ estimate and its standard error; density: the engine's
+    trace, trace_std: the trace estimate (XTrace unless asked otherwise) and its
+    standard error; density: the engine's
     DensityResult (SLQ); num_outliers: eigenvalues standing apart from the bulk (see
     ``count_outliers``); num_matvecs and seconds in all; the settings used.
     """
@@ -64,9 +65,12 @@ def count_outliers(values, factor: float = 2.5) -> int:
 def curvature_spectrum(op, k: int = 5, num_probes: int = 8, num_steps: int = 40,
                        trace_matvecs: int = 60, tol: float = 1e-6, seed: int = 0,
                        negative: bool = True, grid_size: int = 400,
-                       progress: Callable[[float], None] | None = None) -> CurvatureSpectrum:
-    """Top-k eigenvalues, smallest eigenvalue (if `negative`), Hutch++ trace and SLQ density
-    of a symmetric operator. Costs the Lanczos products until convergence (typically 20-60
+                       progress: Callable[[float], None] | None = None,
+                       trace_method: str = "xtrace") -> CurvatureSpectrum:
+    """Top-k eigenvalues, smallest eigenvalue (if `negative`), trace and SLQ density of a
+    symmetric operator. The trace uses ``trace_method`` (XTrace by default: on the digits
+    MLP's flat Hessian spectrum its spread over seeds at 100 HVPs was 0.55% against
+    Hutch++'s 0.76%, ``python -m benchmarks hessian``). Costs the Lanczos products until convergence (typically 20-60
     for k <= 10) + a few dozen for the smallest eigenvalue + `trace_matvecs` +
     num_probes * num_steps for the density (counted in ``num_matvecs``)."""
     from workbench import spectral as sp
@@ -82,7 +86,8 @@ def curvature_spectrum(op, k: int = 5, num_probes: int = 8, num_steps: int = 40,
            if negative else float("nan"))
     if progress:
         progress(0.45)
-    tr = sp.trace(op, method="hutch++", num_matvecs=min(trace_matvecs, max(4, n)), seed=seed)
+    tr = sp.trace(op, method=trace_method, num_matvecs=min(trace_matvecs, max(4, n)),
+                  seed=seed)
     if progress:
         progress(0.6)
     dens = sp.spectral_density(op, num_probes=num_probes, num_steps=min(num_steps, n),
@@ -95,7 +100,8 @@ def curvature_spectrum(op, k: int = 5, num_probes: int = 8, num_steps: int = 40,
         trace_std=float(tr.std_error), density=dens, num_outliers=count_outliers(top.values),
         num_matvecs=op.num_matvecs - before, seconds=time.perf_counter() - t0,
         settings=dict(k=k, num_probes=num_probes, num_steps=num_steps,
-                      trace_matvecs=trace_matvecs, tol=tol, seed=seed))
+                      trace_matvecs=trace_matvecs, trace_method=trace_method, tol=tol,
+                      seed=seed))
 
 
 def density_curve(density, broadening: float = 1.0, grid_size: int = 400,

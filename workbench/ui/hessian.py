@@ -185,7 +185,7 @@ class HessianExplorer(Explorer):
     k = param.Integer(default=10, bounds=(1, 40), doc="Top eigenvalues (at least 2C + 2)")
     num_probes = param.Integer(default=4, bounds=(1, 32), doc="SLQ probe vectors")
     num_steps = param.Integer(default=32, bounds=(4, 120), doc="Lanczos steps per probe")
-    trace_matvecs = param.Integer(default=40, bounds=(4, 400), doc="Hutch++ products")
+    trace_matvecs = param.Integer(default=40, bounds=(4, 400), doc="XTrace products")
     run = param.Event(doc="Recompute (cached results are reused)")
     runs = param.Integer(default=0, precedence=-1, doc="Results shown (for tests)")
 
@@ -573,7 +573,7 @@ class HessianExplorer(Explorer):
             f"**{res.num_params:,} parameters**, {res.dataset.num_samples} samples · "
             f"step {spec.step}: loss {snap.loss:.4g}, accuracy {snap.accuracy:.1%} · "
             f"λ1 = {spec.top_values[0]:.4g}, λmin = {spec.min_value:.3g} · "
-            f"trace = {spec.trace:.4g} ± {spec.trace_std:.2g} (Hutch++) · "
+            f"trace = {spec.trace:.4g} ± {spec.trace_std:.2g} (XTrace) · "
             f"**{out['num_outliers']} outliers** above the bulk, "
             f"{out['near_zero_mass']:.0%} of the spectrum within 5% of λ1 of zero · "
             f"{cost:,} Hessian-vector products" +
@@ -690,7 +690,7 @@ class HessianExplorer(Explorer):
                     sizing_mode="stretch_width"),
             pn.Card(num(p.k, "Top eigenvalues k"), num(p.num_probes, "SLQ probes"),
                     num(p.num_steps, "Lanczos steps per probe"),
-                    num(p.trace_matvecs, "Trace products (Hutch++)"),
+                    num(p.trace_matvecs, "Trace products (XTrace)"),
                     title="Estimators", collapsed=True, sizing_mode="stretch_width"),
             w.Button.from_param(p.run, name="Recompute", button_type="primary"),
         ]

@@ -2,7 +2,7 @@
 
 One task = generate data (offline) -> build ``workbench.hessian.mlp`` -> a few full-batch
 training steps (torch.optim) -> ``hessian_operator`` -> ``workbench.spectral.top_eigs``
-(and optionally a Hutch++ trace). Everything runs on ``device`` ("auto": CUDA when the
+(and optionally an XTrace trace estimate). Everything runs on ``device`` ("auto": CUDA when the
 worker has one), in float64 by default so that reruns and workers agree to rounding.
 """
 
@@ -53,7 +53,7 @@ def top_eigs(width: int = 16, depth: int = 1, seed: int = 0, data_seed: int = 0,
     ``width``, init seed ``seed``) after ``train_steps`` full-batch steps on a generated
     data set (``data_seed``). Returns top_eig, top_k (k, descending), eig_residual (largest
     residual), num_params, loss, accuracy, hessian_matvecs (products used by top_eigs),
-    trace and trace_se (Hutch++, when trace_matvecs > 0, else NaN) and device (where it
+    trace and trace_se (XTrace, when trace_matvecs > 0, else NaN) and device (where it
     ran). ``exact=True`` adds top_eig_exact from the dense Hessian (``dense_hessian`` +
     eigvalsh; only for small models: num_params^2 memory). Costs train_steps forward+backward passes plus hessian_matvecs (+ trace_matvecs)
     Hessian-vector products over num_samples points."""
@@ -91,7 +91,7 @@ def top_eigs(width: int = 16, depth: int = 1, seed: int = 0, data_seed: int = 0,
         hessian_matvecs=int(res.num_matvecs), trace=math.nan, trace_se=math.nan,
         device=str(dev.type))
     if trace_matvecs > 0:
-        tr = spectral.trace(H, method="hutch++", num_matvecs=trace_matvecs, seed=0)
+        tr = spectral.trace(H, method="xtrace", num_matvecs=trace_matvecs, seed=0)
         out.update(trace=float(tr.estimate), trace_se=float(tr.std_error))
     if exact:
         Hd = dense_hessian(model, torch.nn.CrossEntropyLoss(), (X, y))

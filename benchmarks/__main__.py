@@ -19,8 +19,10 @@ def available() -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    names = [a for a in argv if not a.startswith("-")]
-    rest = [a for a in argv if a.startswith("-")]
+    # leading words are benchmark names; everything from the first option on is passed to
+    # each of them (so `latency --presses 30` keeps its value)
+    i = next((j for j, a in enumerate(argv) if a.startswith("-")), len(argv))
+    names, rest = argv[:i], argv[i:]
     names = names or available()
     unknown = [n for n in names if n not in available()]
     if unknown:

@@ -89,3 +89,46 @@ def test_theme_link_keeps_the_view(server, page):
     rgb = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
     assert sum(int(v) for v in rgb[rgb.index("(") + 1:-1].split(",")[:3]) < 3 * 100, rgb
     assert page.console_errors == [], page.console_errors
+
+
+def test_lowrank_error_curves_drawn_when_their_tab_opens(server, page):
+    """The error-vs-rank figure is rendered on the server only once its tab is chosen (it
+    was most of a new session's start-up); choosing the tab draws every method's curve."""
+    from browser_utils import plot_data
+
+    page.goto(f"{server.base}/lowrank")
+    wait_for_plot(page, min_points=2)
+    before = data_hash(page)
+    page.get_by_text("Error vs rank", exact=True).click()
+    wait_for_change(page, before, timeout=120_000)
+    page.wait_for_function(
+        "() => document.body.innerText.length > 0", timeout=10_000)
+
+    def curve_points():
+        return sum(len(d.get("rank", [])) for d in plot_data(page))
+
+    deadline = 60
+    while curve_points() < 14 and deadline > 0:  # >= one method at the 14 ranks
+        page.wait_for_timeout(500)
+        deadline -= 0.5
+    assert curve_points() >= 14, [list(d) for d in plot_data(page)]
+    ext = _external(page.requests, server.port)
+    assert ext == [], "\n".join(ext)
+    assert page.console_errors == [], page.console_errors
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_every_tab_renders_offline(server, page, app):
+    """Choosing each tab of a dashboard draws it without a request to any other host (Panel
+    resolved the stylesheets of components created for a dynamic tab to its CDN) and
+    without errors."""
+    page.goto(f"{server.base}/{app}")
+    wait_for_plot(page, min_points=2)
+    tabs = page.locator(".bk-tab")
+    for i in range(tabs.count()):
+        tabs.nth(i).click()
+        page.wait_for_timeout(1500)
+    ext = _external(page.requests, server.port)
+    assert ext == [], "\n".join(ext)
+    assert page.console_errors == [], page.console_errors
+    assert "Traceback" not in body_text(page)

@@ -354,12 +354,45 @@ class BokehSession:
             raise ConnectionError(f"{self.app}: connection closed by the server ({what})")
 
     # -- document
+    def _in_hidden_tabs(self) -> set[str]:
+        """Ids of the models inside the tabs that are not shown (a browser user cannot reach
+        a slider there until the tab is chosen)."""
+        hidden: set[str] = set()
+
+        def collect(obj: Any) -> None:
+            if isinstance(obj, dict):
+                mid = obj.get("id")
+                if isinstance(mid, str) and mid not in hidden:
+                    hidden.add(mid)
+                    full = self.models.get(mid)
+                    if full is not None and full is not obj:
+                        collect(full.get("attributes", {}))
+                for v in obj.values():
+                    collect(v)
+            elif isinstance(obj, list):
+                for v in obj:
+                    collect(v)
+
+        for obj in list(self.models.values()):
+            if obj.get("name") != "Tabs":
+                continue
+            a = obj.get("attributes", {})
+            active = a.get("active", 0)
+            for i, tab in enumerate(a.get("tabs", [])):
+                if i != active:
+                    tab = self.models.get(tab.get("id"), tab) if isinstance(tab, dict) else tab
+                    collect(tab.get("attributes", {}).get("child") if isinstance(tab, dict)
+                            else None)
+        return hidden
+
     @property
     def sliders(self) -> list[SliderModel]:
-        """The document's Slider models that are visible, in document order."""
+        """The document's Slider models that a user can reach (visible, enabled, not inside a
+        tab that is not shown), in document order."""
         out = []
+        hidden = self._in_hidden_tabs()
         for mid, obj in self.models.items():
-            if obj.get("name") != "Slider":
+            if obj.get("name") != "Slider" or mid in hidden:
                 continue
             a = obj.get("attributes", {})
             if a.get("visible") is False or a.get("disabled") is True:

@@ -21,7 +21,7 @@ import panel as pn
 import param
 
 from workbench.errors import InputFormatError, ShapeError, WorkbenchError
-from workbench.ui.base import Explorer
+from workbench.ui.base import Explorer, served
 
 SOURCES = {
     "Photo (scikit-learn sample image)": "image",
@@ -159,6 +159,8 @@ class LowRankExplorer(Explorer):
         hvpane = dict(sizing_mode="stretch_width", linked_axes=False)
         self._stats = pn.pane.Markdown("", sizing_mode="stretch_width")
         self._curveplot = pn.pane.Bokeh(None, **bk)
+        self._active_tab = 0         # the tab shown (set by view()'s Tabs)
+        self._curves_stale = False   # the curve figure waits for its tab (served pages)
         self._table = pn.widgets.Tabulator(pd.DataFrame(), disabled=True, show_index=False,
                                            sizing_mode="stretch_width", height=260)
         self._masked = pn.pane.HoloViews(None, **hvpane)
@@ -304,7 +306,16 @@ class LowRankExplorer(Explorer):
         self._svplot.object = fig
 
     def _build_curve_plot(self) -> None:
+        """Render the error-vs-rank figure. On a served page only while its tab is shown:
+        rendering it cost ~0.5-0.8 s of the server's time per new session (twice: empty,
+        then with the curves), most of a session's start, for a tab most never open; it is
+        rendered when the tab is chosen (``_on_tab``)."""
         from workbench.viz.lowrank import error_vs_rank_plot
+
+        if served(pn.state.curdoc) and self._active_tab != 1:
+            self._curves_stale = True
+            return
+        self._curves_stale = False
 
         grid = _render(error_vs_rank_plot(self._curves, int(self.rank), labels=METHOD_LABELS))
         self._live["curve_spans"] = _vspans(grid)
@@ -651,9 +662,17 @@ class LowRankExplorer(Explorer):
                              "no method can succeed; red dotted: your observed fraction.",
                              sizing_mode="stretch_width"),
             sizing_mode="stretch_width")
-        return pn.Tabs(("Approximation", approx), ("Error vs rank", curves),
+        tabs = pn.Tabs(("Approximation", approx), ("Error vs rank", curves),
                        ("Completion", completion), sizing_mode="stretch_width",
-                       dynamic=True)
+                       dynamic=False)
+        tabs.param.watch(self.guarded(self._on_tab), "active")
+        return tabs
+
+    def _on_tab(self, event) -> None:
+        self._active_tab = event.new
+        if event.new == 1 and self._curves_stale:
+            self._build_curve_plot()
+            self._refresh_rank()
 
     def export_data(self) -> pd.DataFrame | None:
         """The error-vs-rank table of every method (or the singular values before it is

@@ -189,3 +189,30 @@ def test_shrink_png_meets_the_size_limit_on_noise():
     out = shrink_png(buf.getvalue(), size=(600, 386), max_bytes=150_000)
     assert len(out) <= 150_000
     assert Image.open(io.BytesIO(out)).size == (600, 386)
+
+
+def test_sliders_inside_hidden_tabs_are_not_offered():
+    """A browser user reaches only the shown tab's sliders: the harness moves only those."""
+    s = BokehSession("http://127.0.0.1:1", "x")
+
+    def slider(i, title):
+        return {"type": "object", "name": "Slider", "id": f"s{i}",
+                "attributes": {"title": title, "start": 0, "end": 1, "step": 0.1, "value": 0}}
+
+    shown = {"type": "object", "name": "Column", "id": "c0",
+             "attributes": {"children": [slider(0, "shown")]}}
+    hidden = {"type": "object", "name": "Column", "id": "c1",
+              "attributes": {"children": [{"id": "row"}]}}
+    row = {"type": "object", "name": "Row", "id": "row",
+           "attributes": {"children": [slider(1, "hidden")]}}
+    tabs = {"type": "object", "name": "panel.models.tabs.Tabs", "id": "t",
+            "attributes": {"active": 0, "tabs": [
+                {"type": "object", "name": "TabPanel", "id": "p0", "attributes": {"child": shown}},
+                {"type": "object", "name": "TabPanel", "id": "p1",
+                 "attributes": {"child": hidden}}]}}
+    from workbench.ui.harness import _walk_objects
+
+    _walk_objects([tabs, row, slider(2, "sidebar")], s.models)
+    assert [x.title for x in s.sliders] == ["shown", "hidden", "sidebar"][::2]
+    s.models["t"]["attributes"]["active"] = 1
+    assert sorted(x.title for x in s.sliders) == ["hidden", "sidebar"]

@@ -374,7 +374,7 @@ class BokehSession:
                     collect(v)
 
         for obj in list(self.models.values()):
-            if obj.get("name") != "Tabs":
+            if obj.get("name") not in ("Tabs", "panel.models.tabs.Tabs"):
                 continue
             a = obj.get("attributes", {})
             active = a.get("active", 0)

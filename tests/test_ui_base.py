@@ -76,6 +76,33 @@ def test_background_result_delivered_and_cached():
     assert t.delivered == [7, 7] and len(calls) == 1
 
 
+def test_sessions_asking_for_a_running_result_share_the_run():
+    """Thirty students moving a slider to the same value cost one computation: a request
+    for a result that another explorer's run is computing waits for that run."""
+    CACHE.clear()
+    explorers = [Toy() for _ in range(5)]
+    gate = threading.Event()
+    calls = []
+
+    def work():
+        calls.append(1)
+        gate.wait(5)
+        return 42
+
+    for t in explorers:
+        t.run_background(("shared", 1), work, t.delivered.append)
+    assert all(t.busy for t in explorers)
+    gate.set()
+    _wait(lambda: all(t.delivered == [42] and not t.busy for t in explorers))
+    assert len(calls) == 1
+    # uncached work (key None or use_cache=False) is never shared
+    t = explorers[0]
+    t.run_background(None, work, t.delivered.append)
+    t.run_background(("shared", 1), work, t.delivered.append, channel="other", use_cache=False)
+    _wait(lambda: len(t.delivered) == 3)
+    assert len(calls) == 3
+
+
 def test_newer_request_supersedes_older():
     CACHE.clear()
     t = Toy()

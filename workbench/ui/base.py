@@ -42,6 +42,16 @@ log = logging.getLogger("workbench.ui")
 BACKGROUND_WORKERS = 2
 _EXECUTOR = cf.ThreadPoolExecutor(max_workers=BACKGROUND_WORKERS,
                                   thread_name_prefix="workbench-bg")
+# cached work now running, by cache key: a session asking for it joins instead of starting
+# a copy (30 students moving the same slider to the same value cost one computation)
+_INFLIGHT: dict = {}
+_INFLIGHT_LOCK = threading.Lock()
+
+
+def _forget(key, future) -> None:
+    with _INFLIGHT_LOCK:
+        if _INFLIGHT.get(key) is future:
+            del _INFLIGHT[key]
 
 
 class ResultCache:
@@ -242,7 +252,8 @@ class Explorer(pn.viewable.Viewer):
         """Run ``fn()`` in a worker thread and hand its result to ``on_done`` on the UI loop.
 
         - ``key``: cache key (hashable, built from the parameters that determine the result);
-          a cached result is delivered at once, without a thread. ``None`` disables caching.
+          a cached result is delivered at once, without a thread; a request for a result
+          being computed (by any session) waits for that run. ``None`` disables both.
         - ``channel``: requests on the same channel supersede each other: only the newest
           result is delivered.
         - Exceptions in ``fn`` or ``on_done`` become a message in the page.
@@ -286,12 +297,22 @@ class Explorer(pn.viewable.Viewer):
 
             _on_session(doc, apply)
 
+        share = use_cache and full_key is not None
+        started = False
         try:
-            future = _EXECUTOR.submit(work)
+            with _INFLIGHT_LOCK:
+                future = _INFLIGHT.get(full_key) if share else None
+                if future is None:
+                    future, started = _EXECUTOR.submit(work), True
+                    if share:  # sessions asking for the same result meanwhile join this run
+                        _INFLIGHT[full_key] = future
         except RuntimeError:  # the server is shutting down (Ctrl-C): nothing more to run
             self._set_busy(-1)
             log.debug("not started: the interpreter is shutting down")
             return None
+        if started and share:
+            # outside the lock: a future already done runs its callbacks right here
+            future.add_done_callback(lambda f: _forget(full_key, f))
         future.add_done_callback(deliver)
         return future
 

@@ -53,9 +53,27 @@ def page(explorer, theme: str | None = None) -> pn.template.BootstrapTemplate:
     return tmpl
 
 
+def _local_stylesheet_fallback() -> None:
+    """Served pages take Panel's stylesheets from the server, never from its CDN.
+
+    Panel resolves a component's stylesheets against the page document's ``dist_url``
+    and, when a model is built without it, falls back to ``panel.reactive.CDN_DIST`` --
+    which also rewrites local stylesheet URLs to the CDN. Components built for a dynamic tab
+    hit that fallback now and then (a race inside Panel 1.9): the page then asked
+    cdn.holoviz.org for loading.css and markdown.css, which an offline classroom cannot
+    reach (caught by tests/test_apps_browser.py::test_every_tab_renders_offline). The
+    fallback is pointed at the server's own copy (the same files, ``static/extensions/
+    panel/``)."""
+    import panel.reactive as reactive
+    from panel.io.resources import LOCAL_DIST
+
+    reactive.CDN_DIST = LOCAL_DIST
+
+
 def serve(explorer_cls, **params) -> pn.template.BootstrapTemplate:
     """Build ``explorer_cls(**params)``, sync its URL state and mark the page servable."""
     ensure_extension()
+    _local_stylesheet_fallback()
     explorer = explorer_cls(**params)
     explorer.sync_url()
     tmpl = page(explorer)

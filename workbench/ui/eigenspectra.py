@@ -835,7 +835,7 @@ class EigenspectraExplorer(Explorer):
                           pn.pane.Markdown("**Skipped arrays**, with the reason"),
                           self._skipped_widget, sizing_mode="stretch_width")
         tabs = pn.Tabs(("Layers", layers), ("Training", training), ("Random matrices", rmt),
-                       ("Table", table), dynamic=False, sizing_mode="stretch_width")
+                       ("Table", table), dynamic=True, sizing_mode="stretch_width")
 
         def on_tab(event):
             # plots are (re)drawn when their tab shows: Bokeh log axes drawn while hidden

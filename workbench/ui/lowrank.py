@@ -664,7 +664,7 @@ class LowRankExplorer(Explorer):
             sizing_mode="stretch_width")
         tabs = pn.Tabs(("Approximation", approx), ("Error vs rank", curves),
                        ("Completion", completion), sizing_mode="stretch_width",
-                       dynamic=False)
+                       dynamic=True)
         tabs.param.watch(self.guarded(self._on_tab), "active")
         return tabs
 

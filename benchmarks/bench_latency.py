@@ -55,6 +55,10 @@ KINDS: dict[str, dict[str, str]] = {
                 "True rank": "costly"},
 }
 
+#: views opened by a link (the URL state) and measured on their own, by default after the
+#: apps: (label, app, query string, the slider measured, its kind)
+VIEWS = [("clustering 1M", "clustering", "n_samples=1000000", "Number of clusters k", "large")]
+
 JS_SLIDERS = r"""() => {
   const out = [];
   function walk(root) {
@@ -151,12 +155,17 @@ def measure_slider(page, handle, row: Row, presses: int, warmup: int, quiet: flo
             row.settled.append(last)
 
 
-def measure_app(browser, base: str, app: str, args, overrides) -> list[Row]:
+def measure_app(browser, base: str, app: str, args, overrides, *, query: str = "",
+                label: str | None = None, only: list[str] | None = None) -> list[Row]:
+    """Rows for the visible sliders of `app` opened with `query` (all, or those titled as
+    in `only` / --param); rows are labelled `label` (default: the app)."""
     ctx = browser.new_context(viewport={"width": 1400, "height": 900})
     page = ctx.new_page()
     rows: list[Row] = []
+    wanted = only or args.param
+    label_ = label
     try:
-        page.goto(f"{base}/{app}", timeout=180_000)
+        page.goto(f"{base}/{app}" + (f"?{query}" if query else ""), timeout=180_000)
         page.wait_for_selector(".noUi-handle", timeout=180_000)
         page.wait_for_function(
             "() => window.Bokeh && Bokeh.documents && Bokeh.documents.length > 0",
@@ -172,14 +181,14 @@ def measure_app(browser, base: str, app: str, args, overrides) -> list[Row]:
             name = slider_name(titles[idx] if idx < len(titles) else "")
             seen[name] = seen.get(name, 0) + 1
             label = name if seen[name] == 1 else f"{name} #{seen[name]}"
-            if args.param and norm(name) not in {norm(p) for p in args.param}:
+            if wanted and norm(name) not in {norm(p) for p in wanted}:
                 continue
             if not handle.is_visible():
                 # inside a tab that is not shown, or a control of another source: a user
                 # cannot press it without first changing the view, so it is not measured
                 hidden += 1
                 continue
-            row = Row(app, label, kind_of(app, name, overrides))
+            row = Row(label_ or app, label, kind_of(label_ or app, name, overrides))
             rows.append(row)
             measure_slider(page, handle, row, args.presses, args.warmup, args.quiet,
                            args.timeout, args.budget)
@@ -233,6 +242,8 @@ def main(argv: list[str] | None = None) -> list[Row]:
                    help="ms without pixel change that count as settled")
     p.add_argument("--timeout", type=float, default=20.0, help="seconds per press")
     p.add_argument("--budget", type=float, default=120.0, help="seconds per slider")
+    p.add_argument("--no-views", action="store_true",
+                   help="skip the extra views opened by a link (the 1M-point clustering view)")
     args = p.parse_args(argv)
     overrides = _parse_kinds(args.kind)
 
@@ -247,6 +258,11 @@ def main(argv: list[str] | None = None) -> list[Row]:
     from playwright.sync_api import sync_playwright
 
     rows: list[Row] = []
+    views = [v for v in VIEWS if not args.app or v[1] in args.app] if not args.no_views else []
+    if views:
+        # the server computes the 1M-point clustering view before it opens (as a teacher
+        # would before a class: docs/clustering.md), ~1.5 minutes
+        os.environ.setdefault("WORKBENCH_WARM_CLUSTERING", "1000000")
     with ServedApps(apps_dir) as server, sync_playwright() as pw:
         for app in apps:
             server.wait("/" + app, timeout=300)
@@ -256,6 +272,10 @@ def main(argv: list[str] | None = None) -> list[Row]:
         try:
             for app in apps:
                 rows += measure_app(browser, server.base, app, args, overrides)
+            for label, app, query, title, kind in views:
+                kinds = {**overrides, label: {title: kind, **overrides.get(label, {})}}
+                rows += measure_app(browser, server.base, app, args, kinds, query=query,
+                                    label=label, only=[title])
         finally:
             browser.close()
     print(f"\nmachine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} "

@@ -165,6 +165,19 @@ def while_session_lives(fn: Callable):
     return call
 
 
+def themed_renderer():
+    """HoloViews' Bokeh renderer in the current page's Bokeh theme (the dark template sets
+    one on the document), as pn.pane.HoloViews does: the plain renderer writes its light
+    defaults into every figure it draws (white figures on the dark theme)."""
+    import holoviews as hv
+
+    renderer = hv.renderer("bokeh")
+    theme = getattr(pn.state.curdoc, "theme", None)
+    if theme is not None and theme._json.get("attrs"):
+        renderer = renderer.instance(theme=theme)
+    return renderer
+
+
 def undelayed(widget):
     """`widget` with its changes handed to the Python callbacks on the server's next tick
     instead of after Panel's 50 ms debounce -- half a slider step's latency once the plots

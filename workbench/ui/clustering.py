@@ -35,7 +35,14 @@ import param
 from workbench.clustering import datasets as cds
 from workbench.clustering.compare import ALGORITHMS, GRID_DATASETS
 from workbench.errors import RankError
-from workbench.ui.base import Explorer, ResultCache, _on_session, error_message, undelayed
+from workbench.ui.base import (
+    Explorer,
+    ResultCache,
+    _on_session,
+    error_message,
+    themed_renderer,
+    undelayed,
+)
 from workbench.viz.clustering import RASTERIZE_ABOVE, label_columns, rasterized
 
 DATASETS = (*cds.TOY_DATASETS, "digits", "two_gaussians")
@@ -159,13 +166,7 @@ def render(element):
     """A HoloViews element as a Bokeh model, drawn once and then updated in place, in the
     page's Bokeh theme (the dark template sets one on the document; HoloViews would
     otherwise write its light defaults into the model, as pn.pane.HoloViews does not)."""
-    import holoviews as hv
-
-    renderer = hv.renderer("bokeh")
-    theme = getattr(pn.state.curdoc, "theme", None)
-    if theme is not None and theme._json != {"attrs": {}}:
-        renderer = renderer.instance(theme=theme)
-    return renderer.get_plot(element).state
+    return themed_renderer().get_plot(element).state
 
 
 def _scatter_source(fig):

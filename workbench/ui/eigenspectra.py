@@ -17,7 +17,6 @@ import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-import holoviews as hv
 import numpy as np
 import pandas as pd
 import panel as pn
@@ -25,7 +24,14 @@ import param
 
 from workbench.errors import InputFormatError, ShapeError
 from workbench.io import UPLOAD_MAX_BYTES
-from workbench.ui.base import Explorer, later, served, undelayed, while_session_lives
+from workbench.ui.base import (
+    Explorer,
+    later,
+    served,
+    themed_renderer,
+    undelayed,
+    while_session_lives,
+)
 
 UPLOAD_LIMIT = UPLOAD_MAX_BYTES  # bytes; the server's websocket limit fits it (workbench.io)
 MLP_EPOCHS = 60
@@ -135,12 +141,7 @@ def _render_live(overlay, names: tuple) -> dict:
     the Bokeh handles (source, glyph, glyph_renderer) of each overlaid element, in order}."""
     from bokeh.document import Document
 
-    renderer = hv.renderer("bokeh")
-    theme = getattr(pn.state.curdoc, "theme", None)  # the dark template sets one
-    if theme is not None and theme._json.get("attrs"):
-        # HoloViews writes its light defaults into the figure unless told the theme (as
-        # pn.pane.HoloViews tells it)
-        renderer = renderer.instance(theme=theme)
+    renderer = themed_renderer()
     # a document of its own: HoloViews hooks a plot to its document's end, which on the
     # page's would keep every replaced figure alive until the tab closes
     plot = renderer.get_plot(overlay, doc=Document())

@@ -13,7 +13,13 @@ import pandas as pd
 import panel as pn
 import param
 
-from workbench.ui.base import Explorer, _on_session, undelayed, while_session_lives
+from workbench.ui.base import (
+    Explorer,
+    _on_session,
+    themed_renderer,
+    undelayed,
+    while_session_lives,
+)
 
 SIZES = [500, 1000, 2000, 5000, 10000, 20000]
 KINDS = ["bulk+outliers", "marchenko-pastur", "clustered", "indefinite", "degenerate",
@@ -35,13 +41,7 @@ def _renderer():
     """HoloViews' Bokeh renderer with the page's theme (as Panel's HoloViews pane does);
     the plain one, given the page's document, sets its own default theme on the whole
     page (white figures on the dark theme)."""
-    import holoviews as hv
-
-    renderer = hv.renderer("bokeh")
-    theme = getattr(pn.state.curdoc, "theme", None)
-    if theme is not None and theme._json.get("attrs"):
-        renderer = renderer.instance(theme=theme)
-    return renderer
+    return themed_renderer()
 
 
 def _render(element):

@@ -22,7 +22,7 @@ import panel as pn
 import param
 
 from workbench.errors import InputFormatError
-from workbench.ui.base import Explorer, _on_session, later, undelayed
+from workbench.ui.base import Explorer, _on_session, later, themed_renderer, undelayed
 
 DEMOS = {"bulk + outliers (Sagun et al.)": "bulk_and_outliers",
          "edge of stability (Cohen et al.)": "edge_of_stability", "custom": None}
@@ -105,13 +105,7 @@ def _render(element):
     """A HoloViews element as a Bokeh figure (rendered once, then updated in place), in
     the page's Bokeh theme: the dark template sets one on the document, and HoloViews
     writes its light defaults into the figure unless told (pn.pane.HoloViews tells it)."""
-    import holoviews as hv
-
-    renderer = hv.renderer("bokeh")
-    theme = getattr(pn.state.curdoc, "theme", None)
-    if theme is not None:
-        renderer = renderer.instance(theme=theme)
-    return renderer.get_plot(element).state
+    return themed_renderer().get_plot(element).state
 
 
 def _label(item) -> str:

@@ -21,7 +21,7 @@ import panel as pn
 import param
 
 from workbench.errors import InputFormatError, ShapeError, WorkbenchError
-from workbench.ui.base import Explorer, served
+from workbench.ui.base import Explorer, served, themed_renderer
 
 SOURCES = {
     "Photo (scikit-learn sample image)": "image",
@@ -65,10 +65,9 @@ def _short(name: str) -> str:
 
 
 def _render(element):
-    """A HoloViews element as a Bokeh model (rendered once, then updated in place)."""
-    import holoviews as hv
-
-    return hv.render(element, backend="bokeh")
+    """A HoloViews element as a Bokeh model (rendered once, then updated in place), in the
+    page's Bokeh theme (the error-vs-rank figures were white on the dark theme)."""
+    return themed_renderer().get_plot(element).state
 
 
 def _image_source(fig):

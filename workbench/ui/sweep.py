@@ -17,7 +17,7 @@ import panel as pn
 import param
 
 from workbench.errors import InputFormatError
-from workbench.ui.base import Explorer, later, undelayed, while_session_lives
+from workbench.ui.base import Explorer, later, themed_renderer, undelayed, while_session_lives
 
 NONE = "(none)"
 ARRAY_SUFFIX = "[entry]"
@@ -27,13 +27,7 @@ def _renderer():
     """HoloViews' Bokeh renderer with the page's theme (as Panel's HoloViews pane does);
     the plain one, given the page's document, sets its own default theme on the whole
     page (white figures on the dark theme)."""
-    import holoviews as hv
-
-    renderer = hv.renderer("bokeh")
-    theme = getattr(pn.state.curdoc, "theme", None)
-    if theme is not None and theme._json.get("attrs"):
-        renderer = renderer.instance(theme=theme)
-    return renderer
+    return themed_renderer()
 
 
 def _render(element):

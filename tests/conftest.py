@@ -7,10 +7,8 @@ never downloads a browser. Servers bind 127.0.0.1 on a free port and are stopped
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -52,44 +50,15 @@ def wait_http(url: str, timeout: float = 120.0, proc: subprocess.Popen | None = 
     raise TimeoutError(f"{url} did not answer within {timeout}s ({last})")
 
 
-class Server:
-    """A `workbench serve` process on a free loopback port."""
-
-    def __init__(self, extra: list[str] | None = None, apps: Path = APPS):
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"wb-serve-{self.port}.log"
-        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
-        env = dict(os.environ, PYTHONUNBUFFERED="1", WORKBENCH_THREADS="1")
-        cmd = [sys.executable, "-m", "workbench", "serve", "--address", "127.0.0.1",
-               "--port", str(self.port), "--apps", str(apps), *(extra or [])]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
-                                     env=env, start_new_session=True)
-
-    def wait(self, path: str = "/", timeout: float = 180.0) -> Server:
-        wait_http(self.base + path, timeout, self.proc)
-        return self
-
-    def log(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, 15)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, 9)
-                self.proc.wait(timeout=5)
-        self._log.close()
-
 
 @pytest.fixture(scope="session")
 def server():
-    """All dashboards served once for the whole test session (with --warm)."""
-    srv = Server()
+    """All dashboards served once for the whole test session (with --warm), by the same
+    harness the benchmarks use (``workbench serve`` on a free loopback port, one thread
+    per computation, stopped at the end)."""
+    from workbench.ui.harness import ServedApps
+
+    srv = ServedApps(APPS)
     try:
         first = app_files()[0].stem if app_files() else ""
         srv.wait("/" + first)

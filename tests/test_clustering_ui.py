@@ -123,7 +123,9 @@ def test_side_tabs_compute(explorer):
     assert ex._split.accuracy == ref.accuracy
     assert "threshold" in ex._det_info.object
     ex._tabs.active = 2   # k selection
-    wait_until(lambda: ex._selection is not None and ex._sel_pane.object is not None, 180)
+    # the curves of the data shown now, drawn (an earlier visit's figure may still be up)
+    wait_until(lambda: ex._selection_key == ("selection", ex._data_key, ex._emb_key)
+               and ex._sel_drawn is ex._selection and not ex.busy, 180)
     assert set(ex._selection.suggested) >= {"elbow", "bic", "silhouette", "eigengap"}
     fig = ex._sel_pane.object
     ex.n_clusters = 5                       # the dashed k lines move, the figure stays

@@ -4,8 +4,6 @@ served page is covered by test_apps_browser."""
 
 from __future__ import annotations
 
-import time
-
 import holoviews as hv
 import numpy as np
 import pandas as pd
@@ -272,30 +270,3 @@ def test_columns_are_what_the_rendered_plots_hold(logy):
             np.testing.assert_allclose(src[label][k], data[k])
     assert cols["xlim"] == (grid.min(), grid.max())
 
-
-def test_concurrent_sessions_share_one_computation():
-    import threading
-
-    from workbench.ui.hessian import _shared
-
-    calls, started = [], threading.Event()
-
-    def slow():
-        calls.append(1)
-        started.set()
-        time.sleep(0.3)
-        return 42
-
-    out = []
-    t1 = threading.Thread(target=lambda: out.append(_shared(("k", 1), slow)))
-    t1.start()
-    started.wait(5)
-    t2 = threading.Thread(target=lambda: out.append(_shared(("k", 1), slow)))
-    t2.start()
-    t1.join(5)
-    t2.join(5)
-    assert out == [42, 42] and len(calls) == 1
-    # errors reach every waiter, and a later call computes again
-    with pytest.raises(ValueError):
-        _shared(("k", 2), lambda: (_ for _ in ()).throw(ValueError("bad")))
-    assert _shared(("k", 1), lambda: 7) == 7

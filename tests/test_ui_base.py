@@ -95,12 +95,27 @@ def test_sessions_asking_for_a_running_result_share_the_run():
     gate.set()
     _wait(lambda: all(t.delivered == [42] and not t.busy for t in explorers))
     assert len(calls) == 1
+    # an error reaches every session that joined, and a later request computes again
+    gate.clear()
+
+    def fail():
+        calls.append(1)
+        gate.wait(5)
+        raise RankError("bad rank")
+
+    for t in explorers:
+        t.run_background(("shared", 2), fail, t.delivered.append)
+    gate.set()
+    _wait(lambda: all(t.message == "bad rank" and not t.busy for t in explorers))
+    assert len(calls) == 2
+    explorers[1].run_background(("shared", 2), lambda: 7, explorers[1].delivered.append)
+    _wait(lambda: explorers[1].delivered == [42, 7])
     # uncached work (key None or use_cache=False) is never shared
     t = explorers[0]
     t.run_background(None, work, t.delivered.append)
     t.run_background(("shared", 1), work, t.delivered.append, channel="other", use_cache=False)
     _wait(lambda: len(t.delivered) == 3)
-    assert len(calls) == 3
+    assert len(calls) == 4
 
 
 def test_newer_request_supersedes_older():

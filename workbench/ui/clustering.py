@@ -324,7 +324,6 @@ class ClusteringExplorer(Explorer):
         self.param.watch(self._on_det_size, ["det_n", "det_ratio"])
         self.guarded(self._load_data)()
 
-
     # ------------------------------------------------------------------ data
     def _current_data_key(self):
         return data_key(self.dataset, self.n_samples, self.noise, self.seed)
@@ -603,7 +602,6 @@ class ClusteringExplorer(Explorer):
     def _draw_eigenvalues(self) -> None:
         """The Laplacian's smallest eigenvalues, drawn once per embedding; a new k only
         moves the dashed k marker."""
-
         from workbench.viz.clustering import eigenvalue_plot
 
         lam, k = self._emb.eigenvalues, int(self.n_clusters)
@@ -758,7 +756,6 @@ class ClusteringExplorer(Explorer):
                             use_cache=False)
 
     def _draw_selection(self) -> None:
-
         from workbench.viz.clustering import selection_curves
 
         sel = self._selection

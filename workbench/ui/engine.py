@@ -37,12 +37,6 @@ KIND_NOTES = {
 }
 
 
-def _renderer():
-    """HoloViews' Bokeh renderer with the page's theme (as Panel's HoloViews pane does);
-    the plain one, given the page's document, sets its own default theme on the whole
-    page (white figures on the dark theme)."""
-    return themed_renderer()
-
 
 def _render(element):
     """Render a HoloViews Overlay to a Bokeh figure once. Returns (figure, {layer label:
@@ -52,7 +46,7 @@ def _render(element):
 
     # a document of its own: HoloViews hooks every plot to its document's end, which on
     # the page's would keep each replaced figure alive until the tab closes
-    plot = _renderer().get_plot(element, doc=Document())
+    plot = themed_renderer().get_plot(element, doc=Document())
     sources = {sub.current_frame.label: sub.handles["source"]
                for sub in getattr(plot, "subplots", {}).values()
                if sub.current_frame is not None and "source" in sub.handles}

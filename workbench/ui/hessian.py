@@ -11,7 +11,6 @@ from ``workbench.hessian``; plots from ``workbench.viz.hessian``.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import dataclasses
 import threading
 import time
@@ -60,7 +59,8 @@ _TORCH_LOCK = threading.Lock()
 
 
 def _one_thread(fn):
-    """`fn` wrapped to run under the module lock with torch/BLAS capped at one thread."""
+    """`fn` wrapped to run under the module lock with torch/BLAS capped at one thread
+    (sessions asking for the same result meanwhile join the run: Explorer.run_background)."""
     def run():
         from workbench.backends import limited_threads
 
@@ -70,35 +70,6 @@ def _one_thread(fn):
     return run
 
 
-_INFLIGHT: dict = {}
-_INFLIGHT_LOCK = threading.Lock()
-
-
-def _shared(key, fn):
-    """``fn()`` computed once per `key` across sessions: a session asking for a key that
-    another session is computing right now waits for that result instead of queueing the
-    same work again (a class opening the same link computes it once; afterwards the
-    run_background cache answers)."""
-    with _INFLIGHT_LOCK:
-        fut = _INFLIGHT.get(key)
-        owner = fut is None
-        if owner:
-            fut = _INFLIGHT[key] = cf.Future()
-    if owner:
-        try:
-            fut.set_result(fn())
-        except BaseException as exc:  # noqa: BLE001 - handed to every waiting session
-            fut.set_exception(exc)
-        finally:
-            with _INFLIGHT_LOCK:
-                _INFLIGHT.pop(key, None)
-    return fut.result()
-
-
-def _background(key, fn):
-    """The callable run_background runs: shared across sessions, one thread, one at a
-    time."""
-    return lambda: _shared(key, _one_thread(fn))
 
 
 def _render(element):
@@ -304,7 +275,7 @@ class HessianExplorer(Explorer):
         def work():
             return run_experiment(cfg, kinds=("hessian",), progress=progress, **est)
 
-        self.run_background(key, _background(key, work), self._set_result,
+        self.run_background(key, _one_thread(work), self._set_result,
                             channel="experiment",
                             label="Training and computing the spectrum…",
                             use_cache=not force)
@@ -323,8 +294,8 @@ class HessianExplorer(Explorer):
 
         progress = _status_updater(self, "Spectra at the earlier checkpoints…")
         key = self._key("checkpoints", result)
-        self.run_background(key, _background(
-                                key, lambda: checkpoint_spectra(result, progress=progress)),
+        self.run_background(key, _one_thread(
+                                lambda: checkpoint_spectra(result, progress=progress)),
                             lambda cps: self._set_checkpoints(result, cps),
                             channel="followup", label="Spectra at the earlier checkpoints…")
 
@@ -350,7 +321,7 @@ class HessianExplorer(Explorer):
             return {"hessian": final, **out}
 
         key = self._key("compare", result)
-        self.run_background(key, _background(key, work),
+        self.run_background(key, _one_thread(work),
                             lambda sp: self._set_compare(result, sp), channel="followup",
                             label="Gauss-Newton and Fisher spectra…")
 

@@ -23,12 +23,6 @@ NONE = "(none)"
 ARRAY_SUFFIX = "[entry]"
 
 
-def _renderer():
-    """HoloViews' Bokeh renderer with the page's theme (as Panel's HoloViews pane does);
-    the plain one, given the page's document, sets its own default theme on the whole
-    page (white figures on the dark theme)."""
-    return themed_renderer()
-
 
 def _render(element):
     """Render a HoloViews element to Bokeh once. Returns (model, [ColumnDataSource of each
@@ -38,7 +32,7 @@ def _render(element):
 
     # a document of its own: HoloViews hooks every plot to its document's end, which on
     # the page's would keep each replaced figure alive until the tab closes
-    plot = _renderer().get_plot(element, doc=Document())
+    plot = themed_renderer().get_plot(element, doc=Document())
     sources = []
     if isinstance(element, hv.Overlay):
         sources = [sub.handles.get("source") for sub in plot.subplots.values()]

@@ -36,8 +36,12 @@ _NPY_MAGIC = b"\x93NUMPY"
 _ZIP_MAGIC = b"PK\x03\x04"
 _PICKLE_MAGICS = (b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 
+# an .npz member may expand to at most this many times the upload limit (zip bombs: the
+# members' declared sizes are checked before anything is decompressed)
+NPZ_MAX_EXPANSION = 4
+
 __all__ = ["DEFAULT_MAX_BYTES", "UPLOAD_MAX_BYTES", "WEBSOCKET_MAX_MESSAGE_BYTES", "load_matrices",
-           "load_matrix"]
+           "load_matrix", "read_upload"]
 
 
 def _kind_from_bytes(data: bytes) -> str:
@@ -96,11 +100,13 @@ def _load_safetensors_bytes(data: bytes, source: str) -> dict[str, np.ndarray]:
         raise InputFormatError(f"{source} is not a valid safetensors file: {exc}") from exc
 
 
-def _load_npz_bytes(data: bytes, source: str) -> dict[str, np.ndarray]:
+def _load_npz_bytes(data: bytes, source: str,
+                    max_expanded: int | None = None) -> dict[str, np.ndarray]:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            names = zf.namelist()
-    except zipfile.BadZipFile as exc:
+            infos = zf.infolist()
+            names = [i.filename for i in infos]
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise InputFormatError(f"{source} is not a valid .npz archive: {exc}") from exc
     if any(n.endswith(".pkl") or n.endswith("data.pkl") for n in names) or not all(
         n.endswith(".npy") for n in names
@@ -110,10 +116,20 @@ def _load_npz_bytes(data: bytes, source: str) -> dict[str, np.ndarray]:
             f"{', '.join(names[:3])}...); torch.save/pickle files are refused: save your "
             "weights with numpy.savez or safetensors"
         )
+    declared = sum(i.file_size for i in infos)
+    if max_expanded is not None and declared > max_expanded:
+        # zipfile never reads past a member's declared size, so this bounds what is read
+        raise InputFormatError(
+            f"{source} declares {declared / 2**20:.1f} MiB of arrays once decompressed, over "
+            f"the limit of {max_expanded / 2**20:.1f} MiB: refused before reading it")
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             return {k: npz[k] for k in npz.files}
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise InputFormatError(f"{source} is a damaged .npz archive: {exc}") from exc
     except ValueError as exc:
+        if "pickle" not in str(exc):
+            raise InputFormatError(f"{source} is a damaged .npz archive: {exc}") from exc
         raise InputFormatError(
             f"{source} holds object arrays, which would need pickle: refused ({exc})"
         ) from exc
@@ -122,7 +138,11 @@ def _load_npz_bytes(data: bytes, source: str) -> dict[str, np.ndarray]:
 def _load_npy_bytes(data: bytes, source: str) -> dict[str, np.ndarray]:
     try:
         arr = np.load(io.BytesIO(data), allow_pickle=False)
+    except (EOFError, OSError) as exc:
+        raise InputFormatError(f"{source} is a damaged .npy file: {exc}") from exc
     except ValueError as exc:
+        if "pickle" not in str(exc):
+            raise InputFormatError(f"{source} is a damaged .npy file: {exc}") from exc
         raise InputFormatError(
             f"{source} holds an object array, which would need pickle: refused ({exc})"
         ) from exc
@@ -145,7 +165,8 @@ def _load_bytes(data: bytes, filename: str | None, max_bytes: int) -> dict[str, 
     if kind == "npy":
         return _load_npy_bytes(data, source)
     if kind == "zip":
-        return _load_npz_bytes(data, source)
+        return _load_npz_bytes(data, source,
+                               None if max_bytes is None else NPZ_MAX_EXPANSION * max_bytes)
     if kind == "safetensors" or ext == ".safetensors":
         return _load_safetensors_bytes(data, source)
     raise InputFormatError(
@@ -217,3 +238,44 @@ def load_matrix(path_or_bytes, filename: str | None = None,
             f"{' or '.join(str(a) for a in allowed)}"
         )
     return arr
+
+
+def read_upload(data, filename: str | None = None, *, max_bytes: int = UPLOAD_MAX_BYTES,
+                ndim: int | tuple[int, ...] | None = None, min_side: int = 1,
+                max_side: int | None = None) -> dict[str, np.ndarray]:
+    """The one rule for a file uploaded through a dashboard (every explorer calls this).
+
+    `data`: the raw bytes (a Panel FileInput's value); `filename`: its name, for messages.
+    Refused, each with an ``InputFormatError`` / ``ShapeError`` / ``NonFiniteError`` whose
+    message names the problem: more than `max_bytes`, an empty file, pickles and
+    torch.save files, unknown formats, a damaged or truncated file, an ``.npz`` whose
+    members declare more than ``NPZ_MAX_EXPANSION`` x `max_bytes` (checked before reading),
+    a safetensors header that does not match its data, dtypes other than real numbers
+    (complex, object, strings), NaN/inf. When `ndim` is given only arrays of that many
+    dimensions are kept and a file holding none is refused; kept arrays have every side in
+    [`min_side`, `max_side`].
+
+    Returns ``{name: ndarray}`` in the file's order (float16/bfloat16 widened to float32,
+    integers kept). Cost: one pass over the bytes and one finiteness check per array.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise InputFormatError(f"expected the bytes of an uploaded file, got "
+                               f"{type(data).__name__}")
+    source = filename or "the uploaded file"
+    arrays = load_matrices(bytes(data), filename=filename, max_bytes=max_bytes)
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        kept = {k: v for k, v in arrays.items() if v.ndim in allowed}
+        if not kept:
+            shapes = ", ".join(f"{k}: shape {v.shape}" for k, v in list(arrays.items())[:4])
+            raise ShapeError(f"{source} holds no {' or '.join(map(str, allowed))}-D array "
+                             f"({shapes})")
+        arrays = kept
+    for name, arr in arrays.items():
+        if arr.ndim and min(arr.shape) < min_side:
+            raise ShapeError(f"{source}: array {name!r} has shape {arr.shape}; every side "
+                             f"needs at least {min_side}")
+        if max_side is not None and arr.ndim and max(arr.shape) > max_side:
+            raise ShapeError(f"{source}: array {name!r} has shape {arr.shape}; at most "
+                             f"{max_side} per side here")
+    return arrays

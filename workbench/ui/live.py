@@ -1,0 +1,236 @@
+"""The live-figure kit: render a HoloViews element once, in the page's Bokeh theme, then
+update it in place by name. Every explorer draws through it.
+
+    fig = LiveFigure(css_class="wb-hessian-density", min_height=380)
+    fig.render(viz.hessian.density_plot(...))        # once per costly result
+    fig.write("SLQ", viz.hessian.density_columns(view))   # a cheap slider step
+    fig.set_range("y", 0.0, 3.5); fig.move_spans(view.step); fig.set_title("...")
+    pn.Column(fig)                                    # a LiveFigure is a Panel viewable
+
+Why: re-rendering a HoloViews object rebuilds the Bokeh figure (50-500 ms per step and a
+re-layout in the browser); writing new columns into the rendered figure's data sources
+sends one small message and the browser redraws only the glyphs.
+
+Names: an overlaid element's source is found by the element's label (or its group when it
+has no label), a legend entry's by its text; ``names`` lists them after ``render``. Writes
+use the column names of the viz function's ``*_columns`` (HoloViews' sanitized forms, e.g.
+"Ritz value" -> "Ritz_value", are filled in). Cost of each update: O(new data) on the
+server, one websocket message per changed model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import panel as pn
+
+from workbench.ui.base import themed_renderer
+
+__all__ = ["LiveFigure", "render_themed", "set_changed"]
+
+
+def render_themed(element):
+    """`element` rendered to a Bokeh model in the current page's theme, in a document of
+    its own (HoloViews hooks a plot to its document's end: on the page's document every
+    replaced figure would stay alive until the tab closes). Returns the HoloViews plot
+    (``plot.state`` is the Bokeh model)."""
+    from bokeh.document import Document
+
+    return themed_renderer().get_plot(element, doc=Document())
+
+
+def set_changed(model, **props) -> None:
+    """Set only the properties of a Bokeh `model` that change (an unchanged value sends no
+    message to the browser)."""
+    changed = {k: v for k, v in props.items() if getattr(model, k) != v}
+    if changed:
+        model.update(**changed)
+
+
+def _label(item) -> str:
+    return str(getattr(item.label, "value", item.label))
+
+
+def _sources(plot) -> dict:
+    """{name: ColumnDataSource} of a rendered HoloViews plot: each overlaid element's by
+    its label (or group, or position), then legend entries' by their text."""
+    out: dict = {}
+    subplots = getattr(plot, "subplots", None) or {}
+    frames = [(sub, sub.current_frame) for sub in subplots.values()] if subplots else \
+        [(plot, plot.current_frame)]
+    for i, (sub, frame) in enumerate(frames):
+        if frame is None or "source" not in getattr(sub, "handles", {}):
+            continue
+        name = frame.label or (frame.group if frame.group != type(frame).__name__ else "")
+        out.setdefault(name or str(i), sub.handles["source"])
+    fig = plot.state
+    for legend in getattr(fig, "legend", []) or []:
+        for item in legend.items:
+            if item.renderers:
+                out.setdefault(_label(item), item.renderers[0].data_source)
+    return out
+
+
+class LiveFigure(pn.viewable.Viewer):
+    """A figure that is rendered once per costly result and updated in place for every
+    cheap view change (see the module docstring). ``pane`` is the Panel pane holding it;
+    ``figure`` the Bokeh model (None before the first ``render``)."""
+
+    def __init__(self, css_class: str | None = None, min_height: int = 300,
+                 **pane_params):
+        super().__init__()
+        pane_params.setdefault("sizing_mode", "stretch_width")
+        self.pane = pn.pane.Bokeh(None, min_height=min_height,
+                                  css_classes=[css_class] if css_class else [],
+                                  **pane_params)
+        self.figure = None
+        self.sources: dict = {}
+        self.renders = 0
+
+    def __panel__(self):
+        return self.pane
+
+    # ------------------------------------------------------------------ render once
+    def render(self, element, *, auto_range: Iterable[str] = (),
+               starts: Mapping[str, float] | None = None) -> LiveFigure:
+        """Draw `element` (replacing what was drawn). `auto_range`: axes ("x", "y") the
+        browser fits to the data on every later write (a DataRange1d, 10% padding, with
+        ``starts[axis]`` fixed when given). Returns self. Cost: one HoloViews render."""
+        plot = render_themed(element)
+        self.figure = plot.state
+        self.sources = _sources(plot)
+        for axis in auto_range:
+            self.auto_range(axis, (starts or {}).get(axis))
+        self.pane.object = self.figure
+        self.renders += 1
+        return self
+
+    def show(self, model) -> LiveFigure:
+        """Show an already rendered Bokeh `model` (e.g. a layout of several figures)."""
+        self.figure = model
+        self.sources = {}
+        self.pane.object = model
+        self.renders += 1
+        return self
+
+    def clear(self) -> None:
+        """Show nothing until the next render."""
+        self.figure, self.sources = None, {}
+        self.pane.object = None
+
+    @property
+    def names(self) -> list[str]:
+        """Names of the sources ``write`` can update."""
+        return list(self.sources)
+
+    # ------------------------------------------------------------------ update in place
+    def source(self, name: str):
+        """The ColumnDataSource called `name` (KeyError naming the known ones)."""
+        try:
+            return self.sources[name]
+        except KeyError:
+            raise KeyError(f"no source {name!r} in this figure; it has "
+                           f"{self.names}") from None
+
+    def write(self, name: str, columns: Mapping, color: str | None = None) -> None:
+        """Replace the data of source `name` with `columns` ({column: values}); columns
+        are matched by name or HoloViews' sanitized name; `color`: the column HoloViews
+        colour-maps (its values go to the "color" column)."""
+        from holoviews.core.util import dimension_sanitizer
+
+        src = self.source(name)
+        named = dict(columns)
+        for key, values in columns.items():
+            named.setdefault(dimension_sanitizer(key), values)
+        if color is not None:
+            named["color"] = columns[color]
+        missing = [k for k in src.data if k not in named]
+        if missing:
+            raise KeyError(f"source {name!r} needs columns {missing}; got {list(columns)}")
+        src.data = {key: named[key] for key in src.data}
+
+    def write_xy(self, name: str, x, y) -> None:
+        """Write an (x, y) element's two columns, whatever HoloViews named them."""
+        src = self.source(name)
+        kx, ky = list(src.data)[:2]
+        src.data = {kx: np.asarray(x, dtype=float), ky: np.asarray(y, dtype=float)}
+
+    def set_range(self, axis: str, start: float, end: float) -> None:
+        """Fix `axis` ("x" or "y") to [start, end] (no message when unchanged)."""
+        if self.figure is not None:
+            set_changed(getattr(self.figure, f"{axis}_range"), start=float(start),
+                        end=float(end))
+
+    def auto_range(self, axis: str, start: float | None = None) -> None:
+        """Let the browser fit `axis` to the data on every update (log-aware, 10% padding),
+        optionally with a fixed `start`."""
+        from bokeh.models import DataRange1d
+
+        if self.figure is None:
+            return
+        rng = DataRange1d(range_padding=0.1)
+        if start is not None:
+            rng.start = float(start)
+        setattr(self.figure, f"{axis}_range", rng)
+
+    def set_factors(self, axis: str, factors: list) -> None:
+        """Categorical axis factors (only sent when they change)."""
+        rng = getattr(self.figure, f"{axis}_range", None)
+        if rng is not None and list(rng.factors) != list(factors):
+            rng.factors = list(factors)
+
+    def set_title(self, text: str) -> None:
+        if self.figure is not None and getattr(self.figure, "title", None) is not None:
+            set_changed(self.figure.title, text=text)
+
+    def spans(self, dimension: str = "height", dashed: bool | None = None) -> list:
+        """The marker lines of the figure (hv.VLine -> Span of dimension "height",
+        hv.HLine -> "width"); `dashed` keeps only dashed (True) or solid (False) ones."""
+        from bokeh.models import Span
+
+        if self.figure is None:
+            return []
+        out = [s for s in self.figure.select({"type": Span}) if s.dimension == dimension]
+        if dashed is not None:
+            out = [s for s in out if (s.line_dash not in ("solid", [])) == dashed]
+        return out
+
+    def move_spans(self, location: float, dimension: str = "height",
+                   dashed: bool | None = None) -> None:
+        """Move every marker line of `dimension` to `location`."""
+        for span in self.spans(dimension, dashed):
+            set_changed(span, location=float(location))
+
+    def legend_items(self) -> dict:
+        """{legend text: LegendItem} (to hide or show a role: ``set_changed(item,
+        visible=...)``)."""
+        if self.figure is None:
+            return {}
+        return {_label(item): item for legend in getattr(self.figure, "legend", [])
+                for item in legend.items}
+
+    def glyph_source(self, glyph_type):
+        """The data source of the first renderer whose glyph is a `glyph_type` (a Bokeh
+        glyph class such as Image or Patch), or None."""
+        from bokeh.models import GlyphRenderer
+
+        if self.figure is None:
+            return None
+        return next((r.data_source for r in self.figure.select({"type": GlyphRenderer})
+                     if isinstance(r.glyph, glyph_type)), None)
+
+    def push(self) -> None:
+        """In a notebook, send the in-place changes to the page (Panel pushes only the
+        changes it makes itself; a served page receives them as they happen)."""
+        if pn.state.curdoc is None or getattr(pn.state.curdoc, "session_context",
+                                              None) is None:
+            try:
+                pn.io.push_notebook(self.pane)
+            except Exception:  # noqa: BLE001 - not displayed anywhere yet
+                pass
+
+
+def hold():
+    """One message to the browser for every change made inside (``with hold(): ...``)."""
+    return pn.io.hold()

@@ -9,14 +9,29 @@ import time
 import numpy as np
 
 
-def wait_until(cond, timeout: float = 120.0, what: str = "the explorer") -> None:
-    """Poll ``cond()`` every 20 ms until it is true; AssertionError after ``timeout`` s."""
+def poll(fn, until=bool, timeout: float = 120.0, interval: float = 0.02):
+    """Call ``fn()`` every ``interval`` s until ``until(value)`` is true or ``timeout`` s
+    have passed; return the last value (the caller asserts on it).
+
+    The one place the tests pause: every wait in the suite is a condition polled here (or,
+    in a browser page, by ``browser_utils.wait_in_page``), never a fixed sleep, so a busy
+    machine only makes a test slower, not wrong."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+    while True:
+        value = fn()
+        if until(value) or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+def wait_until(cond, timeout: float = 120.0, what="the explorer",
+               interval: float = 0.02) -> None:
+    """Poll ``cond()`` every ``interval`` s until it is true; AssertionError after ``timeout``
+    s. ``what`` (a string, or a callable giving one, read at the time-out) names what was
+    awaited in the message."""
+    if not poll(cond, timeout=timeout, interval=interval):
+        raise AssertionError(f"timed out after {timeout:g} s waiting for "
+                             f"{what() if callable(what) else what}")
 
 
 def npy_bytes(arr: np.ndarray, allow_pickle: bool = False) -> bytes:

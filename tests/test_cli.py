@@ -72,7 +72,7 @@ def test_sigterm_stops_the_server_and_leaves_no_child(tmp_path):
                              "--apps", str(d), "--no-warm"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_http(f"http://127.0.0.1:{port}/hello", timeout=120, proc=proc)
+        wait_http(f"http://127.0.0.1:{port}/hello", timeout=300, proc=proc)
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
     finally:

@@ -76,14 +76,13 @@ def wait_for_change(page, before: str, timeout: float = 60_000, poll: float = 10
 # server and every view under it has finished drawing.
 JS_TABS_SETTLED = """(active) => {
   if (!window.Bokeh || !Bokeh.documents || !Bokeh.index) return false;
-  let seen = 0;
+  let matched = false;
   for (const doc of Bokeh.documents) {
     for (const m of doc.all_models) {
       if (!String(m.type).endsWith('Tabs') || m.tabs === undefined) continue;
       const view = Bokeh.index.find_one(m);
       if (view == null) continue;  // not shown (inside another hidden tab)
-      seen += 1;
-      if (active !== null && m.active !== active) return false;
+      if (active === null || m.active === active) matched = true;
       const panel = m.tabs[m.active];
       if (panel == null) continue;
       if (String(panel.child.type).endsWith('Spacer')) return false;
@@ -91,7 +90,7 @@ JS_TABS_SETTLED = """(active) => {
       if (child == null || !child.has_finished()) return false;
     }
   }
-  return seen > 0;
+  return matched;
 }"""
 
 
@@ -116,9 +115,29 @@ JS_IDLE = """() => {
 }"""
 
 
-def wait_idle(page, timeout: float = 120_000) -> None:
+def wait_idle(page, timeout: float = 300_000) -> None:
     """Wait until no explorer on the page shows background work in progress."""
     page.wait_for_function(JS_IDLE, timeout=timeout)
+
+
+# The text of every visible explorer alert (class wb-alert), looking through shadow roots.
+JS_ALERT_TEXT = """() => {
+  const out = [];
+  function walk(root) {
+    for (const el of root.querySelectorAll('*')) {
+      if (el.classList && el.classList.contains('wb-alert') && el.offsetParent !== null)
+        out.push(el.innerText || (el.shadowRoot ? el.shadowRoot.textContent : ''));
+      if (el.shadowRoot) walk(el.shadowRoot);
+    }
+  }
+  walk(document);
+  return out.join('\\n');
+}"""
+
+
+def alert_text(page) -> str:
+    """The messages the page's explorers show in their alerts ('' when none shows)."""
+    return page.evaluate(JS_ALERT_TEXT)
 
 
 def slider_handles(page):

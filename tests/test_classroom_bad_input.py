@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from browser_utils import (
+    alert_text,
     body_text,
     data_hash,
     press_slider,
@@ -75,32 +76,17 @@ def upload_server(tmp_path_factory):
         srv.stop()
 
 
-def _alert_text(page) -> str:
-    return page.evaluate("""() => {
-      const out = [];
-      function walk(root) {
-        for (const el of root.querySelectorAll('*')) {
-          if (el.classList && el.classList.contains('wb-alert') && el.offsetParent !== null)
-            out.push(el.innerText || (el.shadowRoot ? el.shadowRoot.textContent : ''));
-          if (el.shadowRoot) walk(el.shadowRoot);
-        }
-      }
-      walk(document);
-      return out.join('\\n');
-    }""")
-
-
 def _wait_alert(page, pattern: re.Pattern, previous: str = "", timeout_s: float = 60.0) -> str:
     """Wait for an alert matching `pattern` that differs from `previous` (the alert shown
     before this upload, so a stale message cannot satisfy the wait); return its text."""
-    return wait_in_page(page, lambda: _alert_text(page),
+    return wait_in_page(page, lambda: alert_text(page),
                         until=lambda text: text != previous and pattern.search(text),
                         timeout=timeout_s * 1000,
                         what=f"a message matching {pattern.pattern!r} in the page's alert")
 
 
 def _wait_alert_cleared(page, timeout_s: float = 30.0) -> None:
-    wait_in_page(page, lambda: _alert_text(page), until=lambda text: text.strip() == "",
+    wait_in_page(page, lambda: alert_text(page), until=lambda text: text.strip() == "",
                  timeout=timeout_s * 1000, what="the alert to go after a good file")
 
 

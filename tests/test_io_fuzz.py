@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import gc
 import io
-import json
 import pickle
 import re
 import struct
 import tracemalloc
 import zipfile
-import zlib
 
 import numpy as np
 import pytest
-from helpers import npy_bytes, object_npy_bytes
+from helpers import npy_bytes, npz_bytes, object_npy_bytes, raw_safetensors, zip_claiming
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -39,41 +37,10 @@ GOOD = np.arange(12.0).reshape(3, 4) / 7.0  # a small matrix every good file hol
 
 
 # ----------------------------------------------------------------------------- builders
-def npz_bytes(compressed: bool = False, **arrays) -> bytes:
-    buf = io.BytesIO()
-    (np.savez_compressed if compressed else np.savez)(buf, **arrays)
-    return buf.getvalue()
-
-
 def safetensors_bytes(**arrays) -> bytes:
     from safetensors.numpy import save
 
     return save(arrays)
-
-
-def raw_safetensors(header: dict, payload: bytes, header_len: int | None = None) -> bytes:
-    """A safetensors file with a hand-written header (free to lie about its payload)."""
-    text = json.dumps(header).encode()
-    n = len(text) if header_len is None else header_len
-    return struct.pack("<Q", n) + text + payload
-
-
-def zip_claiming(uncompressed: int, name: bytes = b"w.npy") -> bytes:
-    """A one-member zip whose local header and central directory both say the member
-    expands to `uncompressed` bytes (a zip64 extra field: 100 GB does not fit 32 bits),
-    holding a real 1 KiB deflate stream. Nothing of that size exists anywhere."""
-    comp = zlib.compressobj(9, zlib.DEFLATED, -15)
-    payload = comp.compress(b"\0" * 1_000_000) + comp.flush()
-    crc = zlib.crc32(b"\0" * 1_000_000)
-    extra = struct.pack("<HHQ", 0x0001, 8, uncompressed)  # zip64: the real file size
-    local = struct.pack("<4s5H3L2H", b"PK\x03\x04", 45, 0, 8, 0, 0, crc, len(payload),
-                        0xFFFFFFFF, len(name), len(extra)) + name + extra
-    central = struct.pack("<4s4B4H3L5H2L", b"PK\x01\x02", 45, 3, 45, 0, 0, 8, 0, 0, crc,
-                          len(payload), 0xFFFFFFFF, len(name), len(extra), 0, 0, 0, 0,
-                          0) + name + extra
-    offset = len(local) + len(payload)
-    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 1, 1, len(central), offset, 0)
-    return local + payload + central + end
 
 
 def zip_understating(real: bytes, declared: int, name: str = "w.npy") -> bytes:

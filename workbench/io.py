@@ -8,7 +8,9 @@ Accepted: a ``.npy`` file (one array), a ``.npz`` archive (``allow_pickle=False`
 in disguise, an object array, a file over ``max_bytes`` or an array holding NaN/inf raises
 ``workbench.errors.InputFormatError`` / ``NonFiniteError`` with a message written for a
 person. Cost: one read of the file; arrays are returned as numpy (float16/bfloat16 are
-widened to float32).
+widened to float32). What a file declares (an .npy header's shape, an .npz member's size,
+its member count) is checked against the bytes it holds before anything is allocated.
+Dashboards take uploads through ``read_upload`` (the same loaders plus the upload limits).
 """
 
 from __future__ import annotations
@@ -52,8 +54,9 @@ NPZ_MAX_DIRECTORY_BYTES = 4 * 1024 * 1024
 UPLOAD_MAX_ABS = 1e150
 UPLOAD_MAX_INT = 2**53
 
-__all__ = ["DEFAULT_MAX_BYTES", "UPLOAD_MAX_ABS", "UPLOAD_MAX_BYTES", "WEBSOCKET_MAX_MESSAGE_BYTES", "load_matrices",
-           "load_matrix", "read_upload"]
+__all__ = ["DEFAULT_MAX_BYTES", "NPZ_MAX_MEMBERS", "UPLOAD_MAX_ABS", "UPLOAD_MAX_BYTES",
+           "UPLOAD_MAX_INT", "WEBSOCKET_MAX_MESSAGE_BYTES", "load_matrices", "load_matrix",
+           "read_upload"]
 
 
 def _kind_from_bytes(data: bytes) -> str:

@@ -88,6 +88,10 @@ def browser():
 def page(browser):
     """A fresh page that records console errors, page errors and every requested URL."""
     ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+    # generous limits for a busy machine (Playwright's default is 30 s): a page that loads
+    # slowly makes a test slower, not red
+    ctx.set_default_navigation_timeout(180_000)
+    ctx.set_default_timeout(120_000)
     pg = ctx.new_page()
     pg.console_errors = []
     pg.requests = []

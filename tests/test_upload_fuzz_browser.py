@@ -32,12 +32,21 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 APPS = ["lowrank", "eigenspectra"]
 
+# Found by this test: files with huge values pass the loaders the explorers call today
+# (workbench.io.load_matrices); read_upload refuses them (|x| > 1e150). Low rank then shows
+# "Internal error: LinAlgError: SVD did not converge"; eigenspectra analyzes the file without
+# a word. Strict: once the explorers take uploads through read_upload this passes, and the
+# mark must go.
+HUGE_GAP = pytest.mark.xfail(
+    strict=True, reason="explorers still load uploads with load_matrices, not read_upload")
 
-def fuzz_files() -> list[tuple[str, bytes]]:
-    """(file name, bytes): each name distinct, so consecutive messages differ."""
+
+def fuzz_files(app: str) -> list[tuple[str, bytes]]:
+    """(file name, bytes) that every upload rule refuses today: each name distinct, so
+    consecutive messages differ."""
     rng = np.random.default_rng(18)
     good = npy_bytes(np.arange(1200.0).reshape(40, 30) / 7)
-    return [
+    files = [
         ("random-bytes.npy", rng.bytes(3000)),
         ("truncated.npy", good[: len(good) // 2]),
         ("bomb.npz", zip_claiming(100 * 10**9)),
@@ -46,14 +55,26 @@ def fuzz_files() -> list[tuple[str, bytes]]:
                                 "data_offsets": [0, 4800 * 100]}},
                          np.ones((40, 30), np.float32).tobytes())),
         ("complex.npy", npy_bytes(np.ones((40, 30)) * (1 + 2j))),
-        ("five-d.npz", npz_bytes(five=np.ones((2, 2, 2, 2, 2)))),
-        ("huge.npy", npy_bytes(np.full((40, 30), 1e308))),
         ("pickled.npy", pickle.dumps({"w": np.ones((40, 30))})),
     ]
+    if app == "lowrank":  # a 5-d array is no matrix (eigenspectra reads it as a conv3d kernel)
+        files.append(("five-d.npz", npz_bytes(five=np.ones((2, 2, 2, 2, 2)))))
+    else:  # a scalar holds no weight matrix
+        files.append(("scalar.npy", npy_bytes(np.array(3.0))))
+    return files
 
 
-@pytest.mark.parametrize("app", APPS)
-def test_fuzzed_uploads_give_messages_and_the_session_keeps_working(server, page, app):
+def huge_files(app: str) -> list[tuple[str, bytes]]:
+    return [("huge.npy", npy_bytes(np.full((40, 30), 1e308))),
+            ("int64-max.npy", npy_bytes(np.full((40, 30), np.iinfo(np.int64).max)))]
+
+
+CASES = [pytest.param(app, fuzz_files, id=f"{app}-refused") for app in APPS] + [
+    pytest.param(app, huge_files, id=f"{app}-huge-values", marks=HUGE_GAP) for app in APPS]
+
+
+@pytest.mark.parametrize("app,files", CASES)
+def test_fuzzed_uploads_give_messages_and_the_session_keeps_working(server, page, app, files):
     page.goto(f"{server.base}/{app}")
     wait_for_plot(page, min_points=2)
     wait_idle(page)
@@ -62,7 +83,7 @@ def test_fuzzed_uploads_give_messages_and_the_session_keeps_working(server, page
     rss0 = server.rss_kb()
     msg = alert_text(page)
     for k in range(inputs.count()):
-        for name, data in fuzz_files():
+        for name, data in files(app):
             inputs.nth(k).set_input_files(
                 files=[{"name": name, "mimeType": "application/octet-stream", "buffer": data}])
             # a new message (each file's name differs, and so does what it is refused for)

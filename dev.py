@@ -3,6 +3,10 @@
 
     python3 dev.py serve        # create .venv if missing, serve every dashboard on :5006
     python3 dev.py test         # create .venv if missing, lint + the whole test suite
+    python3 dev.py test --busy --repeat 3 [-- PYTEST ARGS]
+                                # the same under CPU contention (one busy loop per core),
+                                # 3 runs in a row, stopping at the first failure
+    python3 dev.py stress       # shorthand for: test --busy --repeat 3
     python3 dev.py bench [NAME] # run benchmarks/ (peer tools installed into the venv)
 
 Why a Python script and not a Makefile: the only thing a fresh machine is promised is
@@ -19,8 +23,10 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -90,14 +96,134 @@ def cmd_serve(args: list[str]) -> int:
     return run([BIN / "workbench", "serve", *args])
 
 
+TEST_USAGE = """usage: python3 dev.py test [--busy[=N]] [--repeat N] [--] [PYTEST ARGS...]
+
+  --busy[=N]   run N busy-loop processes beside pytest (default: one per core), so the
+               suite runs on a machine whose CPUs are all taken; stopped afterwards
+  --repeat N   run the suite N times in a row, stopping at the first failure; each run's
+               result and wall time are printed
+Anything else (or everything after --) goes to pytest, e.g. -- tests/test_io.py -x"""
+
+# A busy loop that also stops by itself once its parent (dev.py) is gone, so a dev.py
+# killed with SIGKILL leaves no spinning orphan behind for long. It ignores Ctrl-C (dev.py
+# stops it, quietly).
+_BUSY_LOOP = ("import os, signal\n"
+              "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+              "parent = os.getppid()\n"
+              "while os.getppid() == parent:\n"
+              "    for _ in range(2_000_000):\n"
+              "        pass\n")
+
+
+def parse_test_args(args: list[str]) -> tuple[int, int, list[str]]:
+    """Split `args` into (busy processes, repeats, pytest args). ``--busy`` alone means one
+    busy loop per core (os.cpu_count()); everything after ``--`` goes to pytest untouched."""
+    busy, repeat, rest = 0, 1, []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            rest.extend(args[i + 1:])
+            break
+        if a == "--busy":
+            busy = os.cpu_count() or 1
+        elif a.startswith("--busy="):
+            busy = int(a.split("=", 1)[1])
+        elif a == "--repeat" or a.startswith("--repeat="):
+            if "=" in a:
+                value = a.split("=", 1)[1]
+            else:
+                i += 1
+                if i == len(args):
+                    sys.exit(f"[dev.py] --repeat needs a number\n{TEST_USAGE}")
+                value = args[i]
+            repeat = int(value)
+        else:
+            rest.append(a)
+        i += 1
+    if busy < 0 or repeat < 1:
+        sys.exit(f"[dev.py] --busy must be >= 0 and --repeat >= 1\n{TEST_USAGE}")
+    return busy, repeat, rest
+
+
+def start_busy(n: int) -> list[subprocess.Popen]:
+    """Start `n` processes that each keep one core busy (pure-Python loop)."""
+    procs = [subprocess.Popen([sys.executable, "-c", _BUSY_LOOP], stdin=subprocess.DEVNULL)
+             for _ in range(n)]
+    log(f"started {n} busy-loop process(es) beside the tests: "
+        f"pids {' '.join(str(p.pid) for p in procs)}")
+    return procs
+
+
+def stop_busy(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    if procs:
+        log(f"stopped {len(procs)} busy-loop process(es)")
+
+
 def cmd_test(args: list[str]) -> int:
+    busy, repeat, pytest_args = parse_test_args(args)
     ensure_env("dev")
     ensure_chromium()
     rc = run([BIN / "ruff", "check", "."])
     if rc != 0:
         log("ruff found problems (see above)")
         return rc
-    return run([PY, "-m", "pytest", *args])
+    if busy == 0 and repeat == 1:
+        return run([PY, "-m", "pytest", *pytest_args])
+
+    # SIGTERM (a CI runner, `kill`) unwinds like Ctrl-C, so the busy loops are stopped
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    procs: list[subprocess.Popen] = []
+    results: list[tuple[int, float]] = []
+    try:
+        procs = start_busy(busy)
+        for k in range(1, repeat + 1):
+            t0 = time.monotonic()
+            rc = run([PY, "-m", "pytest", *pytest_args])
+            results.append((rc, time.monotonic() - t0))
+            log(f"run {k}/{repeat}: {'passed' if rc == 0 else f'FAILED (exit {rc})'} "
+                f"in {_minutes(results[-1][1])}" + (f" beside {busy} busy loop(s)" if busy else ""))
+            if rc != 0:
+                break
+    except KeyboardInterrupt:
+        log("interrupted")
+        rc = 130
+    finally:
+        stop_busy(procs)
+        signal.signal(signal.SIGTERM, previous)
+    passed = sum(1 for r, _ in results if r == 0)
+    log(f"{passed} of {repeat} run(s) passed in a row" +
+        (f" under CPU contention ({busy} busy loop(s) on {os.cpu_count()} core(s))" if busy
+         else "") + ": " + ", ".join(_minutes(t) for _, t in results))
+    return rc
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)} min {seconds % 60:04.1f} s"
+
+
+def cmd_stress(args: list[str]) -> int:
+    """``test --busy --repeat 3`` (the options given win)."""
+    head = args[:args.index("--")] if "--" in args else args
+    extra = []
+    if not any(a.startswith("--busy") for a in head):
+        extra.append("--busy")
+    if not any(a.startswith("--repeat") for a in head):
+        extra += ["--repeat", "3"]
+    return cmd_test([*extra, *args])
 
 
 def cmd_bench(args: list[str]) -> int:
@@ -109,7 +235,8 @@ def cmd_bench(args: list[str]) -> int:
     return run([PY, "-m", "benchmarks", *args])
 
 
-COMMANDS = {"serve": cmd_serve, "test": cmd_test, "bench": cmd_bench}
+COMMANDS = {"serve": cmd_serve, "test": cmd_test, "stress": cmd_stress,
+            "bench": cmd_bench}
 
 
 def main() -> int:

@@ -44,17 +44,100 @@ def wait_for_plot(page, min_points: int = 2, timeout: float = 90_000) -> None:
     page.wait_for_function(f"() => ({JS_NPOINTS})() >= {min_points}", timeout=timeout)
 
 
-def wait_for_change(page, before: str, timeout: float = 60_000, poll: float = 100) -> str:
-    """Poll until the plots' data differs from hash `before`; return the new hash."""
+def wait_in_page(page, fn, until=bool, timeout: float = 60_000, poll: float = 100,
+                 what: str = "a condition in the page"):
+    """Call ``fn()`` every ``poll`` ms until ``until(value)`` holds; return the value.
+
+    The browser tests' one polling loop (for conditions read on the Python side, e.g. a
+    hash of the plots' data; JavaScript conditions use ``page.wait_for_function``). It waits
+    with ``page.wait_for_timeout`` so Playwright keeps handling the page's events meanwhile.
+    AssertionError naming `what` (and the last value) after ``timeout`` ms."""
     import time
 
     deadline = time.monotonic() + timeout / 1000
-    while time.monotonic() < deadline:
-        h = data_hash(page)
-        if h != before:
-            return h
+    while True:
+        value = fn()
+        if until(value):
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout / 1000:g} s waiting for {what} "
+                                 f"(last: {str(value)[:300]})")
         page.wait_for_timeout(poll)
-    raise AssertionError("the plot data did not change")
+
+
+def wait_for_change(page, before: str, timeout: float = 60_000, poll: float = 100) -> str:
+    """Poll until the plots' data differs from hash `before`; return the new hash."""
+    return wait_in_page(page, lambda: data_hash(page), until=lambda h: h != before,
+                        timeout=timeout, poll=poll, what="the plot data to change")
+
+
+# True when every shown Tabs widget has its active tab's content built and rendered: a
+# dynamic tab (Panel sends a Spacer for hidden ones) has received its real content from the
+# server and every view under it has finished drawing.
+JS_TABS_SETTLED = """(active) => {
+  if (!window.Bokeh || !Bokeh.documents || !Bokeh.index) return false;
+  let matched = false;
+  for (const doc of Bokeh.documents) {
+    for (const m of doc.all_models) {
+      if (!String(m.type).endsWith('Tabs') || m.tabs === undefined) continue;
+      const view = Bokeh.index.find_one(m);
+      if (view == null) continue;  // not shown (inside another hidden tab)
+      if (active === null || m.active === active) matched = true;
+      const panel = m.tabs[m.active];
+      if (panel == null) continue;
+      if (String(panel.child.type).endsWith('Spacer')) return false;
+      const child = Bokeh.index.find_one(panel.child);
+      if (child == null || !child.has_finished()) return false;
+    }
+  }
+  return matched;
+}"""
+
+
+def wait_for_tab(page, index: int, timeout: float = 120_000) -> None:
+    """Wait until the page's tabs show tab ``index`` with its content rendered."""
+    page.wait_for_function(JS_TABS_SETTLED, arg=index, timeout=timeout)
+
+
+# True when no explorer shows its progress bar (background work delivered), looking
+# through shadow roots.
+JS_IDLE = """() => {
+  let busy = false;
+  function walk(root) {
+    for (const el of root.querySelectorAll('*')) {
+      if (el.classList && el.classList.contains('wb-progress') && el.offsetParent !== null)
+        busy = true;
+      if (el.shadowRoot) walk(el.shadowRoot);
+    }
+  }
+  walk(document);
+  return !busy;
+}"""
+
+
+def wait_idle(page, timeout: float = 300_000) -> None:
+    """Wait until no explorer on the page shows background work in progress."""
+    page.wait_for_function(JS_IDLE, timeout=timeout)
+
+
+# The text of every visible explorer alert (class wb-alert), looking through shadow roots.
+JS_ALERT_TEXT = """() => {
+  const out = [];
+  function walk(root) {
+    for (const el of root.querySelectorAll('*')) {
+      if (el.classList && el.classList.contains('wb-alert') && el.offsetParent !== null)
+        out.push(el.innerText || (el.shadowRoot ? el.shadowRoot.textContent : ''));
+      if (el.shadowRoot) walk(el.shadowRoot);
+    }
+  }
+  walk(document);
+  return out.join('\\n');
+}"""
+
+
+def alert_text(page) -> str:
+    """The messages the page's explorers show in their alerts ('' when none shows)."""
+    return page.evaluate(JS_ALERT_TEXT)
 
 
 def slider_handles(page):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import socket
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
@@ -35,20 +34,24 @@ def app_files() -> list[Path]:
 
 
 def wait_http(url: str, timeout: float = 120.0, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
+    """Poll ``url`` until it answers below 500; RuntimeError if ``proc`` exits first,
+    TimeoutError after ``timeout`` s."""
+    from helpers import poll
+
+    last = []
+
+    def answered() -> bool:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"server exited with code {proc.returncode}")
         try:
             with urllib.request.urlopen(url, timeout=5) as r:
-                if r.status < 500:
-                    return
+                return r.status < 500
         except Exception as exc:  # noqa: BLE001 - not up yet
-            last = exc
-        time.sleep(0.3)
-    raise TimeoutError(f"{url} did not answer within {timeout}s ({last})")
+            last[:] = [exc]
+            return False
 
+    if not poll(answered, timeout=timeout, interval=0.3):
+        raise TimeoutError(f"{url} did not answer within {timeout}s ({last[:1]})")
 
 
 @pytest.fixture(scope="session")
@@ -85,6 +88,10 @@ def browser():
 def page(browser):
     """A fresh page that records console errors, page errors and every requested URL."""
     ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+    # generous limits for a busy machine (Playwright's default is 30 s): a page that loads
+    # slowly makes a test slower, not red
+    ctx.set_default_navigation_timeout(180_000)
+    ctx.set_default_timeout(120_000)
     pg = ctx.new_page()
     pg.console_errors = []
     pg.requests = []

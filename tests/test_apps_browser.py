@@ -19,6 +19,8 @@ from browser_utils import (
     slider_value,
     wait_for_change,
     wait_for_plot,
+    wait_for_tab,
+    wait_in_page,
 )
 from conftest import app_files
 
@@ -107,11 +109,9 @@ def test_lowrank_error_curves_drawn_when_their_tab_opens(server, page):
     def curve_points():
         return sum(len(d.get("rank", [])) for d in plot_data(page))
 
-    deadline = 60
-    while curve_points() < 14 and deadline > 0:  # >= one method at the 14 ranks
-        page.wait_for_timeout(500)
-        deadline -= 0.5
-    assert curve_points() >= 14, [list(d) for d in plot_data(page)]
+    # >= one method at the 14 ranks
+    wait_in_page(page, curve_points, until=lambda n: n >= 14, timeout=60_000,
+                 what="the error-vs-rank curves")
     ext = _external(page.requests, server.port)
     assert ext == [], "\n".join(ext)
     assert page.console_errors == [], page.console_errors
@@ -127,7 +127,7 @@ def test_every_tab_renders_offline(server, page, app):
     tabs = page.locator(".bk-tab")
     for i in range(tabs.count()):
         tabs.nth(i).click()
-        page.wait_for_timeout(1500)
+        wait_for_tab(page, i)  # its content came from the server and is drawn
     ext = _external(page.requests, server.port)
     assert ext == [], "\n".join(ext)
     assert page.console_errors == [], page.console_errors

@@ -20,12 +20,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from browser_utils import (
+    alert_text,
     body_text,
     data_hash,
     press_slider,
     slider_handles,
     wait_for_change,
     wait_for_plot,
+    wait_idle,
+    wait_in_page,
 )
 from conftest import APPS
 from helpers import nan_matrix, npy_bytes, object_npy_bytes
@@ -73,58 +76,41 @@ def upload_server(tmp_path_factory):
         srv.stop()
 
 
-def _alert_text(page) -> str:
-    return page.evaluate("""() => {
-      const out = [];
-      function walk(root) {
-        for (const el of root.querySelectorAll('*')) {
-          if (el.classList && el.classList.contains('wb-alert') && el.offsetParent !== null)
-            out.push(el.innerText || (el.shadowRoot ? el.shadowRoot.textContent : ''));
-          if (el.shadowRoot) walk(el.shadowRoot);
-        }
-      }
-      walk(document);
-      return out.join('\\n');
-    }""")
-
-
-def _wait_alert(page, pattern: re.Pattern, timeout_s: float = 60.0) -> str:
-    deadline = page.evaluate("() => performance.now()") + timeout_s * 1000
-    text = ""
-    while page.evaluate("() => performance.now()") < deadline:
-        text = _alert_text(page)
-        if pattern.search(text):
-            return text
-        page.wait_for_timeout(200)
-    raise AssertionError(f"no message matching {pattern.pattern!r} in the page; alert: {text!r}")
+def _wait_alert(page, pattern: re.Pattern, previous: str = "", timeout_s: float = 60.0) -> str:
+    """Wait for an alert matching `pattern` that differs from `previous` (the alert shown
+    before this upload, so a stale message cannot satisfy the wait); return its text."""
+    return wait_in_page(page, lambda: alert_text(page),
+                        until=lambda text: text != previous and pattern.search(text),
+                        timeout=timeout_s * 1000,
+                        what=f"a message matching {pattern.pattern!r} in the page's alert")
 
 
 def _wait_alert_cleared(page, timeout_s: float = 30.0) -> None:
-    deadline = page.evaluate("() => performance.now()") + timeout_s * 1000
-    while page.evaluate("() => performance.now()") < deadline:
-        if _alert_text(page).strip() == "":
-            return
-        page.wait_for_timeout(200)
-    raise AssertionError(f"the alert stayed after a good file: {_alert_text(page)!r}")
+    wait_in_page(page, lambda: alert_text(page), until=lambda text: text.strip() == "",
+                 timeout=timeout_s * 1000, what="the alert to go after a good file")
 
 
 @pytest.mark.parametrize("app", ["fixture"] + [p.stem for p in UPLOAD_APPS])
 def test_bad_uploads_give_a_message_and_keep_the_plot(upload_server, page, app):
     page.goto(f"{upload_server.base}/{app}")
     wait_for_plot(page, min_points=2)
-    page.wait_for_timeout(1500)  # let first background results land
+    wait_idle(page)  # the first background results have landed
     inputs = page.locator("input[type=file]")
     assert inputs.count() >= 1, f"{app} has no upload widget"
+    msg = ""
     for k in range(inputs.count()):
         for case, name, data, pattern in bad_files(app):
             before = data_hash(page)
             inputs.nth(k).set_input_files(
                 files=[{"name": name, "mimeType": "application/octet-stream", "buffer": data}])
-            msg = _wait_alert(page, pattern)
+            # the new message proves the server has handled this upload: anything its
+            # handler changed in the plot was sent before the message; work it started in
+            # the background has delivered once no progress bar shows
+            msg = _wait_alert(page, pattern, previous=msg)
+            wait_idle(page)
             text = body_text(page)
             assert "Traceback" not in text, (case, text[-2000:])
             assert "Internal error" not in msg, (case, msg)
-            page.wait_for_timeout(300)
             assert data_hash(page) == before, f"{app}: the plot changed after a bad {case}"
     # the session keeps working after the bad files: a slider still updates the plot
     assert slider_handles(page).count() >= 1, f"{app} has no slider"

@@ -56,13 +56,12 @@ def test_serve_command_binds_loopback_and_lists_apps(tmp_path):
 def test_sigterm_stops_the_server_and_leaves_no_child(tmp_path):
     """`workbench serve` becomes the server process: a SIGTERM to it (a supervisor, a test
     harness) stops the server itself; no `panel serve` child is left holding the port."""
-    import os
     import signal
     import subprocess
     import sys
-    import time
 
     from conftest import free_port, wait_http
+    from helpers import poll
 
     d = tmp_path / "apps"
     d.mkdir()
@@ -73,23 +72,28 @@ def test_sigterm_stops_the_server_and_leaves_no_child(tmp_path):
                              "--apps", str(d), "--no-warm"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_http(f"http://127.0.0.1:{port}/hello", timeout=120, proc=proc)
+        wait_http(f"http://127.0.0.1:{port}/hello", timeout=300, proc=proc)
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        alive = []
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                cmdline = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
-            except OSError:
-                continue
-            if b"serve" in cmdline and str(port).encode() in cmdline:
-                alive.append(pid)
-        if not alive:
-            break
-        time.sleep(0.5)
+    # the children may take a moment to go: poll until none serves the port
+    alive = poll(lambda: _serving(port), until=lambda pids: not pids, timeout=30, interval=0.2)
     assert alive == [], f"processes still serving port {port}: {alive}"
+
+
+def _serving(port: int) -> list[str]:
+    """Process ids whose command line says ``serve`` and names `port`."""
+    import os
+
+    alive = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"serve" in cmdline and str(port).encode() in cmdline:
+            alive.append(pid)
+    return alive

@@ -11,12 +11,12 @@ import asyncio
 import io
 import os
 import subprocess
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import poll
 
 from workbench.ui.harness import BokehSession, ServedApps, patch_has_data, rss_kb
 from workbench.ui.thumbnails import SIZE, render, shrink_png
@@ -51,12 +51,8 @@ def _run(coro, limit: float = 120.0):
 
 
 def _wait_sessions(server: ServedApps, target: int, limit: float = 60.0) -> int:
-    deadline = time.monotonic() + limit
-    n = server.open_sessions()
-    while n > target and time.monotonic() < deadline:
-        time.sleep(0.3)
-        n = server.open_sessions()
-    return n
+    """Poll until at most `target` sessions are open (or `limit` s pass); return the count."""
+    return poll(server.open_sessions, until=lambda n: n <= target, timeout=limit, interval=0.3)
 
 
 def test_concurrent_sessions_each_get_their_updates(fixture_server):
@@ -152,11 +148,9 @@ def test_rss_includes_children():
     alone = rss_kb(me, children=False)
     child = subprocess.Popen(["sleep", "30"])
     try:
-        deadline = time.monotonic() + 10
-        with_child = rss_kb(me)
-        while with_child <= rss_kb(me, children=False) and time.monotonic() < deadline:
-            time.sleep(0.05)
-            with_child = rss_kb(me)
+        # the child's memory shows once it has started: poll for it
+        with_child = poll(lambda: rss_kb(me), until=lambda kb: kb > rss_kb(me, children=False),
+                          timeout=10, interval=0.05)
         assert alone > 0
         assert with_child > rss_kb(me, children=False)
     finally:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import time
 
 import numpy as np
 import pytest
+from helpers import wait_until
 
 pytest.importorskip("distributed", reason="the sweep extra (dask[distributed]) is required")
 
@@ -109,13 +109,13 @@ def test_killed_worker_loses_nothing_and_rerun_completes_only_missing(client, tm
 
 def _wait_for_replacement(client, dead: str, timeout: float = 60.0) -> None:
     """Block until the scheduler dropped worker `dead` and 2 workers are up again."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def replaced() -> bool:
         workers = client.scheduler_info(n_workers=-1)["workers"]
-        if dead not in workers and len(workers) == 2:
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"worker {dead} was not replaced within {timeout} s")
+        return dead not in workers and len(workers) == 2
+
+    wait_until(replaced, timeout=timeout, what=f"worker {dead} to be replaced",
+               interval=0.1)
 
 
 def _cuda() -> bool:

@@ -2,6 +2,7 @@
 """One-file set-up and task runner for Spectral Workbench (standard library only).
 
     python3 dev.py serve        # create .venv if missing, serve every dashboard on :5006
+    python3 dev.py lab          # create .venv if missing, JupyterLab on notebooks/ (127.0.0.1)
     python3 dev.py test         # create .venv if missing, lint + the whole test suite
     python3 dev.py test --busy --repeat 3 [-- PYTEST ARGS]
                                 # the same under CPU contention (one busy loop per core),
@@ -169,6 +170,20 @@ def stop_busy(procs: list[subprocess.Popen]) -> None:
         log(f"stopped {len(procs)} busy-loop process(es)")
 
 
+def cmd_lab(args: list[str]) -> int:
+    """JupyterLab on notebooks/, bound to 127.0.0.1 unless --ip is given, token on (as
+    JupyterLab defaults). Panel and Bokeh load their JavaScript from the Python packages
+    (PANEL_INLINE), never from a CDN: the notebooks render offline."""
+    ensure_env("lab")
+    if not any(a.startswith("--ip") for a in args):
+        args = ["--ip", "127.0.0.1", *args]
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in args:
+        args = [*args, "--allow-root"]
+    env = dict(os.environ, PANEL_INLINE="true", HF_HUB_OFFLINE="1")
+    return run([BIN / "jupyter", "lab", f"--ServerApp.root_dir={ROOT / 'notebooks'}", *args],
+               env=env)
+
+
 def cmd_test(args: list[str]) -> int:
     busy, repeat, pytest_args = parse_test_args(args)
     ensure_env("dev")
@@ -235,7 +250,7 @@ def cmd_bench(args: list[str]) -> int:
     return run([PY, "-m", "benchmarks", *args])
 
 
-COMMANDS = {"serve": cmd_serve, "test": cmd_test, "stress": cmd_stress,
+COMMANDS = {"serve": cmd_serve, "lab": cmd_lab, "test": cmd_test, "stress": cmd_stress,
             "bench": cmd_bench}
 
 

@@ -4,5 +4,6 @@ Importing this package imports Panel; the compute layers never do.
 """
 
 from workbench.ui.base import CACHE, Explorer, ResultCache
+from workbench.ui.notebook import extension
 
-__all__ = ["CACHE", "Explorer", "ResultCache"]
+__all__ = ["CACHE", "Explorer", "ResultCache", "extension"]

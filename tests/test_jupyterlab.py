@@ -1,0 +1,148 @@
+"""Real JupyterLab in headless Chromium: every notebook runs all its cells in the browser
+(kernel, comms, the Panel/Bokeh JupyterLab extension), shows no error, renders its
+embedded explorer, and the explorer's main slider changes its plot's data. Offline: any
+request to a host other than the loopback server fails the test."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+from browser_utils import data_hash, plot_data
+from conftest import free_port
+from helpers import wait_until
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+pytestmark = [pytest.mark.browser, pytest.mark.notebook, pytest.mark.slow]
+
+
+def _status(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status
+    except Exception:  # noqa: BLE001 - not up yet
+        return None
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """`jupyter lab` on a free loopback port over a copy of notebooks/ (JupyterLab saves
+    what it runs; the repository's notebooks stay as they are), token on, stopped at the
+    end. Yields (base url, token, notebook folder)."""
+    root = tmp_path_factory.mktemp("lab")
+    nbdir = root / "notebooks"
+    shutil.copytree(ROOT / "notebooks", nbdir,
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    port, token = free_port(), secrets.token_hex(16)
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(root / "config"),
+               JUPYTER_RUNTIME_DIR=str(root / "runtime"), JUPYTER_DATA_DIR=str(root / "data"),
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+               HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    # the project's kernels and extensions live in the venv (sys.prefix): keep them found
+    env["JUPYTER_PATH"] = os.pathsep.join([str(Path(sys.prefix) / "share" / "jupyter")])
+    log = open(root / "lab.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1",
+         f"--port={port}", f"--IdentityProvider.token={token}",
+         f"--ServerApp.root_dir={nbdir}", "--LabApp.extension_manager=readonly",
+         *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
+         "--ServerApp.port_retries=0", "--LabApp.expose_app_in_browser=True",
+         "--LabApp.news_url=None",
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=nbdir)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: proc.poll() is not None or
+                   _status(f"{base}/api/status?token={token}") == 200,
+                   timeout=180, what="JupyterLab to answer")
+        if proc.poll() is not None:
+            raise RuntimeError(f"jupyter lab exited: {(root / 'lab.log').read_text()[-2000:]}")
+        yield base, token, nbdir
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _cells_state(page) -> dict:
+    """Prompt state of every code cell: how many ran, are running, wait."""
+    return page.evaluate("""() => {
+      const prompts = Array.from(document.querySelectorAll(
+        '.jp-Notebook .jp-CodeCell .jp-InputArea-prompt')).map(p => p.textContent.trim());
+      return {n: prompts.length, running: prompts.filter(p => p.includes('*')).length,
+              done: prompts.filter(p => /\\[\\d+\\]/.test(p)).length};
+    }""")
+
+
+def _error_outputs(page) -> list[str]:
+    """Text of outputs that are errors (tracebacks), not plain stderr warnings."""
+    return page.evaluate("""() => Array.from(document.querySelectorAll(
+        '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'))
+        .map(e => e.innerText).filter(t => /Traceback|Error:/.test(t))""")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_in_jupyterlab_and_its_explorer_answers(lab, browser, path):
+    base, token, _ = lab
+    ctx = browser.new_context(viewport={"width": 1500, "height": 1000})
+    page = ctx.new_page()
+    foreign: list[str] = []
+
+    def route(r):
+        host = urllib.parse.urlparse(r.request.url).hostname
+        if r.request.url.startswith(("data:", "blob:")) or host in ("127.0.0.1", "localhost"):
+            r.continue_()
+        else:
+            foreign.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    try:
+        page.goto(f"{base}/lab/tree/{path.name}?token={token}", timeout=120_000)
+        page.wait_for_function(
+            "() => window.jupyterapp && window.jupyterapp.shell.currentWidget && "
+            "window.jupyterapp.shell.currentWidget.sessionContext && "
+            "window.jupyterapp.shell.currentWidget.sessionContext.session && "
+            "window.jupyterapp.shell.currentWidget.sessionContext.session.kernel && "
+            "window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+            ".connectionStatus === 'connected'", timeout=180_000)
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        wait_until(lambda: (s := _cells_state(page))["n"] > 0 and s["running"] == 0
+                   and s["done"] == s["n"] and page.evaluate(
+                       "() => window.jupyterapp.shell.currentWidget.sessionContext.session"
+                       ".kernel.status") == "idle",
+                   timeout=600, what=f"{path.name} to run all its cells")
+        assert _error_outputs(page) == []
+        page.locator(".jp-Notebook .jp-CodeCell").last.scroll_into_view_if_needed()
+        # the embedded explorer (last cell) rendered with data in its plots
+        wait_until(lambda: sum(max((len(v) for v in d.values()), default=0)
+                               for d in plot_data(page)) > 10,
+                   timeout=180, what="the explorer's plots to hold data")
+        last = page.locator(".jp-Notebook .jp-CodeCell").last
+        handle = last.locator(".noUi-handle").first
+        handle.wait_for(timeout=60_000)
+        handle.scroll_into_view_if_needed()
+        before = data_hash(page)
+        handle.focus()
+        handle.press("ArrowRight")
+        handle.press("ArrowRight")
+        wait_until(lambda: data_hash(page) != before, timeout=120,
+                   what="the plot data to change after the slider moved")
+        assert foreign == [], f"requests to other hosts: {foreign[:5]}"
+    finally:
+        if os.environ.get("WB_LAB_SHOTS"):
+            page.screenshot(path=f"{os.environ['WB_LAB_SHOTS']}/lab-{path.stem}.png",
+                            full_page=True)
+        ctx.close()

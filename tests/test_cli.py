@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from workbench.cli import serve_command
-from workbench.ui.index import discover_apps, render_index
+from workbench.serve.index import discover_apps, render_index
 
 
 def _apps(tmp_path: Path) -> Path:

@@ -164,7 +164,7 @@ def test_csv_export():
 
 @pytest.mark.parametrize("theme", ["default", "dark"])
 def test_page_template(theme):
-    from workbench.ui.app import page
+    from workbench.serve.app import page
 
     tmpl = page(Toy(), theme=theme)
     assert tmpl.theme.__name__.lower().startswith(theme)

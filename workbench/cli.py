@@ -16,7 +16,7 @@ REPO_APPS = Path(__file__).resolve().parents[1] / "apps"
 
 def build_index(apps_dir: Path, out_dir: Path, thumbs_dir: Path | None) -> Path:
     """Write the index page for the apps in `apps_dir` into `out_dir`; returns its path."""
-    from workbench.ui.index import discover_apps, render_index
+    from workbench.serve.index import discover_apps, render_index
 
     apps = discover_apps(apps_dir)
     thumbs = set()
@@ -41,7 +41,7 @@ def serve_command(args: argparse.Namespace) -> list[str]:
     cmd = [sys.executable, "-m", "panel", "serve", *files,
            "--address", args.address, "--port", str(args.port),
            "--index", str(index),
-           "--setup", str(Path(__file__).parent / "ui" / "server_setup.py"),
+           "--setup", str(Path(__file__).parent / "serve" / "server_setup.py"),
            "--check-unused-sessions", str(getattr(args, "check_unused_sessions", 5000)),
            "--unused-session-lifetime", str(getattr(args, "unused_session_lifetime", 30000)),
            "--websocket-max-message-size", str(WEBSOCKET_MAX_MESSAGE_BYTES)]
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return sweep_main(argv[1:])
     if argv and argv[0] == "thumbnails":
-        from workbench.ui.thumbnails import main as thumbnails_main
+        from workbench.serve.thumbnails import main as thumbnails_main
 
         return thumbnails_main(argv[1:])
     args = parser.parse_args(argv)

@@ -1,7 +1,7 @@
 """Shared machinery of every explorer: URL state, error messages, background work, export.
 
 An explorer is a ``param.Parameterized`` + ``pn.viewable.Viewer``: display it in a notebook
-(``explorer`` as the last expression of a cell) or serve it (``workbench.ui.app.serve``).
+(``explorer`` as the last expression of a cell) or serve it (``workbench.serve.app.serve``).
 Subclasses implement ``controls()`` (widgets for the sidebar) and ``view()`` (the main area)
 and set the class attributes ``title``, ``description`` and ``url_params``.
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import panel as pn
 
-from workbench.ui.theme import ACCENT, CSS
+from workbench.serve.theme import ACCENT, CSS
 
 _extension_loaded = False
 _LINK = "color:white;font-size:0.95em;text-decoration:none;border-bottom:1px dotted white"

@@ -8,7 +8,7 @@ import html
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench.ui.theme import ACCENT
+from workbench.serve.theme import ACCENT
 
 
 @dataclass(frozen=True)

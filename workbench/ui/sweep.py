@@ -16,42 +16,14 @@ import pandas as pd
 import panel as pn
 import param
 
-from workbench.errors import InputFormatError
-from workbench.ui.base import Explorer, later, themed_renderer, undelayed, while_session_lives
+from workbench.errors import InputFormatError, WorkbenchError
+from workbench.paths import is_sweep_folder, under_root
+from workbench.ui.base import Explorer, later, undelayed, while_session_lives
+from workbench.ui.live import LiveFigure, hold
 
 NONE = "(none)"
 ARRAY_SUFFIX = "[entry]"
 
-
-
-def _render(element):
-    """Render a HoloViews element to Bokeh once. Returns (model, [ColumnDataSource of each
-    layer, in the overlay's order]); the list is empty for a faceted Layout."""
-    import holoviews as hv
-    from bokeh.document import Document
-
-    # a document of its own: HoloViews hooks every plot to its document's end, which on
-    # the page's would keep each replaced figure alive until the tab closes
-    plot = themed_renderer().get_plot(element, doc=Document())
-    sources = []
-    if isinstance(element, hv.Overlay):
-        sources = [sub.handles.get("source") for sub in plot.subplots.values()]
-    return plot.state, sources
-
-
-def _fit_ranges(fig, layers, logx: bool, logy: bool) -> None:
-    """Fit the figure's axes to the layers' data (10% padding, in log10 on a log axis);
-    the reset tool returns to this fit."""
-    from bokeh.models import Range1d
-
-    from workbench.viz.sweep import layers_extent, padded
-
-    for axis, log in (("x", logx), ("y", logy)):
-        extent = layers_extent(layers, axis, log)
-        rng = getattr(fig, f"{axis}_range")
-        if extent is not None and isinstance(rng, Range1d):  # not a categorical axis
-            start, end = padded(*extent, log=log)
-            rng.update(start=start, end=end, reset_start=start, reset_end=end)
 
 
 def _stamp(folder: Path) -> tuple[int, int]:
@@ -76,7 +48,8 @@ class SweepExplorer(Explorer):
     url_params = ("folder", "experiment", "x", "y", "entry", "color", "facet", "kind",
                   "logx", "logy")
 
-    folder = param.String(default="", doc="Sweep folder on the server (empty: the example)")
+    folder = param.String(default="", doc="Sweep folder (empty: the example); on a served "
+                                          "page a name under the server's sweeps root")
     experiment = param.Selector(default="", objects=[""], check_on_set=False,
                                 doc="Experiment (a folder may hold several)")
     x = param.Selector(default="", objects=[""], check_on_set=False, doc="x axis")
@@ -94,17 +67,22 @@ class SweepExplorer(Explorer):
     reload = param.Event(doc="Read the folder again (results of a running sweep)")
     loaded = param.Integer(default=0, precedence=-1, doc="Counts tables shown (for tests)")
 
-    def __init__(self, **params):
+    def __init__(self, root: str | os.PathLike | None = None, **params):
+        """`root`: the server's sweeps root (``apps/sweep.py`` passes
+        ``workbench.paths.sweeps_root()``): the folder box and ``?folder=`` then take only
+        names of sweep folders under it (``workbench.paths.under_root``), and the page
+        never shows a server path. None (a notebook): any path the user gives."""
         super().__init__(**params)
+        self._root = None if root is None else Path(root)
         self._table: pd.DataFrame | None = None
         self._table_version = 0
         self._memo: dict = {}
         self._table_gen = 0
         self._plot_df = pd.DataFrame()
         # rendered to Bokeh once per view; a new entry only writes into its sources
-        self._plot = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=380,
-                                   css_classes=["wb-sweep-plot"])
-        self._live: dict | None = None  # what the rendered plot shows, and its sources
+        self._plot = LiveFigure("wb-sweep-plot", min_height=380)
+        # what the rendered plot shows (None: a faceted plot, rendered anew on any change)
+        self._live: dict | None = None
         self._info = pn.pane.Markdown("", sizing_mode="stretch_width")
         self._tabulator = pn.widgets.Tabulator(pd.DataFrame(), disabled=True, pagination="local",
                                                page_size=10, sizing_mode="stretch_width",
@@ -112,48 +90,72 @@ class SweepExplorer(Explorer):
         self._errors, self._where = 0, ""
         self._entry_widget = undelayed(pn.widgets.IntSlider.from_param(
             self.param.entry, name="Entry of an array output"))
+        hint = ("a folder under the server's sweeps root, e.g. widths" if self._root
+                is not None else "e.g. runs/widths")
         self._folder_input = pn.widgets.TextInput.from_param(
-            self.param.folder, placeholder="e.g. runs/widths (empty: the example)",
-            name="Sweep folder")
+            self.param.folder, placeholder=f"{hint} (empty: the example)", name="Sweep folder")
         self.param.watch(self._on_folder, ["folder", "reload"])
         self.param.watch(self._on_experiment, ["experiment"])
         self.param.watch(self._on_view, ["x", "y", "entry", "color", "facet", "kind", "logx",
                                          "logy"])
-        self._load()
+        self.guarded(self._load)()
+
+    @classmethod
+    def from_folder(cls, folder: str | os.PathLike, **params) -> SweepExplorer:
+        """The explorer on a sweep folder of yours (any path: in a notebook there is no
+        sweeps root), e.g. ``SweepExplorer.from_folder("runs/widths")``. Returns the
+        explorer; the table loads in the background (``loaded`` counts tables shown)."""
+        return cls(folder=str(Path(folder).expanduser()), **params)
 
     # ------------------------------------------------------------------ data
     def _path(self) -> Path | None:
+        """The folder to load: None for the example (an empty box); in a notebook the path
+        as given; on a served page the resolved sweep folder the name gives under the
+        sweeps root, else OutsideRootError (one message, whatever the reason)."""
         text = self.folder.strip()
-        return Path(text).expanduser() if text else None
+        if not text:
+            return None
+        if self._root is None:
+            return Path(text).expanduser()
+        return under_root(self._root, text, accept=is_sweep_folder)
 
     def _load(self, use_cache: bool = True) -> None:
+        """Load the folder's table in the background (the example's when the box is
+        empty); a bad name raises, and the guarded caller shows the message."""
         from workbench.sweep.examples import example_folder, example_sweep
         from workbench.sweep.store import SweepStore, load_sweep
 
-        path = self._path()
+        path = self._path()  # raises for a name outside the sweeps root (a message)
         target = path if path is not None else example_folder()
-        if path is not None and not path.is_dir():
-            self.show_error(f"sweep folder {str(path)!r} does not exist on the server")
-            return
+        if path is not None and not path.is_dir():  # (a notebook's path: the user's own)
+            raise InputFormatError(f"sweep folder {str(path)!r} does not exist")
+        # what the page calls the folder: on a served page never a path of the server
+        shown = str(target) if self._root is None else (
+            self.folder.strip() if path is not None else "the example")
 
         def work():
-            if path is None:
-                example_sweep(target)
-            table = load_sweep(target)
-            return table, len(SweepStore(target).errors()), str(target)
+            try:
+                if path is None:
+                    example_sweep(target)
+                table = load_sweep(target)
+                return table, len(SweepStore(target).errors())
+            except WorkbenchError as exc:
+                if self._root is None:
+                    raise
+                raise InputFormatError(str(exc).replace(str(target), shown)) from None
 
         label = ("Computing the example sweep (12 Hessian experiments)…" if path is None
                  else "Loading the sweep…")
         self.run_background(("sweep", str(target), _stamp(target)), work,
-                            while_session_lives(self._set_table),
+                            while_session_lives(lambda res: self._set_table(res, shown)),
                             channel="load", label=label, use_cache=use_cache)
 
     def _on_folder(self, *events) -> None:
         forced = any(e.name == "reload" for e in events)
         self.guarded(self._load)(use_cache=not forced)
 
-    def _set_table(self, result) -> None:
-        table, n_errors, where = result
+    def _set_table(self, result, where: str) -> None:
+        table, n_errors = result
         if table.empty:
             raise InputFormatError(f"the sweep folder {where!r} holds no results yet")
         self._table = table
@@ -161,10 +163,10 @@ class SweepExplorer(Explorer):
         exps = sorted(table["_experiment"].unique()) if "_experiment" in table else [""]
         self.param.experiment.objects = exps
         self._errors, self._where = n_errors, where
-        with param.parameterized.batch_call_watchers(self):
-            if self.experiment not in exps:
-                self.experiment = exps[0]
-        self._on_experiment()
+        if self.experiment not in exps:
+            self.experiment = exps[0]  # its watcher shows the new table, once
+        else:
+            self._on_experiment()
 
     def _cached(self, what: str, build, *key):
         """`build()` once per loaded table, experiment and `key` (a new entry reuses the
@@ -317,15 +319,14 @@ class SweepExplorer(Explorer):
         from workbench.viz.sweep import sweep_layers, sweep_plot
 
         x, y, color, facet, kind, logx, logy = view[2:]
-        model, sources = _render(sweep_plot(df, x, y, color=color, facet=facet, kind=kind,
-                                            logx=logx, logy=logy, ylabel=ylab))
         self._live = None
-        if facet is None:
-            layers = sweep_layers(df, x, y, color, kind)
-            _fit_ranges(model, layers, logx, logy)
-            self._live = {"view": view, "figure": model, "sources": sources,
-                          "layers": [(la.element, la.label) for la in layers]}
-        self._plot.object = model
+        with hold():
+            self._plot.render(sweep_plot(df, x, y, color=color, facet=facet, kind=kind,
+                                         logx=logx, logy=logy, ylabel=ylab))
+            if facet is None:
+                layers = sweep_layers(df, x, y, color, kind)
+                self._fit_ranges(layers, logx, logy)
+                self._live = {"view": view, "layers": [(la.element, la.label) for la in layers]}
 
     def _write_plot(self, df: pd.DataFrame, view: tuple, ylab: str) -> bool:
         """Write `df` into the rendered plot when only the data changed (a new entry of an
@@ -340,18 +341,22 @@ class SweepExplorer(Explorer):
         layers = sweep_layers(df, x, y, color, kind)
         if [(la.element, la.label) for la in layers] != live["layers"]:
             return False
-        columns = [layer_columns(layer) for layer in layers]
-        sources = live["sources"]
-        if len(sources) != len(columns) or any(
-                src is None or set(src.data) != set(cols)
-                for src, cols in zip(sources, columns, strict=False)):
-            return False
-        with pn.io.hold():  # one message to the browser: one redraw
-            for src, cols in zip(sources, columns, strict=True):
-                src.data = cols
-            _fit_ranges(live["figure"], layers, logx, logy)
-            live["figure"].yaxis.axis_label = ylab
+        with hold():  # one message to the browser: one redraw
+            if not self._plot.write_layers([layer_columns(layer) for layer in layers]):
+                return False
+            self._fit_ranges(layers, logx, logy)
+            self._plot.set_axis_label("y", ylab)
         return True
+
+    def _fit_ranges(self, layers, logx: bool, logy: bool) -> None:
+        """Fit the plot's axes to the layers' data (10% padding, in log10 on a log axis);
+        the reset tool returns to this fit. A categorical axis keeps its factors."""
+        from workbench.viz.sweep import layers_extent, padded
+
+        for axis, log in (("x", logx), ("y", logy)):
+            extent = layers_extent(layers, axis, log)
+            if extent is not None:
+                self._plot.set_range(axis, *padded(*extent, log=log), reset=True)
 
     def export_data(self) -> pd.DataFrame | None:
         return self._plot_df

@@ -47,6 +47,17 @@ def test_index_lists_every_app(server, page):
     assert _external(page.requests, server.port) == []
 
 
+def test_index_dark_theme_carries_on(server, page):
+    """?theme=dark gives a dark index whose cards open the dashboards in the dark theme."""
+    page.goto(server.base + "/?theme=dark")
+    page.wait_for_function("() => document.body.classList.contains('dark')", timeout=30_000)
+    rgb = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+    assert sum(int(v) for v in rgb[rgb.index("(") + 1:-1].split(",")[:3]) < 3 * 100, rgb
+    for slug in APPS:
+        assert page.locator(f"#app-{slug}").get_attribute("href") == f"./{slug}?theme=dark"
+    assert page.locator("#theme-link").get_attribute("href") == "?theme=default"
+
+
 @pytest.mark.parametrize("app", APPS)
 def test_app_loads_plots_and_reacts(server, page, app):
     page.goto(f"{server.base}/{app}")

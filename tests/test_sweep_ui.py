@@ -154,6 +154,32 @@ def test_served_explorer_takes_only_names_under_the_sweeps_root(folder, tmp_path
     assert ex2.message == NOT_UNDER_ROOT
 
 
+def test_a_refused_name_is_not_replaced_by_a_late_table(tmp_path, monkeypatch):
+    """A table asked for before a bad name (a link's ?folder= is applied after the page
+    started loading its first table) arrives after the message: it must not clear it."""
+    import threading
+
+    import workbench.sweep.store as store
+    from workbench.paths import NOT_UNDER_ROOT
+
+    run_sweep("demo.random_top_eig", Grid.product(n=[10], seed=[0, 1], k=[3]),
+              tmp_path / "late", scheduler="serial", progress=False)
+    gate, real = threading.Event(), store.load_sweep
+
+    def held(*args, **kw):
+        gate.wait(60)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(store, "load_sweep", held)
+    ex = SweepExplorer(root=tmp_path, folder="late")  # its table is on its way
+    assert ex.busy
+    ex.folder = "../elsewhere"
+    assert ex.message == NOT_UNDER_ROOT
+    gate.set()
+    wait_until(lambda: not ex.busy)  # the late table was delivered (and dropped)
+    assert ex.message == NOT_UNDER_ROOT and ex.loaded == 0
+
+
 def test_from_folder_opens_any_path_in_a_notebook(folder):
     ex = SweepExplorer.from_folder(folder)
     wait_until(lambda: (ex.loaded and not ex.busy) or ex.message)

@@ -131,9 +131,25 @@ def test_newer_request_supersedes_older():
     t.run_background("new", lambda: "new", t.delivered.append)
     _wait(lambda: "new" in t.delivered)
     gate.set()
-    _wait(lambda: not t.busy)
-    time.sleep(0.05)
+    _wait(lambda: not t.busy)  # busy drops after the (dropped) delivery ran
     assert t.delivered == ["new"]
+
+
+def test_supersede_drops_a_pending_result():
+    CACHE.clear()
+    t = Toy()
+    gate = threading.Event()
+
+    def slow():
+        gate.wait(5)
+        return "late"
+
+    t.run_background("late", slow, t.delivered.append, channel="load")
+    t.show_error("a refused input")
+    t.supersede("load")
+    gate.set()
+    _wait(lambda: not t.busy)  # busy drops after the (dropped) delivery ran
+    assert t.delivered == [] and t.message == "a refused input"
 
 
 def test_background_error_becomes_message():

@@ -329,6 +329,14 @@ class Explorer(pn.viewable.Viewer):
         future.add_done_callback(deliver)
         return future
 
+    def supersede(self, channel: str = "default") -> None:
+        """Drop the result of any request pending on `channel`: a newer choice made it moot
+        (e.g. a refused input: the late result of an earlier request must not replace the
+        message about it). The work itself finishes; other sessions that joined it still get
+        its result."""
+        with self._gen_lock:
+            self._generation[channel] = self._generation.get(channel, 0) + 1
+
     # ------------------------------------------------------------------ URL state
     URL_DELAY_MS: ClassVar[int] = 250
 

@@ -125,10 +125,16 @@ class SweepExplorer(Explorer):
         from workbench.sweep.examples import example_folder, example_sweep
         from workbench.sweep.store import SweepStore, load_sweep
 
-        path = self._path()  # raises for a name outside the sweeps root (a message)
+        try:
+            path = self._path()  # raises for a name outside the sweeps root (a message)
+            if path is not None and not path.is_dir():  # (a notebook's path: the user's own)
+                raise InputFormatError(f"sweep folder {str(path)!r} does not exist")
+        except WorkbenchError:
+            # a table still on its way (the example, asked for before a link's ?folder=
+            # was applied) must not replace the message
+            self.supersede("load")
+            raise
         target = path if path is not None else example_folder()
-        if path is not None and not path.is_dir():  # (a notebook's path: the user's own)
-            raise InputFormatError(f"sweep folder {str(path)!r} does not exist")
         # what the page calls the folder: on a served page never a path of the server
         shown = str(target) if self._root is None else (
             self.folder.strip() if path is not None else "the example")

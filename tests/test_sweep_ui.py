@@ -187,6 +187,26 @@ def test_from_folder_opens_any_path_in_a_notebook(folder):
     assert str(folder) in ex._info.object  # the user's own path, as given
 
 
+def test_plot_choices_of_a_table(folder):
+    from workbench.sweep.tables import plot_choices
+
+    t = load_sweep(folder)
+    c = plot_choices(t, first=True)
+    assert c.params == ["n", "seed", "k"] and c.xs[:3] == ["n", "seed", "k"]
+    assert set(c.ys) == {"top", "trace", "spectral_gap", "top_k[entry]"}
+    # 2 to 12 distinct values (6 runs: the outputs too); k takes one: nothing to colour by
+    assert {"n", "seed"} <= set(c.groups) and "k" not in c.groups
+    assert c.entries == 3  # k = 3 eigenvalues per run
+    # defaults: the first varying parameter, the array output, the next varying parameter
+    assert (c.x, c.y, c.color, c.facet) == ("n", "top_k[entry]", "seed", None)
+    assert plot_choices(t).color is None  # a later table keeps "no colour"
+    kept = plot_choices(t, "seed", "trace", "n", "seed")
+    assert (kept.x, kept.y, kept.color, kept.facet) == ("seed", "trace", "n", "seed")
+    gone = plot_choices(t, "nope", "nope", "k", "nope")  # not in this table: defaults
+    assert (gone.x, gone.y, gone.facet) == ("n", "top_k[entry]", None)
+    assert gone.color == "seed"
+
+
 def test_sweep_plot_mean_and_errors(folder):
     df = load_sweep(folder)
     plot = sweep_plot(df, "n", "top", kind="mean")

@@ -18,12 +18,15 @@ import param
 
 from workbench.errors import InputFormatError, WorkbenchError
 from workbench.paths import is_sweep_folder, under_root
+from workbench.sweep.tables import ARRAY_SUFFIX
 from workbench.ui.base import Explorer, later, undelayed, while_session_lives
 from workbench.ui.live import LiveFigure, hold
 
 NONE = "(none)"
-ARRAY_SUFFIX = "[entry]"
 
+
+def _some(choice: str) -> str | None:
+    return None if choice == NONE else choice
 
 
 def _stamp(folder: Path) -> tuple[int, int]:
@@ -196,47 +199,27 @@ class SweepExplorer(Explorer):
         return self._cached("rows", build)
 
     def _on_experiment(self, *_events) -> None:
-        from workbench.sweep.store import param_columns
-        from workbench.sweep.tables import array_columns, output_columns, scalar_columns
+        from workbench.sweep.tables import plot_choices
 
         t = self._experiment_table()
         if t.empty:
             return
-        params = param_columns(t)
-        outputs = output_columns(t)
-        scalars = scalar_columns(t)
-        numeric = scalar_columns(t, numeric=True)
-        arrays = array_columns(t)
-        varying = [c for c in params if t[c].nunique() > 1]
-        xs = [c for c in scalars if c in params] + [c for c in scalars if c not in params]
-        ys = [c for c in numeric if c in outputs] + [f"{c}{ARRAY_SUFFIX}" for c in arrays]
-        groups = [c for c in scalars if 1 < t[c].nunique() <= 12]
-        # the values to show, chosen before the options change: a Select widget whose value
+        c = plot_choices(t, self.x, self.y, _some(self.color), _some(self.facet),
+                         first=self.loaded == 0)
+        # the options change after the values are chosen: a Select widget whose value
         # leaves its options picks the first option at once (y = top_eig instead of the
         # array output, when the table arrived after the page was built)
-        x = self.x if self.x in xs else (varying[0] if varying else (xs[0] if xs else ""))
-        # an array output first (a spectrum, per-layer values): its entry slider then
-        # walks through it (top_k[0], top_k[1], ...; alpha of layer 0, 1, ...)
-        y = self.y if self.y in ys else (
-            (f"{arrays[0]}{ARRAY_SUFFIX}" if arrays else ys[0]) if ys else "")
-        # first table: colour by the second varying parameter unless one was chosen
-        color = self.color
-        if color not in [NONE, *groups] or (self.loaded == 0 and color == NONE):
-            others = [c for c in varying if c != x and c in groups]
-            color = others[0] if others else NONE
-        facet = self.facet if self.facet in [NONE, *groups] else NONE
-        self.param.x.objects = xs
-        self.param.y.objects = ys
-        self.param.color.objects = [NONE, *groups]
-        self.param.facet.objects = [NONE, *groups]
-        longest = max((t[c].map(len).max() for c in arrays), default=1)
-        self.param.entry.bounds = (0, max(1, int(longest) - 1))
+        self.param.x.objects = c.xs
+        self.param.y.objects = c.ys
+        self.param.color.objects = self.param.facet.objects = [NONE, *c.groups]
+        self.param.entry.bounds = (0, max(1, c.entries - 1))
         with param.parameterized.batch_call_watchers(self):
-            self.param.update(x=x, y=y, color=color, facet=facet,
+            self.param.update(x=c.x, y=c.y, color=c.color or NONE, facet=c.facet or NONE,
                               entry=min(self.entry, self.param.entry.bounds[1]))
         failed = f", {self._errors} failed" if self._errors else ""
         self._info.object = (f"**{len(t)} results** of `{self.experiment}`{failed} · "
-                             f"parameters: {', '.join(params) or '—'} · folder `{self._where}`")
+                             f"parameters: {', '.join(c.params) or '—'} · folder "
+                             f"`{self._where}`")
         self._refresh()
         self.loaded += 1
 

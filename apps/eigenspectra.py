@@ -2,7 +2,7 @@
 
 # The page has an upload (pn.widgets.FileInput, .safetensors/.npz/.npy, no pickles):
 # tests/test_classroom_bad_input.py feeds it bad files.
-from workbench.ui.app import serve
+from workbench.serve.app import serve
 from workbench.ui.eigenspectra import EigenspectraExplorer
 
 serve(EigenspectraExplorer)

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbench.ui.harness import JS_INSTALL, JS_QUIET, REPO, ServedApps, percentile
+from workbench.serve.harness import JS_INSTALL, JS_QUIET, REPO, ServedApps, percentile
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

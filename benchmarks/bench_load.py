@@ -4,7 +4,7 @@
     .venv/bin/python -m benchmarks.bench_load --sessions 30 --changes 5 --churn 200
 
 Phase 1 (per app): ``--sessions`` concurrent websocket sessions (the Bokeh protocol a
-browser speaks, see ``workbench.ui.harness.BokehSession``) each move a slider
+browser speaks, see ``workbench.serve.harness.BokehSession``) each move a slider
 ``--changes`` times and wait for the server's new plot data. Recorded: time to open a
 session, time from a change to new data (p50/p95/max), errors (server errors, pages
 showing "Traceback"/"Internal error", timeouts; target none) and the server's resident
@@ -28,7 +28,7 @@ import os
 import time
 from pathlib import Path
 
-from workbench.ui.harness import REPO, BokehSession, ServedApps, percentile
+from workbench.serve.harness import REPO, BokehSession, ServedApps, percentile
 
 TARGET_ERRORS = 0
 TARGET_MEMORY_RATIO = 1.10

@@ -59,7 +59,7 @@ def server():
     """All dashboards served once for the whole test session (with --warm), by the same
     harness the benchmarks use (``workbench serve`` on a free loopback port, one thread
     per computation, stopped at the end)."""
-    from workbench.ui.harness import ServedApps
+    from workbench.serve.harness import ServedApps
 
     srv = ServedApps(APPS)
     try:

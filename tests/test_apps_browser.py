@@ -8,7 +8,7 @@ app.
 
 from __future__ import annotations
 
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 import pytest
 from browser_utils import (
@@ -23,6 +23,8 @@ from browser_utils import (
     wait_in_page,
 )
 from conftest import app_files
+
+from workbench.paths import NOT_UNDER_ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -47,6 +49,17 @@ def test_index_lists_every_app(server, page):
         assert card.count() == 1, f"index has no card for {slug}"
         assert card.get_attribute("href").endswith(slug)
     assert _external(page.requests, server.port) == []
+
+
+def test_index_dark_theme_carries_on(server, page):
+    """?theme=dark gives a dark index whose cards open the dashboards in the dark theme."""
+    page.goto(server.base + "/?theme=dark")
+    page.wait_for_function("() => document.body.classList.contains('dark')", timeout=30_000)
+    rgb = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+    assert sum(int(v) for v in rgb[rgb.index("(") + 1:-1].split(",")[:3]) < 3 * 100, rgb
+    for slug in APPS:
+        assert page.locator(f"#app-{slug}").get_attribute("href") == f"./{slug}?theme=dark"
+    assert page.locator("#theme-link").get_attribute("href") == "?theme=default"
 
 
 @pytest.mark.parametrize("app", APPS)
@@ -132,3 +145,32 @@ def test_every_tab_renders_offline(server, page, app):
     assert ext == [], "\n".join(ext)
     assert page.console_errors == [], page.console_errors
     assert "Traceback" not in body_text(page)
+
+
+# the visible text of the page's alert (shadow roots included) once it holds `needle`
+_ALERT_HOLDS = """(needle) => {
+  const out = [];
+  (function walk(root) {
+    for (const el of root.querySelectorAll('*')) {
+      if (el.classList && el.classList.contains('wb-alert') && el.offsetParent !== null)
+        out.push(el.innerText || (el.shadowRoot ? el.shadowRoot.textContent : ''));
+      if (el.shadowRoot) walk(el.shadowRoot);
+    }
+  })(document);
+  const text = out.join(' ').trim();
+  return text.includes(needle) ? text : false;
+}"""
+
+
+def test_sweep_folder_link_reveals_nothing_of_the_server(server, page):
+    """A crafted ?folder= link (outside the sweeps root, absolute, `..`, missing) gets one
+    message, the same whether the path exists or not, naming no server path."""
+    texts = set()
+    for folder in ("../../etc", "/etc", "/no/such/folder", "no-such-sweep"):
+        page.goto(f"{server.base}/sweep?folder={quote(folder)}")
+        # generous: the first visit meets the server computing the example sweep (warm-up)
+        handle = page.wait_for_function(_ALERT_HOLDS, arg="sweeps root", timeout=300_000)
+        texts.add(handle.json_value())
+        assert "Traceback" not in body_text(page)
+    assert len(texts) == 1, texts
+    assert NOT_UNDER_ROOT in texts.pop()  # the one message, which names no path

@@ -33,7 +33,7 @@ from browser_utils import (
 from conftest import APPS
 from helpers import nan_matrix, npy_bytes, object_npy_bytes
 
-from workbench.ui.harness import ServedApps
+from workbench.serve.harness import ServedApps
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from workbench.cli import serve_command
-from workbench.ui.index import discover_apps, render_index
+from workbench.cli import main, serve_command, serve_env
+from workbench.serve.index import discover_apps, render_index
 
 
 def _apps(tmp_path: Path) -> Path:
@@ -50,6 +50,19 @@ def test_serve_command_binds_loopback_and_lists_apps(tmp_path):
     assert limit >= UPLOAD_MAX_BYTES * 4 / 3 + 2**20
     index = Path(cmd[cmd.index("--index") + 1])
     assert "Alpha" in index.read_text()
+
+
+def test_sweeps_root_reaches_the_server(tmp_path, monkeypatch, capsys):
+    """`--sweeps DIR` becomes $WORKBENCH_SWEEPS of the server (absolute); without it the
+    root is runs/ under the directory the server starts in."""
+    ns = argparse.Namespace(sweeps=str(tmp_path / "class"))
+    assert serve_env(ns)["WORKBENCH_SWEEPS"] == str((tmp_path / "class").resolve())
+    monkeypatch.chdir(tmp_path)
+    assert serve_env(argparse.Namespace(sweeps=None))["WORKBENCH_SWEEPS"] == \
+        str((tmp_path / "runs").resolve())
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    assert "--sweeps DIR" in capsys.readouterr().out
 
 
 @pytest.mark.slow

@@ -21,23 +21,29 @@ def _explorer(**kw):
     return ex
 
 
+def _live(ex, figure):
+    """{layer label: Bokeh source} of one of the explorer's live figures."""
+    return {"curves": ex._density, "nodes": ex._nodes, "ritz": ex._ritz}[figure].sources
+
+
 def _column(ex, figure, label, column):
     """A column of the Bokeh source drawing layer `label` of `figure` (what the page shows)."""
-    return np.asarray(ex._live[figure][label].data[column])
+    return np.asarray(_live(ex, figure)[label].data[column])
 
 
 def _fresh_sources(ex):
     """The sources a full HoloViews render of the current view would have."""
-    from workbench.ui.engine import _render
+    from workbench.ui.live import LiveFigure
     from workbench.viz.spectral import density_plot, nodes_plot, ritz_plot
 
     run, view = ex._run, ex._view
     return {
-        "curves": _render(density_plot(run.hist_edges, run.hist_density, view.slq,
-                                       view.kpm if ex.kpm else None, logy=ex.logy))[1],
-        "nodes": _render(nodes_plot(view.slq))[1],
-        "ritz": _render(ritz_plot(view.ritz, run.marks, run.steps_run,
-                                  clim=ex._clim()))[1],
+        "curves": LiveFigure().render(density_plot(
+            run.hist_edges, run.hist_density, view.slq, view.kpm if ex.kpm else None,
+            logy=ex.logy)).sources,
+        "nodes": LiveFigure().render(nodes_plot(view.slq)).sources,
+        "ritz": LiveFigure().render(ritz_plot(view.ritz, run.marks, run.steps_run,
+                                              clim=ex._clim())).sources,
     }
 
 
@@ -45,9 +51,9 @@ def _assert_shows_current_view(ex):
     """Data written into the live figures == what a full re-render would draw."""
     fresh = _fresh_sources(ex)
     for figure, sources in fresh.items():
-        assert set(ex._live[figure]) == set(sources), figure
+        assert set(_live(ex, figure)) == set(sources), figure
         for label, src in sources.items():
-            live = ex._live[figure][label].data
+            live = _live(ex, figure)[label].data
             assert set(live) == set(src.data), (figure, label)
             for key, values in src.data.items():
                 np.testing.assert_array_equal(np.asarray(live[key]), np.asarray(values),
@@ -65,14 +71,16 @@ def _scatter(overlay, label):
 def test_step_slider_is_free_and_changes_the_plots():
     ex = _explorer(n=500, max_steps=20, probes=4, k=3)
     assert ex.computed == 1 and ex._run.n == 500
-    figures = [p.object for p in (ex._density, ex._nodes, ex._ritz, ex._race)]
+    figures = [f.figure for f in (ex._density, ex._nodes, ex._ritz, ex._race)]
+    renders = [f.renders for f in (ex._density, ex._nodes, ex._ritz, ex._race)]
     assert len(_column(ex, "ritz", "Ritz values", "step")) == ex.step * (ex.step + 1) // 2
     dens_before = _column(ex, "curves", "SLQ", "density")
     _assert_shows_current_view(ex)
     ex.step = ex.step + 1
     assert ex.computed == 1  # no new run
     # the same figures, new data in them (step j holds j Ritz values)
-    assert [p.object for p in (ex._density, ex._nodes, ex._ritz, ex._race)] == figures
+    assert [f.figure for f in (ex._density, ex._nodes, ex._ritz, ex._race)] == figures
+    assert [f.renders for f in (ex._density, ex._nodes, ex._ritz, ex._race)] == renders
     assert len(_column(ex, "ritz", "Ritz values", "step")) == ex.step * (ex.step + 1) // 2
     assert not np.allclose(_column(ex, "curves", "SLQ", "density"), dens_before)
     _assert_shows_current_view(ex)
@@ -85,20 +93,20 @@ def test_step_slider_is_free_and_changes_the_plots():
 
 def test_broadening_and_display_options():
     ex = _explorer(n=500, max_steps=15, probes=3, k=2)
-    ritz_data = ex._live["ritz"]["Ritz values"].data
-    kpm_data = ex._live["curves"]["KPM"].data
+    ritz_data = _live(ex, "ritz")["Ritz values"].data
+    kpm_data = _live(ex, "curves")["KPM"].data
     s1 = ex._view.slq.sigma
     ex.broadening = 2.0
     assert ex._view.slq.sigma == pytest.approx(2 * s1)
     # neither the Ritz values nor KPM depend on the broadening: their sources are untouched
-    assert ex._live["ritz"]["Ritz values"].data is ritz_data
-    assert ex._live["curves"]["KPM"].data is kpm_data
+    assert _live(ex, "ritz")["Ritz values"].data is ritz_data
+    assert _live(ex, "curves")["KPM"].data is kpm_data
     assert np.allclose(_column(ex, "curves", "SLQ", "density"),
                        np.maximum(ex._view.slq.density, 1e-5 * ex._run.hist_density.max()))
     _assert_shows_current_view(ex)
-    assert set(ex._live["curves"]) == {"exact", "SLQ", "KPM"}
+    assert set(_live(ex, "curves")) == {"exact", "SLQ", "KPM"}
     ex.kpm = False
-    assert set(ex._live["curves"]) == {"exact", "SLQ"}
+    assert set(_live(ex, "curves")) == {"exact", "SLQ"}
     ex.step = 5
     ex.logy = False
     assert np.allclose(_column(ex, "curves", "SLQ", "density"), ex._view.slq.density)

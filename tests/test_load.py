@@ -2,7 +2,7 @@
 
 One server for the module (tests/fixtures/apps, sessions discarded 1 s after they close).
 Sessions speak the Bokeh websocket protocol as a browser tab does
-(workbench.ui.harness.BokehSession).
+(workbench.serve.harness.BokehSession).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from helpers import poll
 
-from workbench.ui.harness import BokehSession, ServedApps, patch_has_data, rss_kb
-from workbench.ui.thumbnails import SIZE, render, shrink_png
+from workbench.serve.harness import BokehSession, ServedApps, patch_has_data, rss_kb
+from workbench.serve.thumbnails import SIZE, render, shrink_png
 
 FIXTURE_APPS = Path(__file__).resolve().parent / "fixtures" / "apps"
 
@@ -204,7 +204,7 @@ def test_sliders_inside_hidden_tabs_are_not_offered():
                 {"type": "object", "name": "TabPanel", "id": "p0", "attributes": {"child": shown}},
                 {"type": "object", "name": "TabPanel", "id": "p1",
                  "attributes": {"child": hidden}}]}}
-    from workbench.ui.harness import _walk_objects
+    from workbench.serve.harness import _walk_objects
 
     _walk_objects([tabs, row, slider(2, "sidebar")], s.models)
     assert [x.title for x in s.sliders] == ["shown", "hidden", "sidebar"][::2]

@@ -133,6 +133,23 @@ def test_newer_request_supersedes_older():
     assert t.delivered == ["new"]
 
 
+def test_supersede_drops_a_pending_result():
+    CACHE.clear()
+    t = Toy()
+    gate = threading.Event()
+
+    def slow():
+        gate.wait(5)
+        return "late"
+
+    t.run_background("late", slow, t.delivered.append, channel="load")
+    t.show_error("a refused input")
+    t.supersede("load")
+    gate.set()
+    _wait(lambda: not t.busy)  # busy drops after the (dropped) delivery ran
+    assert t.delivered == [] and t.message == "a refused input"
+
+
 def test_background_error_becomes_message():
     t = Toy()
 
@@ -161,7 +178,7 @@ def test_csv_export():
 
 @pytest.mark.parametrize("theme", ["default", "dark"])
 def test_page_template(theme):
-    from workbench.ui.app import page
+    from workbench.serve.app import page
 
     tmpl = page(Toy(), theme=theme)
     assert tmpl.theme.__name__.lower().startswith(theme)

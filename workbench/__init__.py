@@ -26,7 +26,7 @@ __version__ = "0.1.0"
 
 _SUBPACKAGES = (
     "backends", "operators", "spectral", "hessian", "eigenspectra", "clustering",
-    "lowrank", "viz", "ui", "sweep", "io",
+    "lowrank", "viz", "ui", "serve", "sweep", "io",
 )
 
 __all__ = ["WorkbenchError", "__version__", *_SUBPACKAGES]

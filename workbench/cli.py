@@ -16,7 +16,7 @@ REPO_APPS = Path(__file__).resolve().parents[1] / "apps"
 
 def build_index(apps_dir: Path, out_dir: Path, thumbs_dir: Path | None) -> Path:
     """Write the index page for the apps in `apps_dir` into `out_dir`; returns its path."""
-    from workbench.ui.index import discover_apps, render_index
+    from workbench.serve.index import discover_apps, render_index
 
     apps = discover_apps(apps_dir)
     thumbs = set()
@@ -41,7 +41,7 @@ def serve_command(args: argparse.Namespace) -> list[str]:
     cmd = [sys.executable, "-m", "panel", "serve", *files,
            "--address", args.address, "--port", str(args.port),
            "--index", str(index),
-           "--setup", str(Path(__file__).parent / "ui" / "server_setup.py"),
+           "--setup", str(Path(__file__).parent / "serve" / "server_setup.py"),
            "--check-unused-sessions", str(getattr(args, "check_unused_sessions", 5000)),
            "--unused-session-lifetime", str(getattr(args, "unused_session_lifetime", 30000)),
            "--websocket-max-message-size", str(WEBSOCKET_MAX_MESSAGE_BYTES)]
@@ -58,6 +58,18 @@ def serve_command(args: argparse.Namespace) -> list[str]:
     return cmd
 
 
+def serve_env(args: argparse.Namespace) -> dict[str, str]:
+    """The environment of the server process: resources from the server itself, and the
+    sweeps root (``--sweeps``, default ``runs/`` under the current directory) as
+    ``$WORKBENCH_SWEEPS``, the one folder under which served pages may name files."""
+    from workbench.paths import SWEEPS_ENV, default_sweeps_root
+
+    sweeps = Path(args.sweeps).expanduser() if getattr(args, "sweeps", None) \
+        else default_sweeps_root()
+    return dict(os.environ, BOKEH_RESOURCES="server", PYTHONUNBUFFERED="1",
+                **{SWEEPS_ENV: str(sweeps.resolve())})
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="workbench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -68,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--show", action="store_true", help="open a browser")
     s.add_argument("--apps", default=str(REPO_APPS), help="folder of dashboard files")
     s.add_argument("--thumbnails", default=None, help="folder of <app>.png previews")
+    s.add_argument("--sweeps", default=None, metavar="DIR",
+                   help="sweeps root: the sweep explorer opens only sweep folders under it, "
+                        "by name (default: runs/ under the current directory)")
     s.add_argument("--no-warm", dest="warm", action="store_false",
                    help="do not run each app once at start (warm-up)")
     s.add_argument("--unused-session-lifetime", type=int, default=30000, metavar="MS",
@@ -86,14 +101,16 @@ def main(argv: list[str] | None = None) -> int:
 
         return sweep_main(argv[1:])
     if argv and argv[0] == "thumbnails":
-        from workbench.ui.thumbnails import main as thumbnails_main
+        from workbench.serve.thumbnails import main as thumbnails_main
 
         return thumbnails_main(argv[1:])
     args = parser.parse_args(argv)
     if args.command == "serve":
         cmd = serve_command(args)
-        env = dict(os.environ, BOKEH_RESOURCES="server", PYTHONUNBUFFERED="1")
+        env = serve_env(args)
         print(f"Spectral Workbench: http://{args.address}:{args.port}/", flush=True)
+        print(f"sweeps root (the sweep explorer's folders): {env['WORKBENCH_SWEEPS']}",
+              flush=True)
         if os.name == "posix":
             # become the server: a signal to this process (SIGTERM from a supervisor or a
             # test) then stops the server itself, with no orphaned child left behind

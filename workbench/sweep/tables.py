@@ -1,7 +1,9 @@
 """Helpers on sweep tables: which columns are parameters, outputs, scalars; long format for
-array outputs (e.g. one row per eigenvalue index)."""
+array outputs (e.g. one row per eigenvalue index); what a table offers to plot."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -48,3 +50,51 @@ def long_table(df: pd.DataFrame, column: str, index_name: str = "index") -> pd.D
     out[index_name] = out[index_name].astype(int)
     out[column] = out[column].astype(float)
     return out.reset_index(drop=True)
+
+
+ARRAY_SUFFIX = "[entry]"  # y choices naming an array output, plotted one entry at a time
+
+
+@dataclass(frozen=True)
+class PlotChoices:
+    """What a sweep table offers to plot and what to show.
+
+    xs: scalar columns (parameters first); ys: numeric outputs, then array outputs as
+    ``"<name>[entry]"``; groups: scalar columns with 2 to 12 distinct values (colour and
+    facet choices); params: the parameter columns; entries: the longest array output's
+    length (1 without one); x, y, color, facet: the values to show (None: no colour /
+    facet)."""
+
+    xs: list
+    ys: list
+    groups: list
+    params: list
+    entries: int
+    x: str
+    y: str
+    color: str | None
+    facet: str | None
+
+
+def plot_choices(t: pd.DataFrame, x: str = "", y: str = "", color: str | None = None,
+                 facet: str | None = None, first: bool = False) -> PlotChoices:
+    """The choices `t` offers, keeping the wanted x, y, color and facet where the table has
+    them: else x is the first varying parameter, y the first array output (its entries
+    then walk through a spectrum or per-layer values), colour the next varying parameter
+    (also on the `first` table when no colour was chosen), facet none. Cost: one pass
+    per column."""
+    params = param_columns(t)
+    outputs, scalars = output_columns(t), scalar_columns(t)
+    numeric, arrays = scalar_columns(t, numeric=True), array_columns(t)
+    varying = [c for c in params if t[c].nunique() > 1]
+    xs = [c for c in scalars if c in params] + [c for c in scalars if c not in params]
+    ys = [c for c in numeric if c in outputs] + [f"{c}{ARRAY_SUFFIX}" for c in arrays]
+    groups = [c for c in scalars if 1 < t[c].nunique() <= 12]
+    x = x if x in xs else (varying[0] if varying else (xs[0] if xs else ""))
+    y = y if y in ys else ((f"{arrays[0]}{ARRAY_SUFFIX}" if arrays else ys[0]) if ys else "")
+    if (color is not None and color not in groups) or (first and color is None):
+        others = [c for c in varying if c != x and c in groups]
+        color = others[0] if others else None
+    facet = facet if facet in groups else None
+    longest = max((int(t[c].map(len).max()) for c in arrays), default=1)
+    return PlotChoices(xs, ys, groups, params, longest, x, y, color, facet)

@@ -1,7 +1,7 @@
 """Shared machinery of every explorer: URL state, error messages, background work, export.
 
 An explorer is a ``param.Parameterized`` + ``pn.viewable.Viewer``: display it in a notebook
-(``explorer`` as the last expression of a cell) or serve it (``workbench.ui.app.serve``).
+(``explorer`` as the last expression of a cell) or serve it (``workbench.serve.app.serve``).
 Subclasses implement ``controls()`` (widgets for the sidebar) and ``view()`` (the main area)
 and set the class attributes ``title``, ``description`` and ``url_params``.
 
@@ -328,6 +328,14 @@ class Explorer(pn.viewable.Viewer):
             future.add_done_callback(lambda f: _forget(full_key, f))
         future.add_done_callback(deliver)
         return future
+
+    def supersede(self, channel: str = "default") -> None:
+        """Drop the result of any request pending on `channel`: a newer choice made it moot
+        (e.g. a refused input: the late result of an earlier request must not replace the
+        message about it). The work itself finishes; other sessions that joined it still get
+        its result."""
+        with self._gen_lock:
+            self._generation[channel] = self._generation.get(channel, 0) + 1
 
     # ------------------------------------------------------------------ URL state
     URL_DELAY_MS: ClassVar[int] = 250

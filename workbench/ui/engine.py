@@ -13,13 +13,8 @@ import pandas as pd
 import panel as pn
 import param
 
-from workbench.ui.base import (
-    Explorer,
-    _on_session,
-    themed_renderer,
-    undelayed,
-    while_session_lives,
-)
+from workbench.ui.base import Explorer, later, undelayed, while_session_lives
+from workbench.ui.live import LiveFigure, hold
 
 SIZES = [500, 1000, 2000, 5000, 10000, 20000]
 KINDS = ["bulk+outliers", "marchenko-pastur", "clustered", "indefinite", "degenerate",
@@ -36,46 +31,6 @@ KIND_NOTES = {
     "well-separated": "1, 2, ..., n: no outliers, so Lanczos converges slowly",
 }
 
-
-
-def _render(element):
-    """Render a HoloViews Overlay to a Bokeh figure once. Returns (figure, {layer label:
-    its ColumnDataSource}): later updates write into the sources, and the browser redraws
-    only the glyphs (a HoloViews re-render rebuilds the figure and costs ~50-100 ms)."""
-    from bokeh.document import Document
-
-    # a document of its own: HoloViews hooks every plot to its document's end, which on
-    # the page's would keep each replaced figure alive until the tab closes
-    plot = themed_renderer().get_plot(element, doc=Document())
-    sources = {sub.current_frame.label: sub.handles["source"]
-               for sub in getattr(plot, "subplots", {}).values()
-               if sub.current_frame is not None and "source" in sub.handles}
-    return plot.state, sources
-
-
-def _write(source, columns: dict, color: str | None = None) -> None:
-    """Replace `source`'s data with `columns` (name -> array), under the keys HoloViews gave
-    the source: a column's name or its sanitized form ("Ritz value" -> "Ritz_value"), and
-    "color" for the colour-mapped column `color`."""
-    from holoviews.core.util import dimension_sanitizer
-
-    named = dict(columns)
-    for name, values in columns.items():
-        named.setdefault(dimension_sanitizer(name), values)
-    if color is not None:
-        named["color"] = columns[color]
-    source.data = {key: named[key] for key in source.data}
-
-
-def _auto_range(fig, axis: str, start: float | None = None) -> None:
-    """Let the browser fit `axis` ("x" or "y") to the data on every update (a Bokeh
-    DataRange1d, 10% padding, log-aware), optionally with a fixed `start`."""
-    from bokeh.models import DataRange1d
-
-    rng = DataRange1d(range_padding=0.1)
-    if start is not None:
-        rng.start = start
-    setattr(fig, f"{axis}_range", rng)
 
 
 class EngineExplorer(Explorer):
@@ -110,15 +65,11 @@ class EngineExplorer(Explorer):
         super().__init__(**params)
         self._run = None
         self._view = None
-        # Bokeh figures rendered once per run (see _render); a step writes into them
-        self._density = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=380,
-                                      css_classes=["wb-engine-density"])
-        self._nodes = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=320,
-                                    css_classes=["wb-engine-nodes"])
-        self._ritz = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=400,
-                                   css_classes=["wb-engine-ritz"])
-        self._race = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=300,
-                                   css_classes=["wb-engine-race"])
+        # figures rendered once per run; a step writes into their sources (LiveFigure)
+        self._density = LiveFigure("wb-engine-density", min_height=380)
+        self._nodes = LiveFigure("wb-engine-nodes", min_height=320)
+        self._ritz = LiveFigure("wb-engine-ritz", min_height=400)
+        self._race = LiveFigure("wb-engine-race", min_height=300)
         # fixed height: a text that changes with every step must not re-layout the page
         self._info = pn.pane.Markdown("", sizing_mode="stretch_width", height=96,
                                       css_classes=["wb-engine-info"])
@@ -132,7 +83,6 @@ class EngineExplorer(Explorer):
                                            "seed"])
         self.param.watch(self._on_cheap, ["step", "broadening", "kpm", "logy"])
         self._requested = None
-        self._live: dict = {}  # figure name -> {layer label: ColumnDataSource}
         # served: after the URL's parameters are applied; in a notebook: at once
         pn.state.onload(self._compute)
 
@@ -174,9 +124,13 @@ class EngineExplorer(Explorer):
         self.guarded(self._compute)()
 
     def _set_run(self, run) -> None:
+        """A new run: every figure rendered anew at the current step and broadening."""
         self._run = run
         self._step_slider.end = int(self.max_steps)
-        self._refresh(race=True)
+        self._view = run.at(self.step, self.broadening)
+        self._build_plots()
+        self.updated += 1
+        self._show_summary(self._view)
         self.computed += 1
 
     # ------------------------------------------------------------------ cheap
@@ -184,54 +138,14 @@ class EngineExplorer(Explorer):
         names = {e.name for e in events}
         if names & {"kpm", "logy"}:
             self.guarded(self._build_density)()
-        self.guarded(self._refresh)(race=False, steps="step" in names)
+        self.guarded(self._show)(steps="step" in names)
 
-    def _build_density(self) -> None:
-        """The density figure (rebuilt by the log / KPM toggles and a new run)."""
-        from workbench.viz.spectral import density_plot, log_floor
-
-        run, view = self._run, self._view
-        if run is None or view is None:
-            return
-        fig, sources = _render(density_plot(
-            run.hist_edges, run.hist_density, view.slq, view.kpm if self.kpm else None,
-            logy=self.logy))
-        # y follows the curves in the browser (hv's framewise ranges cost a server-side
-        # re-render per step); x is the fixed density grid
-        _auto_range(fig, "y", start=log_floor(run.hist_density) if self.logy else 0.0)
-        self._live["curves"] = sources
-        self._density.object = fig
-
-    def _build_plots(self) -> None:
-        """Render every figure once per run; later steps only write into their sources."""
-        from workbench.viz.spectral import nodes_plot, race_plot, ritz_plot
-
-        run, view = self._run, self._view
-        self._build_density()
-        fig, sources = _render(nodes_plot(view.slq))
-        _auto_range(fig, "x")
-        _auto_range(fig, "y")
-        self._live["nodes"] = sources
-        self._nodes.object = fig
-        # x: every step up to the run's last; y: the exact eigenvalues' span (the marks
-        # hold the extremes), which holds every Ritz value (a Rayleigh quotient): neither
-        # range changes with the step
-        fig, sources = _render(ritz_plot(view.ritz, run.marks, max_steps=run.steps_run,
-                                         clim=self._clim()))
-        self._live["ritz"] = sources
-        self._ritz.object = fig
-        self._race.object = _render(race_plot(run.race))[0]
-
-    def _clim(self) -> tuple[float, float]:
-        """Residual colour range over all steps: colours keep their meaning."""
-        full = self._run.ritz.residual
-        return float(full.min()), float(full.max())
-
-    def _refresh(self, race: bool = True, steps: bool = True) -> None:
-        """Show the stored run at the current step and broadening. ``race=True`` (a new
-        run) renders every figure; otherwise data is written into the rendered figures'
-        sources: the density curves always, the nodes and Ritz values when the step
-        changed (``steps``), and the text above them follows on the next tick."""
+    def _show(self, steps: bool = True) -> None:
+        """The stored run at the current step and broadening, written into the rendered
+        figures (handler -> _show -> run.at / *_columns -> LiveFigure.write): the SLQ
+        curve always, KPM, the nodes and the Ritz values when the step changed
+        (``steps``); the text above them follows on the next tick. Cost: a few ms, no
+        products, one message to the browser."""
         from workbench.viz.spectral import (
             NODES_LABEL,
             RITZ_LABEL,
@@ -242,29 +156,54 @@ class EngineExplorer(Explorer):
         )
 
         run = self._run
-        if run is None:
+        if run is None or self._density.figure is None:
             return
-        view = run.at(self.step, self.broadening)
-        self._view = view
-        if race or not self._live:
-            self._build_plots()
-        else:
-            floor = log_floor(run.hist_density) if self.logy else 0.0
-            curves = self._live["curves"]
-            with pn.io.hold():  # one message to the browser: one redraw
-                _write(curves["SLQ"], density_columns(view.slq, floor))
-                # KPM does not depend on the broadening: only a new step changes it
-                if steps and "KPM" in curves:
-                    _write(curves["KPM"], density_columns(view.kpm, floor))
-                if steps:
-                    _write(self._live["nodes"][NODES_LABEL], nodes_columns(view.slq))
-                    _write(self._live["ritz"][RITZ_LABEL], ritz_columns(view.ritz),
-                           color="residual")
+        view = self._view = run.at(self.step, self.broadening)
+        floor = log_floor(run.hist_density) if self.logy else 0.0
+        with hold():  # one message to the browser: one redraw
+            self._density.write("SLQ", density_columns(view.slq, floor))
+            # KPM does not depend on the broadening: only a new step changes it
+            if steps and "KPM" in self._density.sources:
+                self._density.write("KPM", density_columns(view.kpm, floor))
+            if steps:
+                self._nodes.write(NODES_LABEL, nodes_columns(view.slq))
+                self._ritz.write(RITZ_LABEL, ritz_columns(view.ritz), color="residual")
         self.updated += 1
-        if race:  # a new run: the text with the new figures
-            self._show_summary(view)
-        else:
-            _on_session(pn.state.curdoc, lambda: self._show_summary(view))
+        later(lambda: self._show_summary(view))
+
+    def _build_density(self) -> None:
+        """The density figure (rebuilt by the log / KPM toggles and a new run)."""
+        from workbench.viz.spectral import density_plot, log_floor
+
+        run, view = self._run, self._view
+        if run is None or view is None:
+            return
+        # y follows the curves in the browser (hv's framewise ranges cost a server-side
+        # re-render per step); x is the fixed density grid
+        self._density.render(
+            density_plot(run.hist_edges, run.hist_density, view.slq,
+                         view.kpm if self.kpm else None, logy=self.logy),
+            auto_range=("y",),
+            starts={"y": log_floor(run.hist_density) if self.logy else 0.0})
+
+    def _build_plots(self) -> None:
+        """Render every figure once per run; later steps only write into their sources."""
+        from workbench.viz.spectral import nodes_plot, race_plot, ritz_plot
+
+        run, view = self._run, self._view
+        self._build_density()
+        self._nodes.render(nodes_plot(view.slq), auto_range=("x", "y"))
+        # x: every step up to the run's last; y: the exact eigenvalues' span (the marks
+        # hold the extremes), which holds every Ritz value (a Rayleigh quotient): neither
+        # range changes with the step
+        self._ritz.render(ritz_plot(view.ritz, run.marks, max_steps=run.steps_run,
+                                    clim=self._clim()))
+        self._race.render(race_plot(run.race))
+
+    def _clim(self) -> tuple[float, float]:
+        """Residual colour range over all steps: colours keep their meaning."""
+        full = self._run.ritz.residual
+        return float(full.min()), float(full.max())
 
     def _show_summary(self, view) -> None:
         if view is self._view:  # else a newer step has been drawn meanwhile

@@ -52,6 +52,16 @@ def _label(item) -> str:
     return str(getattr(item.label, "value", item.label))
 
 
+def _layers(element, plot) -> list:
+    """The ColumnDataSource of each overlaid element of a rendered Overlay, in drawing order
+    (None for an element drawn without one); [] for anything else (a Layout of panels)."""
+    import holoviews as hv
+
+    if not isinstance(element, hv.Overlay):
+        return []
+    return [sub.handles.get("source") for sub in plot.subplots.values()]
+
+
 def _sources(plot) -> dict:
     """{name: ColumnDataSource} of a rendered HoloViews plot: each overlaid element's by
     its label (or group, or position), then legend entries' by their text."""
@@ -86,6 +96,7 @@ class LiveFigure(pn.viewable.Viewer):
                                   **pane_params)
         self.figure = None
         self.sources: dict = {}
+        self.layers: list = []
         self.renders = 0
 
     def __panel__(self):
@@ -96,10 +107,15 @@ class LiveFigure(pn.viewable.Viewer):
                starts: Mapping[str, float] | None = None) -> LiveFigure:
         """Draw `element` (replacing what was drawn). `auto_range`: axes ("x", "y") the
         browser fits to the data on every later write (a DataRange1d, 10% padding, with
-        ``starts[axis]`` fixed when given). Returns self. Cost: one HoloViews render."""
+        ``starts[axis]`` fixed when given). Returns self. Cost: one HoloViews render.
+
+        After it ``sources`` maps names to data sources and ``layers`` lists an Overlay's
+        sources in drawing order (for overlays whose layers share a label, e.g. a line and
+        its points)."""
         plot = render_themed(element)
         self.figure = plot.state
         self.sources = _sources(plot)
+        self.layers = _layers(element, plot)
         for axis in auto_range:
             self.auto_range(axis, (starts or {}).get(axis))
         self.pane.object = self.figure
@@ -109,14 +125,14 @@ class LiveFigure(pn.viewable.Viewer):
     def show(self, model) -> LiveFigure:
         """Show an already rendered Bokeh `model` (e.g. a layout of several figures)."""
         self.figure = model
-        self.sources = {}
+        self.sources, self.layers = {}, []
         self.pane.object = model
         self.renders += 1
         return self
 
     def clear(self) -> None:
         """Show nothing until the next render."""
-        self.figure, self.sources = None, {}
+        self.figure, self.sources, self.layers = None, {}, []
         self.pane.object = None
 
     @property
@@ -150,17 +166,39 @@ class LiveFigure(pn.viewable.Viewer):
             raise KeyError(f"source {name!r} needs columns {missing}; got {list(columns)}")
         src.data = {key: named[key] for key in src.data}
 
+    def write_layers(self, columns: list[Mapping]) -> bool:
+        """Write ``columns[i]`` into the source of the i-th overlaid layer (``layers``)
+        when they fit what is drawn: as many layers, each with the same column names.
+        Returns False, writing nothing, when they do not (the caller renders anew)."""
+        if len(self.layers) != len(columns) or any(
+                src is None or set(src.data) != set(cols)
+                for src, cols in zip(self.layers, columns, strict=True)):
+            return False
+        for src, cols in zip(self.layers, columns, strict=True):
+            src.data = dict(cols)
+        return True
+
     def write_xy(self, name: str, x, y) -> None:
         """Write an (x, y) element's two columns, whatever HoloViews named them."""
         src = self.source(name)
         kx, ky = list(src.data)[:2]
         src.data = {kx: np.asarray(x, dtype=float), ky: np.asarray(y, dtype=float)}
 
-    def set_range(self, axis: str, start: float, end: float) -> None:
-        """Fix `axis` ("x" or "y") to [start, end] (no message when unchanged)."""
-        if self.figure is not None:
-            set_changed(getattr(self.figure, f"{axis}_range"), start=float(start),
-                        end=float(end))
+    def set_range(self, axis: str, start: float, end: float, reset: bool = False) -> None:
+        """Fix `axis` ("x" or "y") to [start, end] (no message when unchanged); with
+        `reset` the toolbar's reset returns there too. A categorical axis is left alone."""
+        rng = getattr(self.figure, f"{axis}_range", None)
+        if rng is None or hasattr(rng, "factors"):
+            return
+        props = dict(start=float(start), end=float(end))
+        if reset and "reset_start" in rng.properties():  # a Range1d (DataRange1d has none)
+            props.update(reset_start=float(start), reset_end=float(end))
+        set_changed(rng, **props)
+
+    def set_axis_label(self, axis: str, text: str) -> None:
+        """The label of every `axis` ("x" or "y") axis of the figure."""
+        for ax in getattr(self.figure, f"{axis}axis", None) or []:
+            set_changed(ax, axis_label=text)
 
     def auto_range(self, axis: str, start: float | None = None) -> None:
         """Let the browser fit `axis` to the data on every update (log-aware, 10% padding),

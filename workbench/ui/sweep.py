@@ -16,42 +16,17 @@ import pandas as pd
 import panel as pn
 import param
 
-from workbench.errors import InputFormatError
-from workbench.ui.base import Explorer, later, themed_renderer, undelayed, while_session_lives
+from workbench.errors import InputFormatError, WorkbenchError
+from workbench.paths import is_sweep_folder, under_root
+from workbench.sweep.tables import ARRAY_SUFFIX
+from workbench.ui.base import Explorer, later, undelayed, while_session_lives
+from workbench.ui.live import LiveFigure, hold
 
 NONE = "(none)"
-ARRAY_SUFFIX = "[entry]"
 
 
-
-def _render(element):
-    """Render a HoloViews element to Bokeh once. Returns (model, [ColumnDataSource of each
-    layer, in the overlay's order]); the list is empty for a faceted Layout."""
-    import holoviews as hv
-    from bokeh.document import Document
-
-    # a document of its own: HoloViews hooks every plot to its document's end, which on
-    # the page's would keep each replaced figure alive until the tab closes
-    plot = themed_renderer().get_plot(element, doc=Document())
-    sources = []
-    if isinstance(element, hv.Overlay):
-        sources = [sub.handles.get("source") for sub in plot.subplots.values()]
-    return plot.state, sources
-
-
-def _fit_ranges(fig, layers, logx: bool, logy: bool) -> None:
-    """Fit the figure's axes to the layers' data (10% padding, in log10 on a log axis);
-    the reset tool returns to this fit."""
-    from bokeh.models import Range1d
-
-    from workbench.viz.sweep import layers_extent, padded
-
-    for axis, log in (("x", logx), ("y", logy)):
-        extent = layers_extent(layers, axis, log)
-        rng = getattr(fig, f"{axis}_range")
-        if extent is not None and isinstance(rng, Range1d):  # not a categorical axis
-            start, end = padded(*extent, log=log)
-            rng.update(start=start, end=end, reset_start=start, reset_end=end)
+def _some(choice: str) -> str | None:
+    return None if choice == NONE else choice
 
 
 def _stamp(folder: Path) -> tuple[int, int]:
@@ -76,7 +51,8 @@ class SweepExplorer(Explorer):
     url_params = ("folder", "experiment", "x", "y", "entry", "color", "facet", "kind",
                   "logx", "logy")
 
-    folder = param.String(default="", doc="Sweep folder on the server (empty: the example)")
+    folder = param.String(default="", doc="Sweep folder (empty: the example); on a served "
+                                          "page a name under the server's sweeps root")
     experiment = param.Selector(default="", objects=[""], check_on_set=False,
                                 doc="Experiment (a folder may hold several)")
     x = param.Selector(default="", objects=[""], check_on_set=False, doc="x axis")
@@ -94,17 +70,22 @@ class SweepExplorer(Explorer):
     reload = param.Event(doc="Read the folder again (results of a running sweep)")
     loaded = param.Integer(default=0, precedence=-1, doc="Counts tables shown (for tests)")
 
-    def __init__(self, **params):
+    def __init__(self, root: str | os.PathLike | None = None, **params):
+        """`root`: the server's sweeps root (``apps/sweep.py`` passes
+        ``workbench.paths.sweeps_root()``): the folder box and ``?folder=`` then take only
+        names of sweep folders under it (``workbench.paths.under_root``), and the page
+        never shows a server path. None (a notebook): any path the user gives."""
         super().__init__(**params)
+        self._root = None if root is None else Path(root)
         self._table: pd.DataFrame | None = None
         self._table_version = 0
         self._memo: dict = {}
         self._table_gen = 0
         self._plot_df = pd.DataFrame()
         # rendered to Bokeh once per view; a new entry only writes into its sources
-        self._plot = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=380,
-                                   css_classes=["wb-sweep-plot"])
-        self._live: dict | None = None  # what the rendered plot shows, and its sources
+        self._plot = LiveFigure("wb-sweep-plot", min_height=380)
+        # what the rendered plot shows (None: a faceted plot, rendered anew on any change)
+        self._live: dict | None = None
         self._info = pn.pane.Markdown("", sizing_mode="stretch_width")
         self._tabulator = pn.widgets.Tabulator(pd.DataFrame(), disabled=True, pagination="local",
                                                page_size=10, sizing_mode="stretch_width",
@@ -112,48 +93,78 @@ class SweepExplorer(Explorer):
         self._errors, self._where = 0, ""
         self._entry_widget = undelayed(pn.widgets.IntSlider.from_param(
             self.param.entry, name="Entry of an array output"))
+        hint = ("a folder under the server's sweeps root, e.g. widths" if self._root
+                is not None else "e.g. runs/widths")
         self._folder_input = pn.widgets.TextInput.from_param(
-            self.param.folder, placeholder="e.g. runs/widths (empty: the example)",
-            name="Sweep folder")
+            self.param.folder, placeholder=f"{hint} (empty: the example)", name="Sweep folder")
         self.param.watch(self._on_folder, ["folder", "reload"])
         self.param.watch(self._on_experiment, ["experiment"])
         self.param.watch(self._on_view, ["x", "y", "entry", "color", "facet", "kind", "logx",
                                          "logy"])
-        self._load()
+        self.guarded(self._load)()
+
+    @classmethod
+    def from_folder(cls, folder: str | os.PathLike, **params) -> SweepExplorer:
+        """The explorer on a sweep folder of yours (any path: in a notebook there is no
+        sweeps root), e.g. ``SweepExplorer.from_folder("runs/widths")``. Returns the
+        explorer; the table loads in the background (``loaded`` counts tables shown)."""
+        return cls(folder=str(Path(folder).expanduser()), **params)
 
     # ------------------------------------------------------------------ data
     def _path(self) -> Path | None:
+        """The folder to load: None for the example (an empty box); in a notebook the path
+        as given; on a served page the resolved sweep folder the name gives under the
+        sweeps root, else OutsideRootError (one message, whatever the reason)."""
         text = self.folder.strip()
-        return Path(text).expanduser() if text else None
+        if not text:
+            return None
+        if self._root is None:
+            return Path(text).expanduser()
+        return under_root(self._root, text, accept=is_sweep_folder)
 
     def _load(self, use_cache: bool = True) -> None:
+        """Load the folder's table in the background (the example's when the box is
+        empty); a bad name raises, and the guarded caller shows the message."""
         from workbench.sweep.examples import example_folder, example_sweep
         from workbench.sweep.store import SweepStore, load_sweep
 
-        path = self._path()
+        try:
+            path = self._path()  # raises for a name outside the sweeps root (a message)
+            if path is not None and not path.is_dir():  # (a notebook's path: the user's own)
+                raise InputFormatError(f"sweep folder {str(path)!r} does not exist")
+        except WorkbenchError:
+            # a table still on its way (the example, asked for before a link's ?folder=
+            # was applied) must not replace the message
+            self.supersede("load")
+            raise
         target = path if path is not None else example_folder()
-        if path is not None and not path.is_dir():
-            self.show_error(f"sweep folder {str(path)!r} does not exist on the server")
-            return
+        # what the page calls the folder: on a served page never a path of the server
+        shown = str(target) if self._root is None else (
+            self.folder.strip() if path is not None else "the example")
 
         def work():
-            if path is None:
-                example_sweep(target)
-            table = load_sweep(target)
-            return table, len(SweepStore(target).errors()), str(target)
+            try:
+                if path is None:
+                    example_sweep(target)
+                table = load_sweep(target)
+                return table, len(SweepStore(target).errors())
+            except WorkbenchError as exc:
+                if self._root is None:
+                    raise
+                raise InputFormatError(str(exc).replace(str(target), shown)) from None
 
         label = ("Computing the example sweep (12 Hessian experiments)…" if path is None
                  else "Loading the sweep…")
         self.run_background(("sweep", str(target), _stamp(target)), work,
-                            while_session_lives(self._set_table),
+                            while_session_lives(lambda res: self._set_table(res, shown)),
                             channel="load", label=label, use_cache=use_cache)
 
     def _on_folder(self, *events) -> None:
         forced = any(e.name == "reload" for e in events)
         self.guarded(self._load)(use_cache=not forced)
 
-    def _set_table(self, result) -> None:
-        table, n_errors, where = result
+    def _set_table(self, result, where: str) -> None:
+        table, n_errors = result
         if table.empty:
             raise InputFormatError(f"the sweep folder {where!r} holds no results yet")
         self._table = table
@@ -161,10 +172,10 @@ class SweepExplorer(Explorer):
         exps = sorted(table["_experiment"].unique()) if "_experiment" in table else [""]
         self.param.experiment.objects = exps
         self._errors, self._where = n_errors, where
-        with param.parameterized.batch_call_watchers(self):
-            if self.experiment not in exps:
-                self.experiment = exps[0]
-        self._on_experiment()
+        if self.experiment not in exps:
+            self.experiment = exps[0]  # its watcher shows the new table, once
+        else:
+            self._on_experiment()
 
     def _cached(self, what: str, build, *key):
         """`build()` once per loaded table, experiment and `key` (a new entry reuses the
@@ -188,47 +199,27 @@ class SweepExplorer(Explorer):
         return self._cached("rows", build)
 
     def _on_experiment(self, *_events) -> None:
-        from workbench.sweep.store import param_columns
-        from workbench.sweep.tables import array_columns, output_columns, scalar_columns
+        from workbench.sweep.tables import plot_choices
 
         t = self._experiment_table()
         if t.empty:
             return
-        params = param_columns(t)
-        outputs = output_columns(t)
-        scalars = scalar_columns(t)
-        numeric = scalar_columns(t, numeric=True)
-        arrays = array_columns(t)
-        varying = [c for c in params if t[c].nunique() > 1]
-        xs = [c for c in scalars if c in params] + [c for c in scalars if c not in params]
-        ys = [c for c in numeric if c in outputs] + [f"{c}{ARRAY_SUFFIX}" for c in arrays]
-        groups = [c for c in scalars if 1 < t[c].nunique() <= 12]
-        # the values to show, chosen before the options change: a Select widget whose value
+        c = plot_choices(t, self.x, self.y, _some(self.color), _some(self.facet),
+                         first=self.loaded == 0)
+        # the options change after the values are chosen: a Select widget whose value
         # leaves its options picks the first option at once (y = top_eig instead of the
         # array output, when the table arrived after the page was built)
-        x = self.x if self.x in xs else (varying[0] if varying else (xs[0] if xs else ""))
-        # an array output first (a spectrum, per-layer values): its entry slider then
-        # walks through it (top_k[0], top_k[1], ...; alpha of layer 0, 1, ...)
-        y = self.y if self.y in ys else (
-            (f"{arrays[0]}{ARRAY_SUFFIX}" if arrays else ys[0]) if ys else "")
-        # first table: colour by the second varying parameter unless one was chosen
-        color = self.color
-        if color not in [NONE, *groups] or (self.loaded == 0 and color == NONE):
-            others = [c for c in varying if c != x and c in groups]
-            color = others[0] if others else NONE
-        facet = self.facet if self.facet in [NONE, *groups] else NONE
-        self.param.x.objects = xs
-        self.param.y.objects = ys
-        self.param.color.objects = [NONE, *groups]
-        self.param.facet.objects = [NONE, *groups]
-        longest = max((t[c].map(len).max() for c in arrays), default=1)
-        self.param.entry.bounds = (0, max(1, int(longest) - 1))
+        self.param.x.objects = c.xs
+        self.param.y.objects = c.ys
+        self.param.color.objects = self.param.facet.objects = [NONE, *c.groups]
+        self.param.entry.bounds = (0, max(1, c.entries - 1))
         with param.parameterized.batch_call_watchers(self):
-            self.param.update(x=x, y=y, color=color, facet=facet,
+            self.param.update(x=c.x, y=c.y, color=c.color or NONE, facet=c.facet or NONE,
                               entry=min(self.entry, self.param.entry.bounds[1]))
         failed = f", {self._errors} failed" if self._errors else ""
         self._info.object = (f"**{len(t)} results** of `{self.experiment}`{failed} · "
-                             f"parameters: {', '.join(params) or '—'} · folder `{self._where}`")
+                             f"parameters: {', '.join(c.params) or '—'} · folder "
+                             f"`{self._where}`")
         self._refresh()
         self.loaded += 1
 
@@ -317,15 +308,14 @@ class SweepExplorer(Explorer):
         from workbench.viz.sweep import sweep_layers, sweep_plot
 
         x, y, color, facet, kind, logx, logy = view[2:]
-        model, sources = _render(sweep_plot(df, x, y, color=color, facet=facet, kind=kind,
-                                            logx=logx, logy=logy, ylabel=ylab))
         self._live = None
-        if facet is None:
-            layers = sweep_layers(df, x, y, color, kind)
-            _fit_ranges(model, layers, logx, logy)
-            self._live = {"view": view, "figure": model, "sources": sources,
-                          "layers": [(la.element, la.label) for la in layers]}
-        self._plot.object = model
+        with hold():
+            self._plot.render(sweep_plot(df, x, y, color=color, facet=facet, kind=kind,
+                                         logx=logx, logy=logy, ylabel=ylab))
+            if facet is None:
+                layers = sweep_layers(df, x, y, color, kind)
+                self._fit_ranges(layers, logx, logy)
+                self._live = {"view": view, "layers": [(la.element, la.label) for la in layers]}
 
     def _write_plot(self, df: pd.DataFrame, view: tuple, ylab: str) -> bool:
         """Write `df` into the rendered plot when only the data changed (a new entry of an
@@ -340,18 +330,22 @@ class SweepExplorer(Explorer):
         layers = sweep_layers(df, x, y, color, kind)
         if [(la.element, la.label) for la in layers] != live["layers"]:
             return False
-        columns = [layer_columns(layer) for layer in layers]
-        sources = live["sources"]
-        if len(sources) != len(columns) or any(
-                src is None or set(src.data) != set(cols)
-                for src, cols in zip(sources, columns, strict=False)):
-            return False
-        with pn.io.hold():  # one message to the browser: one redraw
-            for src, cols in zip(sources, columns, strict=True):
-                src.data = cols
-            _fit_ranges(live["figure"], layers, logx, logy)
-            live["figure"].yaxis.axis_label = ylab
+        with hold():  # one message to the browser: one redraw
+            if not self._plot.write_layers([layer_columns(layer) for layer in layers]):
+                return False
+            self._fit_ranges(layers, logx, logy)
+            self._plot.set_axis_label("y", ylab)
         return True
+
+    def _fit_ranges(self, layers, logx: bool, logy: bool) -> None:
+        """Fit the plot's axes to the layers' data (10% padding, in log10 on a log axis);
+        the reset tool returns to this fit. A categorical axis keeps its factors."""
+        from workbench.viz.sweep import layers_extent, padded
+
+        for axis, log in (("x", logx), ("y", logy)):
+            extent = layers_extent(layers, axis, log)
+            if extent is not None:
+                self._plot.set_range(axis, *padded(*extent, log=log), reset=True)
 
     def export_data(self) -> pd.DataFrame | None:
         return self._plot_df

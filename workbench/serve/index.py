@@ -8,7 +8,7 @@ import html
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench.ui.theme import ACCENT
+from workbench.serve.theme import ACCENT
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,22 @@ def discover_apps(apps_dir: Path) -> list[AppInfo]:
     files = [p for p in sorted(apps_dir.glob("*.py")) if not p.name.startswith("_")]
     files.sort(key=lambda p: (order.index(p.stem) if p.stem in order else len(order), p.stem))
     return [app_info(p) for p in files]
+
+
+# ?theme=dark / ?theme=default as on the dashboards (without it: the system's preference);
+# the cards and the theme link carry the theme on to the pages they open
+_THEME_JS = """(function () {
+  var t = new URLSearchParams(window.location.search).get("theme");
+  var dark = t === "dark" || (t !== "default" && window.matchMedia &&
+                              window.matchMedia("(prefers-color-scheme: dark)").matches);
+  document.body.classList.add(dark ? "dark" : "light");
+  var link = document.getElementById("theme-link");
+  link.textContent = (dark ? "default" : "dark") + " theme";
+  link.setAttribute("href", "?theme=" + (dark ? "default" : "dark"));
+  if (dark) document.querySelectorAll("a.card").forEach(function (a) {
+    a.setAttribute("href", a.getAttribute("href") + "?theme=dark");
+  });
+})();"""
 
 
 def render_index(apps: list[AppInfo], thumbnails: set[str] | None = None) -> str:
@@ -66,15 +82,23 @@ main {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1f
 .card .noimg {{ display: flex; align-items: center; justify-content: center; color: #889; }}
 .card h2 {{ font-size: 1.15rem; margin: .8rem 1rem .3rem; color: {ACCENT}; }}
 .card p {{ margin: 0 1rem 1rem; font-size: .92rem; line-height: 1.35; }}
+header a {{ color: white; font-size: .95em; text-decoration: none;
+           border-bottom: 1px dotted white; float: right; }}
+body.dark {{ background: #15191f; color: #dde3ea; }}
+body.dark .card {{ background: #20262e; }} body.dark .card h2 {{ color: #9db4e0; }}
 @media (prefers-color-scheme: dark) {{
-  body {{ background: #15191f; color: #dde3ea; }}
-  .card {{ background: #20262e; }} .card h2 {{ color: #9db4e0; }}
+  body:not(.light) {{ background: #15191f; color: #dde3ea; }}
+  body:not(.light) .card {{ background: #20262e; }}
+  body:not(.light) .card h2 {{ color: #9db4e0; }}
 }}
 </style></head>
-<body><header><h1>Spectral Workbench</h1>
+<body><header><a id="theme-link" href="?theme=dark">dark theme</a>
+<h1>Spectral Workbench</h1>
 <p>See the spectra inside machine learning, and change them live.
 {len(apps)} dashboards.</p></header>
 <main>
 {chr(10).join(cards)}
-</main></body></html>
+</main>
+<script>{_THEME_JS}</script>
+</body></html>
 """

@@ -18,7 +18,7 @@ import io
 import time
 from pathlib import Path
 
-from workbench.ui.harness import JS_INSTALL, JS_QUIET, REPO, ServedApps
+from workbench.serve.harness import JS_INSTALL, JS_QUIET, REPO, ServedApps
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

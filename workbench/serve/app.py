@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import panel as pn
 
-from workbench.ui.theme import ACCENT, CSS
+from workbench.serve.theme import ACCENT, CSS
 
 _extension_loaded = False
 _LINK = "color:white;font-size:0.95em;text-decoration:none;border-bottom:1px dotted white"
@@ -37,9 +37,10 @@ def page(explorer, theme: str | None = None) -> pn.template.BootstrapTemplate:
     # an inline handler a bare URL is document.URL, a string.)
     swap = (f"var u=new window.URL(window.location.href);u.searchParams.set('theme','{other}');"
             "window.location.href=u.toString();return false;")
+    home = "./?theme=dark" if theme == "dark" else "./"  # the index in the same theme
     toggle = pn.pane.HTML(
         f'<a style="{_LINK}" href="?theme={other}" onclick="{swap}">{other} theme</a>'
-        f'<span style="color:white"> · </span><a style="{_LINK}" href="./">all dashboards</a>',
+        f'<span style="color:white"> · </span><a style="{_LINK}" href="{home}">all dashboards</a>',
         width=260, height=30, css_classes=["wb-header-links"])
     tmpl = pn.template.BootstrapTemplate(
         title=f"Spectral Workbench · {explorer.title}",

@@ -1,0 +1,105 @@
+"""The live-figure kit (workbench.ui.live) without a browser: render once, then every
+update lands in the rendered Bokeh models, by name, without a new render."""
+
+from __future__ import annotations
+
+import holoviews as hv
+import numpy as np
+import pytest
+
+from workbench.ui.live import LiveFigure, hold, set_changed
+
+hv.extension("bokeh", logo=False)
+
+
+def _overlay():
+    x = np.linspace(0, 1, 5)
+    return (hv.Curve((x, x**2), "x", "y", label="square")
+            * hv.Scatter((x, x), "x", "y", label="square")   # a second layer, same label
+            * hv.Curve((x, 1 - x), "x", "y", label="falling")
+            * hv.VLine(0.5).opts(line_dash="dashed")
+            * hv.VLine(0.2)).opts(title="start")
+
+
+def test_render_names_sources_and_layers():
+    fig = LiveFigure("wb-test", min_height=200).render(_overlay())
+    assert fig.renders == 1 and fig.pane.object is fig.figure
+    assert {"square", "falling"} <= set(fig.names)
+    assert len(fig.layers) == 5 and fig.layers[0] is not fig.layers[1]  # same label, both
+    assert dict(fig.layers[3].data) == {}  # a VLine: a Span, with an empty source
+    assert "wb-test" in fig.pane.css_classes
+
+
+def test_write_by_name_and_layers_in_place():
+    fig = LiveFigure().render(_overlay())
+    figure, src = fig.figure, fig.source("falling")
+    fig.write("falling", {"x": [0.0, 1.0], "y": [3.0, 4.0]})
+    assert list(src.data["y"]) == [3.0, 4.0] and fig.figure is figure and fig.renders == 1
+    fig.write_xy("falling", [0, 1, 2], [5, 6, 7])
+    assert list(fig.source("falling").data["y"]) == [5.0, 6.0, 7.0]
+    with pytest.raises(KeyError, match="needs columns"):
+        fig.write("falling", {"x": [0.0]})
+    with pytest.raises(KeyError, match="no source 'nope'"):
+        fig.write("nope", {})
+    cols = [dict(layer.data) for layer in fig.layers]
+    new = [{k: np.asarray(v) * 0 + i for k, v in c.items()} for i, c in enumerate(cols)]
+    assert fig.write_layers(new[:2]) is False  # too few: nothing written
+    assert list(fig.layers[0].data["y"]) == list(cols[0]["y"])
+    assert fig.write_layers(new) is True
+    assert list(fig.layers[1].data["y"]) == [1] * 5 and fig.renders == 1
+    fits = LiveFigure().render(hv.Curve([1, 2]) * hv.Scatter([3, 4]))
+    cols = [dict(src.data) for src in fits.layers]
+    assert fits.write_layers([{k: np.asarray(v) + 1 for k, v in c.items()} for c in cols])
+    assert list(fits.layers[1].data["y"]) == [4, 5]
+    assert not fits.write_layers([{"other": [1]}, cols[1]])  # other columns: render anew
+
+
+def test_ranges_titles_labels_spans_and_legend():
+    fig = LiveFigure().render(_overlay())
+    fig.set_range("y", -1, 2, reset=True)
+    rng = fig.figure.y_range
+    assert (rng.start, rng.end, rng.reset_start, rng.reset_end) == (-1, 2, -1, 2)
+    fig.set_range("x", 0, 3)
+    assert fig.figure.x_range.end == 3 and fig.figure.x_range.reset_end != 3
+    fig.auto_range("y", start=0.0)
+    assert type(fig.figure.y_range).__name__ == "DataRange1d"
+    assert fig.figure.y_range.start == 0.0
+    fig.set_range("y", 1, 5, reset=True)  # a DataRange1d has no reset: start/end only
+    assert (fig.figure.y_range.start, fig.figure.y_range.end) == (1, 5)
+    fig.set_title("moved")
+    assert fig.figure.title.text == "moved"
+    fig.set_axis_label("y", "density")
+    assert fig.figure.yaxis[0].axis_label == "density"
+    assert len(fig.spans()) == 2 and len(fig.spans(dashed=True)) == 1
+    fig.move_spans(0.7, dashed=True)
+    assert sorted(s.location for s in fig.spans()) == [0.2, 0.7]
+    assert {"square", "falling"} <= set(fig.legend_items())
+
+
+def test_categorical_axis_is_left_alone():
+    fig = LiveFigure().render(hv.Bars([("a", 1), ("b", 2)], "k", "v"))
+    fig.set_range("x", 0, 1, reset=True)  # factors, not numbers: nothing to set
+    assert list(fig.figure.x_range.factors) == ["a", "b"]
+    fig.set_factors("x", ["b", "a"])
+    assert list(fig.figure.x_range.factors) == ["b", "a"]
+
+
+def test_before_a_render_updates_do_nothing():
+    fig = LiveFigure()
+    fig.set_range("x", 0, 1)
+    fig.set_title("t")
+    fig.set_axis_label("x", "t")
+    assert fig.spans() == [] and fig.legend_items() == {} and fig.layers == []
+
+
+def test_set_changed_sends_only_changes():
+    fig = LiveFigure().render(_overlay())
+    title, seen = fig.figure.title, []
+    title.on_change("text", lambda attr, old, new: seen.append(new))
+    set_changed(title, text="start")  # unchanged: no change event, so no message
+    assert seen == []
+    with hold():
+        set_changed(title, text="held", align="left")
+    assert seen == ["held"] and title.align == "left"
+    fig.clear()
+    assert fig.figure is None and fig.sources == {} and fig.layers == []

@@ -223,10 +223,10 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
         be = make_backend(be_name, X, w, device=self._device())
         best = None
         init_s = 0.0
-        from threadpoolctl import threadpool_limits
+        from workbench.backends.threads import one_blas_thread
 
         # numba threads each call a small GEMM: BLAS must not start its own threads inside
-        limits = threadpool_limits(1, user_api="blas") if be_name == "numba" else None
+        limits = one_blas_thread() if be_name == "numba" else None
         try:
             for _ in range(n_init):
                 ti = time.perf_counter()
@@ -283,7 +283,7 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
 
     def _store(self, X, best, be_name: str, init_s: float, t0: float):
         labels, centers, inertia, n_iter = best
-        n_distinct = len(np.unique(labels))
+        n_distinct = int(np.count_nonzero(np.bincount(labels, minlength=self.n_clusters)))
         if n_distinct < self.n_clusters:
             warnings.warn(f"found {n_distinct} distinct clusters, fewer than n_clusters="
                           f"{self.n_clusters} (duplicate points?)", ConvergenceWarning,

@@ -112,9 +112,9 @@ def _one_thread():
     the K x n projected matrix, K x K eigh). Multi-threaded LAPACK on such sizes is barely
     faster on an idle machine and up to 50x slower on a loaded one (OpenBLAS threads spin
     while competing for cores) — measured on the 2-core build machine."""
-    from threadpoolctl import threadpool_limits
+    from workbench.backends.threads import one_blas_thread
 
-    return threadpool_limits(limits=1, user_api="blas")
+    return one_blas_thread()
 
 
 def _qr(X):

@@ -181,7 +181,8 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--device", default=None,
                     help="run only the torch-tensor part on this device (cpu, cuda)")
     ap.add_argument("--full", action="store_true",
-                    help="with --device cuda: also scikit-learn and the full svdvals")
+                    help="with --device: also the full torch.linalg.svdvals (and, on "
+                         "CUDA, scikit-learn on the host)")
     args = ap.parse_args(argv)
     if args.threads:
         from workbench.backends import cap_threads
@@ -274,7 +275,7 @@ def bench_device(dev: str, repeats: int, full: bool) -> None:
         Ah = A.cpu().numpy()
         methods["scikit-learn randomized_svd (defaults, host)"] = (
             lambda: sk_rsvd(Ah, k, random_state=0)[1])
-    if not cuda or full:
+    if full:   # the full SVD: 72 s on an H200 at 20000 x 10000, 99 s here at 1500 x 1000
         methods["torch.linalg.svdvals (full)"] = lambda: torch.linalg.svdvals(A)[:k]
     rows = {}
     with warnings.catch_warnings():

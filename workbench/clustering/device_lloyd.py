@@ -60,9 +60,9 @@ def assign(X, xsq, C, chunk: int):
     return labels, mind
 
 
-def _sums(X, w, labels, k: int, chunk: int, unit_w: bool):
+def _sums(X, w, labels, k: int, chunk: int, unit_w: bool, w64=None):
     """Weighted sums (k, d) and weights (k,) of the points per label, float64. Chunk sums
-    in X's dtype (``index_add_``), accumulated in float64."""
+    in X's dtype (``index_add_``), accumulated in float64 (``w64``: w in float64)."""
     d = X.shape[1]
     sums = torch.zeros((k, d), dtype=torch.float64, device=X.device)
     part = torch.empty((k, d), dtype=X.dtype, device=X.device)
@@ -73,7 +73,7 @@ def _sums(X, w, labels, k: int, chunk: int, unit_w: bool):
         part.zero_()
         sums += part.index_add_(0, lab, xw).double()
     weights = torch.zeros(k, dtype=torch.float64, device=X.device)
-    weights.index_add_(0, labels, w.double())
+    weights.index_add_(0, labels, w.double() if w64 is None else w64)
     return sums, weights
 
 
@@ -101,7 +101,7 @@ def tolerance(X, tol: float):
     """tol times the mean feature variance, as a device scalar (scikit-learn's rule)."""
     if tol == 0:
         return torch.zeros((), dtype=torch.float64, device=X.device)
-    return torch.var(X, dim=0, unbiased=False).double().mean() * tol
+    return torch.var(X, dim=0, correction=0).double().mean() * tol
 
 
 class _FlagReader:
@@ -147,6 +147,7 @@ def lloyd(X, w, centers, max_iter: int, tol: float, *, chunk: int | None = None,
     xsq = (X * X).sum(1)
     unit_w = bool(unit_weights)     # told by the caller: checking w here would sync
     tol_abs = tolerance(X, tol)
+    w64 = w.double()
     C = centers.to(X.dtype).clone()
     done = torch.zeros((), dtype=torch.bool, device=X.device)
     n_iter = torch.zeros((), dtype=torch.int64, device=X.device)
@@ -157,7 +158,7 @@ def lloyd(X, w, centers, max_iter: int, tol: float, *, chunk: int | None = None,
     steps = 0
     for it in range(max_iter):
         labels, mind = assign(X, xsq, C, chunk)
-        sums, weights = _sums(X, w, labels, k, chunk, unit_w)
+        sums, weights = _sums(X, w, labels, k, chunk, unit_w, w64)
         sums, weights = _relocate_empty(X, w, sums, weights, labels, mind)
         nz = weights > 0
         new = torch.where(nz[:, None], sums / torch.where(nz, weights, 1.0)[:, None],
@@ -174,7 +175,7 @@ def lloyd(X, w, centers, max_iter: int, tol: float, *, chunk: int | None = None,
         if reader.push(it, done):
             break
     labels, mind = assign(X, xsq, C, chunk)
-    inertia = (w.double() * mind.double()).sum()
+    inertia = (w64 * mind.double()).sum()
     return labels, C, inertia, n_iter, steps
 
 

@@ -35,9 +35,9 @@ def kmeans_plusplus(X: np.ndarray, n_clusters: int, rng: np.random.Generator,
     use_numba = use_numba and HAVE_NUMBA
     xsq = np.einsum("ij,ij->i", X, X)
     if use_numba:  # numba threads each call a small GEMM: no BLAS threads inside them
-        from threadpoolctl import threadpool_limits
+        from workbench.backends.threads import one_blas_thread
 
-        with threadpool_limits(1, user_api="blas"):
+        with one_blas_thread():
             return _plusplus(X, xsq, w, n_clusters, rng, n_local_trials, True)
     return _plusplus(X, xsq, w, n_clusters, rng, n_local_trials, False)
 

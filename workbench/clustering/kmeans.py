@@ -4,7 +4,12 @@ Same algorithm and stopping rule as scikit-learn's Lloyd k-means (strict converg
 labels stop changing, else squared center shift <= tol * mean feature variance; empty
 clusters relocated to the farthest points; a last assignment so labels match centers), so
 from the same initial centers both give the same labels. The speed comes from the fused
-numba pass (one read of X per iteration) and a k-means++ seeding in numba.
+numba pass (one read of X per iteration; for many centers a BLAS GEMM + argmin pass, see
+:mod:`workbench.clustering.lloyd`) and a k-means++ seeding in numba.
+
+``backend="torch"`` runs seeding (k-means++ / random / given centers) and every Lloyd step
+on the torch device (:mod:`workbench.clustering.device_lloyd`); ``fit`` also takes a torch
+tensor, which then stays where it is. The host reads the result, not each step.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from workbench import backends
+from workbench.backends import arrays as ba
 from workbench.clustering.init import kmeans_parallel, kmeans_plusplus, random_rows
 from workbench.clustering.lloyd import make_backend
 from workbench.clustering.validation import as_rng, check_finite_rows, check_n_clusters
@@ -77,12 +83,16 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
     max_iter, tol : as in scikit-learn (tol is relative to the mean feature variance).
     backend : "auto" (numba, else numpy; torch when ``device`` is a CUDA device), "numpy",
         "numba" or "torch".
-    device : torch device for the torch backend ("cpu", "cuda", "auto").
+    device : torch device for the torch backend ("cpu", "cuda", "auto"). A torch tensor
+        given to ``fit`` stays on its own device unless ``device`` names a CUDA device
+        (and a CUDA tensor selects the torch backend under backend="auto").
     random_state : int, None, numpy Generator or RandomState.
     n_local_trials : k-means++ candidates per center (default 2 + log k).
 
     Attributes: ``cluster_centers_`` (k, d), ``labels_``, ``inertia_``, ``n_iter_``,
-    ``n_features_in_``, ``init_seconds_``, ``fit_seconds_``, ``backend_`` (resolved name).
+    ``n_features_in_``, ``init_seconds_``, ``fit_seconds_``, ``backend_`` (resolved name);
+    torch backend: ``lloyd_steps_run_`` (steps computed, >= n_iter_: on CUDA the
+    convergence flag is read a few steps late, and steps past it change nothing).
 
     Cost of ``fit``: per restart, the seeding (k-means++: k passes over X) plus
     ``n_iter_ + 1`` passes over X of 2 n k d flops each.
@@ -115,7 +125,26 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
             return str(backends.torch_device("auto"))
         return str(self.device)
 
+    def _check_tensor(self, X):
+        """A torch tensor for the device path: 2-D, float32/float64, finite (one device
+        reduction; the bad row is located on the host only when there is one)."""
+        import torch
+
+        if X.ndim != 2:
+            raise ShapeError(f"KMeans: X must be 2-D (n_samples, n_features), got shape "
+                             f"{tuple(X.shape)}")
+        if X.shape[0] < 1 or X.shape[1] < 1:
+            raise ShapeError(f"KMeans: X is empty (shape {tuple(X.shape)})")
+        if X.dtype not in (torch.float32, torch.float64):
+            X = X.to(torch.float64)
+        if not bool(torch.isfinite(X).all()):
+            check_finite_rows(ba.to_numpy(X), "KMeans")
+        self.n_features_in_ = int(X.shape[1])
+        return X
+
     def _check_X(self, X, reset: bool):
+        if ba.is_torch(X):
+            X = ba.to_numpy(X)
         check_finite_rows(X, "KMeans")
         X = validate_data(self, X, reset=reset, accept_sparse=False,
                           dtype=[np.float64, np.float32], order="C", copy=False,
@@ -157,7 +186,13 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
     def fit(self, X, y=None, sample_weight=None):
         """Cluster X (n x d). Returns self."""
         t0 = time.perf_counter()
-        X = self._check_X(X, reset=True)
+        be_name = self._resolve_backend()
+        if ba.is_torch(X) and X.device.type == "cuda" and self.backend == "auto":
+            be_name = "torch"
+        if ba.is_torch(X) and be_name == "torch":
+            X = self._check_tensor(X)
+        else:
+            X = self._check_X(X, reset=True)
         n = X.shape[0]
         if not isinstance(self.n_clusters, (int, np.integer)) or isinstance(self.n_clusters,
                                                                               bool):
@@ -165,30 +200,33 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
         check_n_clusters(self.n_clusters, n)
         if self.max_iter < 1:
             raise ValueError(f"max_iter must be >= 1, got {self.max_iter}")
+        np_dtype = ba.numpy_dtype(X.dtype)
         if sample_weight is None:
-            w = np.ones(n, dtype=X.dtype)
+            w = np.ones(n, dtype=np_dtype)
         else:
-            w = np.asarray(sample_weight, dtype=X.dtype).reshape(-1)
+            w = np.asarray(ba.to_numpy(sample_weight), dtype=np_dtype).reshape(-1)
             if w.shape[0] != n:
                 raise ShapeError(f"sample_weight has {w.shape[0]} entries for {n} samples")
             if not np.all(np.isfinite(w)) or np.any(w < 0):
                 raise ValueError("sample_weight must be finite and non-negative")
             if not np.any(w > 0):
                 raise ValueError("sample_weight is zero for every sample: nothing to cluster")
-        be_name = self._resolve_backend()
         n_init = self._n_init()
         if not isinstance(self.init, str) and n_init != 1:
             warnings.warn("explicit initial centers given: n_init is set to 1",
                           RuntimeWarning, stacklevel=2)
             n_init = 1
         rng = as_rng(self.random_state)
+        if be_name == "torch":
+            best, init_s = self._fit_device(X, w, sample_weight is None, rng, n_init)
+            return self._store(X, best, be_name, init_s, t0)
         be = make_backend(be_name, X, w, device=self._device())
         best = None
         init_s = 0.0
-        from threadpoolctl import threadpool_limits
+        from workbench.backends.threads import one_blas_thread
 
         # numba threads each call a small GEMM: BLAS must not start its own threads inside
-        limits = threadpool_limits(1, user_api="blas") if be_name == "numba" else None
+        limits = one_blas_thread() if be_name == "numba" else None
         try:
             for _ in range(n_init):
                 ti = time.perf_counter()
@@ -200,8 +238,52 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
         finally:
             if limits is not None:
                 limits.restore_original_limits()
+        return self._store(X, best, be_name, init_s, t0)
+
+    def _fit_device(self, X, w, unit_weights: bool, rng, n_init: int):
+        """Seeding and Lloyd on the torch device; returns ((labels, centers, inertia,
+        n_iter) on the host, seeding seconds). One host read per restart (its inertia)."""
+        import torch
+
+        from workbench.clustering import device_lloyd as dl
+
+        # a tensor stays on its device unless `device` names a CUDA device
+        on_own = ba.is_torch(X) and not str(self.device).startswith("cuda")
+        dev = X.device if on_own else self._device()
+        Xt, wt = dl.as_device_data(X, w, dev)
+        k = self.n_clusters
+        best, best_inertia, init_s = None, None, 0.0
+        self.lloyd_steps_run_ = 0
+        for _ in range(n_init):
+            ti = time.perf_counter()
+            init = self.init
+            if isinstance(init, str) and init == "k-means++":
+                C0 = dl.kmeans_plusplus(Xt, k, rng, w=wt, n_local_trials=self.n_local_trials)
+            elif isinstance(init, str) and init == "random":
+                idx = rng.choice(Xt.shape[0], size=k, replace=False)
+                C0 = Xt.index_select(0, torch.as_tensor(idx, device=Xt.device))
+            elif isinstance(init, str) and init == "k-means||":   # seeded on the host
+                Xn = ba.to_numpy(X) if ba.is_torch(X) else X
+                C0 = torch.as_tensor(kmeans_parallel(Xn, k, rng, sample_weight=w,
+                                                     backend="numba"), device=Xt.device)
+            else:
+                C0 = torch.as_tensor(self._initial_centers(ba.to_numpy(X[:1]), w[:1], rng,
+                                                           "numpy"), device=Xt.device)
+            init_s += time.perf_counter() - ti
+            labels, C, inertia, n_iter, steps = dl.lloyd(Xt, wt, C0.to(Xt.dtype),
+                                                         self.max_iter, self.tol,
+                                                         unit_weights=unit_weights)
+            self.lloyd_steps_run_ += steps
+            val = float(inertia)                        # one host read per restart
+            if best is None or val < best_inertia:
+                best, best_inertia = (labels, C, n_iter), val
+        labels, C, n_iter = best
+        return (labels.to(torch.int32).cpu().numpy(), C.cpu().numpy(), best_inertia,
+                int(n_iter)), init_s
+
+    def _store(self, X, best, be_name: str, init_s: float, t0: float):
         labels, centers, inertia, n_iter = best
-        n_distinct = len(np.unique(labels))
+        n_distinct = int(np.count_nonzero(np.bincount(labels, minlength=self.n_clusters)))
         if n_distinct < self.n_clusters:
             warnings.warn(f"found {n_distinct} distinct clusters, fewer than n_clusters="
                           f"{self.n_clusters} (duplicate points?)", ConvergenceWarning,

@@ -18,7 +18,11 @@ import scipy.sparse as sp
 from workbench.backends.numba_support import parallel_guard
 
 _BLOCK_ROWS = 512   # rows per GEMM block: 512 x d stays in L2 for d <= 256
-_TRANSPOSE_K = 32   # from this many centers on, the argmin runs vectorized over points
+# k from which the argmin runs vectorized over points (k x block GEMM); None: never. Off:
+# measured slower than the point-by-point scan of the block x k GEMM at every k on the
+# 2-core AMD EPYC build machine (CPU time per pass, 120k x 24 float32: k=12 3.8 vs 5.6 ms,
+# k=100 18 vs 23 ms, k=200 35 vs 45 ms). Set an int to use it where it wins.
+_TRANSPOSE_K: int | None = None
 
 
 def _n_chunks(n: int) -> int:
@@ -90,8 +94,7 @@ class NumbaLloyd:
     def _prep(self, centers):
         C2 = np.ascontiguousarray(-2.0 * centers, dtype=self.X.dtype)
         cn = (centers.astype(np.float64) ** 2).sum(1).astype(self.X.dtype)
-        # k x nb GEMM + point-vectorized argmin wins for many centers (2x at k=100)
-        transposed = centers.shape[0] >= _TRANSPOSE_K
+        transposed = _TRANSPOSE_K is not None and centers.shape[0] >= _TRANSPOSE_K
         return C2, cn, transposed
 
     def step(self, centers):

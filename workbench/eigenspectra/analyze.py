@@ -32,7 +32,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from workbench.eigenspectra.esd import LayerSpectrum, layer_spectrum, single_blas_thread
+from workbench.eigenspectra.esd import (
+    DEFAULT_BATCH_BYTES,
+    LayerSpectrum,
+    batched_gram_eigenvalues,
+    layer_spectrum,
+    single_blas_thread,
+)
 from workbench.eigenspectra.layers import extract_layers
 from workbench.eigenspectra.powerlaw import EVALS_THRESH, PowerLawFit, fit_powerlaw, tpl_at_bound
 from workbench.eigenspectra.rmt import MPFit, fit_mp
@@ -163,21 +169,44 @@ def spectra(model_or_matrices, *, layers=None, min_evals: int = 8, max_evals: in
             max_N: int = 500_000, conv_layout: str = "auto", conv_mode: str = "pool",
             split_qkv: bool = True, farms: bool = False, randomize: bool = False,
             seed: int = 0, device: str | None = None, farms_size: int = 128,
-            farms_q: float = 1.0, farms_max_blocks: int = 32):
+            farms_q: float = 1.0, farms_max_blocks: int = 32, batched: bool | None = None,
+            max_batch_bytes: int = DEFAULT_BATCH_BYTES):
     """Eigenvalues of every analyzable layer: ``(list[LayerSpectrum], skipped list)``.
 
     Cost per layer: one Gram product (N M^2) and one M x M eigvalsh (+ the same for the
-    shuffled copy with ``randomize``, + FARMS windows with ``farms``). Layers run on
-    ``thread_budget()`` threads at once, each with single-threaded BLAS (LAPACK releases the
-    GIL; many small eigvalsh calls scale across layers, not inside one): 1.8x on 2 cores.
+    shuffled copy with ``randomize``, + FARMS windows with ``farms``).
+
+    Host path (``device`` None or "cpu", default): layers run on ``thread_budget()``
+    threads at once, each with single-threaded BLAS (LAPACK releases the GIL; many small
+    eigvalsh calls scale across layers, not inside one): 1.8x on 2 cores.
+
+    Device path (``device`` a torch device such as "cuda", or ``batched=True``): torch
+    weights stay on their device (no host copy of the model), equal-shaped matrices are
+    stacked into batches of at most ``max_batch_bytes`` (default 2 GiB) of device memory
+    and go through one batched Gram product and one batched float64 ``eigvalsh`` each
+    (:func:`~workbench.eigenspectra.esd.batched_gram_eigenvalues`); only eigenvalues come
+    back to the host. Same eigenvalues as the host path to float64 rounding.
     """
     from concurrent.futures import ThreadPoolExecutor
 
     from workbench.backends.threads import thread_budget
 
+    if batched is None:
+        batched = device is not None and str(device) != "cpu"
     mats, skipped = extract_layers(model_or_matrices, layers=layers, min_evals=min_evals,
                                    max_evals=max_evals, max_N=max_N, conv_layout=conv_layout,
-                                   conv_mode=conv_mode, split_qkv=split_qkv)
+                                   conv_mode=conv_mode, split_qkv=split_qkv,
+                                   keep_torch=batched)
+    if batched:
+        dev = device if device is not None else "cpu"
+        evals = batched_gram_eigenvalues([lm.mats for lm in mats], dev,
+                                         max_bytes=max_batch_bytes)
+        specs = [layer_spectrum(lm, farms=farms, randomize=randomize,
+                                seed=seed + lm.layer_id, farms_size=farms_size,
+                                farms_q=farms_q, farms_max_blocks=farms_max_blocks, evals=ev)
+                 for lm, ev in zip(mats, evals, strict=True)]
+        return specs, skipped
+
     def one(lm):
         return layer_spectrum(lm, farms=farms, randomize=randomize, seed=seed + lm.layer_id,
                               device=device, farms_size=farms_size, farms_q=farms_q,
@@ -206,7 +235,8 @@ def analyze(model_or_matrices, *, layers=None, fit: str = "power_law", finite_si
             min_evals: int = 8, max_evals: int = 15000, max_N: int = 500_000,
             tw_sigmas: float = 3.0, thresh: float = EVALS_THRESH, seed: int = 0,
             device: str | None = None, farms_size: int = 128, farms_q: float = 1.0,
-            farms_max_blocks: int = 32, backend: str = "auto") -> pd.DataFrame:
+            farms_max_blocks: int = 32, backend: str = "auto", batched: bool | None = None,
+            max_batch_bytes: int = DEFAULT_BATCH_BYTES) -> pd.DataFrame:
     """Per-layer eigenspectrum metrics of a model, as a pandas DataFrame (one row per layer).
 
     ``model_or_matrices``: torch ``nn.Module``, dict of named arrays, path to a safetensors
@@ -218,6 +248,11 @@ def analyze(model_or_matrices, *, layers=None, fit: str = "power_law", finite_si
     rand_distance, ww_softrank; with ``farms``: alpha and the fit columns come from the
     FARMS pooled ESD.
 
+    ``device``: None/"cpu" computes on the host, threads across layers; a torch device
+    ("cuda") keeps torch weights where they are and batches equal-shaped matrices through
+    batched float64 Gram + ``eigvalsh`` in batches of at most ``max_batch_bytes`` (2 GiB)
+    of device memory, streaming the layers (``batched=True`` forces that path on CPU).
+
     ``result.attrs``: ``skipped`` (list of {name, shape, reason}), ``params``, ``seconds``.
     Cost: per layer one Gram product + eigvalsh, one O(n^2) KS scan.
     """
@@ -227,7 +262,8 @@ def analyze(model_or_matrices, *, layers=None, fit: str = "power_law", finite_si
                              conv_mode=conv_mode, split_qkv=split_qkv, farms=farms,
                              randomize=randomize, seed=seed, device=device,
                              farms_size=farms_size, farms_q=farms_q,
-                             farms_max_blocks=farms_max_blocks)
+                             farms_max_blocks=farms_max_blocks, batched=batched,
+                             max_batch_bytes=max_batch_bytes)
     df = metrics_table(specs, fit=fit, finite_size=finite_size, fix_fingers=fix_fingers,
                        max_fingers=max_fingers, finger_thresh=finger_thresh, mp_fit=mp_fit,
                        farms=farms, tw_sigmas=tw_sigmas, thresh=thresh, backend=backend)

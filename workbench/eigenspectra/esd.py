@@ -18,7 +18,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = ["LayerSpectrum", "gram_eigenvalues", "farms_eigenvalues", "shuffled_eigenvalues",
-           "layer_spectrum"]
+           "layer_spectrum", "batched_gram_eigenvalues", "DEFAULT_BATCH_BYTES"]
+
+# device memory one batch of layers may take (float64 copies + Gram matrices + eigvalsh
+# workspace): 2 GiB, whatever the number of layers
+DEFAULT_BATCH_BYTES = 2 * 2**30
 
 
 _controller = None
@@ -66,6 +70,50 @@ def gram_eigenvalues(mats, device: str | None = None) -> np.ndarray:
         G = np.matmul(stack.transpose(0, 2, 1), stack)
         ev = np.linalg.eigvalsh(G)
     return np.sort(np.clip(ev.ravel(), 0.0, None))
+
+
+def _batch_bytes(N: int, M: int) -> int:
+    """Device bytes one N x M (N >= M) matrix takes in a batch: its float64 copy, the
+    M x M Gram matrix and eigvalsh's copy/workspace of it."""
+    return 8 * (N * M + 3 * M * M)
+
+
+def batched_gram_eigenvalues(layers_mats, device, max_bytes: int = DEFAULT_BATCH_BYTES
+                             ) -> list[np.ndarray]:
+    """Ascending pooled eigenvalues of W^T W for each layer of ``layers_mats`` (a list of
+    layers, each a list of matrices), computed on a torch ``device`` in float64.
+
+    Equal-shaped matrices (across layers) are stacked and go through one batched Gram
+    product (``bmm``) and one batched ``eigvalsh``; batches are cut so that each takes at
+    most ``max_bytes`` of device memory (a single matrix larger than that runs alone), so
+    memory stays bounded however many layers there are. Inputs may be numpy arrays or torch
+    tensors on any device (a tensor already on ``device`` is not copied before the float64
+    cast). The host receives only the eigenvalues. Cost per matrix: N M^2 + O(M^3) flops.
+    """
+    import torch
+
+    dev = torch.device(device)
+    items = []          # (shape, layer index, matrix index, matrix)
+    for li, mats in enumerate(layers_mats):
+        for mi, W in enumerate(mats):
+            W = _as_tall(W)
+            items.append((tuple(W.shape), li, mi, W))
+    out: list[list] = [[None] * len(m) for m in layers_mats]
+    by_shape: dict[tuple, list] = {}
+    for it in items:
+        by_shape.setdefault(it[0], []).append(it)
+    for (N, M), group in by_shape.items():
+        per = max(1, int(max_bytes // _batch_bytes(N, M)))
+        for lo in range(0, len(group), per):
+            chunk = group[lo:lo + per]
+            T = torch.stack([torch.as_tensor(W).to(dev, torch.float64) for *_, W in chunk])
+            G = T.transpose(1, 2) @ T
+            del T
+            ev = torch.linalg.eigvalsh(G).cpu().numpy()
+            del G
+            for (_, li, mi, _), e in zip(chunk, ev, strict=True):
+                out[li][mi] = e
+    return [np.sort(np.clip(np.concatenate(parts), 0.0, None)) for parts in out]
 
 
 def _windows(n: int, size: int, stride: int) -> list[int]:
@@ -151,17 +199,30 @@ class LayerSpectrum:
         return self.N / self.M
 
 
+def _host_mats(mats):
+    out = []
+    for W in mats:
+        if hasattr(W, "detach"):
+            W = W.detach().float().cpu().numpy() if W.dtype.is_floating_point else W
+        out.append(np.asarray(W))
+    return out
+
+
 def layer_spectrum(layer, *, farms: bool = False, randomize: bool = False, seed: int = 0,
                    device: str | None = None, farms_size: int = 128, farms_q: float = 1.0,
-                   farms_max_blocks: int = 32) -> LayerSpectrum:
-    """Eigenvalues of one :class:`~workbench.eigenspectra.layers.LayerMatrices`."""
+                   farms_max_blocks: int = 32, evals: np.ndarray | None = None
+                   ) -> LayerSpectrum:
+    """Eigenvalues of one :class:`~workbench.eigenspectra.layers.LayerMatrices`
+    (``evals``: already computed, e.g. by :func:`batched_gram_eigenvalues`). FARMS and the
+    shuffled baseline run on the host (a host copy of torch weights when asked for)."""
     t0 = time.perf_counter()
-    evals = gram_eigenvalues(layer.mats, device=device)
+    if evals is None:
+        evals = gram_eigenvalues(_host_mats(layer.mats), device=device)
     fe, nb = (None, 0)
     if farms:
-        fe, nb = farms_eigenvalues(layer.mats, size=farms_size, q=farms_q,
+        fe, nb = farms_eigenvalues(_host_mats(layer.mats), size=farms_size, q=farms_q,
                                    max_blocks=farms_max_blocks, seed=seed)
-    re_ = shuffled_eigenvalues(layer.mats, seed=seed) if randomize else None
+    re_ = shuffled_eigenvalues(_host_mats(layer.mats), seed=seed) if randomize else None
     return LayerSpectrum(layer_id=layer.layer_id, name=layer.name, kind=layer.kind, N=layer.N,
                          M=layer.M, rf=layer.rf, evals=evals, farms_evals=fe, farms_blocks=nb,
                          rand_evals=re_, longname=layer.longname, layout=layer.layout,

@@ -46,7 +46,7 @@ class LayerMatrices:
     layout: str = ""
 
 
-def _to_numpy(x) -> np.ndarray:
+def _to_numpy_copy(x) -> np.ndarray:
     try:
         import torch
 
@@ -60,10 +60,24 @@ def _to_numpy(x) -> np.ndarray:
     return np.asarray(x)
 
 
-def as_named_arrays(obj) -> tuple[dict, dict]:
+def _is_tensor(x) -> bool:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(x, torch.Tensor)
+
+
+def as_named_arrays(obj, keep_torch: bool = False) -> tuple[dict, dict]:
     """(arrays, kinds): named arrays from a module / dict / path / matrix, and the layer
-    kind known from a torch module type (empty for plain arrays)."""
+    kind known from a torch module type (empty for plain arrays). ``keep_torch``: torch
+    tensors stay (detached) tensors on their device instead of numpy copies."""
     kinds: dict[str, str] = {}
+    if keep_torch:
+        def _to_numpy(x):
+            return x.detach() if _is_tensor(x) else _to_numpy_copy(x)
+    else:
+        _to_numpy = _to_numpy_copy
     try:
         import torch.nn as nn
     except ImportError:  # pragma: no cover
@@ -107,7 +121,7 @@ def as_named_arrays(obj) -> tuple[dict, dict]:
 
         return load_matrices(obj), kinds
     arr = _to_numpy(obj)
-    if arr.dtype == object:
+    if not _is_tensor(arr) and arr.dtype == object:
         raise InputFormatError(f"cannot analyze an object of type {type(obj).__name__}; pass "
                                "a torch module, a dict of arrays, a file path or a matrix")
     return {"W": arr}, kinds
@@ -150,7 +164,7 @@ def conv_slices(W: np.ndarray, layout: str = "auto") -> tuple[list[np.ndarray], 
                          "use one letter per axis with O and I for the channels, e.g. OIHW")
     o, i = layout.index("O"), layout.index("I")
     spatial = [a for a in range(W.ndim) if a not in (o, i)]
-    Wt = np.transpose(W, (*spatial, o, i))
+    Wt = W.permute(*spatial, o, i) if _is_tensor(W) else np.transpose(W, (*spatial, o, i))
     flat = Wt.reshape(-1, W.shape[o], W.shape[i])
     return [flat[s] for s in range(flat.shape[0])], layout
 
@@ -160,17 +174,19 @@ _QKV = re.compile(r"(in_proj_weight|qkv|query_key_value|c_attn)", re.IGNORECASE)
 
 def extract_layers(obj, *, layers=None, min_evals: int = 8, max_evals: int = 15000,
                    max_N: int = 500_000, conv_layout: str = "auto", conv_mode: str = "pool",
-                   split_qkv: bool = True):
+                   split_qkv: bool = True, keep_torch: bool = False):
     """(list of LayerMatrices, list of skipped {name, shape, reason}).
 
     ``layers``: None (all), a list of names, or a regex string to select layers by name.
     ``conv_mode``: "pool" (one row per conv layer, eigenvalues of all kernel positions
     pooled, WeightWatcher's default) or "slices" (one row per kernel position).
     Layers with min(N, M) * rf < min_evals or M > max_evals or N > max_N are skipped.
+    ``keep_torch``: torch weights stay tensors on their own device (no host copy; the
+    NaN/inf check is one device reduction per array).
     """
     if conv_mode not in ("pool", "slices"):
         raise ValueError(f"conv_mode must be 'pool' or 'slices', got {conv_mode!r}")
-    arrays, kinds = as_named_arrays(obj)
+    arrays, kinds = as_named_arrays(obj, keep_torch=keep_torch)
     out: list[LayerMatrices] = []
     skipped: list[dict] = []
     lid = 0
@@ -188,7 +204,8 @@ def extract_layers(obj, *, layers=None, min_evals: int = 8, max_evals: int = 150
         shape = tuple(W.shape)
         if not want(name):
             continue
-        if W.dtype.kind not in "f":
+        is_t = _is_tensor(W)
+        if (not W.is_floating_point()) if is_t else W.dtype.kind not in "f":
             skipped.append({"name": name, "shape": shape,
                             "reason": f"{W.dtype} array (not floating point weights)"})
             continue
@@ -196,7 +213,7 @@ def extract_layers(obj, *, layers=None, min_evals: int = 8, max_evals: int = 150
             skipped.append({"name": name, "shape": shape,
                             "reason": "1-D (bias / normalization), no matrix spectrum"})
             continue
-        if not np.all(np.isfinite(W)):
+        if not (bool(W.isfinite().all()) if is_t else np.all(np.isfinite(W))):
             skipped.append({"name": name, "shape": shape, "reason": "holds NaN/inf values"})
             continue
         kind = kinds.get(name)

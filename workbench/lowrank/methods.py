@@ -42,7 +42,7 @@ def approximate(A, rank: int, method: str = "svd", *, seed: int = 0,
     if method == "svd":
         return _svd.truncated_svd(A, rank, **kw)
     if method == "randomized":
-        return _svd.randomized_svd(A, rank, seed=seed, **kw)
+        return _svd.randomized_svd(A, rank, oversample=10, power_iters=2, seed=seed, **kw)
     if method == "krylov":
         return _svd.randomized_svd(A, rank, method="krylov", seed=seed, **kw)
     if method == "cur_leverage":

@@ -5,6 +5,11 @@ All accept a numpy array, scipy sparse matrix, torch tensor (CPU/CUDA) or any
 :mod:`workbench.operators` operator (the randomized ones need only products with A and
 A^T). Results are :class:`~workbench.lowrank.results.LowRankResult` with factors
 ``U, s, Vt`` (U, Vt in the input's backend, s numpy float64).
+
+On a dense torch tensor (CPU or CUDA) every step stays on the tensor's device: the
+products, the QRs, the small SVD / eigh (in float64 on the device) and the residual
+checks; the input is checked for NaN/inf once, and the host reads back only the singular
+values at the end (and, in the convergence-checked modes, one flag per Krylov block).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from workbench.errors import ConvergenceWarning
 from workbench.lowrank._checks import as_matrix, check_rank
 from workbench.lowrank.results import LowRankResult, should_compute_error
 from workbench.operators import LinearOperator, aslinearoperator
+from workbench.spectral.randomized import auto_oversample, auto_power_iters
 
 
 def _finish(res: LowRankResult, A, compute_error, reference_sv) -> LowRankResult:
@@ -28,7 +34,36 @@ def _finish(res: LowRankResult, A, compute_error, reference_sv) -> LowRankResult
     return res.with_error(A, reference_sv)
 
 
-def _as_op(A, dtype=None) -> LinearOperator:
+class _TensorProducts:
+    """Products with a dense torch tensor on its own device, counted like an operator's
+    (``num_matvecs``) but without the operator's per-product NaN/inf check (a host sync on
+    CUDA each time): the input was checked once by ``as_matrix``."""
+
+    backend = "torch"
+
+    def __init__(self, A):
+        self.A = A
+        self.shape = (int(A.shape[0]), int(A.shape[1]))
+        self.dtype, self.device = A.dtype, A.device
+        self.num_matvecs = 0
+
+    def reset_counter(self) -> None:
+        self.num_matvecs = 0
+
+    def matmat(self, X):
+        self.num_matvecs += X.shape[1]
+        return self.A @ X
+
+    def rmatmat(self, Y):
+        self.num_matvecs += Y.shape[1]
+        return self.A.T @ Y
+
+    def random_block(self, k: int, rng: np.random.Generator):
+        # drawn by numpy from the seed (numpy and torch runs see the same block), moved once
+        return ba.random_block(self.shape[1], k, rng, "torch", self.dtype, self.device)
+
+
+def _as_op(A, dtype=None):
     if isinstance(A, LinearOperator):
         return A
     import scipy.sparse as sps
@@ -42,7 +77,34 @@ def _as_op(A, dtype=None) -> LinearOperator:
             A = A.to(getattr(torch, str(np.dtype(dtype))))
         else:
             A = A.astype(dtype, copy=False)
+    if ba.is_torch(A) and not A.is_sparse:
+        return _TensorProducts(A)
     return aslinearoperator(A, symmetric=False)
+
+
+def _f64(X):
+    """X in float64, on its own device (torch) or as a numpy array."""
+    if ba.is_torch(X):
+        import torch
+
+        return X.to(torch.float64)
+    return np.asarray(X, dtype=np.float64)
+
+
+def _eigh_desc(G):
+    """Eigenpairs of a small symmetric matrix, descending, in G's backend and device."""
+    if ba.is_torch(G):
+        import torch
+
+        w, Y = torch.linalg.eigh(G)
+        return torch.flip(w, (0,)), torch.flip(Y, (1,))
+    with _one_thread():
+        w, Y = np.linalg.eigh(G)
+    return w[::-1], Y[:, ::-1]
+
+
+def _host(x) -> np.ndarray:
+    return np.asarray(ba.to_numpy(x), dtype=np.float64)
 
 
 def _one_thread():
@@ -50,9 +112,9 @@ def _one_thread():
     the K x n projected matrix, K x K eigh). Multi-threaded LAPACK on such sizes is barely
     faster on an idle machine and up to 50x slower on a loaded one (OpenBLAS threads spin
     while competing for cores) — measured on the 2-core build machine."""
-    from threadpoolctl import threadpool_limits
+    from workbench.backends.threads import one_blas_thread
 
-    return threadpool_limits(limits=1, user_api="blas")
+    return one_blas_thread()
 
 
 def _qr(X):
@@ -62,9 +124,15 @@ def _qr(X):
         return ba.qr(X)
 
 
-def _small_svd(B) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """SVD of a small dense block in numpy float64 (gesdd, falling back to gesvd)."""
+def _small_svd(B):
+    """SVD of a small dense block in float64: on the tensor's device for torch (the result
+    stays there), else numpy (gesdd, falling back to gesvd)."""
     import scipy.linalg
+
+    if ba.is_torch(B):
+        import torch
+
+        return torch.linalg.svd(_f64(B), full_matrices=False)
 
     Bn = np.asarray(ba.to_numpy(B), dtype=np.float64)
     with _one_thread():
@@ -100,55 +168,85 @@ def truncated_svd(A, rank: int, *, compute_error: bool | str = "auto",
     return _finish(res, A, compute_error, reference_sv)
 
 
-def _range_finder(op: LinearOperator, rank: int, oversample: int, power_iters: int,
-                  seed: int):
-    """Orthonormal basis (m x (rank+oversample)) of the range of op: the engine's
-    randomized range finder (Gaussian sketch + power iterations with re-orthonormalization,
-    l (1 + 2 power_iters) matvecs)."""
-    from workbench.spectral import randomized_range_finder
+def _range_finder(op, rank: int, oversample: int, power_iters: int, seed: int):
+    """Orthonormal basis (m x (rank+oversample)) of the range of op: Gaussian sketch +
+    power iterations with re-orthonormalization (QR) after every product, l (1 + 2
+    power_iters) matvecs — the engine's randomized range finder, same draws, same steps."""
+    ell = min(rank + oversample, *op.shape)
+    rng = np.random.default_rng(seed)
+    Q, _ = _qr(op.matmat(op.random_block(ell, rng)))
+    for _ in range(power_iters):
+        Z, _ = _qr(op.rmatmat(Q))
+        Q, _ = _qr(op.matmat(Z))
+    return Q
 
-    return randomized_range_finder(op, rank, oversample=oversample,
-                                   power_iters=power_iters, seed=seed)
 
-
-def randomized_svd(A, rank: int, *, oversample: int = 10, power_iters: int = 2,
+def randomized_svd(A, rank: int, *, oversample: int | str = "auto",
+                   power_iters: int | str = "auto",
                    method: str = "subspace", tol: float | None = None,
                    block_size: int | None = None, max_iters: int = 60, seed: int = 0,
                    dtype: Any = None, compute_error: bool | str = "auto",
                    reference_sv: np.ndarray | None = None) -> LowRankResult:
     """Randomized truncated SVD: ``U, s, Vt = randomized_svd(A, rank)``.
 
-    method="subspace": the engine's randomized range finder (Gaussian sketch of
-    rank + oversample columns, `power_iters` power/subspace iterations), then the SVD of
-    the small matrix Q^T A. Costs (rank + oversample) * (2 power_iters + 2) matvecs.
+    method="subspace": Gaussian sketch of rank + oversample columns, `power_iters`
+    power/subspace iterations (QR after every product), then the SVD of the small matrix
+    Q^T A. Costs (rank + oversample) * (2 power_iters + 2) matvecs.
+
+    Defaults ("auto"): power_iters by scikit-learn's rule, 7 when rank < min(m, n) / 10 and
+    4 otherwise, and oversample = max(15, rank // 4) (scikit-learn: 10). With them the
+    singular values are at least as accurate as scikit-learn's ``randomized_svd`` at its
+    defaults (and QR re-orthonormalization where scikit-learn uses LU) on fast, slow
+    ((1+i)^-0.6) and flat-then-drop spectra (tests/test_lowrank_defaults.py), typically
+    2-5x more accurate for 10-25% more products; power_iters=2 is the cheap choice for
+    fast decay.
 
     method="krylov": block Krylov (see :func:`block_krylov_svd`): the whole Krylov space
     [A W, (A A^T) A W, ...] instead of its last block; more accurate per matvec on slowly
-    decaying spectra. With ``tol`` it runs until every top-`rank` singular value has
-    relative accuracy `tol` by its residual bound (the "exact" mode).
+    decaying spectra ("auto" depth: 4). With ``tol`` it runs until every top-`rank`
+    singular value has relative accuracy `tol` by its residual bound (the "exact" mode).
 
     dtype: e.g. "float32" to run the products in single precision (twice the BLAS speed;
-    singular values then carry ~1e-6 relative rounding). Returns a LowRankResult
-    (``num_matvecs`` counts products with A and A^T).
+    singular values then carry ~1e-6 relative rounding: the small SVD runs in float64).
+    On a torch tensor every step runs on its device and U, Vt come back there. Returns a
+    LowRankResult (``num_matvecs`` counts products with A and A^T).
     """
     if method == "krylov" or tol is not None:
-        return block_krylov_svd(A, rank, block_size=block_size, iters=power_iters,
+        return block_krylov_svd(A, rank, block_size=block_size,
+                                iters=None if power_iters == "auto" else power_iters,
                                 tol=tol, max_iters=max_iters, seed=seed, dtype=dtype,
                                 compute_error=compute_error, reference_sv=reference_sv)
     if method != "subspace":
         raise ValueError(f"method must be 'subspace' or 'krylov', got {method!r}")
     op = _as_op(A, dtype)
     k = check_rank(rank, op.shape)
+    if power_iters == "auto":
+        power_iters = auto_power_iters(k, op.shape)
+    if oversample == "auto":
+        oversample = auto_oversample(k)
+    if isinstance(power_iters, str) or isinstance(oversample, str):
+        raise ValueError(f"oversample and power_iters must be integers or 'auto', got "
+                         f"{oversample!r}, {power_iters!r}")
     if oversample < 0 or power_iters < 0:
         raise ValueError("oversample and power_iters must be >= 0")
+    power_iters = int(power_iters)
     oversample = min(oversample, min(op.shape) - k)
     op.reset_counter()
     t0 = time.perf_counter()
     Q = _range_finder(op, k, oversample, power_iters, seed)
     Bt = op.rmatmat(Q)                       # n x l: (Q^T A)^T
-    Ub, s, Vt = _small_svd(ba.to_numpy(Bt).T)
-    U = Q @ ba.like(Ub[:, :k], Q)
-    Vt = ba.like(Vt[:k], Q)
+    if ba.is_torch(Bt):
+        # on the device: Bt = Q2 R2, so B = R2^T Q2^T and the SVD of the l x l R2^T gives
+        # B's (the same steps as torch.svd_lowrank); float64 for the small factorization
+        Q2, R2 = _qr(Bt)
+        Ub, s, Wt = _small_svd(R2.T)
+        U = Q @ Ub[:, :k].to(Q.dtype)
+        Vt = (Q2 @ Wt[:k].T.to(Q.dtype)).T
+        s = _host(s)
+    else:
+        Ub, s, Vt = _small_svd(ba.to_numpy(Bt).T)
+        U = Q @ ba.like(Ub[:, :k], Q)
+        Vt = ba.like(Vt[:k], Q)
     dt = time.perf_counter() - t0
     res = LowRankResult("randomized", k, {"U": U, "s": s[:k], "Vt": Vt}, op.shape,
                         params=dict(oversample=oversample, power_iters=power_iters,
@@ -222,9 +320,10 @@ def block_krylov_svd(A, rank: int, *, block_size: int | None = None, iters: int 
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     Q0, _ = _qr(op.matmat(op.random_block(b, rng)))
+    on_torch = ba.is_torch(Q0)
     Qb = _Columns(Q0, 4 * b if tol is None else 8 * b)
     Wb = None
-    G = np.zeros((0, 0))                  # B B^T, grown block by block (convergence checks)
+    G = None                  # B B^T (float64, Q0's device), grown block by block (tol)
     converged, res_rel = False, None
     w = Y = None
     j = 0
@@ -238,43 +337,37 @@ def block_krylov_svd(A, rank: int, *, block_size: int | None = None, iters: int 
             Z = op.matmat(W)
             Qall = Qb.view()
             # block classical Gram-Schmidt, repeated ("twice is enough") only when a
-            # column lost more than 30% of its norm (Daniel, Gragg, Kaufman & Stewart)
+            # column lost more than 30% of its norm (Daniel, Gragg, Kaufman & Stewart);
+            # on torch always twice: the test would be a host sync per block
             for _ in range(2):
                 before = ba.norm(Z, axis=0)
                 Z = Z - Qall @ (Qall.T @ Z)
-                if bool((ba.norm(Z, axis=0) > 0.7 * before).all()):
+                if not on_torch and bool((ba.norm(Z, axis=0) > 0.7 * before).all()):
                     break
             Qn, T = _qr(Z)
         if tol is not None:
             # Ritz values from the small Gram matrix B B^T (K x K), grown by one block of
             # rows/columns per step: eigh costs K^3 instead of the n K^2 of an SVD of B;
             # the final triplets come from the SVD below.
-            cross = np.asarray(ba.to_numpy(Wb.view().T @ W), dtype=np.float64)  # K x b
-            G2 = np.empty((K, K))
-            G2[:K - b, :K - b] = G
+            cross = _f64(Wb.view().T @ W)                                    # K x b
+            G2 = ba.zeros((K, K), ba.backend_of(cross), cross.dtype,
+                          getattr(cross, "device", None))
+            if G is not None:
+                G2[:K - b, :K - b] = G
             G2[:, K - b:] = cross
             G2[K - b:, :K - b] = cross[:K - b].T
             G = G2
         if tol is not None and K >= k:
-            with _one_thread():
-                w, Y = np.linalg.eigh(G)
-            w, Y = np.maximum(w[::-1], 0.0), Y[:, ::-1]
-            Tn = np.asarray(ba.to_numpy(T), dtype=np.float64)
-            s2 = np.maximum(w, np.finfo(float).tiny)
+            w, Y = _eigh_desc(G)
             # A A^T Q = Q G + Q_next T E^T (the block Krylov relation), so the Ritz pair
             # (s_i^2, u_i = Q y_i) of A A^T has residual r_i = ||T y_i[last block]||.
             # Then |s_i^2 - sigma^2| <= r_i for some singular value sigma (Weyl), and
             # <= r_i^2 / gap_i (Kato-Temple, gap_i to the rest of the spectrum, estimated
             # by the Ritz values); relative error of s_i: that over 2 s_i^2 (|s - sigma| =
             # |s^2 - sigma^2| / (s + sigma), and s ~ sigma once converged).
-            r = np.linalg.norm(Tn @ Y[K - b:, :], axis=0)
-            gaps = np.full_like(s2, np.inf)
-            gaps[1:] = np.minimum(gaps[1:], s2[:-1] - s2[1:])
-            gaps[:-1] = np.minimum(gaps[:-1], s2[:-1] - s2[1:])
-            gaps = np.maximum(gaps, 1e-300)
-            bound = np.minimum(r, r**2 / gaps) / (2 * s2)
-            res_rel = bound[:k]
-            if np.all(res_rel <= tol):
+            res_rel = _residual_bounds(w, Y, _f64(T), K, b)[:k]
+            # one host read per block (the stopping decision), on either backend
+            if bool((res_rel <= tol).all()):
                 converged = True
                 break
         if last:
@@ -283,8 +376,8 @@ def block_krylov_svd(A, rank: int, *, block_size: int | None = None, iters: int 
         Qlast = Qn
         j += 1
     Qall, Bt = Qb.view(), Wb.view()
-    if G.shape[0] != Bt.shape[1]:                 # fixed depth: B B^T not formed yet
-        Btn = np.asarray(ba.to_numpy(Bt), dtype=np.float64)
+    if G is None or G.shape[0] != Bt.shape[1]:    # fixed depth: B B^T not formed yet
+        Btn = _f64(Bt)
         G = Btn.T @ Btn
         w = None
     elif not converged:
@@ -292,6 +385,8 @@ def block_krylov_svd(A, rank: int, *, block_size: int | None = None, iters: int 
     U, s, Vt_k = _ritz_triplets(Qall, Bt, G, k, 0.1 * tol if tol else 1e-10,
                                 w=w, Y=Y if w is not None else None)
     dt = time.perf_counter() - t0
+    if res_rel is not None:
+        res_rel = _host(res_rel)
     if tol is not None and not converged:
         warnings.warn(f"block Krylov SVD stopped after {j + 1} blocks without reaching "
                       f"tol={tol:g} (worst bound {float(np.max(res_rel)):.2e})",
@@ -306,24 +401,63 @@ def block_krylov_svd(A, rank: int, *, block_size: int | None = None, iters: int 
     return _finish(res, A, compute_error, reference_sv)
 
 
-def _ritz_triplets(Q, Bt, G: np.ndarray, k: int, accuracy: float, w=None, Y=None):
-    """Top-k (U, s, Vt) of A ~ Q B from B = Q^T A (given as Bt = B^T, n x K).
+def _residual_bounds(w, Y, T, K: int, b: int):
+    """Relative error bounds of the Ritz values (see block_krylov_svd), in w's backend."""
+    tiny = float(np.finfo(float).tiny)
+    if ba.is_torch(w):
+        import torch
+
+        w = torch.clamp(w, min=0.0)
+        s2 = torch.clamp(w, min=tiny)
+        r = torch.linalg.vector_norm(T @ Y[K - b:, :], dim=0)
+        d = s2[:-1] - s2[1:]
+        inf = torch.full((1,), float("inf"), dtype=s2.dtype, device=s2.device)
+        gaps = torch.minimum(torch.cat([inf, d]), torch.cat([d, inf]))
+        gaps = torch.clamp(gaps, min=1e-300)
+        return torch.minimum(r, r**2 / gaps) / (2 * s2)
+    w = np.maximum(w, 0.0)
+    s2 = np.maximum(w, tiny)
+    r = np.linalg.norm(T @ Y[K - b:, :], axis=0)
+    gaps = np.full_like(s2, np.inf)
+    gaps[1:] = np.minimum(gaps[1:], s2[:-1] - s2[1:])
+    gaps[:-1] = np.minimum(gaps[:-1], s2[:-1] - s2[1:])
+    gaps = np.maximum(gaps, 1e-300)
+    return np.minimum(r, r**2 / gaps) / (2 * s2)
+
+
+def _ritz_triplets(Q, Bt, G, k: int, accuracy: float, w=None, Y=None):
+    """Top-k (U, s, Vt) of A ~ Q B from B = Q^T A (given as Bt = B^T, n x K); s numpy,
+    U and Vt in Q's backend and device.
 
     From the eigendecomposition of the small K x K Gram matrix G = B B^T (reused when the
     convergence check already computed it: w, Y) when squaring is harmless — eps s_1^2 /
     s_k^2 <= `accuracy`, the relative error this adds to s_k — which costs K^3 instead of
     the n K^2 of an SVD of B; otherwise from the SVD of B (the K x n matrix)."""
     if w is None:
-        with _one_thread():
-            w, Y = np.linalg.eigh(G)
-        w, Y = w[::-1], Y[:, ::-1]
-    w = np.maximum(w, 0.0)
-    if w[k - 1] > 0 and ba.eps(Bt.dtype) * w[0] / w[k - 1] <= accuracy:
+        w, Y = _eigh_desc(G)
+    if ba.is_torch(w):
+        w = w.clamp(min=0.0)
+        w0, wk = (float(v) for v in w[[0, k - 1]].cpu())       # one small host read
+    else:
+        w = np.maximum(w, 0.0)
+        w0, wk = float(w[0]), float(w[k - 1])
+    if wk > 0 and ba.eps(Bt.dtype) * w0 / wk <= accuracy:
+        if ba.is_torch(w):
+            s_dev = w[:k].sqrt()
+            Yk = Y[:, :k].contiguous()
+            U = Q @ Yk.to(Q.dtype)
+            Vt = (Bt @ (Yk / s_dev).to(Q.dtype)).T
+            return U, _host(s_dev), Vt
         s = np.sqrt(w[:k])
         Yk = ba.like(np.ascontiguousarray(Y[:, :k]), Q)
         U = Q @ Yk
         Vt = (Bt @ (Yk / ba.like(s, Q))).T
         return U, s, Vt
+    if ba.is_torch(Bt):
+        # Bt = Q2 R2: the SVD of the K x K R2^T, on the device
+        Q2, R2 = _qr(Bt)
+        Ub, s, Wt = _small_svd(R2.T)
+        return (Q @ Ub[:, :k].to(Q.dtype), _host(s[:k]), (Q2 @ Wt[:k].T.to(Q.dtype)).T)
     Ub, s, Vt = _small_svd(ba.to_numpy(Bt).T)
     return Q @ ba.like(Ub[:, :k], Q), s[:k], ba.like(Vt[:k], Q)
 
@@ -342,29 +476,42 @@ def gram_svd(A, rank: int, *, compute_error: bool | str = "auto",
     k = check_rank(rank, tuple(A.shape))
     m, n = A.shape
     t0 = time.perf_counter()
-    An = A if not ba.is_torch(A) else None
     tall = n <= m
     G = (A.T @ A) if tall else (A @ A.T)
-    Gn = np.asarray(ba.to_numpy(G), dtype=np.float64)
-    p = Gn.shape[0]
-    w, V = scipy.linalg.eigh(Gn, subset_by_index=(p - k, p - 1), driver="evr",
-                             check_finite=False)
-    w, V = w[::-1], V[:, ::-1]
-    s = np.sqrt(np.maximum(w, 0.0))
-    safe = np.where(s > 0, s, 1.0)
-    Vb = ba.like(np.ascontiguousarray(V / safe), A)
-    if tall:
-        U = A @ Vb                                   # A v_i / s_i
-        Vt = ba.like(np.ascontiguousarray(V.T), A)
+    if ba.is_torch(G):
+        # on the device: full eigh of the Gram matrix in float64 (torch has no subset eigh)
+        w, V = _eigh_desc(_f64(G))
+        w, V = w[:k].clamp(min=0.0), V[:, :k]
+        s_dev = w.sqrt()
+        safe_dev = s_dev.clone()
+        safe_dev[safe_dev == 0] = 1.0
+        Vb = (V / safe_dev).to(A.dtype)
+        if tall:
+            U, Vt = A @ Vb, V.T.to(A.dtype).contiguous()
+        else:
+            Vt, U = (A.T @ Vb).T, V.to(A.dtype).contiguous()
+        s = _host(s_dev)
+        safe = np.where(s > 0, s, 1.0)
     else:
-        Vt = (A.T @ Vb).T
-        U = ba.like(np.ascontiguousarray(V), A)
+        Gn = np.asarray(G, dtype=np.float64)
+        p = Gn.shape[0]
+        w, V = scipy.linalg.eigh(Gn, subset_by_index=(p - k, p - 1), driver="evr",
+                                 check_finite=False)
+        w, V = w[::-1], V[:, ::-1]
+        s = np.sqrt(np.maximum(w, 0.0))
+        safe = np.where(s > 0, s, 1.0)
+        Vb = ba.like(np.ascontiguousarray(V / safe), A)
+        if tall:
+            U = A @ Vb                                   # A v_i / s_i
+            Vt = ba.like(np.ascontiguousarray(V.T), A)
+        else:
+            Vt = (A.T @ Vb).T
+            U = ba.like(np.ascontiguousarray(V), A)
     dt = time.perf_counter() - t0
     eps = ba.eps(A.dtype)
     acc = eps * (s[0] / safe) ** 2
     res = LowRankResult("gram", k, {"U": U, "s": s, "Vt": Vt}, (m, n), params={},
                         seconds=dt, num_matvecs=None, info=dict(accuracy=acc))
-    del An
     return _finish(res, A, compute_error, reference_sv)
 
 

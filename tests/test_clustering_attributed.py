@@ -32,7 +32,7 @@ def test_amg_eigenpairs_match_dense_eigh():
     g = planted_attributed_graph(300, 3, 10.0, n_attributes=40, attributes_per_vertex=5,
                                  attribute_purity=0.5, seed=2)
     A, X, _ = g.arrays()
-    emb = attributed_embedding(A, X, 6, solver="amg", tol=1e-8)
+    emb = attributed_embedding(A, X, 6, solver="amg", tol=1e-8, max_iter=300)
     W = augmented_graph(A, X).W.toarray()
     d = W.sum(1)
     L = np.eye(len(d)) - W / np.sqrt(d)[:, None] / np.sqrt(d)[None, :]

@@ -253,3 +253,26 @@ def test_inapplicable_method_after_a_source_change_falls_back_to_svd():
     assert e.source == "uploaded" and e.method == "svd"
     assert e.run.path is not None and e.run.path.method == "svd" and A(e).shape == (50, 20)
     assert "does not apply" in e.approximation.stats.object
+
+
+def test_from_matrix_opens_the_explorer_on_your_matrix():
+    """A matrix the project does not ship (a rank-3 product, as a float32 array, which
+    the upload rule widens), and clear messages for what cannot be a matrix."""
+    from workbench.errors import WorkbenchError
+
+    rng = np.random.default_rng(7)
+    B = (rng.standard_normal((35, 3)) @ rng.standard_normal((3, 25))).astype(np.float32)
+    e = LowRankExplorer.from_matrix(B, name="my weights", rank=3)
+    wait(e)
+    assert e.message == "" and e.source == "uploaded"
+    assert A(e).shape == (35, 25) and "my weights" in e.run.source.label
+    M, title = shown(e)
+    assert title.endswith("rank 3")
+    # rank 3 reproduces the rank-3 matrix (float32 input and display: 1e-4 relative)
+    assert np.allclose(M, B, atol=1e-4 * np.abs(B).max())
+    with pytest.raises(WorkbenchError, match="2-D"):
+        LowRankExplorer.from_matrix(np.ones((4, 5, 6)))
+    with pytest.raises(WorkbenchError, match="NaN|finite"):
+        LowRankExplorer.from_matrix(nan_matrix())
+    with pytest.raises(WorkbenchError, match="numeric|object|pickle"):
+        LowRankExplorer.from_matrix([[1, "a"], [2, None]])

@@ -226,6 +226,15 @@ class LowRankRun:
             return self.path
         return self.curves.paths.get(method) if self.curves is not None else None
 
+    def export(self) -> pd.DataFrame:
+        """Every method's error curves (columns method, rank, fro, fro_opt, fro_ratio,
+        compression, seconds), or the singular values (index, singular_value) before
+        them."""
+        if self.curves is not None and not self.curves.table.empty:
+            return self.curves.table
+        sv = self.source.sv
+        return pd.DataFrame({"index": np.arange(1, len(sv) + 1), "singular_value": sv})
+
     def table_at(self, rank: int) -> tuple[pd.DataFrame, int | None]:
         """(every method's row at the curve rank nearest `rank`, that rank); (empty, None)
         before the curves. Costs a few pandas operations on <= 7 x 14 rows."""

@@ -243,9 +243,4 @@ class LowRankExplorer(Explorer, LowRankSettings, CompletionSettings):
     def export_data(self) -> pd.DataFrame | None:
         """The error-vs-rank table of every method (or the singular values before it is
         ready)."""
-        if self.run is None:
-            return None
-        if self.run.curves is not None and not self.run.curves.table.empty:
-            return self.run.curves.table
-        sv = self.run.source.sv
-        return pd.DataFrame({"index": np.arange(1, len(sv) + 1), "singular_value": sv})
+        return None if self.run is None else self.run.export()

@@ -144,12 +144,29 @@ def rank_path_for(source: MatrixSource, method: str) -> RankPath:
 @dataclass(frozen=True)
 class ErrorCurves:
     """Every applicable method's relative Frobenius error at CURVE_RANKS ranks next to the
-    optimum (``table``: method, rank, fro, fro_opt, fro_ratio, compression, seconds), and
-    the rank paths that made them (``paths``: method -> RankPath)."""
+    optimum (``table``: method, rank, fro, fro_opt, fro_ratio, compression, seconds), the
+    rank paths that made them (``paths``: method -> RankPath), and the table shown at each
+    of those ranks (``rows``: rank -> DataFrame, one row per method, made once here so a
+    rank step only looks one up)."""
 
     key: tuple
     table: pd.DataFrame
     paths: dict
+    rows: dict = field(default_factory=dict)
+
+    @staticmethod
+    def shown_rows(table: pd.DataFrame) -> dict:
+        """{rank: the table shown at that rank} (method labels, rounded numbers)."""
+        out = {}
+        for rank, sub in table.groupby("rank", sort=True):
+            out[int(rank)] = pd.DataFrame({
+                "method": [METHOD_LABELS.get(m, m) for m in sub["method"]],
+                f"error at rank {int(rank)}": sub["fro"].round(5).to_numpy(),
+                "error / optimum": sub["fro_ratio"].round(4).to_numpy(),
+                "compression": sub["compression"].round(1).to_numpy(),
+                "time (s, at max rank)": sub["seconds"].round(3).to_numpy(),
+            })
+        return out
 
 
 def curve_ranks(max_rank: int) -> np.ndarray:
@@ -170,7 +187,9 @@ def error_curves(source: MatrixSource, methods=tuple(METHOD_LABELS)) -> ErrorCur
             continue
         paths[method] = path
         rows += path.errors(ranks)
-    return ErrorCurves(key=source.key, table=pd.DataFrame(rows), paths=paths)
+    table = pd.DataFrame(rows)
+    return ErrorCurves(key=source.key, table=table, paths=paths,
+                       rows=ErrorCurves.shown_rows(table) if rows else {})
 
 
 # ---------------------------------------------------------------------- the run
@@ -237,19 +256,13 @@ class LowRankRun:
 
     def table_at(self, rank: int) -> tuple[pd.DataFrame, int | None]:
         """(every method's row at the curve rank nearest `rank`, that rank); (empty, None)
-        before the curves. Costs a few pandas operations on <= 7 x 14 rows."""
-        df = self.curves.table if self.curves is not None else None
-        if df is None or df.empty:
+        before the curves. A look-up: the tables were made with the curves."""
+        rows = self.curves.rows if self.curves is not None else {}
+        if not rows:
             return pd.DataFrame(), None
-        near = int(df.iloc[(df["rank"] - rank).abs().argsort()]["rank"].iloc[0])
-        sub = df[df["rank"] == near]
-        return pd.DataFrame({
-            "method": [METHOD_LABELS.get(m, m) for m in sub["method"]],
-            f"error at rank {near}": sub["fro"].round(5).to_numpy(),
-            "error / optimum": sub["fro_ratio"].round(4).to_numpy(),
-            "compression": sub["compression"].round(1).to_numpy(),
-            "time (s, at max rank)": sub["seconds"].round(3).to_numpy(),
-        }), near
+        ranks = np.fromiter(rows, dtype=int)
+        near = int(ranks[np.argmin(np.abs(ranks - int(rank)))])
+        return rows[near], near
 
     def at(self, rank: int) -> LowRankView:
         """The view at `rank` (clamped to 1..max_rank). Costs one dense product of the

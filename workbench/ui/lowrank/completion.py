@@ -26,6 +26,7 @@ class PhaseDiagram(pn.viewable.Viewer):
         self._owner = owner
         self.table = pd.DataFrame()
         self.figure = LiveFigure(css_class="wb-lowrank-phase", min_height=300)
+        self._marker = []
 
     def request(self) -> None:
         s = self._owner
@@ -41,14 +42,15 @@ class PhaseDiagram(pn.viewable.Viewer):
         self.figure.render(phase_transition_plot(table, float(s.fraction)).opts(
             title=f"When is completion possible? ({COMPLETION_SIZE} x {COMPLETION_SIZE}, "
                   f"rank {s.true_rank})"))
+        # the dotted line (the dashed one marks the degrees of freedom), found per render
+        self._marker = [sp for sp in self.figure.spans() if list(sp.line_dash) == [2, 4]]
 
     def mark(self, fraction: float) -> None:
         """Move the observed-fraction marker (the dotted line) in place."""
         if self.figure.figure is None:
             self.show(self.table)
-        for span in self.figure.spans():
-            if list(span.line_dash) == [2, 4]:       # dotted; the dashed one is the dof
-                set_changed(span, location=float(fraction))
+        for span in self._marker:
+            set_changed(span, location=float(fraction))
 
     def __panel__(self):
         return self.figure

@@ -109,6 +109,8 @@ def test_table_row_is_the_curves_at_the_nearest_rank():
     view = run.at(rank=9)
     near = int(ranks[np.argmin(np.abs(ranks - 9))])
     assert view.table_rank == near and len(view.table) == 6
+    # between two curve ranks at the same distance the larger one is shown
+    assert run.at(rank=15).table_rank == 17 and list(ranks[7:9]) == [13, 17]
     svd_row = view.table[view.table["method"] == "Truncated SVD (exact)"]
     # the table's error is the shown path's error at that rank (rounded to 5 digits)
     assert svd_row[f"error at rank {near}"].iloc[0] == pytest.approx(

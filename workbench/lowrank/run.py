@@ -260,7 +260,7 @@ class LowRankRun:
         rows = self.curves.rows if self.curves is not None else {}
         if not rows:
             return pd.DataFrame(), None
-        ranks = np.fromiter(rows, dtype=int)
+        ranks = np.sort(np.fromiter(rows, dtype=int))[::-1]    # a tie goes to the larger
         near = int(ranks[np.argmin(np.abs(ranks - int(rank)))])
         return rows[near], near
 

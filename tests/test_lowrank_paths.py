@@ -103,3 +103,19 @@ def test_nystrom_path_on_a_kernel_and_bad_input():
         lr.rank_path(A, 5, "pca")
     with pytest.raises(RankError, match="max_rank"):
         lr.rank_path(A, 101, "svd")
+
+
+@pytest.mark.parametrize("method", ["cur_qr", "cur_leverage"])
+def test_cur_paths_take_more_rows_than_the_matrix_has_columns(method):
+    """A tall 60 x 40 matrix at rank 23: 2k = 46 rows (<= 60) but only 40 columns: the
+    thin QR of the chosen rows is 40 x 46 (trapezoidal) and the middle factor goes through
+    its pseudo-inverse (it failed with "expected square matrix")."""
+    A = lr.synthetic(60, 40, "slow", seed=3).A
+    s = np.linalg.svd(A, compute_uv=False)
+    path = lr.rank_path(A, 40, method, reference_sv=s)
+    for k in (23, 30):
+        X = path.approx(k)
+        assert np.linalg.matrix_rank(X, tol=1e-9 * s[0]) <= k
+        # all 40 columns are chosen: C C^+ A = A, and the best rank-k middle factor gives
+        # the truncated SVD's error (Eckart-Young) up to rounding
+        assert path.fro_error(k) == pytest.approx(lr.optimum(s, k)[0], rel=1e-6)

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import io
 import pickle
-import time
 
 import numpy as np
 import pytest
-from helpers import nan_matrix, npy_bytes, object_npy_bytes
+from helpers import nan_matrix, npy_bytes, object_npy_bytes, wait_until
 
 pytest.importorskip("panel")
 
@@ -25,13 +24,13 @@ def _one_thread():
     with threadpool_limits(limits=1):
         yield
         # let background chains started by the explorers finish before the interpreter
-        # shuts the pool down (they would only log "cannot schedule new futures")
-        deadline = time.monotonic() + 120
-        quiet = 0
-        while quiet < 3 and time.monotonic() < deadline:
-            base._EXECUTOR.submit(lambda: None).result()
-            quiet = quiet + 1 if base._EXECUTOR._work_queue.qsize() == 0 else 0
-            time.sleep(0.3)
+        # shuts the pool down (they would only log "cannot schedule new futures"): both
+        # workers idle and nothing queued
+        def drained():
+            _pool_idle(120)
+            return base._EXECUTOR._work_queue.qsize() == 0 and not base._INFLIGHT
+
+        wait_until(drained, timeout=120, what="the background pool to drain")
 
 
 def _pool_idle(timeout: float) -> None:
@@ -49,21 +48,19 @@ def _pool_idle(timeout: float) -> None:
 def wait(ex, timeout: float = 120.0) -> None:
     """Until the explorer has no background work left (results applied, and no work
     started by applying them)."""
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
+    def idle():
         _pool_idle(timeout)
-        if ex._pending == 0:
-            _pool_idle(timeout)
-            if ex._pending == 0:
-                return
-    raise AssertionError("background work did not finish")
+        if ex._pending:
+            return False
+        _pool_idle(timeout)
+        return ex._pending == 0
 
-
+    wait_until(idle, timeout=timeout, what="the explorer's background work")
 
 
 def upload(ex, name: str, data: bytes) -> None:
-    ex._upload.filename = name
-    ex._upload.value = data
+    ex._upload_widget.filename = name
+    ex._upload_widget.value = data
     wait(ex)
 
 
@@ -85,49 +82,66 @@ def test_rank_is_the_first_slider_and_in_the_url():
     wait(e)
 
 
+def A(e):
+    """The matrix the explorer shows."""
+    return e.run.source.A
+
+
+def curves(e):
+    return e.run.curves.table
+
+
 def test_source_loads_and_the_rank_path_is_ready(ex):
-    assert ex._A.shape == (300, 200)
+    assert A(ex).shape == (300, 200)
     assert ex.param.rank.bounds == (1, 100)
-    assert ex._path is not None and ex._path.method == "svd"
-    assert "error / optimum" in ex._stats.object and "1.000×" in ex._stats.object
-    assert set(ex._curves["method"]) >= {"svd", "randomized", "krylov", "cur_qr", "id"}
+    assert ex.run.path is not None and ex.run.path.method == "svd"
+    stats = ex.approximation.stats.object
+    assert "error / optimum" in stats and "1.000×" in stats
+    assert set(curves(ex)["method"]) >= {"svd", "randomized", "krylov", "cur_qr", "id"}
     # Nyström is skipped on a non-square matrix, and nothing beats the optimum
-    assert "nystrom" not in set(ex._curves["method"])
-    assert (ex._curves["fro_ratio"] >= 1 - 1e-9).all()
+    assert "nystrom" not in set(curves(ex)["method"])
+    assert (curves(ex)["fro_ratio"] >= 1 - 1e-9).all()
 
 
 def shown(e):
     """(image in the reconstruction plot, its title)."""
-    return e._live["image"].data["image"][0], e._live["recon"].title.text
+    recon = e.approximation.recon
+    return recon.source(recon.names[0]).data["image"][0], recon.figure.title.text
 
 
 def test_rank_changes_only_update_the_rendered_plots(ex):
+    renders = (ex.approximation.recon.renders, ex.approximation.sv.renders,
+               ex.curves.figure.renders)
     before, _ = shown(ex)
     ex.rank = 7
     assert ex._pending == 0                        # no background work for a rank change
     M, title = shown(ex)
     assert title.endswith("rank 7") and M.shape == (300, 200)
     assert not np.array_equal(before, M)
-    assert len(ex._live["kept"].data["index i"]) == 7
-    assert all(s.location == 7.5 for s in ex._live["sv_spans"])
-    assert all(s.location == 7 for s in ex._live["curve_spans"])
-    assert "rank **7**" in ex._stats.object
+    assert len(ex.approximation.sv.source("kept").data["index i"]) == 7
+    sv_spans, curve_spans = ex.approximation.sv.spans(), ex.curves.figure.spans()
+    assert sv_spans and all(s.location == 7.5 for s in sv_spans)
+    assert len(curve_spans) == 2 and all(s.location == 7 for s in curve_spans)
+    assert "rank **7**" in ex.approximation.stats.object
+    # in place: no figure was rendered again
+    assert (ex.approximation.recon.renders, ex.approximation.sv.renders,
+            ex.curves.figure.renders) == renders
     # what is shown is the exact rank-7 truncated SVD (sent as float32)
     import workbench.lowrank as lr
 
-    assert np.allclose(M, lr.truncated_svd(ex._A, 7).approx(), atol=1e-5)
+    assert np.allclose(M, lr.truncated_svd(A(ex), 7).approx(), atol=1e-5)
 
 
 def test_method_switch_and_refused_nystrom(ex):
     ex.method = "cur_qr"
     wait(ex)
-    assert ex._path.method == "cur_qr" and ex.message == ""
+    assert ex.run.path.method == "cur_qr" and ex.message == ""
     M, title = shown(ex)
     assert "CUR" in title
     ex.method = "nystrom"                          # not a kernel: refused, method restored
     wait(ex)
     assert "square" in ex.message
-    assert ex.method == "cur_qr" and ex._path.method == "cur_qr"
+    assert ex.method == "cur_qr" and ex.run.path.method == "cur_qr"
     ex.method = "svd"
     wait(ex)
     assert ex.message == ""
@@ -137,8 +151,8 @@ def test_method_switch_and_refused_nystrom(ex):
 def test_kernel_source_allows_nystrom():
     e = LowRankExplorer(source="kernel", method="nystrom", rank=15)
     wait(e)
-    assert e.message == "" and e._path.method == "nystrom"
-    assert "nystrom" in set(e._curves["method"])
+    assert e.message == "" and e.run.path.method == "nystrom"
+    assert "nystrom" in set(curves(e)["method"])
 
 
 @pytest.mark.parametrize("case, name, data, pattern", [
@@ -154,11 +168,11 @@ def test_kernel_source_allows_nystrom():
 def test_bad_uploads_give_a_message_and_keep_the_matrix(ex, case, name, data, pattern):
     import re
 
-    A_before, src = ex._A, ex.source
+    A_before, src = A(ex), ex.source
     upload(ex, name, data)
     assert re.search(pattern, ex.message, re.I), (case, ex.message)
     assert "Traceback" not in ex.message and "Internal error" not in ex.message
-    assert ex._A is A_before and ex.source == src
+    assert A(ex) is A_before and ex.source == src
     ex.clear_error()
 
 
@@ -166,20 +180,23 @@ def test_good_upload_becomes_the_source():
     e = LowRankExplorer(source="synthetic")
     wait(e)
     rng = np.random.default_rng(0)
-    A = rng.standard_normal((40, 4)) @ rng.standard_normal((4, 30))
-    upload(e, "mine.npz", _npz(A))
+    B = rng.standard_normal((40, 4)) @ rng.standard_normal((4, 30))
+    upload(e, "mine.npz", _npz(B))
     assert e.message == ""
-    assert e.source == "uploaded" and e._A.shape == (40, 30)
+    assert e.source == "uploaded" and A(e).shape == (40, 30)
     assert e.param.rank.bounds == (1, 30) and e.rank <= 30
     e.rank = 4
     M, _ = shown(e)
-    assert np.allclose(M, A, atol=1e-4 * np.abs(A).max())            # rank 4 reproduces a rank-4 matrix
-    # back to a built-in source and again to the upload: no recomputation needed
+    # rank 4 reproduces a rank-4 matrix (shown as float32: 1e-4 of the largest entry)
+    assert np.allclose(M, B, atol=1e-4 * np.abs(B).max())
+    # back to a built-in source and again to the upload: no recomputation needed (the
+    # upload's results are cached under its content's digest)
     e.source = "synthetic"
     wait(e)
     e.source = "uploaded"
+    assert e._pending == 0 and A(e).shape == (40, 30)
     wait(e)
-    assert e._A.shape == (40, 30)
+    assert A(e).shape == (40, 30)
 
 
 def _npz(A) -> bytes:
@@ -195,25 +212,30 @@ def test_uploaded_source_without_a_file_falls_back_with_a_message():
     assert "no matrix uploaded" in e.message
     wait(e)
     assert e.source == "image"
-    assert "no matrix uploaded" in e._stats.object
+    assert "no matrix uploaded" in e.approximation.stats.object
 
 
 def test_completion_tab(ex):
     ex.fraction = 0.3
     wait(ex)
-    truth, mask, res = ex._completion
-    assert res.recovered and "**Recovered**" in ex._cstatus.object
-    assert truth.shape == (100, 100)
+    tab = ex.completion
+    done = tab.result
+    assert done.result.recovered and "**Recovered**" in tab.status.object
+    assert done.truth.shape == (100, 100)
     ex.fraction = 0.05                              # below the degrees of freedom
     wait(ex)
-    assert "Not recovered" in ex._cstatus.object
-    assert not ex._phase.empty
-    assert ex._phase["success"].iloc[0] == 0 and ex._phase["success"].iloc[-1] == 1
+    assert "Not recovered" in tab.status.object
+    phase = tab.phase.table
+    assert not phase.empty
+    assert phase["success"].iloc[0] == 0 and phase["success"].iloc[-1] == 1
+    # the observed-fraction marker followed the slider
+    assert [s.location for s in tab.phase.figure.spans() if list(s.line_dash) == [2, 4]] \
+        == [0.05]
     ex.completion_matrix = "current"
     wait(ex)
-    truth, mask, res = ex._completion
-    assert truth.shape == (100, 100)               # 300 x 200 strided to <= 120
-    assert np.isfinite(res.X).all()
+    done = tab.result
+    assert done.truth.shape == (100, 100)           # 300 x 200 strided to <= 120
+    assert np.isfinite(done.result.X).all()
 
 
 def test_export_data(ex):
@@ -225,9 +247,32 @@ def test_export_data(ex):
 def test_inapplicable_method_after_a_source_change_falls_back_to_svd():
     e = LowRankExplorer(source="kernel", method="nystrom", rank=5)
     wait(e)
-    assert e._path.method == "nystrom"
+    assert e.run.path.method == "nystrom"
     rng = np.random.default_rng(0)
     upload(e, "tall.npy", npy_bytes(rng.standard_normal((50, 20))))   # not square: no Nyström
     assert e.source == "uploaded" and e.method == "svd"
-    assert e._path is not None and e._path.method == "svd" and e._A.shape == (50, 20)
-    assert "does not apply" in e._stats.object
+    assert e.run.path is not None and e.run.path.method == "svd" and A(e).shape == (50, 20)
+    assert "does not apply" in e.approximation.stats.object
+
+
+def test_from_matrix_opens_the_explorer_on_your_matrix():
+    """A matrix the project does not ship (a rank-3 product, as a float32 array, which
+    the upload rule widens), and clear messages for what cannot be a matrix."""
+    from workbench.errors import WorkbenchError
+
+    rng = np.random.default_rng(7)
+    B = (rng.standard_normal((35, 3)) @ rng.standard_normal((3, 25))).astype(np.float32)
+    e = LowRankExplorer.from_matrix(B, name="my weights", rank=3)
+    wait(e)
+    assert e.message == "" and e.source == "uploaded"
+    assert A(e).shape == (35, 25) and "my weights" in e.run.source.label
+    M, title = shown(e)
+    assert title.endswith("rank 3")
+    # rank 3 reproduces the rank-3 matrix (float32 input and display: 1e-4 relative)
+    assert np.allclose(M, B, atol=1e-4 * np.abs(B).max())
+    with pytest.raises(WorkbenchError, match="2-D"):
+        LowRankExplorer.from_matrix(np.ones((4, 5, 6)))
+    with pytest.raises(WorkbenchError, match="NaN|finite"):
+        LowRankExplorer.from_matrix(nan_matrix())
+    with pytest.raises(WorkbenchError, match="numeric|object|pickle"):
+        LowRankExplorer.from_matrix([[1, "a"], [2, None]])

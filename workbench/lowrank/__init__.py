@@ -39,9 +39,25 @@ from workbench.lowrank.results import (
     ApproxError,
     LowRankResult,
     approximation_error,
+    error_ratio,
     exact_singular_values,
     optimum,
+    relative_fro_error,
 )
+from workbench.lowrank.run import (
+    CompletionRun,
+    ErrorCurves,
+    LowRankRun,
+    LowRankView,
+    MatrixSource,
+    error_curves,
+    load_source,
+    phase_diagram,
+    rank_path_for,
+    run_completion,
+    run_lowrank,
+)
+from workbench.lowrank.settings import CompletionSettings, LowRankSettings
 from workbench.lowrank.sketch import (
     SKETCHES,
     LstsqResult,
@@ -53,6 +69,7 @@ from workbench.lowrank.sketch import (
 )
 from workbench.lowrank.sources import (
     Synthetic,
+    UploadedMatrix,
     minilm_matrix,
     minilm_matrix_names,
     rbf_kernel_matrix,
@@ -60,6 +77,7 @@ from workbench.lowrank.sources import (
     spectrum,
     synthetic,
     synthetic_fast,
+    uploaded_matrix,
 )
 from workbench.lowrank.streaming import StreamResult, block_power, oja
 from workbench.lowrank.svd import (
@@ -86,4 +104,9 @@ __all__ = [
     "sketch", "sketched_lstsq", "soft_impute", "spectrum", "synthetic", "synthetic_fast",
     "truncated_svd",
     "weighted_error",
+    # the topic run (dashboard, notebook): settings once, costly part once, cheap views
+    "CompletionRun", "CompletionSettings", "ErrorCurves", "LowRankRun", "LowRankSettings",
+    "LowRankView", "MatrixSource", "UploadedMatrix", "error_curves", "error_ratio",
+    "load_source", "phase_diagram", "rank_path_for", "relative_fro_error", "run_completion",
+    "run_lowrank", "uploaded_matrix",
 ]

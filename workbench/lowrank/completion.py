@@ -26,6 +26,7 @@ import numpy as np
 
 from workbench.backends.numba_support import parallel_guard, register_warmup
 from workbench.errors import NonFiniteError, RankError, ShapeError
+from workbench.lowrank.results import relative_fro_error
 
 try:
     import numba
@@ -185,8 +186,7 @@ def _warm() -> None:
 
 
 def _rel(pred, vals) -> float:
-    den = float(np.linalg.norm(vals))
-    return float(np.linalg.norm(pred - vals)) / den if den > 0 else float(np.linalg.norm(pred))
+    return relative_fro_error(vals, pred)
 
 
 # --------------------------------------------------------------------------- methods
@@ -253,7 +253,7 @@ def alternating_minimization(M, mask=None, rank: int = 5, *, max_iters: int = 10
         h = dict(iteration=it, train_error=train, holdout_error=hold,
                  seconds=time.perf_counter() - t_start)
         if T is not None:
-            h["true_error"] = float(np.linalg.norm(U @ V.T - T)) / tnorm if tnorm else 0.0
+            h["true_error"] = relative_fro_error(T, U @ V.T, tnorm)
         history.append(h)
         if callback is not None:
             callback(h)
@@ -342,7 +342,7 @@ def soft_impute(M, mask=None, rank: int = 5, *, lam: float | None = None,
         h = dict(iteration=it, train_error=train, holdout_error=hold,
                  seconds=time.perf_counter() - t_start)
         if T is not None:
-            h["true_error"] = float(np.linalg.norm(Z - T)) / tnorm if tnorm else 0.0
+            h["true_error"] = relative_fro_error(T, Z, tnorm)
         history.append(h)
         if callback is not None:
             callback(h)

@@ -69,12 +69,14 @@ def _top_vt(A: np.ndarray, rank: int) -> np.ndarray:
 
 
 def _solve_left(R: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """R^+ B for a square upper-triangular R: a triangular solve (k^2 per column) when R
-    is safely invertible, else the pseudo-inverse (duplicate or dependent columns)."""
+    """R^+ B for the upper-triangular (or, with more columns than rows, trapezoidal) R of
+    a thin QR: a triangular solve (k^2 per column) when R is square and safely invertible,
+    else the pseudo-inverse (duplicate or dependent columns; more rows or columns chosen
+    than the matrix has on the other side)."""
     import scipy.linalg
 
     d = np.abs(np.diag(R))
-    if d.size and d.min() > 1e-12 * d.max():
+    if R.shape[0] == R.shape[1] and d.size and d.min() > 1e-12 * d.max():
         return scipy.linalg.solve_triangular(R, B, check_finite=False)
     return scipy.linalg.pinv(R, check_finite=False) @ B
 

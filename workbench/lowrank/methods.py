@@ -14,8 +14,10 @@ from workbench.lowrank.cur import cur, interpolative
 from workbench.lowrank.nystrom import nystrom
 from workbench.lowrank.results import (
     LowRankResult,
+    error_ratio,
     exact_singular_values,
     optimum,
+    relative_fro_error,
     spectral_norm,
 )
 
@@ -68,7 +70,7 @@ def error_curve(A, ranks, methods=("svd", "randomized", "cur_leverage"), *, seed
     A = numpy_f64(as_matrix(A))
     ranks = sorted({check_rank(r, A.shape) for r in ranks})
     sv = exact_singular_values(A)
-    normF = float(np.sqrt(np.sum(sv**2))) or 1.0
+    normF = float(np.sqrt(np.sum(sv**2)))
     rows = []
     for method in methods:
         base = None
@@ -82,11 +84,11 @@ def error_curve(A, ranks, methods=("svd", "randomized", "cur_leverage"), *, seed
             else:
                 res = approximate(A, r, method, seed=seed, compute_error=False)
                 secs = res.seconds
-            R = A - res.approx()
-            fro = float(np.linalg.norm(R)) / normF
-            spec = spectral_norm(R) / sv[0] if sv[0] > 0 else 0.0
+            X = res.approx()
+            fro = relative_fro_error(A, X, normF)
+            spec = spectral_norm(A - X) / sv[0] if sv[0] > 0 else 0.0
             fo, so = optimum(sv, r)
             rows.append(dict(method=method, rank=r, fro=fro, spec=spec, fro_opt=fo,
-                             spec_opt=so, fro_ratio=fro / fo if fo > 0 else 1.0,
+                             spec_opt=so, fro_ratio=error_ratio(fro, fo),
                              seconds=secs, compression=res.compression_ratio))
     return pd.DataFrame(rows)

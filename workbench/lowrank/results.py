@@ -190,6 +190,23 @@ def spectral_norm(M: np.ndarray) -> float:
     return float(svds(M, k=1, tol=1e-6, v0=v0, return_singular_vectors=False)[0])
 
 
+def relative_fro_error(A: np.ndarray, X: np.ndarray, norm: float | None = None) -> float:
+    """||A - X||_F / ||A||_F for dense numpy A and X of one shape: THE Frobenius error of
+    the package (approximations, rank paths, error curves, completion). `norm`: ||A||_F
+    when known (sqrt(sum s_i^2) from the singular values, or precomputed in a loop), else
+    computed. Returns a float; ||A - X||_F itself when the norm is 0 (0.0 for X = A = 0).
+    Costs one pass over the m n entries (plus one more without `norm`)."""
+    diff = float(np.linalg.norm(np.asarray(A) - np.asarray(X)))
+    norm = float(np.linalg.norm(A)) if norm is None else float(norm)
+    return diff / norm if norm > 0 else diff
+
+
+def error_ratio(error: float, optimum_error: float) -> float:
+    """`error` / `optimum_error` (>= 1 against the Eckart–Young optimum; 1 is optimal): 1.0
+    when both are 0, inf when only the optimum is 0."""
+    return _ratio(error, optimum_error)
+
+
 def optimum(sv: np.ndarray, rank: int) -> tuple[float, float]:
     """(relative Frobenius, relative spectral) error of the best rank-`rank` approximation
     of a matrix with singular values `sv` (Eckart–Young–Mirsky)."""
@@ -211,9 +228,9 @@ def approximation_error(A, result: LowRankResult, reference_sv: np.ndarray | Non
     An = np.asarray(ba.to_numpy(A.toarray() if hasattr(A, "toarray") else A),
                     dtype=np.float64)
     sv = exact_singular_values(An) if reference_sv is None else np.asarray(reference_sv)
-    R = An - result.approx()
-    norm_f = float(np.sqrt(np.sum(sv**2)))
-    fro = float(np.linalg.norm(R)) / norm_f if norm_f else 0.0
+    X = result.approx()
+    fro = relative_fro_error(An, X, float(np.sqrt(np.sum(sv**2))))
+    R = An - X
     spec = spectral_norm(R) / float(sv[0]) if sv[0] > 0 else 0.0
     fro_opt, spec_opt = optimum(sv, result.rank)
     sv_err = None

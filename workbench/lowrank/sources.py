@@ -174,3 +174,34 @@ def rbf_kernel_matrix(n: int = 500, gamma: float | None = None, seed: int = 0,
     if gamma is None:
         gamma = 1.0 / (X.shape[1] * X.var())
     return rbf_kernel(X, gamma=gamma)
+
+
+@dataclass(frozen=True)
+class UploadedMatrix:
+    """A matrix a user uploaded: float64, finite, at least 2 x 2. ``digest`` identifies its
+    content (a cache key: the same file gives the same results in every session)."""
+
+    A: np.ndarray
+    name: str
+    digest: str
+
+
+def uploaded_matrix(data, filename: str | None = None, *,
+                    max_side: int | None = None) -> UploadedMatrix:
+    """The first 2-D array of an uploaded .npy / .npz / .safetensors file, checked by the
+    one upload rule (:func:`workbench.io.read_upload`: size, format, no pickles, real
+    finite numbers) with 2 to `max_side` rows and columns (default
+    ``settings.UPLOAD_MAX_SIDE``). Raises a WorkbenchError naming the problem. Costs one
+    pass over the bytes and one hash of the matrix."""
+    import hashlib
+
+    from workbench.io import read_upload
+    from workbench.lowrank.settings import UPLOAD_MAX_SIDE
+
+    name = filename or "upload.npy"
+    arrays = read_upload(data, name, ndim=2, min_side=2,
+                         max_side=UPLOAD_MAX_SIDE if max_side is None else max_side)
+    key, arr = next(iter(arrays.items()))
+    A = np.ascontiguousarray(arr, dtype=np.float64)
+    return UploadedMatrix(A=A, name=name if len(arrays) == 1 else f"{name}[{key}]",
+                          digest=hashlib.blake2b(A.tobytes(), digest_size=12).hexdigest())

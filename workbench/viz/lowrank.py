@@ -64,6 +64,14 @@ def _image_opts(shape: tuple[int, int], kind: str, clim, title: str, height: int
                 clipping_colors={"NaN": "#dddddd"}, tools=["hover"], toolbar="above")
 
 
+def matrix_image_columns(M: np.ndarray, max_pixels: int = MAX_PIXELS) -> dict:
+    """The columns of :func:`matrix_image`'s source for matrix M (the image block-averaged
+    to at most `max_pixels` per side, float32, and its frame): what a cheap update writes
+    into a rendered image (``LiveFigure.write``)."""
+    m, n = np.shape(M)
+    return {"image": [block_mean(M, max_pixels)], "x": [0], "y": [0], "dw": [n], "dh": [m]}
+
+
 def matrix_image(M: np.ndarray, title: str = "", kind: str = "matrix",
                  clim: tuple[float, float] | None = None, height: int = 300,
                  max_pixels: int = MAX_PIXELS, colorbar: bool = False) -> hv.Image:
@@ -82,6 +90,20 @@ def matrix_image(M: np.ndarray, title: str = "", kind: str = "matrix",
         **_image_opts(M.shape, kind, clim, title, height, colorbar), backend="bokeh")
 
 
+def _sv_floor(sv: np.ndarray) -> float:
+    """The smallest value drawn on the log axis (zeros sit 16 decades below s_1)."""
+    return float(sv[0]) * 1e-16 if len(sv) and sv[0] > 0 else 1e-300
+
+
+def singular_value_columns(view) -> dict:
+    """The "kept" points of :func:`singular_value_plot` for a low-rank view (anything
+    with ``kept_sv``, the top-k singular values): index i and s_i, zeros lifted to the
+    plot's floor."""
+    s = np.asarray(view.kept_sv, dtype=np.float64)
+    return {"index i": np.arange(1, len(s) + 1),
+            "singular value s_i": np.maximum(s, _sv_floor(s))}
+
+
 def singular_value_plot(sv: np.ndarray, rank: int, estimated: np.ndarray | None = None,
                         method: str = "", height: int = 300) -> hv.Overlay:
     """All singular values of A (log-log, grey), the `rank` kept ones highlighted (legend
@@ -89,7 +111,7 @@ def singular_value_plot(sv: np.ndarray, rank: int, estimated: np.ndarray | None 
     dotted line after the kept ones."""
     sv = np.asarray(sv, dtype=np.float64)
     i = np.arange(1, len(sv) + 1)
-    floor = sv[0] * 1e-16 if len(sv) and sv[0] > 0 else 1e-300
+    floor = _sv_floor(sv)
     s = np.maximum(sv, floor)
     k = int(min(rank, len(sv)))
     els = [hv.Curve((i, s), "index i", "singular value s_i", label="all (exact)").opts(

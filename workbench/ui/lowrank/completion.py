@@ -1,0 +1,135 @@
+"""The "Completion" tab: complete a matrix from a fraction of its entries (the observed and
+the recovered matrix, the error per sweep) and the phase diagram (success against the
+observed fraction). Both are keyed background requests of the topic run
+(``run_completion``, ``phase_diagram``), cached across sessions by their settings.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import panel as pn
+
+from workbench.lowrank.run import completion_key, phase_diagram, run_completion
+from workbench.lowrank.settings import COMPLETION_SIZE, CompletionSettings
+from workbench.ui.live import LiveFigure, set_changed
+
+_COMPLETION = ["fraction", "completion_rank", "completion_matrix", "true_rank",
+               "completion_method"]
+
+
+class PhaseDiagram(pn.viewable.Viewer):
+    """Success rate against the observed fraction for the random matrices of the
+    settings' true rank and method; a dotted marker at the observed fraction."""
+
+    def __init__(self, owner):
+        super().__init__()
+        self._owner = owner
+        self.table = pd.DataFrame()
+        self.figure = LiveFigure(css_class="wb-lowrank-phase", min_height=300)
+        self._marker = []
+
+    def request(self) -> None:
+        s = self._owner
+        r, method = int(s.true_rank), s.completion_method
+        s.run_background(("phase", r, method), lambda: phase_diagram(r, method), self.show,
+                         channel="phase", label="Phase transition (24 completions)…")
+
+    def show(self, table: pd.DataFrame) -> None:
+        from workbench.viz.lowrank import phase_transition_plot
+
+        self.table = table
+        s = self._owner
+        self.figure.render(phase_transition_plot(table, float(s.fraction)).opts(
+            title=f"When is completion possible? ({COMPLETION_SIZE} x {COMPLETION_SIZE}, "
+                  f"rank {s.true_rank})"))
+        # the dotted line (the dashed one marks the degrees of freedom), found per render
+        self._marker = [sp for sp in self.figure.spans() if list(sp.line_dash) == [2, 4]]
+
+    def mark(self, fraction: float) -> None:
+        """Move the observed-fraction marker (the dotted line) in place."""
+        if self.figure.figure is None:
+            self.show(self.table)
+        for span in self._marker:
+            set_changed(span, location=float(fraction))
+
+    def __panel__(self):
+        return self.figure
+
+
+class CompletionTab(pn.viewable.Viewer):
+    """Its controls (the completion half of the explorer's settings), the masked and the
+    recovered matrix, the error per sweep and the phase diagram."""
+
+    def __init__(self, owner):
+        super().__init__()
+        self._owner = owner                  # the explorer: settings + background work
+        self.result = None                   # the CompletionRun shown
+        self.status = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self.masked = LiveFigure(css_class="wb-lowrank-masked", min_height=320)
+        self.recovered = LiveFigure(css_class="wb-lowrank-recovered", min_height=320)
+        self.history = LiveFigure(css_class="wb-lowrank-history", min_height=300)
+        self.phase = PhaseDiagram(owner)
+        owner.param.watch(owner.guarded(self._on_change), _COMPLETION)
+
+    def _on_change(self, *events) -> None:
+        self.request()
+        if {e.name for e in events} & {"true_rank", "completion_method"}:
+            self.phase.request()
+
+    def request(self) -> None:
+        """Complete the chosen matrix (keyed by the settings; the current matrix by its
+        source key)."""
+        s = self._owner
+        source = s.run.source if s.run is not None else None
+        if s.completion_matrix == "current" and source is None:
+            return
+        settings = CompletionSettings.copy_of(s)
+        s.run_background(completion_key(settings, source),
+                         lambda: run_completion(settings, source), self.show,
+                         channel="completion", label="Completing the matrix…")
+
+    def show(self, done) -> None:
+        from workbench.viz.lowrank import completion_history_plot, matrix_image
+
+        self.result = done
+        res, mask = done.result, done.mask
+        self.masked.render(matrix_image(done.observed, f"observed {mask.mean():.0%} (grey: "
+                                        "missing)", kind=done.kind, clim=done.clim,
+                                        height=280))
+        self.recovered.render(matrix_image(res.X, f"recovered, rank {res.rank}",
+                                           kind=done.kind, clim=done.clim, height=280))
+        self.history.render(completion_history_plot(done.history))
+        m, n = done.truth.shape
+        head = (f"**Recovered** to {res.final_error:.1e} (relative error on all entries)"
+                if res.recovered else f"**Not recovered** (to 1e-6): relative error "
+                f"{res.final_error:.2e} on all entries")
+        self.status.object = (
+            f"{head}  \n{int(mask.sum()):,} observed entries = "
+            f"{mask.sum() / done.dof:.2f}× the {done.dof:,} degrees of freedom of a "
+            f"rank-{res.rank} {m} x {n} matrix · {len(res.history)} sweeps, "
+            f"{res.seconds_per_sweep * 1e3:.1f} ms per sweep")
+        self.phase.mark(done.fraction)
+
+    def __panel__(self):
+        s = self._owner
+        controls = pn.Row(
+            pn.Column(pn.widgets.FloatSlider.from_param(s.param.fraction,
+                                                        name="Observed fraction"),
+                      pn.widgets.IntSlider.from_param(s.param.completion_rank,
+                                                      name="Rank of the completion"),
+                      sizing_mode="stretch_width"),
+            pn.Column(pn.widgets.Select.from_param(s.param.completion_matrix, name="Matrix"),
+                      pn.widgets.IntSlider.from_param(s.param.true_rank,
+                                                      name="True rank (random matrix)"),
+                      pn.widgets.RadioButtonGroup.from_param(s.param.completion_method),
+                      sizing_mode="stretch_width"),
+            sizing_mode="stretch_width")
+        return pn.Column(
+            controls, self.status,
+            pn.Row(self.masked, self.recovered, sizing_mode="stretch_width"),
+            pn.Row(self.history, self.phase, sizing_mode="stretch_width"),
+            pn.pane.Markdown("Right: success rate over 2 random matrices per fraction; grey "
+                             "dashed: samples = degrees of freedom r(m + n − r), below which "
+                             "no method can succeed; red dotted: your observed fraction.",
+                             sizing_mode="stretch_width"),
+            sizing_mode="stretch_width")

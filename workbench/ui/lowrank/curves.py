@@ -1,0 +1,70 @@
+"""The "Error vs rank" tab: every method's relative error against rank next to the
+Eckart–Young optimum, and the table at the curve rank nearest the slider.
+
+On a served page the figure is rendered only while its tab is shown: rendering it cost
+~0.5-0.8 s of the server's time per new session (twice: empty, then with the curves), most
+of a session's start, for a tab most never open. ``activate`` renders it when the tab is
+chosen.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import panel as pn
+
+from workbench.lowrank.settings import METHOD_LABELS
+from workbench.ui.base import served
+from workbench.ui.live import LiveFigure, set_changed
+
+
+class CurvesTab(pn.viewable.Viewer):
+    """Error curves (rendered per set of curves) and the table (written per rank)."""
+
+    def __init__(self):
+        super().__init__()
+        self.figure = LiveFigure(css_class="wb-lowrank-curves", min_height=340)
+        self.table = pn.widgets.Tabulator(pd.DataFrame(), disabled=True, show_index=False,
+                                          sizing_mode="stretch_width", height=260)
+        self.active = False   # the tab is shown
+        self.stale = False    # the figure waits for its tab (served pages)
+        self._table_rank = None
+        self._markers = []    # the rank markers, found once per render (see show)
+
+    def show_curves(self, run, rank: int) -> None:
+        """Render the curves of `run` (empty axes before they are computed); deferred
+        until the tab is shown on a served page."""
+        from workbench.viz.lowrank import error_vs_rank_plot
+
+        if served(pn.state.curdoc) and not self.active:
+            self.stale = True
+            return
+        self.stale = False
+        df = run.curves.table if run.curves is not None else pd.DataFrame()
+        self.figure.render(error_vs_rank_plot(df, int(rank), labels=METHOD_LABELS))
+        # LiveFigure.spans walks the whole model graph of the two panels (~100-200 ms on
+        # a busy server): once per render, not per rank step
+        self._markers = self.figure.spans()
+        self._table_rank = -1
+
+    def show(self, view) -> None:
+        """A rank step: move the markers; the table when its nearest rank changed."""
+        for span in self._markers:
+            set_changed(span, location=float(view.rank))
+        if view.table_rank != self._table_rank:
+            self._table_rank = view.table_rank
+            self.table.value = view.table
+
+    def activate(self, run, view) -> None:
+        """The tab was chosen: draw what waited for it."""
+        self.active = True
+        if self.stale and run is not None:
+            self.show_curves(run, view.rank)
+            self.show(view)
+
+    def __panel__(self):
+        return pn.Column(
+            pn.pane.Markdown("Every method computed once at the largest rank and evaluated "
+                             "at 14 ranks; the dashed line is the best any rank-k matrix "
+                             "can do. The table shows the rank nearest the slider.",
+                             sizing_mode="stretch_width"),
+            self.figure, self.table, sizing_mode="stretch_width")

@@ -1,0 +1,246 @@
+"""Low-rank explorer: take a matrix — a photo, a MiniLM weight matrix, an RBF kernel, a
+synthetic matrix with a chosen spectrum, or your own .npy/.npz — and see what each method
+keeps and loses at each rank.
+
+The explorer is its settings (``LowRankSettings`` and ``CompletionSettings`` from the
+topic: every parameter declared once, there; the URL and the widgets use them) and wires
+them to the topic run (:mod:`workbench.lowrank.run`) through keyed background requests:
+the source and its singular values, one rank path per method, every method's error
+curves, the completion and the phase diagram, each cached across sessions by its
+settings. A rank step is ``run.at(rank)`` written into the figures of the tabs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import panel as pn
+
+from workbench.errors import InputFormatError, WorkbenchError
+from workbench.io import UPLOAD_MAX_BYTES
+from workbench.lowrank.run import (
+    LowRankRun,
+    error_curves,
+    load_source,
+    rank_path_for,
+    source_key,
+)
+from workbench.lowrank.settings import (
+    METHOD_LABELS,
+    UPLOAD_MAX_SIDE,
+    CompletionSettings,
+    LowRankSettings,
+)
+from workbench.lowrank.sources import uploaded_matrix
+from workbench.ui.base import Explorer, undelayed
+from workbench.ui.lowrank.approximation import ApproximationTab
+from workbench.ui.lowrank.completion import CompletionTab
+from workbench.ui.lowrank.curves import CurvesTab
+
+
+def _attempt(fn, *args):
+    """fn(*args), or the WorkbenchError it raised (a refused method is a result too: it
+    is cached like one and answered with a fallback)."""
+    try:
+        return fn(*args)
+    except WorkbenchError as exc:
+        return exc
+
+
+class LowRankExplorer(Explorer, LowRankSettings, CompletionSettings):
+    """Compare low-rank approximations of a matrix against the Eckart–Young optimum."""
+
+    title = "Low-rank approximation"
+    description = ("Approximate a photo, a MiniLM weight matrix, a kernel or your own matrix "
+                   "with SVD, randomized SVD, CUR, Nyström...: what each keeps at each "
+                   "rank, against the optimum; and when matrix completion is possible.")
+    url_params = ("rank", "source", "method", "image", "layer", "decay", "noise", "fraction",
+                  "completion_rank", "completion_matrix", "true_rank", "completion_method")
+
+    def __init__(self, _upload=None, **params):
+        super().__init__(**params)
+        self.run: LowRankRun | None = None      # what is shown (grows: path, curves)
+        self._drawn = None                      # source key the figures show
+        self._upload = _upload                  # the UploadedMatrix, if any
+        self._notice = ""                       # why the source or method was switched
+        self._good_method = self.method
+        self.approximation = ApproximationTab()
+        self.curves = CurvesTab()
+        self.completion = CompletionTab(self)
+        self._upload_widget = pn.widgets.FileInput(accept=".npy,.npz", multiple=False,
+                                                   sizing_mode="stretch_width")
+        self._upload_widget.param.watch(self.guarded(self._on_upload), "value")
+        self._source_widgets = {
+            "image": pn.widgets.Select.from_param(self.param.image, name="Photo"),
+            "minilm": pn.widgets.Select.from_param(self.param.layer, name="Weight matrix"),
+            "synthetic": pn.Column(
+                pn.widgets.RadioButtonGroup.from_param(self.param.decay, name="Spectrum"),
+                pn.widgets.FloatSlider.from_param(self.param.noise, name="Noise"),
+                sizing_mode="stretch_width", margin=0)}
+        self._update_visibility()
+        self.param.watch(self._on_source, ["source", "image", "layer", "decay", "noise"])
+        self.param.watch(self.guarded(self._on_method), ["method"])
+        self.param.watch(self.guarded(self._on_rank), ["rank"])
+        self.guarded(self._load_source)()
+        self.completion.request()
+        self.completion.phase.request()
+
+    @classmethod
+    def from_matrix(cls, A, name: str = "your matrix", **params) -> LowRankExplorer:
+        """The explorer opened on your own matrix `A` (numpy / torch / anything
+        ``np.asarray`` takes; 2-D, real, finite, 2 to UPLOAD_MAX_SIDE per side). Raises a
+        WorkbenchError naming the problem."""
+        import io
+
+        from workbench.backends.arrays import to_numpy
+
+        buf = io.BytesIO()
+        try:
+            np.save(buf, np.asarray(to_numpy(A)), allow_pickle=False)
+        except (TypeError, ValueError) as exc:     # object arrays, non-arrays
+            raise InputFormatError(f"{name} is not a numeric array ({exc})") from None
+        return cls(_upload=uploaded_matrix(buf.getvalue(), f"{name}.npy"),
+                   **{**params, "source": "uploaded"})
+
+    # ------------------------------------------------------------------ the matrix
+    def _on_source(self, *events) -> None:
+        if self.source_changed(e.name for e in events):
+            self._notice = ""
+            self.guarded(self._load_source)()
+        self._update_visibility()
+
+    def _load_source(self) -> None:
+        try:
+            key = source_key(self, self._upload)
+        except InputFormatError as exc:
+            problem = f"{exc} (showing the photo)"
+            self.source = "image"          # loads the photo
+            self._notice = problem         # stays on the page (the alert may be cleared)
+            raise InputFormatError(problem) from None
+        upload = self._upload if key[0] == "uploaded" else None
+        self.run_background(("source", key), lambda: load_source(key, upload),
+                            self._set_source, channel="source",
+                            label="Loading the matrix and its exact singular values…")
+
+    def _on_upload(self, event) -> None:
+        if not event.new:
+            return
+        self._upload = uploaded_matrix(event.new, self._upload_widget.filename)
+        if self.source == "uploaded":
+            self._load_source()
+        else:
+            self.source = "uploaded"
+
+    def _set_source(self, source) -> None:
+        self.run, self._drawn = LowRankRun(source), None
+        self.param.rank.bounds = (1, source.max_rank)
+        if self.rank > source.max_rank:
+            self.rank = source.max_rank
+        self._request_path()             # start the background work first (a cached
+        self._request_curves()           # result lands at once), then draw
+        self._drawn = source.key
+        self.approximation.show_source(self.run, self.rank)
+        self.curves.show_curves(self.run, self.rank)
+        self._on_rank()
+        if self.completion_matrix == "current":
+            self.completion.request()
+
+    # ------------------------------------------------------------------ the method
+    def _on_method(self, *_events) -> None:
+        self._notice = ""
+        self._request_path()
+
+    def _request_path(self) -> None:
+        if self.run is None:
+            return
+        source, method = self.run.source, self.method
+        known = self.run.known_path(method)
+        if known is not None:
+            self._set_path((known, source.key, method))
+            return
+        self.run_background(("path", source.key, method),
+                            lambda: (_attempt(rank_path_for, source, method), source.key,
+                                     method),
+                            self._set_path, channel="path",
+                            label=f"Computing the {METHOD_LABELS[method]} (once, at rank "
+                                  f"{source.max_rank})…")
+
+    def _set_path(self, result) -> None:
+        path, key, method = result
+        if self.run is None or key != self.run.source.key:
+            return
+        if isinstance(path, Exception):
+            if self.method == method:
+                fallback = self._good_method if self._good_method != method else "svd"
+                self.method = fallback                   # back to something that works
+                self._notice = (f"{METHOD_LABELS[method]} does not apply here ({path}); "
+                                f"showing the {METHOD_LABELS[fallback]}.")
+                self._on_rank()
+            raise path
+        if method != self.method:
+            return
+        self.run = self.run.with_path(path)
+        self._good_method = method
+        if self._drawn == key:
+            self.approximation.show_path(self.run, self.rank)
+            self._on_rank()
+
+    def _request_curves(self) -> None:
+        source = self.run.source
+        self.run_background(("curves", source.key), lambda: error_curves(source),
+                            self._set_curves, channel="curves",
+                            label="Error vs rank for every method…")
+
+    def _set_curves(self, curves) -> None:
+        if self.run is None or curves.key != self.run.source.key:
+            return
+        self.run = self.run.with_curves(curves)
+        if self._drawn == curves.key:
+            self.curves.show_curves(self.run, self.rank)
+            self._on_rank()
+
+    # ------------------------------------------------------------------ the rank (cheap)
+    def _on_rank(self, *_events) -> None:
+        """Everything that depends on the rank only: the run's view written into the
+        rendered figures (no figure is rebuilt)."""
+        if self.run is None or self._drawn != self.run.source.key:
+            return
+        view = self.run.at(self.rank)
+        self.approximation.show(view, self._notice)
+        self.curves.show(view)
+
+    # ------------------------------------------------------------------ layout
+    def _update_visibility(self) -> None:
+        for source, widget in self._source_widgets.items():
+            widget.visible = self.source == source
+
+    def controls(self) -> list:
+        return [
+            undelayed(pn.widgets.IntSlider.from_param(self.param.rank, name="Rank k")),
+            pn.widgets.Select.from_param(self.param.source, name="Matrix"),
+            *self._source_widgets.values(),
+            pn.widgets.Select.from_param(self.param.method, name="Method"),
+            pn.pane.Markdown(f"**Upload a matrix** (.npy / .npz, 2-D, at most "
+                             f"{UPLOAD_MAX_SIDE} x {UPLOAD_MAX_SIDE}, "
+                             f"{UPLOAD_MAX_BYTES // 2**20} MiB; never pickles)",
+                             margin=(10, 5, 0, 5)),
+            self._upload_widget,
+        ]
+
+    def view(self):
+        tabs = pn.Tabs(("Approximation", self.approximation), ("Error vs rank", self.curves),
+                       ("Completion", self.completion), sizing_mode="stretch_width",
+                       dynamic=True)
+        tabs.param.watch(self.guarded(self._on_tab), "active")
+        return tabs
+
+    def _on_tab(self, event) -> None:
+        if event.new == 1 and self.run is not None:
+            self.curves.activate(self.run, self.run.at(self.rank))
+        else:
+            self.curves.active = event.new == 1
+
+    def export_data(self) -> pd.DataFrame | None:
+        """The error-vs-rank table of every method (or the singular values before it is
+        ready)."""
+        return None if self.run is None else self.run.export()

@@ -31,8 +31,14 @@ def test_readme_api_example_runs():
     model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(),
                                 torch.nn.Linear(8, 3)).double()
     weights = {"w1": rng.standard_normal((80, 40)), "w2": rng.standard_normal((60, 30))}
+    from workbench.clustering import planted_attributed_graph
+
+    graph = planted_attributed_graph(300, 3, 10.0, n_attributes=30, seed=0)
+    after = {k: v + 0.1 * np.outer(rng.standard_normal(v.shape[0]), rng.standard_normal(
+        v.shape[1])) for k, v in weights.items()}  # a rank-1 fine-tuning update per layer
     env = dict(A=A, X=Xt, y=y, model=model, loss_fn=torch.nn.CrossEntropyLoss(),
-               model_or_matrices=weights, points=X, k=3, rank=5)
+               model_or_matrices=weights, points=X, k=3, rank=5, before=weights,
+               after=after, adjacency=graph.adjacency, attributes=graph.attributes)
     code = _api_block()
     # the user's own file: a safetensors file written from the same weights
     import tempfile
@@ -43,6 +49,8 @@ def test_readme_api_example_runs():
         path = Path(d) / "model.safetensors"
         save_file({k: v.astype(np.float32) for k, v in weights.items()}, str(path))
         code = code.replace('"model.safetensors"', repr(str(path)))
+        if not torch.cuda.is_available():  # the GPU lines run the same code on the CPU here
+            code = code.replace('device="cuda"', 'device="cpu"')
         ns = dict(env)
         exec(compile(code, str(README), "exec"), ns)  # noqa: S102
     # and what it computed is right
@@ -52,3 +60,11 @@ def test_readme_api_example_runs():
     # rank 5 on 200 x 200 observed at 30% (12x the degrees of freedom): exact recovery
     assert np.abs(ns["done"].X - ns["prob"].truth).max() < 1e-6 * np.abs(ns["prob"].truth).max()
     np.testing.assert_allclose(ns["s"], np.linalg.svd(A, compute_uv=False)[:5], rtol=1e-3)
+    # the lines added for the papers: each computed what it says
+    assert set(ns["kron"]) == {"0", "2"} and all(
+        b.errors["optimal"] <= b.errors["kfac"] + 1e-12 for b in ns["kron"].values())
+    assert ns["step"].shape == (ns["mfac"].d,)
+    assert np.isfinite(ns["nc"].nc1) and 0 <= ns["nc"].nc4 <= 1
+    assert ns["ag"].labels_.shape == (300,)
+    assert ns["inc"].shape == A.shape
+    assert (ns["table"]["rank_for_energy"] == 1).all()  # rank-1 updates need rank 1

@@ -30,9 +30,17 @@ from workbench.clustering.spectral import (
 if HAVE_NUMBA:  # registers the k-means kernels' warm-up (the server compiles them at start)
     from workbench.clustering import _kernels  # noqa: F401
 
+from workbench.clustering.attributed import (
+    AttributedSpectralClustering,
+    attributed_embedding,
+    augmented_graph,
+    planted_attributed_graph,
+)
+
 __all__ = [
     "AffinityGraph", "DisconnectedGraphWarning", "GaussianMixture", "KMeans", "KSelection",
     "PartitivePartitioning", "SpectralClustering", "SpectralEmbedding", "affinity_graph",
     "assign_labels", "cluster_qr", "datasets", "eigengap_k", "eigengaps", "elbow_k",
     "k_selection", "metrics", "spectral_embedding",
+    "AttributedSpectralClustering", "attributed_embedding", "augmented_graph", "planted_attributed_graph",
 ]

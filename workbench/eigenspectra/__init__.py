@@ -21,6 +21,7 @@ from workbench.eigenspectra.analyze import (
     spectra,
     summary,
 )
+from workbench.eigenspectra.collapse import CollapseMetrics, collapse_metrics, penultimate_features
 from workbench.eigenspectra.esd import (
     LayerSpectrum,
     farms_eigenvalues,
@@ -44,4 +45,5 @@ __all__ = [
     "shuffled_eigenvalues", "conv_slices", "extract_layers", "PowerLawFit", "fit_powerlaw",
     "ks_scan", "MPFit", "fit_mp", "matrix_entropy", "matrix_nuclear_norm", "load_minilm",
     "minilm_path", "random_like", "train_digits_mlp", "Checkpoint",
+    "CollapseMetrics", "collapse_metrics", "penultimate_features",
 ]

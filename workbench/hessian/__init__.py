@@ -34,6 +34,8 @@ from workbench.hessian.experiments import (
     run_experiment,
     sharpness_summary,
 )
+from workbench.hessian.kronecker import KroneckerBlock, kronecker_blocks, layer_factors
+from workbench.hessian.mfac import MFAC, SlidingMFAC, mfac_from_model
 from workbench.hessian.models import mlp, num_parameters, small_cnn
 from workbench.hessian.operators import (
     CurvatureOperator,
@@ -66,4 +68,5 @@ __all__ = [
     "ggn_operator", "hessian_operator", "make_dataset", "mlp", "model_mode",
     "num_parameters", "outlier_summary", "run_experiment", "select_parameters",
     "sharpness_summary", "small_cnn", "spectra_over_training", "train", "two_moons",
+    "KroneckerBlock", "kronecker_blocks", "layer_factors", "MFAC", "SlidingMFAC", "mfac_from_model",
 ]

@@ -24,6 +24,7 @@ from workbench.lowrank.completion import (
     soft_impute,
 )
 from workbench.lowrank.cur import cur, interpolative, leverage_scores, select_columns
+from workbench.lowrank.incremental import IncrementalSVD
 from workbench.lowrank.methods import METHODS, approximate, error_curve
 from workbench.lowrank.nystrom import nystrom
 from workbench.lowrank.paths import PATH_METHODS, RankPath, rank_path
@@ -88,6 +89,7 @@ from workbench.lowrank.svd import (
     truncated_svd,
 )
 from workbench.lowrank.transformers import CURSelector, LowRankSVD, MatrixCompleter
+from workbench.lowrank.updates import UpdateSpectrum, lora_deltas, update_spectra, weight_updates
 from workbench.lowrank.weighted import fisher_row_weights, fisher_weighted_svd, weighted_error
 
 __all__ = [
@@ -109,4 +111,5 @@ __all__ = [
     "LowRankView", "MatrixSource", "UploadedMatrix", "error_curves", "error_ratio",
     "load_source", "phase_diagram", "rank_path_for", "relative_fro_error", "run_completion",
     "run_lowrank", "uploaded_matrix",
+    "IncrementalSVD", "UpdateSpectrum", "lora_deltas", "update_spectra", "weight_updates",
 ]

@@ -277,3 +277,38 @@ def test_training_tab_alphas_move(explorer):
     assert traj.groupby("epoch")["test_accuracy"].first().iloc[-1] > 0.9
     mean = traj.groupby("epoch")["alpha"].mean()
     assert mean.iloc[-1] < mean.iloc[0]  # heavier tails after training
+
+
+def test_from_model_opens_on_a_users_torch_model():
+    import torch
+
+    torch.manual_seed(0)
+    # a model the project does not ship: conv + attention + linear, random init
+    model = torch.nn.ModuleDict({
+        "conv": torch.nn.Conv2d(8, 16, 3), "attn": torch.nn.MultiheadAttention(32, 4),
+        "head": torch.nn.Linear(64, 10)})
+    e = EigenspectraExplorer.from_model(model, label="my model", mp_fit=False)
+    wait_until(lambda: e.analyzed >= 1 and not e.busy)
+    assert e.message == "" and e.settings.model == "upload"
+    ref = es.analyze(model)  # the same eigenvalues and fits as the API gives
+    table = e.layers.table
+    assert list(table["name"]) == list(ref["name"]) and len(table) == 6  # conv, q, k, v, ...
+    np.testing.assert_array_equal(table["alpha"].to_numpy(), ref["alpha"].to_numpy())
+    assert "my model" in e.layers.summary.object
+    # a state dict of the same weights has the same digest: the cached run is reused
+    e2 = EigenspectraExplorer.from_model(model.state_dict())
+    wait_until(lambda: e2.analyzed >= 1 and not e2.busy)
+    assert e2.run is e.run
+
+
+def test_from_model_refuses_what_has_no_weight_matrix(tmp_path):
+    import torch
+
+    from workbench.errors import InputFormatError, ShapeError
+
+    with pytest.raises(ShapeError, match="no weight matrix"):
+        EigenspectraExplorer.from_model(torch.nn.ReLU())
+    with pytest.raises(ShapeError, match="1-D"):
+        EigenspectraExplorer.from_model({"bias": np.ones(10)})
+    with pytest.raises(InputFormatError):
+        EigenspectraExplorer.from_model(tmp_path / "missing.safetensors")

@@ -4,19 +4,23 @@ MLP trained at checkpoints (each loaded once per process) and uploaded files.
     weights_of("minilm")                   # {name: array}, read once per process
     mlp_checkpoints()                      # tuple of Checkpoint, trained once per process
     read_weights_upload(data, "w.npz")     # checked: a message naming what is wrong
+    weights_digest(model)                  # a user's own model checked, and its cache key
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from functools import lru_cache
+
+import numpy as np
 
 from workbench.eigenspectra.settings import MLP_CHECKPOINTS, MLP_EPOCHS
 from workbench.errors import InputFormatError, ShapeError
 from workbench.io import UPLOAD_MAX_BYTES
 
 __all__ = ["LABELS", "minilm_weights", "random_init", "mlp_checkpoints", "weights_of",
-           "read_weights_upload"]
+           "read_weights_upload", "weights_digest"]
 
 LABELS = {"minilm": "MiniLM-L6 (all-MiniLM-L6-v2)",
           "random": "MiniLM shapes, random Gaussian init",
@@ -74,14 +78,34 @@ def read_weights_upload(data, filename: str | None = None, *,
     file without any weight matrix (only 1-D arrays, too small matrices) raises
     ShapeError listing what it holds. Returns ``{name: array}``. Cost: one read of the
     bytes and a reshape per array (no eigenvalues)."""
-    from workbench.eigenspectra.layers import extract_layers
     from workbench.io import read_upload
 
     arrays = read_upload(data, filename, max_bytes=max_bytes)
-    layers, skipped = extract_layers(arrays)
+    _layers_of(arrays, filename or "the file")
+    return arrays
+
+
+def _layers_of(obj, what: str) -> list:
+    """The analyzable layers of `obj` (ShapeError naming what it holds when none)."""
+    from workbench.eigenspectra.layers import extract_layers
+
+    layers, skipped = extract_layers(obj)
     if not layers:
         why = "; ".join(f"{s['name']} (shape {tuple(s['shape'])}): {s['reason']}"
-                        for s in skipped[:4])
-        raise ShapeError(f"{filename or 'the file'} holds no weight matrix to analyze: {why}. "
+                        for s in skipped[:4]) or "nothing"
+        raise ShapeError(f"{what} holds no weight matrix to analyze: {why}. "
                          "Expected 2-D matrices (e.g. 40 x 30) or conv kernels")
-    return arrays
+    return layers
+
+
+def weights_digest(obj, what: str = "the model") -> str:
+    """A digest of the weight matrices of `obj` (a torch module, a state dict, a dict of
+    arrays, a path, one matrix), the cache key of its run; checks them first: an object
+    without any weight matrix raises ShapeError, an unreadable one InputFormatError.
+    Cost: one pass over the weights (no eigenvalues)."""
+    h = hashlib.sha1()
+    for layer in _layers_of(obj, what):
+        h.update(f"{layer.name}|{layer.kind}|{layer.N}x{layer.M}x{layer.rf}".encode())
+        for W in layer.mats:
+            h.update(np.ascontiguousarray(W).tobytes())
+    return h.hexdigest()

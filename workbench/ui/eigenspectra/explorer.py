@@ -48,9 +48,15 @@ class EigenspectraExplorer(Explorer):
     rmt = param.ClassSelector(class_=RMTSettings, precedence=-1)
     analyzed = param.Integer(default=0, precedence=-1, doc="Counts tables shown (for tests)")
 
-    def __init__(self, **params):
+    def __init__(self, weights=None, weights_label: str = "your model", **params):
         own = {k: params.pop(k) for k in list(params) if k in self.param}
         sub = {k: params.pop(k) for k in list(params) if k in EigenspectraSettings.param}
+        digest = ""
+        if weights is not None:  # checked before anything is built
+            from workbench.eigenspectra.sources import weights_digest
+
+            digest = weights_digest(weights, weights_label)
+            sub["model"] = "upload"
         rmt = {k[len(RMT_PREFIX):]: params.pop(k) for k in list(params)
                if k.startswith(RMT_PREFIX) and k[len(RMT_PREFIX):] in RMTSettings.param}
         if params:
@@ -61,9 +67,10 @@ class EigenspectraExplorer(Explorer):
         self.run = None  # EigenspectraRun shown
         self.fits = None  # its FitTable for the current options
         self._run_key = None
-        self._upload_arrays: dict | None = None
-        self._upload_key = ""
-        self._upload_name = ""
+        # the model "upload": an uploaded file's arrays or the user's own weights
+        self._upload_arrays = weights
+        self._upload_key = digest
+        self._upload_name = weights_label
         self._table_due = 0  # coalesces table refits after fit-option changes
 
         self.layers = LayersTab(self)
@@ -80,6 +87,16 @@ class EigenspectraExplorer(Explorer):
                                   list(EigenspectraSettings.RUN))
         self.settings.param.watch(self.guarded(self._show_fits), ["epoch"])
         self.request_run()
+
+    @classmethod
+    def from_model(cls, model, label: str = "your model", **params) -> EigenspectraExplorer:
+        """The explorer on your own weights: a torch ``nn.Module``, a state dict or dict of
+        arrays, a path (.safetensors file or folder, .npz, .npy) or one matrix. ``params``:
+        settings (``layer=``, ``fit=``, ``farms=``, ...). Raises ShapeError (nothing with a
+        matrix spectrum) or InputFormatError (unreadable) at once, naming the problem.
+        Its spectra are computed in the background like an upload's (Model: "uploaded
+        file") and cached by a digest of the weights."""
+        return cls(weights=model, weights_label=label, **params)
 
     # ------------------------------------------------------------------ the run
     def request_run(self) -> None:

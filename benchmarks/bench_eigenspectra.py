@@ -90,19 +90,19 @@ def _dashboard_part(widths):
                             ("6 ... with FARMS + fingers", True)):
         if farms_on:
             n = e.analyzed
-            e.param.update(farms=True, fix_fingers=True)
+            e.settings.param.update(farms=True, fix_fingers=True)
             settle(e, n)
-        e.xmin_q = 0.1  # untimed: first-use costs (imports, caches) are not a slider's
+        e.settings.xmin_q = 0.1  # untimed: first-use costs (imports, caches) are not a slider's
         settle(e, e.analyzed - 1)
-        e.xmin_q = 0.0
+        e.settings.xmin_q = 0.0
         settle(e, e.analyzed - 1)
         times = []
         for layer in (1, 6, 16):
-            e.layer = layer
+            e.settings.layer = layer
             for q in (0.25, 0.5, 0.0):
                 n = e.analyzed
                 t = time.perf_counter()
-                e.xmin_q = q
+                e.settings.xmin_q = q
                 times.append(time.perf_counter() - t)
                 settle(e, n)
         print(_row([label, f"{np.median(times) * 1e3:.0f} / {max(times) * 1e3:.0f} ms", "-",

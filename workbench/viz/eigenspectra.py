@@ -1,9 +1,13 @@
 """Plots of weight eigenspectra. Pure functions: results in, HoloViews elements out (no
 eigenvalue computation, no Panel; only histogramming of given values for display).
 
-    from workbench.viz.eigenspectra import alpha_bars, esd_plot
+    from workbench.viz.eigenspectra import alpha_bars, esd_plot, esd_columns
     alpha_bars(df)                         # per-layer alpha coloured by health
-    esd_plot(fit_layer(spec, mp_fit=True), spec)   # log-log ESD + power law + MP bulk
+    esd_plot(run.at(layer=3))              # log-log ESD + power law + MP bulk
+    esd_columns(run.at(layer=3))           # the same as data, for a figure drawn once
+
+``*_columns(view)`` give the data ``*_plot(view)`` draws (names of sources, legend texts,
+marker lines, limits) so a dashboard renders once and writes new data into the figure.
 """
 
 from __future__ import annotations
@@ -74,13 +78,16 @@ def selected_line(names, selected: str | None) -> np.ndarray:
     return np.where(np.asarray(names, dtype=object) == selected, 3.0, 0.0)
 
 
-def alpha_bars_data(df: pd.DataFrame, selected: str | None = None) -> dict:
+def bars_columns(df: pd.DataFrame, selected: str | None = None) -> dict:
     """The columns of the rendered bars of :func:`alpha_bars_element` (for writing new
     values into a drawn plot): one entry per layer, as numpy arrays."""
     d = _bars_frame(df, selected)
     out = {c: d[c].to_numpy() for c in d.columns}
     out["line_width"] = out["line"]  # the glyph's mapped copy of the "line" column
     return out
+
+
+alpha_bars_data = bars_columns  # the former name
 
 
 def alpha_ylim(df: pd.DataFrame | None) -> tuple[float, float]:
@@ -101,7 +108,7 @@ def alpha_bars_element(df: pd.DataFrame | None, selected: str | None = None,
         d = pd.DataFrame({c: [] for c in ["layer", *vdims]})
     else:
         d = _bars_frame(df, selected)
-    return hv.Bars(d, "layer", vdims).opts(
+    return hv.Bars(d, "layer", vdims, group="Alpha").opts(
         color="color", line_color="black", line_width="line",
         tools=["hover", "tap"], xrotation=90, height=height, responsive=True,
         ylabel="alpha", xlabel="layer (click a bar to inspect it)", ylim=alpha_ylim(df),
@@ -125,20 +132,10 @@ def alpha_bars(df: pd.DataFrame, selected: str | None = None, height: int = 320)
         height=height, responsive=True)
 
 
-def _log_hist(values: np.ndarray, bins: int):
-    v = values[values > 0]
-    if v.size < 2 or v.max() <= v.min():
-        return np.array([]), np.array([])
-    edges = np.logspace(np.log10(v.min()), np.log10(v.max()), bins + 1)
-    counts, _ = np.histogram(v, edges)
-    dens = counts / (values.size * np.diff(edges))
-    centers = np.sqrt(edges[1:] * edges[:-1])
-    keep = dens > 0
-    return centers[keep], dens[keep]
-
-
-ESD_PARTS = ("esd", "esd_points", "pl", "xmin", "mp", "lambda_plus")
-"""The elements of :func:`esd_overlay`, in overlay order (a part may be absent)."""
+ESD_SOURCES = ("ESD", "ESDpoints", "power law", "MP bulk")
+"""Names of the ESD figure's data sources (:func:`esd_columns`' ``sources``)."""
+ESD_SPANS = ("xmin", "lambda_plus")
+"""Names of the ESD figure's marker lines (:func:`esd_columns`' ``spans``)."""
 
 
 def log_limits(values, pad: float = 0.0, default=(1e-3, 1.0)) -> tuple[float, float]:
@@ -163,129 +160,122 @@ def _midsteps(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return xs, ys
 
 
-def esd_parts(layer_fit, spec=None, bins: int = 60, title: str | None = None) -> dict:
-    """The data :func:`esd_plot` draws, part by part (for a plot drawn once and then fed
-    new data, as the dashboard does).
-
-    Returns a dict: ``esd`` (bin centres, density) of the log-binned histogram and
-    ``esd_steps``, the same as the step line a "steps-mid" curve draws; ``pl`` (x,
-    y) of the fitted (truncated) power law above xmin and its legend ``pl_label``, empty
-    when the fit failed; ``xmin`` (NaN when the fit failed); ``mp`` (x, y) of the
-    Marchenko–Pastur density in raw units and ``mp_label`` (empty without an MP fit, for
-    FARMS, or without ``spec``); ``lambda_plus`` (NaN without an MP fit); ``title``;
-    ``xlim`` / ``ylim`` (log-axis limits covering everything drawn). Cost: one histogram
-    of the eigenvalues, 50 + 200 density evaluations.
-    """
-    ev = np.asarray(layer_fit.esd, dtype=float)
-    x, dens = _log_hist(ev, bins)
-    row = layer_fit.row
-    empty = (np.array([]), np.array([]))
-    out = {"esd": (x, dens), "esd_steps": _midsteps(x, dens), "pl": empty, "pl_label": "", "xmin": float("nan"), "mp": empty,
-           "mp_label": "", "lambda_plus": float("nan"),
-           "title": title or f"{row['name']} — alpha = {row['alpha']:.3g}"}
-    pl = layer_fit.powerlaw
-    if pl.ok and x.size:
-        xs = np.logspace(np.log10(pl.xmin), np.log10(max(pl.xmax, pl.xmin * 1.0001)), 50)
-        frac = pl.num_pl_spikes / max(ev[ev > 0].size, 1)
-        if pl.fit == "truncated_power_law" and np.isfinite(pl.Lambda):
-            shape = (xs / pl.xmin) ** (-pl.alpha) * np.exp(-pl.Lambda * (xs - pl.xmin))
-            norm = np.trapezoid(shape, xs) if xs.size > 1 else 1.0
-            ys = frac * shape / norm
-            out["pl_label"] = f"truncated PL alpha={pl.alpha:.2f}"
-        else:
-            ys = frac * (pl.alpha - 1) / pl.xmin * (xs / pl.xmin) ** (-pl.alpha)
-            out["pl_label"] = f"power law alpha={pl.alpha:.2f}"
-        out["pl"], out["xmin"] = (xs, ys), float(pl.xmin)
-    mp = layer_fit.mp
-    if mp is not None and spec is not None and not row.get("farms", False):
-        from workbench.eigenspectra.rmt import mp_density
-
-        lo = max(mp.lambda_minus, ev[ev > 0].min() if np.any(ev > 0) else 1e-12)
-        xs = np.logspace(np.log10(max(lo, 1e-12)), np.log10(mp.lambda_plus), 200)
-        ys = mp_density(xs / spec.N, mp.Q, mp.sigma_mp) / spec.N
-        keep = ys > 0
-        if keep.any():
-            out["mp"], out["mp_label"] = (xs[keep], ys[keep]), \
-                f"MP bulk ({mp.num_spikes} spikes)"
-        out["lambda_plus"] = float(mp.lambda_plus)
-    out["xlim"] = log_limits([x, out["pl"][0], out["mp"][0], out["xmin"],
-                              out["lambda_plus"]], pad=0.02)
-    out["ylim"] = log_limits([dens, out["pl"][1], out["mp"][1]], pad=0.05)
-    return out
+def _xy(xy) -> dict:
+    return {"eigenvalue": np.asarray(xy[0], dtype=float), "density": np.asarray(xy[1], dtype=float)}
 
 
-def esd_overlay(parts: dict, height: int = 360, complete: bool = False) -> hv.Overlay:
-    """The log-log ESD plot of :func:`esd_parts` output. ``complete=True`` keeps every part
-    of ``ESD_PARTS`` in that order, empty ones included (a curve without points, a marker
-    at x = 1), so that one rendered figure can show any layer; the caller hides them."""
-    def curve(xy, label, **style):
-        return hv.Curve(xy, "eigenvalue", "density", label=label).opts(**style)
+def _as_view(layer_view_or_fit, spec=None, bins: int = 60):
+    """A LayerView as is; a LayerFit (with its LayerSpectrum) viewed by the topic."""
+    if hasattr(layer_view_or_fit, "powerlaw_label"):
+        return layer_view_or_fit
+    from workbench.eigenspectra.run import layer_view
 
-    els = [curve(parts["esd"], "ESD", interpolation="steps-mid", color="#1f77b4",
-                 line_width=2),
-           hv.Scatter(parts["esd"], "eigenvalue", "density").opts(color="#1f77b4", size=3)]
-    if parts["pl_label"] or complete:
-        els.append(curve(parts["pl"], parts["pl_label"] or "power law", color=_PL,
-                         line_dash="dashed", line_width=2))
-    if np.isfinite(parts["xmin"]) or complete:
-        x = parts["xmin"] if np.isfinite(parts["xmin"]) else 1.0
-        els.append(hv.VLine(x, label="xmin").opts(color=_XMIN, line_width=1,
-                                                  line_dash="dotted"))
-    if parts["mp_label"] or complete:
-        els.append(curve(parts["mp"], parts["mp_label"] or "MP bulk", color=_MP,
-                         line_width=2))
-    if np.isfinite(parts["lambda_plus"]) or complete:
-        x = parts["lambda_plus"] if np.isfinite(parts["lambda_plus"]) else 1.0
-        els.append(hv.VLine(x).opts(color=_MP, line_dash="dotted", line_width=1))
-    return hv.Overlay(els).opts(logx=True, logy=True, height=height, responsive=True,
-                                title=parts["title"], legend_position="bottom_left",
-                                xlabel="eigenvalue of W^T W", ylabel="density",
-                                xlim=parts["xlim"], ylim=parts["ylim"])
+    return layer_view(layer_view_or_fit, spec, bins)
 
 
-def esd_plot(layer_fit, spec=None, bins: int = 60, height: int = 360,
-             title: str | None = None) -> hv.Overlay:
+def esd_columns(view, title: str | None = None) -> dict:
+    """What the ESD figure of a :class:`workbench.eigenspectra.LayerView` shows.
+
+    Returns ``sources`` ({name in ESD_SOURCES: {"eigenvalue", "density"}}: the ESD as the
+    step line a "steps-mid" curve draws, its points, the fitted power law and the MP bulk,
+    empty when absent), ``labels`` (legend text of "power law" / "MP bulk", "" to hide),
+    ``spans`` ({"xmin", "lambda_plus"}: NaN to hide), ``title``, ``xlim`` / ``ylim``
+    (log-axis limits covering everything drawn). Pure shaping, no fitting."""
+    x, dens = view.esd
+    row = view.row
+    return {
+        "sources": {"ESD": _xy(_midsteps(x, dens)), "ESDpoints": _xy(view.esd),
+                    "power law": _xy(view.powerlaw), "MP bulk": _xy(view.mp)},
+        "labels": {"power law": view.powerlaw_label, "MP bulk": view.mp_label},
+        "spans": {"xmin": view.xmin, "lambda_plus": view.lambda_plus},
+        "title": title or f"{row['name']} — alpha = {row['alpha']:.3g}",
+        "xlim": log_limits([x, view.powerlaw[0], view.mp[0], view.xmin, view.lambda_plus],
+                           pad=0.02),
+        "ylim": log_limits([dens, view.powerlaw[1], view.mp[1]], pad=0.05),
+    }
+
+
+def _named(name: str):
+    """A hook naming the Bokeh model of a marker line, so it can be moved by name."""
+    def hook(plot, _element):
+        plot.handles["glyph"].name = name
+    return hook
+
+
+def _vline(x: float, name: str, complete: bool, **style):
+    if not (np.isfinite(x) or complete):
+        return []
+    return [hv.VLine(x if np.isfinite(x) else 1.0).opts(hooks=[_named(name)], **style)]
+
+
+def esd_plot(layer_view, spec=None, bins: int = 60, height: int = 360,
+             title: str | None = None, complete: bool = False) -> hv.Overlay:
     """Log-log ESD of one layer with the fitted power law above xmin and the MP bulk.
 
-    ``layer_fit``: :class:`workbench.eigenspectra.LayerFit` (``fit_layer`` output);
-    ``spec``: its :class:`LayerSpectrum` (for N, used to draw the MP density in raw units).
-    Density is per unit eigenvalue, normalised over the eigenvalues shown. The data is
-    :func:`esd_parts`' (one histogram).
+    ``layer_view``: a :class:`workbench.eigenspectra.LayerView` (``run.at(...)``), or a
+    :class:`workbench.eigenspectra.LayerFit` with its ``spec`` (LayerSpectrum, for N: the
+    MP density in raw units) and ``bins``. Density is per unit eigenvalue, normalised over
+    the eigenvalues shown. ``complete=True`` keeps every part, empty ones included (a
+    curve without points, a marker at x = 1): one rendered figure can then show any layer
+    through :func:`esd_columns`; the caller hides the empty parts.
     """
-    return esd_overlay(esd_parts(layer_fit, spec, bins, title), height)
+    view = _as_view(layer_view, spec, bins)
+    c = esd_columns(view, title)
+    src, labels = c["sources"], c["labels"]
+
+    def curve(name, **style):
+        return hv.Curve(src[name], "eigenvalue", "density", label=name).opts(**style)
+
+    els = [curve("ESD", interpolation="steps-mid", color="#1f77b4", line_width=2),
+           hv.Scatter(_xy(view.esd), "eigenvalue", "density", group="ESDpoints").opts(
+               color="#1f77b4", size=3)]
+    # complete: every part under its name (a figure drawn once is written by name and
+    # its legend texts set by esd_columns' labels); else the legend says what was fitted
+    if labels["power law"] or complete:
+        els.append(hv.Curve(src["power law"], "eigenvalue", "density",
+                            label="power law" if complete else labels["power law"]).opts(
+            color=_PL, line_dash="dashed", line_width=2))
+    els += _vline(view.xmin, "xmin", complete, color=_XMIN, line_width=1, line_dash="dotted")
+    if labels["MP bulk"] or complete:
+        els.append(hv.Curve(src["MP bulk"], "eigenvalue", "density",
+                            label="MP bulk" if complete else labels["MP bulk"]).opts(
+            color=_MP, line_width=2))
+    els += _vline(view.lambda_plus, "lambda_plus", complete, color=_MP, line_dash="dotted",
+                  line_width=1)
+    return hv.Overlay(els).opts(logx=True, logy=True, height=height, responsive=True,
+                                title=c["title"], legend_position="bottom_left",
+                                xlabel="eigenvalue of W^T W", ylabel="density",
+                                xlim=c["xlim"], ylim=c["ylim"])
 
 
-def ks_parts(layer_fit) -> dict:
-    """The data :func:`ks_plot` draws: ``ks`` (candidate xmins, KS distance D, for D < 1),
-    the chosen ``xmin`` (NaN when the fit failed), ``xlim`` (log axis) and ``ylim``."""
-    pl = layer_fit.powerlaw
-    keep = pl.Ds < 1
-    x, d = np.asarray(pl.xmins)[keep], np.asarray(pl.Ds)[keep]
+def ks_columns(view) -> dict:
+    """What the KS figure of a LayerView shows: ``sources`` ({"KS": {"xmin", "KS distance
+    D"}}: candidate xmins with D < 1), ``spans`` ({"xmin": the chosen one, NaN when the
+    fit failed}), ``xlim`` (log axis) and ``ylim``."""
+    x, d = view.ks
     if d.size:
         lo, hi = float(d.min()), float(d.max())
         pad = 0.1 * (hi - lo) if hi > lo else 0.05
         ylim = (lo - pad, hi + pad)
     else:
         ylim = (0.0, 1.0)
-    return {"ks": (x, d), "xmin": float(pl.xmin) if pl.ok else float("nan"),
-            "xlim": log_limits([x, pl.xmin if pl.ok else []]), "ylim": ylim}
+    return {"sources": {"KS": {"xmin": np.asarray(x, float), "KS distance D": np.asarray(d, float)}},
+            "spans": {"xmin": view.xmin},
+            "xlim": log_limits([x, view.xmin if np.isfinite(view.xmin) else []]),
+            "ylim": ylim}
 
 
-def ks_overlay(parts: dict, height: int = 240, complete: bool = False) -> hv.Overlay:
-    """The KS plot of :func:`ks_parts` output: the curve, then the xmin marker (kept at
-    x = 1 when ``complete`` and there is none)."""
-    els = [hv.Curve(parts["ks"], "xmin", "KS distance D").opts(color="#1f77b4", logx=True)]
-    if np.isfinite(parts["xmin"]) or complete:
-        x = parts["xmin"] if np.isfinite(parts["xmin"]) else 1.0
-        els.append(hv.VLine(x).opts(color=_XMIN, line_dash="dotted"))
+def ks_plot(layer_view, height: int = 240, complete: bool = False) -> hv.Overlay:
+    """KS distance D against the candidate xmin, with the chosen xmin (``layer_view``: a
+    LayerView or a LayerFit; ``complete``: keep the marker at x = 1 when there is none)."""
+    view = _as_view(layer_view)
+    c = ks_columns(view)
+    els = [hv.Curve(c["sources"]["KS"], "xmin", "KS distance D", group="KS").opts(
+        color="#1f77b4", logx=True)]
+    els += _vline(view.xmin, "xmin", complete, color=_XMIN, line_dash="dotted")
     return hv.Overlay(els).opts(height=height, responsive=True, logx=True,
                                 title="KS distance over candidate xmin",
-                                xlim=parts["xlim"], ylim=parts["ylim"])
-
-
-def ks_plot(layer_fit, height: int = 240) -> hv.Overlay:
-    """KS distance D against the candidate xmin, with the chosen xmin."""
-    return ks_overlay(ks_parts(layer_fit), height)
+                                xlim=c["xlim"], ylim=c["ylim"])
 
 
 def alpha_trajectories(df: pd.DataFrame, x: str = "epoch", height: int = 300) -> hv.Overlay:
@@ -405,8 +395,9 @@ def heavy_tail_plot(evals: np.ndarray, mu: float, fit=None, bins: int = 60,
                     height: int = 300) -> hv.Overlay:
     """Log-log ESD of a heavy-tailed random matrix with the theoretical tail slope."""
     from workbench.eigenspectra.rmt import heavy_tail_alpha
+    from workbench.eigenspectra.run import log_histogram
 
-    x, dens = _log_hist(np.asarray(evals, float), bins)
+    x, dens = log_histogram(evals, bins)
     els = [hv.Curve((x, dens), "eigenvalue", "density", label="ESD").opts(
         interpolation="steps-mid", color="#1f77b4", line_width=2)]
     a = heavy_tail_alpha(mu)

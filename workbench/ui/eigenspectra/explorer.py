@@ -1,0 +1,299 @@
+"""Eigenspectra explorer: per-layer power-law alpha of a model's weight matrices, the ESD
+of one layer with its fit and Marchenko–Pastur bulk, alphas during training, and
+random-matrix demos.
+
+Two keyed background requests feed every tab: the run (``run_eigenspectra``: the
+eigenvalues of every layer; by model, FARMS, randomize and upload digest) and its fit
+table (``run.fit(options)``; by run and fit options), both cached and shared across
+sessions. A fit option refits the selected layer at once (``run.at``) and the table once
+the options rest; the layer and the bins only re-read the table (``fits.at``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+import panel as pn
+import param
+
+from workbench.eigenspectra.settings import EigenspectraSettings, RMTSettings
+from workbench.errors import InputFormatError
+from workbench.io import UPLOAD_MAX_BYTES
+from workbench.ui.base import Explorer, later, undelayed, while_session_lives
+from workbench.ui.eigenspectra.layers import LayersTab
+from workbench.ui.eigenspectra.random_matrices import RandomMatricesTab
+from workbench.ui.eigenspectra.table import TableTab
+from workbench.ui.eigenspectra.training import TrainingTab
+
+TABLE_DELAY_MS = 300  # the table refits once the fit options rest this long
+RMT_PREFIX = "rmt_"  # URL names of the random-matrix settings: rmt_Q, rmt_theta, ...
+
+
+class EigenspectraExplorer(Explorer):
+    """Weight eigenspectra of a model, layer by layer, and random-matrix baselines.
+    ``settings`` (EigenspectraSettings) and ``rmt`` (RMTSettings) hold what is shown;
+    keyword arguments named like their parameters (``rmt_`` + name for the latter) set
+    them."""
+
+    title = "Weight eigenspectra"
+    description = ("Heavy-tailed self-regularization: power-law alpha of every weight "
+                   "matrix's eigenspectrum, the ESD with its fit and Marchenko–Pastur bulk, "
+                   "and random-matrix baselines.")
+    url_params = ("layer", "model", "epoch", "bins", "fit", "finite_size", "xmin_q",
+                  "xmax_clip", "fix_fingers", "farms", "mp_fit", "randomize",
+                  "rmt_Q", "rmt_sigma", "rmt_theta", "rmt_mu", "rmt_M")
+
+    settings = param.ClassSelector(class_=EigenspectraSettings, precedence=-1)
+    rmt = param.ClassSelector(class_=RMTSettings, precedence=-1)
+    analyzed = param.Integer(default=0, precedence=-1, doc="Counts tables shown (for tests)")
+
+    def __init__(self, weights=None, weights_label: str = "your model", **params):
+        own = {k: params.pop(k) for k in list(params) if k in self.param}
+        sub = {k: params.pop(k) for k in list(params) if k in EigenspectraSettings.param}
+        digest = ""
+        if weights is not None:  # checked before anything is built
+            from workbench.eigenspectra.sources import weights_digest
+
+            digest = weights_digest(weights, weights_label)
+            sub["model"] = "upload"
+        rmt = {k[len(RMT_PREFIX):]: params.pop(k) for k in list(params)
+               if k.startswith(RMT_PREFIX) and k[len(RMT_PREFIX):] in RMTSettings.param}
+        if params:
+            raise TypeError(f"unknown parameters {sorted(params)}")
+        own.setdefault("settings", EigenspectraSettings(**sub))
+        own.setdefault("rmt", RMTSettings(**rmt))
+        super().__init__(**own)
+        self.run = None  # EigenspectraRun shown
+        self.fits = None  # its FitTable for the current options
+        self._run_key = None
+        # the model "upload": an uploaded file's arrays or the user's own weights
+        self._upload_arrays = weights
+        self._upload_key = digest
+        self._upload_name = weights_label
+        self._table_due = 0  # coalesces table refits after fit-option changes
+
+        self.layers = LayersTab(self)
+        self.training = TrainingTab(self)
+        self.random_matrices = RandomMatricesTab(self, self.rmt)
+        self.table = TableTab()
+        self._upload = pn.widgets.FileInput(accept=".safetensors,.npz,.npy",
+                                            sizing_mode="stretch_width")
+        self._upload.param.watch(self.guarded(self._on_upload), "value")
+        self._epoch_widget = pn.widgets.DiscreteSlider.from_param(
+            self.settings.param.epoch, name="Training checkpoint (epoch, digits MLP)")
+        self._epoch_widget.visible = self.settings.model == "mlp"
+        self.settings.param.watch(self.guarded(self._on_run_param),
+                                  list(EigenspectraSettings.RUN))
+        self.settings.param.watch(self.guarded(self._show_fits), ["epoch"])
+        self.request_run()
+
+    @classmethod
+    def from_model(cls, model, label: str = "your model", **params) -> EigenspectraExplorer:
+        """The explorer on your own weights: a torch ``nn.Module``, a state dict or dict of
+        arrays, a path (.safetensors file or folder, .npz, .npy) or one matrix. ``params``:
+        settings (``layer=``, ``fit=``, ``farms=``, ...). Raises ShapeError (nothing with a
+        matrix spectrum) or InputFormatError (unreadable) at once, naming the problem.
+        Its spectra are computed in the background like an upload's (Model: "uploaded
+        file") and cached by a digest of the weights."""
+        return cls(weights=model, weights_label=label, **params)
+
+    # ------------------------------------------------------------------ the run
+    def request_run(self) -> None:
+        """Eigenvalues of every layer for the current settings (background, keyed)."""
+        from workbench.eigenspectra.run import run_eigenspectra
+
+        s = self.settings
+        model, farms, randomize = s.model, bool(s.farms), bool(s.randomize)
+        if model == "upload" and self._upload_arrays is None:
+            raise InputFormatError("upload a .safetensors, .npz or .npy file first (sidebar)")
+        arrays = self._upload_arrays if model == "upload" else None
+        label = self._upload_name if model == "upload" else ""
+        key = s.run_key(self._upload_key)
+        what = {"mlp": "Training the digits MLP and computing its spectra…",
+                "minilm": "Eigenvalues of every MiniLM layer…"}.get(model, "Computing spectra…")
+        if farms:
+            what = what.rstrip("…") + " (+ FARMS)…"
+
+        def work():
+            return run_eigenspectra(model, arrays, farms=farms, randomize=randomize,
+                                    label=label)
+
+        def done(run):
+            self.run, self._run_key = run, key
+            self.request_fits()
+
+        self.run_background(key, work, while_session_lives(done), channel="spectra",
+                            label=what)
+
+    def _on_run_param(self, *_events) -> None:
+        self._epoch_widget.visible = self.settings.model == "mlp"
+        self.request_run()
+
+    # ------------------------------------------------------------------ the fit table
+    def request_fits(self) -> None:
+        """Every layer of the run fitted with the current options (background, keyed)."""
+        run, options = self.run, self.settings.fit_options()
+        if run is None:
+            return
+        self.run_background(("fits", self._run_key, options), lambda: run.fit(options),
+                            while_session_lives(self._set_fits), channel="fits",
+                            label="Fitting every layer…")
+
+    def request_fits_soon(self) -> None:
+        """``request_fits`` once the fit options have rested ``TABLE_DELAY_MS`` (and the
+        training tab's refit with it)."""
+        self._table_due += 1
+        due = self._table_due
+
+        def refit_all():
+            if due == self._table_due:  # else a newer change follows
+                self.request_fits()
+                self.training.refit()
+
+        later(self.guarded(refit_all), TABLE_DELAY_MS)
+
+    def _set_fits(self, fits) -> None:
+        self.fits = fits
+        self._show_fits()
+        if fits.run.model == "mlp" and not fits.run.farms and not fits.run.randomize:
+            self.training.start()  # its checkpoints are the trajectories (cached run)
+        self.analyzed += 1
+
+    def _show_fits(self, *_events) -> None:
+        fits = self.fits
+        if fits is None:
+            return
+        n = len(fits.layer_fits(self.settings.epoch))
+        with param.parameterized.batch_call_watchers(self.settings):
+            self.settings.param.layer.bounds = (0, max(n - 1, 1))
+            if self.settings.layer > n - 1:
+                self.settings.layer = n - 1
+        self.layers.show(fits)
+        self.table.show(fits, self.layers.table)
+
+    # ------------------------------------------------------------------ upload
+    def _on_upload(self, event) -> None:
+        from workbench.eigenspectra.sources import read_weights_upload
+
+        if not event.new:
+            return
+        data = bytes(event.new)
+        name = self._upload.filename or "upload"
+        self._upload_arrays = read_weights_upload(data, name)
+        self._upload_key = hashlib.sha1(data).hexdigest()
+        self._upload_name = f"uploaded {name}"
+        if self.settings.model == "upload":
+            self.request_run()
+        else:
+            self.settings.model = "upload"
+
+    # ------------------------------------------------------------------ URL state
+    # The URL names are the settings' parameter names (rmt_ + name for the demos): the
+    # base class syncs the explorer's own parameters, these live on its sub-objects.
+    def _url_targets(self) -> dict:
+        """{URL name: (parameterized object, parameter name)}."""
+        out = {}
+        for name in self.url_params:
+            if name.startswith(RMT_PREFIX):
+                out[name] = (self.rmt, name[len(RMT_PREFIX):])
+            else:
+                out[name] = (self.settings, name)
+        return out
+
+    def sync_url(self) -> None:
+        loc = pn.state.location
+        if loc is None:
+            return
+        self._restore_from_url(loc.query_params)
+        self._url_pending = False
+        self._write_url()
+        for obj in (self.settings, self.rmt):
+            names = [p for o, p in self._url_targets().values() if o is obj]
+            obj.param.watch(self._on_url_param, names)
+
+    def _restore_from_url(self, query: dict) -> None:
+        updates: dict = {}  # object -> {parameter: value}, applied at once per object
+        for name, (obj, pname) in self._url_targets().items():
+            if name not in query:
+                continue
+            value = query[name]
+            try:
+                value = obj.param[pname].deserialize(value)
+            except Exception:  # noqa: BLE001 - parse_query already decoded JSON values
+                pass
+            if value != getattr(obj, pname):
+                updates.setdefault(obj, {})[pname] = value
+        bad = []
+        for obj, values in updates.items():
+            try:
+                obj.param.update(**values)
+                continue
+            except Exception:  # noqa: BLE001 - a hand-edited link must not break the page
+                pass
+            for pname, value in values.items():  # apply what can be applied, one by one
+                try:
+                    setattr(obj, pname, value)
+                except Exception as exc:  # noqa: BLE001
+                    bad.append(f"{pname}={value!r} ({exc})")
+        if bad:
+            self.show_error("Some link parameters could not be applied: " + "; ".join(bad))
+
+    def _url_query(self) -> dict[str, str]:
+        import json
+
+        query = {}
+        for name, (obj, pname) in self._url_targets().items():
+            value = obj.param[pname].serialize(getattr(obj, pname))
+            query[name] = value if isinstance(value, str) else json.dumps(value)
+        return query
+
+    # ------------------------------------------------------------------ export, layout
+    def export_data(self) -> pd.DataFrame | None:
+        return self.layers.table
+
+    def controls(self) -> list:
+        p = self.settings.param
+
+        def section(text):
+            return pn.pane.Markdown(f"**{text}**", margin=(12, 5, 0, 5))
+
+        return [
+            undelayed(pn.widgets.IntSlider.from_param(p.layer, name="Layer (or click a bar)")),
+            pn.widgets.Select.from_param(p.model, name="Model"),
+            self._epoch_widget,
+            pn.pane.Markdown("Or upload weights (.safetensors, .npz, .npy; no pickles, "
+                             f"at most {UPLOAD_MAX_BYTES // 2**20} MiB):", margin=(8, 5, 0, 5)),
+            self._upload,
+            section("Power-law fit"),
+            pn.widgets.RadioButtonGroup.from_param(p.fit, name="Fit"),
+            undelayed(pn.widgets.FloatSlider.from_param(
+                p.xmin_q, name="xmin above quantile of the ESD")),
+            undelayed(pn.widgets.IntSlider.from_param(
+                p.xmax_clip, name="Drop largest eigenvalues (fingers)")),
+            pn.widgets.Checkbox.from_param(p.fix_fingers, name="Clip fingers automatically"),
+            pn.widgets.Select.from_param(p.finite_size, name="Finite-size correction"),
+            section("Spectra"),
+            pn.widgets.Checkbox.from_param(p.farms, name="FARMS (no aspect-ratio bias)"),
+            pn.widgets.Checkbox.from_param(p.mp_fit, name="Marchenko–Pastur fit (spikes)"),
+            pn.widgets.Checkbox.from_param(p.randomize, name="Shuffled baseline (traps)"),
+            undelayed(pn.widgets.IntSlider.from_param(p.bins, name="Histogram bins")),
+        ]
+
+    def view(self):
+        tabs = pn.Tabs(("Layers", self.layers), ("Training", self.training),
+                       ("Random matrices", self.random_matrices), ("Table", self.table),
+                       dynamic=True, sizing_mode="stretch_width")
+
+        def on_tab(event):
+            # figures are (re)drawn when their tab shows: Bokeh log axes drawn while
+            # hidden stay blank
+            if event.new == 0:
+                self.guarded(self.layers.redraw)()
+            elif event.new == 1:
+                self.guarded(self.training.start)()
+            elif event.new == 2:
+                self.guarded(self.random_matrices.draw)()
+
+        tabs.param.watch(on_tab, "active")
+        return tabs

@@ -1,0 +1,208 @@
+"""The "Layers" tab: alpha per layer (click a bar), the selected layer's ESD with its fits
+and the KS scan. Each figure is rendered once per fit table (per tab visit) and a layer,
+bins or fit-option change writes new data into it:
+
+    handler -> FitTable.at / EigenspectraRun.at -> viz *_columns -> write_columns
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import panel as pn
+
+from workbench.ui.base import later, served
+from workbench.ui.eigenspectra.kit import set_limits, write_columns
+from workbench.ui.live import LiveFigure
+
+HEALTH_LEGEND = (
+    "<span style='color:#2ca02c'>&#9632;</span> typical 2 &lt; alpha &lt; 6 &nbsp; "
+    "<span style='color:#d62728'>&#9632;</span> over-trained / very heavy tail (&lt; 2) "
+    "&nbsp; <span style='color:#ff7f0e'>&#9632;</span> under-trained (&gt; 6) &nbsp; "
+    "<span style='color:#8c6d31'>&#9632;</span> exponential tail &nbsp; "
+    "<span style='color:#7f7f7f'>&#9632;</span> fit failed (reason in the hover)")
+
+
+def layer_text(view) -> str:
+    """The Markdown under the layer's title: its metrics, fits and notes."""
+    lf = view.fit
+    r, pl = lf.row, lf.powerlaw
+    lines = [f"**{r['name']}** ({r['layer_type']}, {r['N']} x {r['M']}"
+             + (f", {r['rf']} kernel positions pooled" if r["rf"] > 1 else "") + ")",
+             f"- alpha = **{r['alpha']:.3f}** ± {r['sigma']:.3f} (KS D = {r['D']:.3f}), "
+             f"xmin = {r['xmin']:.4g}, {r['num_pl_spikes']} eigenvalues in the tail",
+             f"- alpha_weighted = {r['alpha_weighted']:.3f}, log_norm = "
+             f"{r['log_norm']:.3f}, stable rank = {r['stable_rank']:.2f}, "
+             f"entropy = {r['entropy']:.3f}"]
+    if lf.mp is not None:
+        lines.append(f"- MP bulk edge lambda+ = {lf.mp.lambda_plus:.4g} (entry std "
+                     f"{lf.mp.sigma_mp:.3g}); **{lf.mp.num_spikes} spikes** above it")
+    if lf.rand_mp is not None:
+        lines.append(f"- shuffled weights: {lf.rand_mp.num_spikes} spikes (correlation "
+                     f"traps), JS distance to the real ESD {r['rand_distance']:.3f}")
+    if pl.fit == "truncated_power_law" and pl.ok:
+        lines.append(f"- truncated power law: Lambda = {pl.Lambda:.3g}")
+    if r.get("num_fingers"):
+        lines.append(f"- clipped {r['num_fingers']} finger eigenvalue(s); alpha before: "
+                     f"{r['raw_alpha']:.3f}")
+    if r.get("reason"):
+        lines.append(f"- note: {r['reason']}")
+    if not pl.ok:
+        lines.append("- **fit failed**: the reason above says why")
+    return "\n".join(lines)
+
+
+def summary_text(fits, table: pd.DataFrame, epoch, farms: bool) -> str:
+    """The line above the bars: model, layers, mean alphas, warnings, time."""
+    from workbench.eigenspectra import summary
+
+    run = fits.run
+    s = summary(table)
+    counts = table["warning"].value_counts()
+    ep = f" · epoch {run.epoch_of(epoch)}" if run.epochs else ""
+    return (
+        f"**{run.label}**{ep}{' · FARMS ESD' if farms else ''} · {len(table)} layers "
+        f"analyzed, {len(run.skipped)} arrays skipped (biases, norms, tiny; see the Table "
+        f"tab) · mean alpha **{s.get('alpha', float('nan')):.2f}**, mean alpha_weighted "
+        f"{s.get('alpha_weighted', float('nan')):.2f} · "
+        f"{int(counts.get('over-trained', 0))} over-trained (< 2), "
+        f"{int(counts.get('under-trained', 0))} under-trained (> 6), "
+        f"{int(counts.get('fit failed', 0))} failed · eigenvalues in {run.seconds:.2f} s")
+
+
+class LayersTab(pn.viewable.Viewer):
+    """Bars, ESD and KS figures of the explorer's current fit table (``explorer.fits``),
+    following ``explorer.settings``' layer, epoch, bins and fit options."""
+
+    def __init__(self, explorer):
+        super().__init__()
+        self.explorer = explorer
+        self.settings = explorer.settings
+        self.bars = LiveFigure("wb-es-bars", min_height=320)
+        self.esd = LiveFigure("wb-es-esd", min_height=380)
+        self.ks = LiveFigure("wb-es-ks", min_height=240)
+        self.info = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self.summary = pn.pane.Markdown("Analyzing…", sizing_mode="stretch_width")
+        self.table = pd.DataFrame()  # the fit table's rows at the shown epoch
+        self.view = None  # the LayerView drawn
+        self._bar_names: tuple = ()
+        guarded = explorer.guarded
+        self.settings.param.watch(guarded(self.draw), ["layer", "bins"])
+        self.settings.param.watch(guarded(self._refit), list(self.settings.FIT))
+
+    # ------------------------------------------------------------------ a new table
+    def show(self, fits) -> None:
+        """Draw `fits` (a FitTable) at the settings' epoch: bars (rendered anew when the
+        layer names change), the selected layer, the summary."""
+        s = self.settings
+        self.table = fits.table(s.epoch)
+        if not served(self.explorer._doc):
+            # a notebook sends data written into Bokeh models only inside widget
+            # callbacks: a background result gets new figures, which Panel sends
+            self.clear()
+        self._draw_bars()
+        self.draw()
+        self.summary.object = summary_text(fits, self.table, s.epoch, fits.run.farms)
+
+    def clear(self) -> None:
+        """Forget the rendered figures: the next show renders them anew (their tab shows
+        again: Bokeh log axes drawn while hidden stay blank)."""
+        self._bar_names = ()
+        for fig in (self.bars, self.esd, self.ks):
+            fig.clear()
+
+    def redraw(self) -> None:
+        if self.explorer.fits is not None:
+            self.clear()
+            self.show(self.explorer.fits)
+
+    def _draw_bars(self) -> None:
+        from workbench.viz.eigenspectra import alpha_bars, alpha_ylim, bars_columns
+
+        df = self.table
+        selected = self._selected_name()
+        names = tuple(df["name"])
+        if names == self._bar_names and self.bars.figure is not None:
+            self.bars.write("Alpha", bars_columns(df, selected))
+            set_limits(self.bars, "y", alpha_ylim(df))
+            return
+        self.bars.render(alpha_bars(df, selected))
+        self.bars.source("Alpha").selected.on_change("indices", self._on_bar_tap)
+        self._bar_names = names
+
+    def _selected_name(self):
+        if self.table.empty:
+            return None
+        return self.table["name"].iloc[min(self.settings.layer, len(self.table) - 1)]
+
+    # ------------------------------------------------------------------ one layer
+    def draw(self, *_events, refit: bool = False) -> None:
+        """The selected layer into the ESD and KS figures: the table's fit, or (``refit``,
+        or the table not yet refitted for the current options) a fresh fit of that layer.
+        The bar outline and the text follow once the figures are sent."""
+        from workbench.viz.eigenspectra import esd_columns, esd_plot, ks_columns, ks_plot
+
+        fits, s = self.explorer.fits, self.settings
+        if fits is None:
+            return
+        options = s.fit_options()
+        if refit or fits.options != options:
+            view = fits.run.at(s.layer, epoch=s.epoch, bins=s.bins, options=options)
+        else:
+            view = fits.at(s.layer, epoch=s.epoch, bins=s.bins)
+        self.view = view
+        if self.esd.figure is None:
+            self.esd.render(esd_plot(view, complete=True))
+            self.ks.render(ks_plot(view, complete=True))
+        write_columns(self.esd, esd_columns(view))
+        write_columns(self.ks, ks_columns(view))
+        later(self.explorer.guarded(self._after_draw))
+
+    def _refit(self, *_events) -> None:
+        """A fit option moved: this layer now (milliseconds), the table once the user
+        pauses (the explorer requests it)."""
+        self.draw(refit=True)
+        self.explorer.request_fits_soon()
+
+    def _after_draw(self) -> None:
+        """Outline the shown layer's bar (only its outline column is sent) and describe it."""
+        from workbench.viz.eigenspectra import selected_line
+
+        view = self.view
+        if view is None:
+            return
+        if self.bars.figure is not None:
+            src = self.bars.source("Alpha")
+            line = selected_line(src.data["name"], view.name)
+            if not np.array_equal(line, src.data["line"]):
+                src.data.update(line=line, line_width=line)
+        self.info.object = layer_text(view)
+
+    def _on_bar_tap(self, _attr, _old, new) -> None:
+        if not new:
+            return  # our own clearing below
+        src = self.bars.source("Alpha")
+
+        def tap():
+            # cleared, so that a tap on the same bar after moving the slider counts again
+            later(lambda: setattr(src.selected, "indices", []))
+            if 0 <= new[0] < len(self.table):
+                self.settings.layer = int(new[0])
+
+        doc = self.bars.figure.document if self.bars.figure is not None else None
+        if doc is not None and pn.state.curdoc is not doc:
+            from panel.io.state import set_curdoc
+
+            with set_curdoc(doc):
+                self.explorer.guarded(tap)()
+        else:
+            self.explorer.guarded(tap)()
+
+    def __panel__(self):
+        right = pn.Column(self.info, self.ks, sizing_mode="stretch_width")
+        return pn.Column(
+            self.summary, self.bars,
+            pn.pane.HTML(HEALTH_LEGEND, styles={"font-size": "0.85em"}),
+            pn.Row(pn.Column(self.esd, sizing_mode="stretch_width"), right,
+                   sizing_mode="stretch_width"),
+            sizing_mode="stretch_width")

@@ -1,0 +1,111 @@
+"""The "Random matrices" tab: Marchenko–Pastur, BBP (spike and eigenvector overlap),
+semicircle and heavy tails, sampled by ``run_rmt_demos`` (a keyed background request) and
+drawn into five live figures, each rendered once per sample."""
+
+from __future__ import annotations
+
+import panel as pn
+import param
+
+from workbench.eigenspectra.settings import RMTSettings
+from workbench.ui.base import while_session_lives
+from workbench.ui.live import LiveFigure
+
+NOTE = (
+    "**How to read these.** *MP*: the eigenvalues of W^T W / N of a noise matrix fill the "
+    "Marchenko–Pastur bulk; nothing sits above lambda+. *BBP*: plant a direction of "
+    "strength theta in the covariance; above sqrt(gamma) one eigenvalue leaves the bulk and "
+    "its eigenvector aligns with the planted one (overlap); below, the signal is invisible. "
+    "*Semicircle*: a symmetric noise matrix. *Heavy tails*: entries with P(|w| > t) ~ "
+    "t^-mu give an ESD with a power-law tail, the signature trained layers show (alpha "
+    "between 2 and 6).")
+SLIDER_NAMES = {"Q": "Aspect ratio Q = N/M", "sigma": "Entry std sigma",
+                "theta": "Spike strength theta (BBP)", "mu": "Heavy-tail exponent mu",
+                "M": "Size M", "seed": "Seed"}
+
+
+def demos_text(d) -> str:
+    """The Markdown above the figures: each demo against its theory."""
+    lo, hi = d.mp_edges
+    return (
+        f"W is {d.N} x {d.M} (Q = {d.Q:.2f}, gamma = M/N = {d.gamma:.3f}). "
+        f"**MP**: bulk on [{lo:.3g}, {hi:.3g}], largest sample {d.mp[-1]:.3g}. "
+        f"**BBP**: threshold sqrt(gamma) = {d.bbp_threshold:.3f}; theta = {d.theta:.2f} is "
+        f"{'above: an outlier at' if d.above_threshold else 'below: no outlier, the top stays at'} "
+        f"{d.spike_location:.3f} (observed {d.spiked[-1]:.3f}); overlap "
+        f"|<v, u>|^2 = {d.overlap:.3f} (theory {d.spike_overlap:.3f}). "
+        f"**Heavy tails**: entries with tail exponent mu = {d.mu:.1f} give a fitted "
+        f"alpha = {d.heavy_fit.alpha:.2f}"
+        + (f" (theory 1 + mu/2 = {d.heavy_alpha:.2f})." if d.mu < 2
+           else " (mu >= 2: no universal exponent)."))
+
+
+class RandomMatricesTab(pn.viewable.Viewer):
+    """Owns the demo settings (``settings``, an RMTSettings) and their figures. Nothing is
+    sampled until ``draw`` (the tab is shown); then every change samples anew."""
+
+    def __init__(self, explorer, settings: RMTSettings):
+        super().__init__()
+        self.explorer = explorer
+        self.settings = settings
+        self.demos = None  # the RMTDemos drawn
+        self.drawn = False
+        self.figures = {"mp": LiveFigure("wb-es-mp", min_height=320),
+                        "bbp": LiveFigure("wb-es-bbp", min_height=320),
+                        "overlap": LiveFigure("wb-es-overlap", min_height=260),
+                        "wigner": LiveFigure("wb-es-wigner", min_height=300),
+                        "heavy": LiveFigure("wb-es-heavy", min_height=300)}
+        self.info = pn.pane.Markdown("", sizing_mode="stretch_width")
+        settings.param.watch(explorer.guarded(self._on_change), list(SLIDER_NAMES))
+
+    def _on_change(self, *_events) -> None:
+        if self.drawn:
+            self.draw()
+
+    def draw(self) -> None:
+        """Sample the demos for the current settings (background, keyed) and draw them."""
+        from workbench.eigenspectra.rmt_demos import run_rmt_demos
+
+        self.drawn = True
+        values = self.settings.values()
+        self.explorer.run_background(("rmt", *sorted(values.items())),
+                                     lambda: run_rmt_demos(**values),
+                                     while_session_lives(self.show), channel="rmt",
+                                     label="Sampling random matrices…")
+
+    def show(self, d) -> None:
+        from workbench.viz.eigenspectra import (
+            bbp_plot,
+            heavy_tail_plot,
+            mp_demo_plot,
+            overlap_plot,
+            semicircle_plot,
+        )
+
+        f = self.figures
+        f["mp"].render(mp_demo_plot(d.mp, d.Q_eff, d.sigma))
+        f["bbp"].render(bbp_plot(d.spiked, d.theta, d.gamma, d.overlap))
+        f["overlap"].render(overlap_plot(d.gamma, observed=(d.theta, d.overlap)))
+        f["wigner"].render(semicircle_plot(d.wigner, d.sigma))
+        f["heavy"].render(heavy_tail_plot(d.heavy, d.mu, d.heavy_fit))
+        self.info.object = demos_text(d)
+        self.demos = d
+
+    def controls(self) -> pn.GridBox:
+        def slider(name):
+            p = self.settings.param[name]
+            kind = pn.widgets.IntSlider if isinstance(p, param.Integer) else \
+                pn.widgets.FloatSlider
+            return kind.from_param(p, name=SLIDER_NAMES[name], width=260)
+
+        return pn.GridBox(*map(slider, SLIDER_NAMES), ncols=3, sizing_mode="stretch_width")
+
+    def __panel__(self):
+        f = self.figures
+        return pn.Column(
+            self.controls(), self.info,
+            pn.Row(f["mp"], f["bbp"], sizing_mode="stretch_width"),
+            pn.Row(f["overlap"], f["wigner"], sizing_mode="stretch_width"),
+            pn.Row(f["heavy"], pn.pane.Markdown(NOTE, sizing_mode="stretch_width"),
+                   sizing_mode="stretch_width"),
+            sizing_mode="stretch_width")

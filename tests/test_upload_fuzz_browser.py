@@ -70,7 +70,7 @@ def huge_files(app: str) -> list[tuple[str, bytes]]:
 
 
 # apps whose uploads go through read_upload already
-READ_UPLOAD = {"lowrank"}
+READ_UPLOAD = {"lowrank", "eigenspectra"}
 
 CASES = [pytest.param(app, fuzz_files, id=f"{app}-refused") for app in APPS] + [
     pytest.param(app, huge_files, id=f"{app}-huge-values",

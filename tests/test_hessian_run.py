@@ -39,6 +39,7 @@ def run():
     return run_hessian(**SMALL)
 
 
+@pytest.mark.slow  # the module's run: ~6 s on a loaded 2-core machine
 def test_at_the_last_checkpoint_is_curvature_spectrum_of_the_trained_model(run):
     s = HessianSettings(**SMALL)
     model, data = run.training.model, run.experiment.dataset.pair()
@@ -66,6 +67,7 @@ def test_at_the_last_checkpoint_is_curvature_spectrum_of_the_trained_model(run):
     assert view.loss == run.training.final.loss
 
 
+@pytest.mark.slow
 def test_every_checkpoint_and_broadening_is_a_free_view(run):
     assert run.steps() == [0, 10, 20]
     loss = wh.models.make_loss("cross_entropy")
@@ -88,6 +90,7 @@ def test_every_checkpoint_and_broadening_is_a_free_view(run):
     assert run.at(checkpoint=99).step == 20  # past the end: the last one
 
 
+@pytest.mark.slow
 def test_compare_view_against_dense_ggn_and_fisher(run):
     cmp = run.at(broadening=1.5).compare
     model, data = run.training.model, run.experiment.dataset.pair()
@@ -103,6 +106,7 @@ def test_compare_view_against_dense_ggn_and_fisher(run):
     assert set(cmp.table()["kind"]) == {"hessian", "ggn", "fisher"}
 
 
+@pytest.mark.slow
 def test_stages_add_what_they_say_and_export():
     first = run_hessian(checkpoints=False, compare=False, **SMALL)
     assert first.checkpoints is None and first.compare is None

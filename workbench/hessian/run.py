@@ -61,7 +61,8 @@ class HessianView:
     the page prints: top_values (descending), num_outliers, min_value, trace, trace_std,
     loss and accuracy (full data, at `step`), near_zero_mass (share of the spectrum within
     5% of λ1 of zero), num_matvecs (HVPs of training + every spectrum computed so far),
-    and compare (a CompareView, None until the GGN and Fisher are computed)."""
+    and compare (a CompareView, None until the GGN and Fisher are computed or when not
+    asked for)."""
 
     checkpoint: int
     step: int
@@ -140,10 +141,12 @@ class HessianRun:
             raise RankError(f"checkpoint must be >= 0, got {checkpoint}")
         return sp[min(int(checkpoint), len(sp) - 1)]
 
-    def at(self, checkpoint: int | None = None, broadening: float = 1.0) -> HessianView:
+    def at(self, checkpoint: int | None = None, broadening: float = 1.0,
+           compare: bool = True) -> HessianView:
         """The view at checkpoint index `checkpoint` (0 = initialization; None: the last)
-        with the density broadened `broadening` x the estimator's width. No products:
-        O(grid x nodes) per density (a Gaussian sum over the stored SLQ nodes)."""
+        with the density broadened `broadening` x the estimator's width (and, with
+        `compare`, the GGN / Fisher comparison alike). No products: O(grid x nodes) per
+        density (a Gaussian sum over the stored SLQ nodes), ~1 ms."""
         res = self.experiment
         spec = self.spectrum(checkpoint)
         grid, dens = density_curve(spec.density, broadening)
@@ -160,7 +163,7 @@ class HessianRun:
             num_classes=FIXED_CLASSES.get(res.config.dataset, res.config.num_classes),
             num_matvecs=int(sum(c.num_matvecs for c in cps) + res.training.num_hvps),
             checkpoints_ready=self.checkpoints is not None,
-            compare=self.compare_at(broadening))
+            compare=self.compare_at(broadening) if compare else None)
 
     def compare_at(self, broadening: float = 1.0) -> CompareView | None:
         """Hessian, GGN and Fisher broadened alike (one width: the largest of the three

@@ -81,6 +81,7 @@ class HessianExplorer(Explorer):
         self._applying = False
         self._deferred = False
         self._pending_compare = self._pending_text = False
+        self._view = None  # the view drawn last (its text follows: _deferred_updates)
         self.spectrum, self.training, self.compare = SpectrumTab(), TrainingTab(), CompareTab()
         self._summary = pn.pane.Markdown("", sizing_mode="stretch_width")
         self._checkpoint_widget = undelayed(pn.widgets.IntSlider.from_param(
@@ -200,7 +201,7 @@ class HessianExplorer(Explorer):
             return
         if self.result is None:
             return
-        view = self.result.at(self.checkpoint, self.broadening)
+        view = self._view = self.result.at(self.checkpoint, self.broadening, compare=False)
         moved = "checkpoint" in names
         self.spectrum.update(view, self.logy, checkpoint=moved)
         if moved:
@@ -217,14 +218,13 @@ class HessianExplorer(Explorer):
         self._deferred = False
         if self.result is None:
             return
-        view = self.result.at(self.checkpoint, self.broadening)
         if self._pending_compare:
             self._pending_compare = False
-            self.compare.update(view, self.logy)
+            self.compare.update(self.result.compare_at(self.broadening), self.logy)
             self.compare.density.push()
         if self._pending_text:
             self._pending_text = False
-            self._update_text(view)
+            self._update_text(self._view)
 
     def _update_text(self, view) -> None:
         """Summary and checkpoint slider label of `view` (reads the run; no products)."""

@@ -165,18 +165,18 @@ class CompareTab(pn.viewable.Viewer):
             self.info.object = "*Gauss-Newton and Fisher spectra are being computed…*"
             return
         self.density.render(vh.compare_density_plot(cmp, logy=logy))
-        self.update(view, logy)
+        self.update(cmp, logy)
         self.top.render(vh.compare_top_plot(cmp))
         self.info.object = " · ".join(
             f"**{kind}**: λ1 = {cmp.top_values[kind][0]:.4g}, λmin = "
             f"{cmp.min_value[kind]:.3g}, trace = {cmp.trace[kind]:.4g} ± "
             f"{cmp.trace_std[kind]:.2g}" for kind in cmp.curves) + " (at the last checkpoint)"
 
-    def update(self, view, logy: bool) -> None:
-        """Write the comparison densities at `view`'s broadening into their figure."""
-        if view.compare is None or self.density.figure is None:
+    def update(self, cmp, logy: bool) -> None:
+        """Write the comparison densities of `cmp` (a CompareView) into their figure."""
+        if cmp is None or self.density.figure is None:
             return
-        cols = vh.compare_density_columns(view.compare, logy=logy)
+        cols = vh.compare_density_columns(cmp, logy=logy)
         for label, data in cols["sources"].items():
             self.density.write(label, data)
         self.density.set_range("x", *cols["xlim"])

@@ -4,6 +4,8 @@ served page is covered by test_apps_browser."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import holoviews as hv
 import numpy as np
 import pandas as pd
@@ -22,12 +24,25 @@ SMALL = dict(demo="custom", num_samples=160, width=12, steps=30, k=6, num_probes
 
 
 
+def _done(ex) -> bool:
+    """All three stages shown."""
+    return ex.result is not None and ex.result.compare is not None
+
+
 @pytest.fixture(scope="module")
 def explorer():
     ex = HessianExplorer(**SMALL)
-    wait_until(lambda: ex._compare is not None or ex.message)
+    wait_until(lambda: _done(ex) or ex.message)
     assert ex.message == ""
     return ex
+
+
+def _figs(ex) -> dict:
+    """{name: rendered Bokeh figure} of every LiveFigure of the explorer."""
+    return {"density": ex.spectrum.density.figure, "top": ex.spectrum.top.figure,
+            "over": ex.spectrum.over.figure, "loss": ex.training.loss.figure,
+            "sharp": ex.training.sharp.figure, "cmp_density": ex.compare.density.figure,
+            "cmp_top": ex.compare.top.figure}
 
 
 def _renderers(fig) -> list:
@@ -70,15 +85,15 @@ def _assert_same_data(live, fresh) -> None:
 @pytest.mark.slow
 def test_stages_fill_every_plot(explorer):
     ex = explorer
-    assert ex.runs == 1 and ex._checkpoints is not None
-    assert [c.step for c in ex._checkpoints] == [0, 8, 15, 22, 30]
-    for pane in (ex._density, ex._top, ex._over, ex._loss, ex._sharp, ex._cmp_density,
-                 ex._cmp_top):
-        assert pane.object is not None and _points(pane.object) >= 2
+    assert ex.runs == 1 and ex.result.checkpoints is not None
+    assert ex.result.steps() == [0, 8, 15, 22, 30]
+    for name, fig in _figs(ex).items():
+        assert fig is not None and _points(fig) >= 2, name
+    assert all(f.pane.object is f.figure for f in ex.figures())
     assert "outliers" in ex._summary.object and "trace" in ex._summary.object
-    assert "ggn" in ex._cmp_info.object and "fisher" in ex._cmp_info.object
+    assert "ggn" in ex.compare.info.object and "fisher" in ex.compare.info.object
     # k is raised to 2C + 2 so the bulk's edge is among the top-k
-    assert len(ex.shown().top_values) == 2 * 4 + 2
+    assert len(ex.result.at(ex.checkpoint).top_values) == 2 * 4 + 2
 
 
 def _fresh(ex) -> HessianExplorer:
@@ -86,8 +101,7 @@ def _fresh(ex) -> HessianExplorer:
     other = HessianExplorer(**SMALL, broadening=ex.broadening, checkpoint=ex.checkpoint,
                             logy=ex.logy)
     other._requested = ex._requested
-    other._result, other._checkpoints, other._compare = (ex._result, ex._checkpoints,
-                                                         ex._compare)
+    other.result = ex.result
     other._refresh()
     return other
 
@@ -98,35 +112,38 @@ def test_view_parameters_replot_in_place_without_recomputing(explorer):
     calls = []
     orig = ex.run_background
     ex.run_background = lambda *a, **k: calls.append(a) or orig(*a, **k)
-    figs = [p.object for p in (ex._density, ex._top, ex._over, ex._cmp_density)]
+    figs = _figs(ex)
+    renders = [f.renders for f in ex.figures()]
     try:
-        area = ex._live["area"]
+        area = ex.spectrum.density.source("0")
         y0 = np.asarray(area.data["y"]).max()
         ex.broadening = 2.0
         # a wider Gaussian: a lower peak (same area); the same figure, new data
         assert np.asarray(area.data["y"]).max() < y0 and calls == []
-        assert ex._density.object is figs[0]
+        assert ex.spectrum.density.figure is figs["density"]
         ex.checkpoint = 0
-        assert ex.shown().step == 0 and "step 0" in ex._summary.object
-        assert "step 0" in ex._density.object.title.text
+        assert ex.result.at(ex.checkpoint).step == 0 and "step 0" in ex._summary.object
+        assert "step 0" in ex.spectrum.density.figure.title.text
         assert "step 0" in ex._checkpoint_widget.name
-        assert [p.object for p in (ex._density, ex._top, ex._over, ex._cmp_density)] == figs
+        assert _figs(ex) == figs and [f.renders for f in ex.figures()] == renders
         assert calls == []
         # nothing stale: the updated plots hold what plots rendered anew would show
-        fresh = _fresh(ex)
-        for pane in ("_density", "_top", "_over", "_loss", "_sharp", "_cmp_density"):
-            live, new = getattr(ex, pane).object, getattr(fresh, pane).object
+        fresh = _figs(_fresh(ex))
+        for pane in ("density", "top", "over", "loss", "sharp", "cmp_density"):
+            live, new = figs[pane], fresh[pane]
             _assert_same_data(live, new)
             for rng in ("x_range", "y_range"):
                 a, b = getattr(live, rng), getattr(new, rng)
                 if hasattr(a, "start"):
                     assert (a.start, a.end) == pytest.approx((b.start, b.end)), (pane, rng)
             assert live.title.text == new.title.text
-        assert {s.location for s in ex._live["spans"]} == {0.0}
+        spans = [s for f in (ex.spectrum.over, ex.training.loss, ex.training.sharp)
+                 for s in f.spans()]
+        assert len(spans) == 3 and {s.location for s in spans} == {0.0}
         ex.logy = False
         assert calls == []
-        assert ex._density.object.y_range.start == 0.0
-        _assert_same_data(ex._density.object, _fresh(ex)._density.object)
+        assert ex.spectrum.density.figure.y_range.start == 0.0
+        _assert_same_data(ex.spectrum.density.figure, _fresh(ex).spectrum.density.figure)
     finally:
         ex.run_background = orig
         ex.param.update(broadening=1.0, checkpoint=4, logy=True)
@@ -144,9 +161,10 @@ def test_a_session_that_is_gone_keeps_results_but_draws_nothing(explorer):
         ex = HessianExplorer(**SMALL)  # its onload never runs: no session
     assert ex.detached()
     ex._requested = explorer._requested
-    ex._set_result(explorer._result)  # the later stages come from the cache at once
-    assert ex._checkpoints is not None and ex._compare is not None
-    assert all(p.object is None for p in (ex._density, ex._top, ex._over, ex._cmp_density))
+    first = dataclasses.replace(explorer.result, checkpoints=None, compare=None)
+    ex._set_run(ex._requested, first)  # the later stages come from the cache at once
+    assert ex.result.checkpoints is not None and ex.result.compare is not None
+    assert all(f.figure is None and f.pane.object is None for f in ex.figures())
     assert not explorer.detached()
 
 
@@ -155,7 +173,8 @@ def test_export_is_the_view(explorer):
     df = explorer.export_data()
     assert set(df["series"]) == {"density", "top eigenvalue", "sharpness"}
     top = df[df["series"] == "top eigenvalue"]
-    np.testing.assert_array_equal(top["y"].to_numpy(), explorer.shown().top_values)
+    np.testing.assert_array_equal(top["y"].to_numpy(),
+                                  explorer.result.at(explorer.checkpoint).top_values)
     dens = df[df["series"] == "density"]
     assert np.trapezoid(dens["y"], dens["x"]) == pytest.approx(1.0, abs=0.02)
 
@@ -163,41 +182,44 @@ def test_export_is_the_view(explorer):
 @pytest.mark.slow
 def test_settings_recompute_in_background_and_cache(explorer):
     ex = HessianExplorer(**SMALL)
-    wait_until(lambda: ex._compare is not None)
+    wait_until(lambda: _done(ex))
     assert ex.runs == 1  # the module fixture's results came from the shared cache
-    ex.width = 10
-    wait_until(lambda: ex.runs == 2 and ex._compare is not None)
-    assert ex._result.config.width == 10 and ex.demo == "custom"
-    assert any(k[1][0] == "experiment" for k in CACHE._data)
+    ex.settings.width = 10
+    wait_until(lambda: ex.runs == 2 and _done(ex))
+    assert ex.result.experiment.config.width == 10 and ex.demo == "custom"
+    # every stage is a keyed request: cached (and shared in flight) by the settings
+    stages = {k[1][-1] for k in CACHE._data if k[0] == "HessianExplorer"}
+    assert {"checkpoints", "compare"} <= stages
+    assert any(k[1][:2] == ("run", ex.settings.key()) for k in CACHE._data)
 
 
 def test_preset_sets_the_settings_and_editing_leaves_it():
     ex = HessianExplorer(**SMALL)
     ex._compute = lambda force=False: None  # logic only: no background work here
     ex.demo = "edge of stability (Cohen et al.)"
-    pre = PRESETS["edge_of_stability"]
-    assert (ex.optimizer, ex.loss, ex.lr, ex.steps) == (pre.optimizer, pre.loss, pre.lr,
-                                                        pre.steps)
+    pre, s = PRESETS["edge_of_stability"], ex.settings
+    assert (s.optimizer, s.loss, s.lr, s.steps) == (pre.optimizer, pre.loss, pre.lr,
+                                                    pre.steps)
     assert ex.demo == "edge of stability (Cohen et al.)"
-    ex.lr = 0.5
+    s.lr = 0.5
     assert ex.demo == "custom"
     ex.demo = "bulk + outliers (Sagun et al.)"
-    assert ex.width == PRESETS["bulk_and_outliers"].width and ex.optimizer == "sgd"
+    assert s.width == PRESETS["bulk_and_outliers"].width and s.optimizer == "sgd"
 
 
 @pytest.mark.slow
 def test_bad_settings_show_a_message_and_keep_the_view():
     ex = HessianExplorer(**SMALL)
-    wait_until(lambda: ex._result is not None)
-    shown = ex._density.object
-    ex.model = "cnn"  # with the Gaussian mixture
-    assert "CNN" in ex.message and ex._density.object is shown
-    ex.dataset = "digits"
+    wait_until(lambda: ex.result is not None)
+    shown = ex.spectrum.density.figure
+    ex.settings.model = "cnn"  # with the Gaussian mixture
+    assert "CNN" in ex.message and ex.spectrum.density.figure is shown
+    ex.settings.dataset = "digits"
     assert ex.message == ""
     # the new request wins even though the old result's follow-up stages were still
     # being chained when it was made (a notebook delivers results off the UI loop)
-    wait_until(lambda: ex._result.config.model == "cnn" and ex._compare is not None)
-    assert ex._result.dataset.X.shape[1:] == (1, 8, 8)
+    wait_until(lambda: ex.result.experiment.config.model == "cnn" and _done(ex))
+    assert ex.result.experiment.dataset.X.shape[1:] == (1, 8, 8)
 
 
 def test_viz_functions_return_plots():
@@ -270,3 +292,35 @@ def test_columns_are_what_the_rendered_plots_hold(logy):
             np.testing.assert_allclose(src[label][k], data[k])
     assert cols["xlim"] == (grid.min(), grid.max())
 
+
+
+def _decoded(value: str):
+    """A query value as Panel's location hands it over (JSON decoded where it parses)."""
+    import json
+
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+@pytest.mark.slow
+def test_settings_round_trip_through_the_url_query(explorer):
+    """The settings live in a sub-object but keep their query names: a link written by
+    one explorer restores the same settings and view in another; a bad value is a
+    message and the others still apply."""
+    ex = HessianExplorer(**SMALL, broadening=2.0)
+    ex._compute = lambda force=False: None  # logic only: no background work here
+    ex.settings.param.update(dataset="digits", lr=0.2)
+    query = ex._url_query()
+    assert {"width", "dataset", "lr", "k", "broadening", "demo"} <= set(query)
+    assert "sharpness_every" not in query and "seed" not in query  # no widget, no URL
+    other = HessianExplorer(**SMALL)  # its first run comes from the module's cache
+    other._compute = lambda force=False: None
+    other._restore_from_url({k: _decoded(v) for k, v in query.items()})
+    assert other.settings.param.values() == {**ex.settings.param.values(),
+                                             "name": other.settings.name}
+    assert other.broadening == 2.0 and other.message == ""
+    other._restore_from_url({"width": 20, "depth": "9", "checkpoint": 1})
+    assert other.settings.width == 20 and other.checkpoint == 1
+    assert "depth" in other.message and other.settings.depth == SMALL.get("depth", 2)

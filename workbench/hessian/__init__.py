@@ -6,6 +6,8 @@
     spec = wb.hessian.curvature_spectrum(H, k=10)       # top-k, min, trace, density
     run = wb.hessian.train(model, data, optimizer="gd", lr=0.4, sharpness_every=10)
     res = wb.hessian.run_experiment(wb.hessian.ExperimentConfig(), checkpoints=True)
+    run = wb.hessian.run_hessian(wb.hessian.HessianSettings(steps=60))  # the dashboard's
+    view = run.at(checkpoint=2, broadening=1.5)                         # free views
 
 Operators (Hessian, GGN, Fisher) are symmetric torch LinearOperators of the engine; data
 generators, small models, training with snapshots and ready-made experiments (the
@@ -33,6 +35,7 @@ from workbench.hessian.experiments import (
     outlier_summary,
     run_experiment,
     sharpness_summary,
+    train_experiment,
 )
 from workbench.hessian.kronecker import KroneckerBlock, kronecker_blocks, layer_factors
 from workbench.hessian.mfac import MFAC, SlidingMFAC, mfac_from_model
@@ -48,6 +51,8 @@ from workbench.hessian.operators import (
     model_mode,
 )
 from workbench.hessian.params import ParameterLayout, select_parameters
+from workbench.hessian.run import CompareView, HessianRun, HessianView, run_hessian
+from workbench.hessian.settings import ExperimentSettings, HessianSettings
 from workbench.hessian.spectrum import (
     CurvatureSpectrum,
     compare_curvatures,
@@ -59,14 +64,16 @@ from workbench.hessian.spectrum import (
 from workbench.hessian.training import Snapshot, TrainResult, train
 
 __all__ = [
-    "DATASETS", "PRESETS", "CurvatureOperator", "CurvatureSpectrum", "Dataset",
-    "ExperimentConfig", "ExperimentResult", "FisherOperator", "GGNOperator",
-    "HessianOperator", "ParameterLayout", "Snapshot", "TrainResult", "as_batches",
+    "DATASETS", "PRESETS", "CompareView", "CurvatureOperator", "CurvatureSpectrum", "Dataset",
+    "ExperimentConfig", "ExperimentResult", "ExperimentSettings", "FisherOperator", "GGNOperator",
+    "HessianOperator", "HessianRun", "HessianSettings", "HessianView", "ParameterLayout", "Snapshot", "TrainResult", "as_batches",
     "bulk_and_outliers", "checkpoint_spectra", "compare_curvatures", "count_outliers",
     "curvature_spectrum", "dense_empirical_fisher", "dense_ggn", "dense_hessian",
     "density_curve", "digits", "edge_of_stability", "fisher_operator", "gaussian_mixture",
     "ggn_operator", "hessian_operator", "make_dataset", "mlp", "model_mode",
-    "num_parameters", "outlier_summary", "run_experiment", "select_parameters",
-    "sharpness_summary", "small_cnn", "spectra_over_training", "train", "two_moons",
-    "KroneckerBlock", "kronecker_blocks", "layer_factors", "MFAC", "SlidingMFAC", "mfac_from_model",
+    "num_parameters", "outlier_summary", "run_experiment", "run_hessian", "select_parameters",
+    "sharpness_summary", "small_cnn", "spectra_over_training", "train",
+    "train_experiment", "two_moons",
+    "KroneckerBlock", "kronecker_blocks", "layer_factors", "MFAC", "SlidingMFAC",
+    "mfac_from_model",
 ]

@@ -34,33 +34,28 @@ from workbench.hessian.spectrum import (
 from workbench.hessian.training import TrainResult, train
 
 
-@dataclass(frozen=True)
-class ExperimentConfig:
-    """Everything that defines one experiment (hashable: usable as a cache key)."""
+def _experiment_config() -> type:
+    """ExperimentConfig, generated from the fields of ``ExperimentSettings`` (same names,
+    same defaults): the settings are declared once, in ``workbench.hessian.settings``."""
+    from workbench.hessian.settings import ExperimentSettings, fields
 
-    dataset: str = "gaussian_mixture"  # "gaussian_mixture", "two_moons", "digits"
-    num_samples: int = 512
-    num_classes: int = 4               # gaussian_mixture only
-    dim: int = 10                      # gaussian_mixture only
-    separation: float = 12.0           # gaussian_mixture only
-    noise: float = 0.1                 # two_moons only
-    model: str = "mlp"                 # "mlp" or "cnn" (digits only)
-    width: int = 32
-    depth: int = 2
-    activation: str = "relu"
-    loss: str = "cross_entropy"        # or "mse" (one-hot square loss)
-    optimizer: str = "sgd"             # "gd", "sgd", "adam"
-    lr: float = 0.05
-    batch_size: int = 64
-    steps: int = 100
-    sharpness_every: int = 0
-    num_snapshots: int = 5             # training checkpoints kept (incl. step 0 and the end)
-    seed: int = 0
-    dtype: str = "float32"
-    device: str = "cpu"                # "cpu", "cuda", "cuda:1", or "auto" (CUDA if any)
+    specs = [(name, object, field(default=ExperimentSettings.param[name].default))
+             for name in fields(ExperimentSettings)]
 
-    def replace(self, **kw) -> ExperimentConfig:
+    def replace(self, **kw):
         return dataclasses.replace(self, **kw)
+
+    cls = dataclasses.make_dataclass(
+        "ExperimentConfig", specs, frozen=True, namespace={"replace": replace})
+    cls.__module__ = __name__
+    cls.__doc__ = ("Everything that defines one experiment (hashable: usable as a cache "
+                   "key); the fields and defaults of ``workbench.hessian.settings."
+                   "ExperimentSettings`` (see there what each means). ``replace(**kw)`` "
+                   "returns a copy with some fields changed.")
+    return cls
+
+
+ExperimentConfig = _experiment_config()
 
 
 @dataclass(frozen=True)
@@ -99,16 +94,17 @@ def build(config: ExperimentConfig) -> tuple[Dataset, torch.nn.Module, torch.nn.
         raise InputFormatError("the CNN is made for the 8x8 digits: choose dataset='digits'")
     if config.model not in ("mlp", "cnn"):
         raise InputFormatError(f"model must be 'mlp' or 'cnn', got {config.model!r}")
+    data_seed = config.seed if config.data_seed is None else config.data_seed
     if config.dataset == "gaussian_mixture":
         ds = make_dataset("gaussian_mixture", num_samples=config.num_samples,
                           num_classes=config.num_classes, dim=config.dim,
-                          separation=config.separation, seed=config.seed, dtype=dtype)
+                          separation=config.separation, seed=data_seed, dtype=dtype)
     elif config.dataset == "two_moons":
         ds = make_dataset("two_moons", num_samples=config.num_samples, noise=config.noise,
-                          seed=config.seed, dtype=dtype)
+                          seed=data_seed, dtype=dtype)
     else:
         ds = make_dataset("digits", num_samples=min(config.num_samples, 1797), images=images,
-                          seed=config.seed, dtype=dtype)
+                          seed=data_seed, dtype=dtype)
     if images:
         model = small_cnn(ds.num_classes, channels=max(1, config.width // 8),
                           activation=config.activation, seed=config.seed, dtype=dtype)
@@ -120,6 +116,32 @@ def build(config: ExperimentConfig) -> tuple[Dataset, torch.nn.Module, torch.nn.
     except RuntimeError as exc:
         raise InputFormatError(f"unknown device {config.device!r}: {exc}") from None
     return ds.to(device=dev), model.to(dev), make_loss(config.loss)
+
+
+@dataclass(frozen=True)
+class TrainedExperiment:
+    """The data, the training run (``training.model`` is the trained model) and the loss
+    of one ExperimentConfig: what every spectrum of the experiment is computed on."""
+
+    config: ExperimentConfig
+    dataset: Dataset
+    training: TrainResult
+    loss: torch.nn.Module
+    num_params: int
+
+
+def train_experiment(config: ExperimentConfig,
+                     progress: Callable[[float], None] | None = None) -> TrainedExperiment:
+    """Build the data and model of `config` and train it with ``workbench.hessian.train``
+    (the one training loop: the dashboard, the notebook and the sweep experiment use it).
+    ``batch_size=None`` trains on the full batch. Costs `steps` gradient steps (+ the
+    sharpness HVPs when ``sharpness_every`` > 0)."""
+    ds, model, loss = build(config)
+    bs = None if config.batch_size is None else min(config.batch_size, ds.num_samples)
+    res = train(model, ds, loss_fn=loss, optimizer=config.optimizer, lr=config.lr,
+                steps=config.steps, batch_size=bs, sharpness_every=config.sharpness_every,
+                seed=config.seed, num_snapshots=config.num_snapshots, progress=progress)
+    return TrainedExperiment(config, ds, res, loss, num_parameters(model))
 
 
 def run_experiment(config: ExperimentConfig, kinds=("hessian",), k: int = 8,
@@ -135,21 +157,18 @@ def run_experiment(config: ExperimentConfig, kinds=("hessian",), k: int = 8,
         if kd not in KINDS:
             raise InputFormatError(f"unknown curvature {kd!r}; choose from {KINDS}")
     t0 = time.perf_counter()
-    ds, model, loss = build(config)
 
     def sub(a, b):
         return (lambda f: progress(a + (b - a) * f)) if progress else None
 
-    res = train(model, ds, loss_fn=loss, optimizer=config.optimizer, lr=config.lr,
-                steps=config.steps, batch_size=min(config.batch_size, ds.num_samples),
-                sharpness_every=config.sharpness_every, seed=config.seed,
-                num_snapshots=config.num_snapshots, progress=sub(0.0, 0.3))
+    trained = train_experiment(config, progress=sub(0.0, 0.3))
+    ds, res, loss = trained.dataset, trained.training, trained.loss
     est = dict(k=k, num_probes=num_probes, num_steps=num_steps,
                trace_matvecs=trace_matvecs, seed=config.seed)
     spectra = compare_curvatures(res.model, loss, ds.pair(), kinds=kinds,
                                  progress=sub(0.3, 0.5 if checkpoints else 1.0), **est)
     spectra = {kd: dataclasses.replace(sp, step=res.final.step) for kd, sp in spectra.items()}
-    out = ExperimentResult(config, ds, res, spectra, num_parameters(model),
+    out = ExperimentResult(config, ds, res, spectra, trained.num_params,
                            time.perf_counter() - t0,
                            dict(kinds=tuple(kinds), k=k, num_probes=num_probes,
                                 num_steps=num_steps, trace_matvecs=trace_matvecs))

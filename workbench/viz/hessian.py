@@ -6,6 +6,10 @@ HoloViews elements out (no eigenvalue computation, no Panel).
     grid, dens = density_curve(spec.density)
     density_plot(grid, dens, spec.top_values, spec.num_outliers, spec.min_value)
     sharpness_plot(run.sharpness_steps, run.sharpness, lr=0.4)
+
+The density and top-k functions also take a ``workbench.hessian.HessianView`` (what
+``HessianRun.at(...)`` returns) in place of the arrays: ``density_plot(view)``,
+``density_columns(view, logy=...)``, ``top_eigs_columns(view)``.
 """
 
 from __future__ import annotations
@@ -31,9 +35,31 @@ ROLES = (("top-k", TOPK, "dotted"), ("outlier", OUTLIER, "solid"),
 SEGMENT_COLUMNS = ("x0", "y0", "x1", "y1", "role", "name")
 
 
+def _unpack(view_or_grid, density, top_values, num_outliers, min_value):
+    """(grid, density, top_values, num_outliers, min_value) of a HessianView or of the
+    arrays given."""
+    if hasattr(view_or_grid, "grid"):
+        v = view_or_grid
+        return v.grid, v.density, v.top_values, v.num_outliers, v.min_value
+    return view_or_grid, density, top_values, num_outliers, min_value
+
+
+def density_title(view) -> str:
+    """Title of the density plot of a HessianView."""
+    return (f"Hessian spectral density at step {view.step} ({view.num_outliers} outliers, "
+            f"{view.num_classes} classes)")
+
+
+def top_eigs_title(view) -> str:
+    """Title of the top-k plot of a HessianView."""
+    return f"Top {len(view.top_values)} eigenvalues at step {view.step}"
+
+
 def _density_parts(grid, density, top_values, num_outliers, min_value, logy):
     """What density_plot draws: grid, clipped density, baseline, and the marker segments
     per role ({role: list of (x0, y0, x1, y1, role, name)})."""
+    grid, density, top_values, num_outliers, min_value = _unpack(
+        grid, density, top_values, num_outliers, min_value)
     grid = np.asarray(grid, dtype=float)
     dens = np.asarray(density, dtype=float)
     lo = _floor(dens, logy)
@@ -50,14 +76,17 @@ def _density_parts(grid, density, top_values, num_outliers, min_value, logy):
     return grid, y, base, lo, peak, rows
 
 
-def density_plot(grid, density, top_values=(), num_outliers: int = 0,
+def density_plot(grid, density=None, top_values=(), num_outliers: int = 0,
                  min_value: float | None = None, logy: bool = True, title: str = "",
                  height: int = 340, all_roles: bool = False) -> hv.Overlay:
     """The spectral density (area under the curve = 1) with the top-k eigenvalues as spikes:
     outliers red, the other top-k grey, the most negative eigenvalue (if < 0) blue. With
     ``logy`` the density is clipped at 1e-5 of its peak so the tails and the isolated
     outliers stay visible. ``all_roles`` keeps a (possibly empty) layer per marker role, for
-    a plot whose data `density_columns` replaces later. O(len(grid) + k)."""
+    a plot whose data `density_columns` replaces later. `grid` may be a HessianView (then
+    the title defaults to ``density_title(view)``). O(len(grid) + k)."""
+    if hasattr(grid, "grid") and not title:
+        title = density_title(grid)
     grid, y, base, _, _, rows = _density_parts(grid, density, top_values, num_outliers,
                                                min_value, logy)
     curve = hv.Area((grid, y, base), "eigenvalue", ["density", "baseline"]).opts(
@@ -76,7 +105,7 @@ def density_plot(grid, density, top_values=(), num_outliers: int = 0,
         backend="bokeh")
 
 
-def density_columns(grid, density, top_values=(), num_outliers: int = 0,
+def density_columns(grid, density=None, top_values=(), num_outliers: int = 0,
                     min_value: float | None = None, logy: bool = True) -> dict:
     """The data of ``density_plot(..., all_roles=True)`` as its rendered Bokeh sources hold
     it, for updating a shown plot in place instead of rendering a new one: "area" ({x, y}:
@@ -113,7 +142,11 @@ def _top_columns(values, num_outliers: int) -> dict:
 
 def top_eigs_plot(values, num_outliers: int = 0, title: str = "Top eigenvalues",
                   height: int = 300) -> hv.Bars:
-    """Bars of the top-k eigenvalues (λ1 the largest), outliers red. O(k)."""
+    """Bars of the top-k eigenvalues (λ1 the largest), outliers red; `values` may be a
+    HessianView (its top-k, titled by ``top_eigs_title``). O(k)."""
+    if hasattr(values, "top_values"):
+        values, num_outliers, title = (values.top_values, values.num_outliers,
+                                       top_eigs_title(values))
     df = pd.DataFrame(_top_columns(values, num_outliers))
     return hv.Bars(df, "index", ["eigenvalue", "role", "color"]).opts(
         color="color", height=height, title=title, tools=["hover"], xlabel="",
@@ -123,7 +156,10 @@ def top_eigs_plot(values, num_outliers: int = 0, title: str = "Top eigenvalues",
 def top_eigs_columns(values, num_outliers: int = 0) -> dict:
     """The data of `top_eigs_plot` as its rendered Bokeh source holds it ({index,
     eigenvalue, role, color}), the bar labels "factors" and "ylim" (0 and the extreme
-    values, padded), for updating a shown plot in place. O(k)."""
+    values, padded), for updating a shown plot in place; `values` may be a HessianView.
+    O(k)."""
+    if hasattr(values, "top_values"):
+        values, num_outliers = values.top_values, values.num_outliers
     cols = _top_columns(values, num_outliers)
     v = cols["eigenvalue"]
     lo = min(0.0, float(v.min())) if v.size else 0.0
@@ -201,7 +237,8 @@ def over_training_plot(steps, top_values, num_outliers=(), current_step=None,
                                    **_BASE, backend="bokeh")
 
 
-def _compare_curves(curves: dict, logy: bool):
+def _compare_curves(curves, logy: bool):
+    curves = getattr(curves, "curves", curves)  # a CompareView or {kind: (grid, density)}
     peak = max((float(np.max(d)) for _, d in curves.values() if len(d)), default=1.0)
     lo = peak * 1e-5 if logy else 0.0
     out = {}
@@ -250,9 +287,10 @@ def compare_top_plot(table: pd.DataFrame, height: int = 300,
                      title: str = "Top eigenvalues side by side: H = Hessian (blue), "
                                   "GGN = Gauss-Newton (orange), F = empirical Fisher "
                                   "(green)") -> hv.Bars:
-    """Grouped bars from a table with columns index (λ1, λ2, ...), kind and eigenvalue;
-    short labels (H, GGN, F) inside each group, colours as in compare_density_plot."""
-    df = table.copy()
+    """Grouped bars from a table with columns index (λ1, λ2, ...), kind and eigenvalue (or
+    a CompareView: its first 8); short labels (H, GGN, F) inside each group, colours as
+    in compare_density_plot."""
+    df = table.copy() if isinstance(table, pd.DataFrame) else table.table()
     df["curvature"] = df["kind"].map(lambda k: SHORT.get(k, k))
     df["color"] = df["kind"].map(lambda k: KIND_COLORS.get(k, "#333333"))
     order = [SHORT[k] for k in ("hessian", "ggn", "fisher") if k in set(df["kind"])]

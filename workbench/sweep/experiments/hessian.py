@@ -1,9 +1,11 @@
 """Hessian experiment for sweeps: train a small MLP, then its top Hessian eigenvalues.
 
-One task = generate data (offline) -> build ``workbench.hessian.mlp`` -> a few full-batch
-training steps (torch.optim) -> ``hessian_operator`` -> ``workbench.spectral.top_eigs``
-(and optionally an XTrace trace estimate). Everything runs on ``device`` ("auto": CUDA when the
-worker has one), in float64 by default so that reruns and workers agree to rounding.
+One task = ``workbench.hessian.HessianSettings`` (the dashboard's settings: the grid's
+names are its fields) -> ``train_experiment`` (generated data, ``workbench.hessian.mlp``,
+the topic's one training loop) -> ``hessian_operator`` -> ``workbench.spectral.top_eigs``
+(and optionally an XTrace trace estimate). Everything runs on ``device`` ("auto": CUDA
+when the worker has one), in float64 by default so that reruns and workers agree to
+rounding.
 """
 
 from __future__ import annotations
@@ -12,88 +14,58 @@ import math
 
 from workbench.errors import InputFormatError, RankError
 
-
-def _dtype(name: str):
-    import torch
-
-    table = {"float32": torch.float32, "float64": torch.float64}
-    if name not in table:
-        raise InputFormatError(f"dtype must be 'float32' or 'float64', got {name!r}")
-    return table[name]
+#: the sweep's defaults for the settings it does not get from the grid: a one-hidden-layer
+#: tanh MLP trained full-batch with Adam on a 4-class Gaussian mixture, in float64
+SWEEP_DEFAULTS = dict(width=16, depth=1, num_samples=256, num_classes=4, dim=8,
+                      separation=3.0, activation="tanh", optimizer="adam", lr=0.05,
+                      batch_size=None, steps=50, k=3, trace_matvecs=0, data_seed=0,
+                      dtype="float64", device="auto", num_snapshots=2)
 
 
-def _train(model, X, y, steps: int, lr: float, optimizer: str) -> float:
-    """Full-batch training with a torch optimizer; returns the final loss."""
-    import torch
+def top_eigs(tol: float = 1e-8, exact: bool = False, train_steps: int | None = None,
+             **settings) -> dict:
+    """Top-``k`` eigenvalues of the loss Hessian of the model of ``settings`` (fields of
+    ``HessianSettings``: width, depth, seed (initialization), data_seed, dataset,
+    num_samples, steps, lr, optimizer, k, trace_matvecs, dtype, device, ...; the others
+    from ``SWEEP_DEFAULTS``) after ``steps`` training steps. ``train_steps`` is the old
+    name of ``steps`` (still read). Lanczos stops at residual ``tol`` x ||H||.
 
-    loss_fn = torch.nn.CrossEntropyLoss()
-    if steps <= 0:
-        with torch.no_grad():
-            return float(loss_fn(model(X), y))
-    opts = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
-    if optimizer not in opts:
-        raise InputFormatError(f"optimizer must be one of {sorted(opts)}, got {optimizer!r}")
-    opt = opts[optimizer](model.parameters(), lr=lr)
-    for _ in range(steps):
-        opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(X), y)
-        loss.backward()
-        opt.step()
-    with torch.no_grad():
-        return float(loss_fn(model(X), y))
-
-
-def top_eigs(width: int = 16, depth: int = 1, seed: int = 0, data_seed: int = 0,
-             dataset: str = "gaussian_mixture", num_samples: int = 256,
-             num_classes: int = 4, dim: int = 8, activation: str = "tanh",
-             train_steps: int = 50, lr: float = 0.05, optimizer: str = "adam", k: int = 3,
-             trace_matvecs: int = 0, dtype: str = "float64", device: str = "auto",
-             tol: float = 1e-8, exact: bool = False) -> dict:
-    """Top-``k`` eigenvalues of the loss Hessian of an MLP (``depth`` hidden layers of
-    ``width``, init seed ``seed``) after ``train_steps`` full-batch steps on a generated
-    data set (``data_seed``). Returns top_eig, top_k (k, descending), eig_residual (largest
-    residual), num_params, loss, accuracy, hessian_matvecs (products used by top_eigs),
-    trace and trace_se (XTrace, when trace_matvecs > 0, else NaN) and device (where it
-    ran). ``exact=True`` adds top_eig_exact from the dense Hessian (``dense_hessian`` +
-    eigvalsh; only for small models: num_params^2 memory). Costs train_steps forward+backward passes plus hessian_matvecs (+ trace_matvecs)
+    Returns top_eig, top_k (k, descending), eig_residual (largest residual), num_params,
+    loss, accuracy (full data, after training), hessian_matvecs (products used by
+    top_eigs), trace and trace_se (XTrace, when trace_matvecs > 0, else NaN) and device
+    (where it ran). ``exact=True`` adds top_eig_exact from the dense Hessian
+    (``dense_hessian`` + eigvalsh; only for small models: num_params^2 memory). Costs
+    ``steps`` forward+backward passes plus hessian_matvecs (+ trace_matvecs)
     Hessian-vector products over num_samples points."""
     import torch
 
     from workbench import spectral
-    from workbench.backends import torch_device
-    from workbench.hessian import (
-        dense_hessian,
-        gaussian_mixture,
-        hessian_operator,
-        make_dataset,
-        mlp,
-    )
+    from workbench.hessian import dense_hessian, hessian_operator
+    from workbench.hessian.experiments import train_experiment
+    from workbench.hessian.settings import HessianSettings
 
-    if k < 1:
-        raise RankError(f"k must be >= 1, got {k}")
-    dev = torch_device(device)
-    dt = _dtype(dtype)
-    if dataset == "gaussian_mixture":
-        data = gaussian_mixture(num_samples=num_samples, num_classes=num_classes, dim=dim,
-                                seed=data_seed, dtype=dt)
-    else:
-        data = make_dataset(dataset, seed=data_seed, dtype=dt)
-    X, y = data.X.to(dev), data.y.to(dev)
-    model = mlp(data.num_features, data.num_classes, width=width, depth=depth,
-                activation=activation, seed=seed, dtype=dt).to(dev)
-    loss = _train(model, X, y, train_steps, lr, optimizer)
-    with torch.no_grad():
-        accuracy = float((model(X).argmax(dim=1) == y).double().mean())
-    H = hessian_operator(model, torch.nn.CrossEntropyLoss(), (X, y))
-    res = spectral.top_eigs(H, k=k, tol=tol, seed=0)
+    if train_steps is not None:
+        settings.setdefault("steps", train_steps)
+    if settings.get("k", 1) < 1:
+        raise RankError(f"k must be >= 1, got {settings['k']}")
+    try:
+        s = HessianSettings(**{**SWEEP_DEFAULTS, **settings})
+    except (TypeError, ValueError) as exc:  # an unknown name or a value out of bounds
+        raise InputFormatError(f"hessian.top_eigs: {exc}") from None
+    trained = train_experiment(s.config())
+    model, loss_fn = trained.training.model, trained.loss
+    X, y = trained.dataset.pair()
+    final = trained.training.final
+    H = hessian_operator(model, loss_fn, (X, y))
+    res = spectral.top_eigs(H, k=s.k, tol=tol, seed=0)
     out = dict(top_eig=float(res.values[0]), top_k=res.values, eig_residual=float(
-        max(res.residuals)), num_params=int(H.shape[0]), loss=loss, accuracy=accuracy,
-        hessian_matvecs=int(res.num_matvecs), trace=math.nan, trace_se=math.nan,
-        device=str(dev.type))
-    if trace_matvecs > 0:
-        tr = spectral.trace(H, method="xtrace", num_matvecs=trace_matvecs, seed=0)
+        max(res.residuals)), num_params=int(H.shape[0]), loss=final.loss,
+        accuracy=final.accuracy, hessian_matvecs=int(res.num_matvecs), trace=math.nan,
+        trace_se=math.nan, device=str(X.device.type))
+    if s.trace_matvecs > 0:
+        tr = spectral.trace(H, method="xtrace", num_matvecs=s.trace_matvecs, seed=0)
         out.update(trace=float(tr.estimate), trace_se=float(tr.std_error))
     if exact:
-        Hd = dense_hessian(model, torch.nn.CrossEntropyLoss(), (X, y))
+        Hd = dense_hessian(model, loss_fn, (X, y))
         out["top_eig_exact"] = float(torch.linalg.eigvalsh(Hd)[-1])
     return out

@@ -1,0 +1,303 @@
+"""Hessian explorer: train a small network, watch its curvature spectrum.
+
+The costly part is a ``workbench.hessian.HessianRun`` built in three background stages
+(``Explorer.run_background``, keyed by the settings: cached and shared across sessions):
+training + the final Hessian spectrum, the spectra at the earlier checkpoints, the GGN and
+Fisher spectra. The view parameters (broadening, checkpoint, log scale) only read the run:
+``run.at(checkpoint, broadening)`` -> ``viz.hessian.*_columns`` -> ``LiveFigure.write``.
+The settings are a ``HessianSettings`` sub-object (``explorer.settings``); their names
+are the URL's query names.
+"""
+
+from __future__ import annotations
+
+import json
+
+import panel as pn
+import param
+
+from workbench.backends.threads import capped
+from workbench.hessian.experiments import PRESETS
+from workbench.hessian.run import check_settings, run_hessian
+from workbench.hessian.settings import ExperimentSettings, HessianSettings, fields
+from workbench.ui.base import Explorer, _on_session, later, undelayed
+from workbench.ui.hessian.controls import settings_controls
+from workbench.ui.hessian.tabs import CompareTab, SpectrumTab, TrainingTab
+
+DEMOS = {"bulk + outliers (Sagun et al.)": "bulk_and_outliers",
+         "edge of stability (Cohen et al.)": "edge_of_stability", "custom": None}
+#: the settings a demo sets and the URL keeps (the widgets' fields)
+PRESET_FIELDS = fields(ExperimentSettings, shown=True)
+URL_FIELDS = fields(HessianSettings, shown=True)
+#: the torch jobs of every session run one at a time, single-threaded (threads.py)
+QUEUE = "hessian"
+
+
+def _status_updater(explorer: Explorer, label: str):
+    """A progress(fraction) callback for worker threads: 'label NN%' in the status line
+    (on the session's event loop), at most every 10%."""
+    doc, last = pn.state.curdoc, [-1]
+
+    def progress(frac: float) -> None:
+        pct = int(10 * frac) * 10
+        if pct != last[0] and not explorer.detached():
+            last[0] = pct
+            _on_session(doc, lambda: explorer.set_status(f"{label} {pct}%"))
+
+    return progress
+
+
+class HessianExplorer(Explorer):
+    """Train a small network on generated data and look at its Hessian spectrum.
+    Settings may be given as keywords (``HessianExplorer(width=64)``) or as
+    ``settings=HessianSettings(...)``."""
+
+    title = "Hessian spectra"
+    description = ("Train a small network and watch its loss curvature: spectral density "
+                   "with outliers, top eigenvalues, trace, sharpness vs 2/η, and Hessian vs "
+                   "Gauss-Newton vs Fisher.")
+    url_params = ("broadening", "checkpoint", "logy", "demo")  # + URL_FIELDS (settings)
+
+    broadening = param.Number(default=1.0, bounds=(0.25, 4.0), step=0.25,
+                              doc="Density broadening (x the estimator's own width)")
+    checkpoint = param.Integer(default=4, bounds=(0, 4),
+                               doc="Checkpoint shown (0 = initialization)")
+    logy = param.Boolean(default=True, doc="Log-scale density")
+    demo = param.Selector(default="bulk + outliers (Sagun et al.)", objects=list(DEMOS))
+    settings = param.ClassSelector(class_=HessianSettings, precedence=-1,
+                                   doc="Data, model, training and estimators")
+    run = param.Event(doc="Recompute (cached results are reused)")
+    runs = param.Integer(default=0, precedence=-1, doc="Results shown (for tests)")
+
+    TEXT_DELAY_MS = 150  #: served: ms from a view change to the text updates after it
+
+    def __init__(self, **params):
+        given = {k: params.pop(k) for k in list(params) if k in URL_FIELDS}
+        params.setdefault("settings", HessianSettings(sharpness_every=None))
+        super().__init__(**params)
+        self.settings.param.update(**given)
+        self.result = None      # the HessianRun shown (stages fill it in)
+        self._requested = None  # key of the run asked for last
+        self._applying = False
+        self._deferred = False
+        self._pending_compare = self._pending_text = False
+        self._view = None  # the view drawn last (its text follows: _deferred_updates)
+        self.spectrum, self.training, self.compare = SpectrumTab(), TrainingTab(), CompareTab()
+        self._summary = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self._checkpoint_widget = undelayed(pn.widgets.IntSlider.from_param(
+            self.param.checkpoint, name="Checkpoint shown"))
+        self.settings.param.watch(self._on_settings, URL_FIELDS)
+        self.param.watch(self._on_demo, ["demo"])
+        self.param.watch(self._on_run, ["run"])
+        self.param.watch(self._on_view, ["broadening", "checkpoint", "logy"])
+        # served: after the URL state is applied (no wasted run on the defaults)
+        pn.state.onload(self._initial)
+
+    def _initial(self) -> None:
+        if self._requested is None:
+            self.guarded(self._compute)()
+
+    def figures(self) -> list:
+        return [*self.spectrum.figures(), *self.training.figures(), *self.compare.figures()]
+
+    # ------------------------------------------------------------------ settings
+    def _on_demo(self, *_events) -> None:
+        name = DEMOS.get(self.demo)
+        if name is None:
+            return
+        preset = PRESETS[name]
+        self._applying = True
+        try:
+            with param.parameterized.batch_call_watchers(self.settings):
+                self.settings.param.update(**{f: getattr(preset, f) for f in PRESET_FIELDS})
+        finally:
+            self._applying = False
+        self.guarded(self._compute)()
+
+    def _on_settings(self, *_events) -> None:
+        if self._applying:
+            return
+        name = DEMOS.get(self.demo)
+        if name is not None and any(getattr(PRESETS[name], f) != getattr(self.settings, f)
+                                    for f in PRESET_FIELDS):
+            self._applying = True
+            try:
+                self.demo = "custom"
+            finally:
+                self._applying = False
+        self.guarded(self._compute)()
+
+    def _on_run(self, *_events) -> None:
+        self.guarded(self._compute)(force=True)
+
+    # ------------------------------------------------------------------ background work
+    def _compute(self, force: bool = False) -> None:
+        """Stage 1: train + the final Hessian spectrum (first view). It chains stage 2
+        (spectra at the earlier checkpoints), which chains stage 3 (GGN and Fisher), so
+        one session never runs two of them at once. Stages 2-3 run on their own channel
+        and are dropped when their run is no longer the one asked for."""
+        check_settings(self.settings)
+        key = ("run", self.settings.key())
+        if key == self._requested and not force and self.busy:
+            return  # the same request is already running
+        self._requested = key
+        values = self.settings.param.values()  # a copy: the widgets may move meanwhile
+        label = "Training and computing the spectrum…"
+        progress = _status_updater(self, label)
+        self.run_background(key, capped(lambda: run_hessian(
+                                checkpoints=False, compare=False, progress=progress,
+                                **values), queue=QUEUE),
+                            lambda run: self._set_run(key, run), channel="experiment",
+                            label=label, use_cache=not force)
+
+    def _set_run(self, key, run) -> None:
+        """Show `run` (a stage of the run asked for last) and chain the next stage."""
+        if key != self._requested:
+            return  # a newer request was made meanwhile (notebook: delivered off-loop)
+        first = self.result is None or self.result.experiment is not run.experiment
+        self._refresh(run)
+        if first:
+            self.runs += 1
+        if run.checkpoints is None:
+            stage, label = "checkpoints", "Spectra at the earlier checkpoints…"
+            progress = _status_updater(self, label)
+            work = lambda: run.with_checkpoints(progress)  # noqa: E731
+        elif run.compare is None:
+            stage, label = "compare", "Gauss-Newton and Fisher spectra…"
+            work = run.with_compare
+        else:
+            return
+        self.run_background((*key, stage), capped(work, queue=QUEUE),
+                            lambda nxt: self._set_run(key, nxt), channel="followup",
+                            label=label)
+
+    # ------------------------------------------------------------------ view
+    def _refresh(self, run=None, training: bool = True) -> None:
+        """Draw the figures of `run` (default: the one shown) anew -- a new stage or
+        another y scale: the spectrum and comparison tabs always, the training tab when
+        `training` -- then hold it as the run shown (so ``result`` is set once its
+        figures are drawn)."""
+        run = run or self.result
+        if run is None:
+            return
+        if not self.detached():
+            view = run.at(self.checkpoint, self.broadening)
+            self.spectrum.render(run, view, self.logy, over=training)
+            if training:
+                self.training.render(run, view)
+            self.compare.render(view, self.logy)
+        self.result = run
+        if not self.detached():
+            self._update_text(view)
+
+    def _on_view(self, *events) -> None:
+        """A view parameter moved: the shown plots at once, in place (run.at -> columns ->
+        LiveFigure.write); on a served page the text and the comparison tab follow
+        TEXT_DELAY_MS later, coalesced while the slider moves (text that changes with the
+        plots makes the browser lay the page out again before it paints them)."""
+        names = {e.name for e in events}
+        if "logy" in names:  # another axis type: draw the density plots anew
+            self.guarded(self._refresh)(training=False)
+            return
+        if self.result is None:
+            return
+        view = self._view = self.result.at(self.checkpoint, self.broadening, compare=False)
+        moved = "checkpoint" in names
+        self.spectrum.update(view, self.logy, checkpoint=moved)
+        if moved:
+            self.training.update(view)
+        for fig in self.figures():
+            fig.push()
+        self._pending_compare |= "broadening" in names
+        self._pending_text |= moved
+        if not self._deferred:
+            self._deferred = True
+            later(self.guarded(self._deferred_updates), self.TEXT_DELAY_MS)
+
+    def _deferred_updates(self) -> None:
+        self._deferred = False
+        if self.result is None:
+            return
+        if self._pending_compare:
+            self._pending_compare = False
+            self.compare.update(self.result.compare_at(self.broadening), self.logy)
+            self.compare.density.push()
+        if self._pending_text:
+            self._pending_text = False
+            self._update_text(self._view)
+
+    def _update_text(self, view) -> None:
+        """Summary and checkpoint slider label of `view` (reads the run; no products)."""
+        res = self.result.experiment
+        self._summary.object = (
+            f"**{res.num_params:,} parameters**, {res.dataset.num_samples} samples · "
+            f"step {view.step}: loss {view.loss:.4g}, accuracy {view.accuracy:.1%} · "
+            f"λ1 = {view.top_values[0]:.4g}, λmin = {view.min_value:.3g} · "
+            f"trace = {view.trace:.4g} ± {view.trace_std:.2g} (XTrace) · "
+            f"**{view.num_outliers} outliers** above the bulk, "
+            f"{view.near_zero_mass:.0%} of the spectrum within 5% of λ1 of zero · "
+            f"{view.num_matvecs:,} Hessian-vector products" +
+            ("" if view.checkpoints_ready else " (earlier checkpoints: computing…)"))
+        self._checkpoint_widget.name = f"Checkpoint shown (step {view.step})"
+        self._checkpoint_widget.disabled = not view.checkpoints_ready
+
+    def export_data(self):
+        """Long table behind the view (``HessianRun.export``)."""
+        if self.result is None:
+            return None
+        return self.result.export(self.checkpoint, self.broadening)
+
+    # ------------------------------------------------------------------ URL state
+    def sync_url(self) -> None:
+        """The explorer's URL parameters and the settings' (by their own names)."""
+        super().sync_url()
+        if self.url_params and pn.state.location is not None:
+            self.settings.param.watch(self._on_url_param, URL_FIELDS)
+
+    def _restore_from_url(self, query: dict) -> None:
+        s, updates, bad = self.settings, {}, []
+        for name in URL_FIELDS:
+            if name in query:
+                try:
+                    value = s.param[name].deserialize(query[name])
+                except Exception:  # noqa: BLE001 - parse_query already decoded JSON values
+                    value = query[name]
+                if value != getattr(s, name):
+                    updates[name] = value
+        for name, value in updates.items():  # one by one: a bad value keeps the others
+            try:
+                setattr(s, name, value)
+            except Exception as exc:  # noqa: BLE001 - a hand-edited link must not break
+                bad.append(f"{name}={value!r} ({exc})")
+        super()._restore_from_url(query)
+        if bad:
+            self.show_error("Some link parameters could not be applied: " + "; ".join(bad))
+
+    def _url_query(self) -> dict[str, str]:
+        query = super()._url_query()
+        for name in URL_FIELDS:
+            value = getattr(self.settings, name)
+            if value is not None:
+                value = self.settings.param[name].serialize(value)
+                query[name] = value if isinstance(value, str) else json.dumps(value)
+        return query
+
+    # ------------------------------------------------------------------ layout
+    def controls(self) -> list:
+        p = self.param
+        return [
+            undelayed(pn.widgets.FloatSlider.from_param(p.broadening,
+                                                        name="Density broadening (× σ)")),
+            self._checkpoint_widget,
+            pn.widgets.Checkbox.from_param(p.logy, name="log-scale density"),
+            pn.pane.Markdown("**Demo**", margin=(10, 5, 0, 5)),
+            pn.widgets.Select.from_param(p.demo, name="Preset"),
+            *settings_controls(self.settings),
+            pn.widgets.Button.from_param(p.run, name="Recompute", button_type="primary"),
+        ]
+
+    def view(self):
+        tabs = pn.Tabs(("Spectrum", self.spectrum), ("Sharpness & loss", self.training),
+                       ("Hessian vs GGN vs Fisher", self.compare), dynamic=True,
+                       sizing_mode="stretch_width")
+        return pn.Column(self._summary, tabs, sizing_mode="stretch_width")

@@ -1,0 +1,186 @@
+"""The Hessian explorer's three tabs, one Viewer each, owning their figures (LiveFigures:
+rendered once per result, then updated in place from a ``HessianView``).
+
+- ``SpectrumTab``: the density with its top-k markers, the top-k bars, the top
+  eigenvalues over the checkpoints.
+- ``TrainingTab``: sharpness vs 2/η and the loss over training.
+- ``CompareTab``: Hessian vs Gauss-Newton vs Fisher at the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import panel as pn
+
+from workbench.ui.live import LiveFigure, set_changed
+from workbench.viz import hessian as vh
+
+BULK_TEXT = (
+    "**Bulk and outliers** (Sagun et al. 2017). After training, almost all eigenvalues sit "
+    "in a bulk near zero and a few outliers (red spikes) stand apart, about one per class "
+    "(C−1 to C). Change the number of classes and count the spikes; widen the network and "
+    "the bulk at zero takes a larger share of the spectrum while the outliers stay; change "
+    "the separation of the data and the outliers move.")
+EOS_TEXT = (
+    "**Edge of stability** (Cohen et al. 2021). With full-batch gradient descent at step "
+    "size η, the sharpness (top Hessian eigenvalue) rises until it reaches 2/η, the largest "
+    "curvature at which GD is stable, and then hovers there while the loss keeps falling, "
+    "no longer monotonically. Pick the *edge of stability* demo and change η: the plateau "
+    "follows the dashed line. (With SGD or Adam the line is only a reference.)")
+COMPARE_TEXT = (
+    "**Hessian vs Gauss–Newton vs Fisher.** The GGN keeps only the curvature of the loss "
+    "in the network's outputs (J^T H_L J): it is positive semi-definite and, for "
+    "cross-entropy, equal to the true Fisher. The Hessian adds the network's own second "
+    "derivatives (its negative eigenvalues come from there). The empirical Fisher averages "
+    "g g^T of the per-sample gradients at the observed labels: it shrinks as the model "
+    "fits the data.")
+
+_WIDE = dict(sizing_mode="stretch_width")
+
+
+def _text(obj: str = "") -> pn.pane.Markdown:
+    return pn.pane.Markdown(obj, **_WIDE)
+
+
+def _move(spans: list, step: int) -> None:
+    """Move marker lines (found once per render with ``LiveFigure.spans``: its search of
+    the figure costs tens of ms, too much for every slider step) to `step`."""
+    for span in spans:
+        set_changed(span, location=float(step))
+
+
+class SpectrumTab(pn.viewable.Viewer):
+    """Density + top-k markers, top-k bars and the top eigenvalues over the checkpoints."""
+
+    def __init__(self):
+        super().__init__()
+        self.density = LiveFigure("wb-hessian-density", min_height=340)
+        self.top = LiveFigure("wb-hessian-top", min_height=300)
+        self.over = LiveFigure("wb-hessian-over", min_height=300)
+        self._spans: list = []
+
+    def figures(self) -> list[LiveFigure]:
+        return [self.density, self.top, self.over]
+
+    def render(self, run, view, logy: bool, over: bool = True) -> None:
+        """Draw `view` (a HessianView of `run`) anew; `over`: also the over-training plot."""
+        self.density.render(vh.density_plot(view, logy=logy, all_roles=True))
+        self.top.render(vh.top_eigs_plot(view))
+        if over:
+            steps, top = run.over_training()
+            self.over.render(vh.over_training_plot(
+                steps, top, current_step=view.step,
+                title="Top eigenvalues at the checkpoints" if view.checkpoints_ready
+                else "Top eigenvalues (earlier checkpoints: computing…)"))
+            self._spans = self.over.spans()
+        self.update(view, logy)
+
+    def update(self, view, logy: bool, checkpoint: bool = True) -> None:
+        """Write `view` into the drawn figures (data, ranges, titles, the checkpoint
+        marker); the top-k bars and the marker only when `checkpoint`. No re-render.
+        (Not under ``pn.io.hold``: its single message leaves the server ~10 ms later than
+        the plain ones, which go out as the callback ends.)"""
+        fig = self.density
+        if fig.figure is None:
+            return
+        cols = vh.density_columns(view, logy=logy)
+        fig.write("0", cols["area"])
+        items = fig.legend_items()
+        for role, data in cols["markers"].items():
+            fig.write(role, data)
+            if role in items:
+                set_changed(items[role], visible=len(data["x0"]) > 0)
+        fig.set_range("x", *cols["xlim"])
+        fig.set_range("y", *cols["ylim"])
+        fig.set_title(vh.density_title(view))
+        if not checkpoint:
+            return
+        top = vh.top_eigs_columns(view)
+        self.top.write("0", top["source"])
+        self.top.set_factors("x", top["factors"])
+        self.top.set_range("y", *top["ylim"])
+        self.top.set_title(vh.top_eigs_title(view))
+        _move(self._spans, view.step)
+
+    def __panel__(self):
+        return pn.Column(_text(BULK_TEXT), self.density, pn.Row(self.top, self.over, **_WIDE),
+                         **_WIDE)
+
+
+class TrainingTab(pn.viewable.Viewer):
+    """Sharpness against 2/η and the training loss, the shown checkpoint marked."""
+
+    def __init__(self):
+        super().__init__()
+        self.sharp = LiveFigure("wb-hessian-sharpness", min_height=300)
+        self.loss = LiveFigure("wb-hessian-loss", min_height=300)
+        self.info = _text()
+        self._spans: list = []
+
+    def figures(self) -> list[LiveFigure]:
+        return [self.sharp, self.loss]
+
+    def render(self, run, view) -> None:
+        tr, lr = run.training, run.experiment.config.lr
+        snaps = tr.snapshots
+        self.loss.render(vh.loss_plot(tr.steps, tr.loss, [s.step for s in snaps],
+                                      [s.loss for s in snaps], current_step=view.step))
+        self.sharp.render(vh.sharpness_plot(tr.sharpness_steps, tr.sharpness, lr,
+                                            current_step=view.step))
+        self._spans = [*self.loss.spans(), *self.sharp.spans()]
+        s = run.sharpness()
+        if s is None:
+            self.info.object = ""
+            return
+        reached = (f"reached 0.9 × 2/η at step {s['first_step']}, then averaged "
+                   f"{s['mean_after']:.3g} (±{s['rel_spread_after']:.0%})"
+                   if s["first_step"] >= 0 else "stayed below 2/η")
+        self.info.object = (f"Sharpness {s['initial']:.3g} at step 0, max {s['max']:.3g}; "
+                            f"2/η = {s['threshold']:.3g}: {reached}. Optimizer: "
+                            f"{run.experiment.config.optimizer}, η = {lr:g}.")
+
+    def update(self, view) -> None:
+        """Move the checkpoint markers to `view`'s step."""
+        _move(self._spans, view.step)
+
+    def __panel__(self):
+        return pn.Column(_text(EOS_TEXT), self.info, self.sharp, self.loss, **_WIDE)
+
+
+class CompareTab(pn.viewable.Viewer):
+    """Hessian, GGN and Fisher densities overlaid and their top eigenvalues side by side."""
+
+    def __init__(self):
+        super().__init__()
+        self.density = LiveFigure("wb-hessian-compare", min_height=340)
+        self.top = LiveFigure("wb-hessian-compare-top", min_height=300)
+        self.info = _text()
+
+    def figures(self) -> list[LiveFigure]:
+        return [self.density, self.top]
+
+    def render(self, view, logy: bool) -> None:
+        """Draw `view.compare` (a note while the GGN and Fisher are being computed)."""
+        cmp = view.compare
+        if cmp is None:
+            self.info.object = "*Gauss-Newton and Fisher spectra are being computed…*"
+            return
+        self.density.render(vh.compare_density_plot(cmp, logy=logy))
+        self.update(cmp, logy)
+        self.top.render(vh.compare_top_plot(cmp))
+        self.info.object = " · ".join(
+            f"**{kind}**: λ1 = {cmp.top_values[kind][0]:.4g}, λmin = "
+            f"{cmp.min_value[kind]:.3g}, trace = {cmp.trace[kind]:.4g} ± "
+            f"{cmp.trace_std[kind]:.2g}" for kind in cmp.curves) + " (at the last checkpoint)"
+
+    def update(self, cmp, logy: bool) -> None:
+        """Write the comparison densities of `cmp` (a CompareView) into their figure."""
+        if cmp is None or self.density.figure is None:
+            return
+        cols = vh.compare_density_columns(cmp, logy=logy)
+        for label, data in cols["sources"].items():
+            self.density.write(label, data)
+        self.density.set_range("x", *cols["xlim"])
+        self.density.set_range("y", *cols["ylim"])
+
+    def __panel__(self):
+        return pn.Column(_text(COMPARE_TEXT), self.info, self.density, self.top, **_WIDE)

@@ -103,3 +103,17 @@ def test_set_changed_sends_only_changes():
     assert seen == ["held"] and title.align == "left"
     fig.clear()
     assert fig.figure is None and fig.sources == {} and fig.layers == []
+
+
+def test_spans_are_found_in_the_figure_and_moved():
+    import holoviews as hv
+
+    hv.extension("bokeh")
+    fig = LiveFigure()
+    fig.render(hv.Curve(([0, 1], [0, 1])) * hv.VLine(0.5) * hv.HLine(0.2).opts(line_dash="dashed"))
+    assert len(fig.spans("height")) == 1 and len(fig.spans("width")) == 1
+    assert fig.spans("width", dashed=True) and not fig.spans("width", dashed=False)
+    fig.move_spans(0.75)
+    assert fig.spans("height")[0].location == 0.75
+    fig.render(hv.Curve(([0, 1], [0, 1])))  # a new figure: its own (no) spans
+    assert fig.spans("height") == []

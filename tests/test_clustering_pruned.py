@@ -1,6 +1,7 @@
 """Hamerly's and Elkan's pruned k-means (``_hamerly`` kernels) against the same kernels
 with pruning off (every distance computed): identical labels, centers and n_iter, bit for
-bit, in float32 and float64, including a run that relocates an empty cluster; and against
+bit, in float32 and float64, with sample weights, and in a run that relocates an empty
+cluster; and against
 the numpy reference and scikit-learn where there are no near ties."""
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ def _data(name, dtype):
     if name == "empty":
         C0[-1] = 1e3
     w = np.ones(X.shape[0], dtype=dtype)
+    if name == "uniform":    # and non-unit sample weights
+        w = (0.5 + rng.random(X.shape[0])).astype(dtype)
     return X, w, C0
 
 

@@ -267,6 +267,38 @@ def pruning_rows(repeats: int, n: int = 120_000, d: int = 24,
     return rows
 
 
+def pruning_passes(n: int = 120_000, d: int = 24, k: int = 100, passes: int = 8) -> None:
+    """CPU milliseconds of each of the first `passes` Lloyd passes (assignment + sums) of
+    the fused GEMM pass, Hamerly and Elkan on the blobs of ``pruning_rows``, and how many
+    points (Hamerly) / k-distance equivalents (Elkan) each pass computed in full."""
+    from sklearn.datasets import make_blobs
+
+    from workbench.backends.threads import one_blas_thread
+    from workbench.clustering.lloyd import ElkanLloyd, HamerlyLloyd, NumbaLloyd
+
+    X, _ = make_blobs(n, n_features=d, centers=50, cluster_std=1.0, random_state=0)
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    w = np.ones(n, dtype=np.float32)
+    C0 = X[np.random.default_rng(0).choice(n, k, replace=False)].copy()
+    limits = one_blas_thread()
+    try:
+        for cls in (NumbaLloyd, HamerlyLloyd, ElkanLloyd):
+            cls(X, w).step(C0)        # warm: the kernel's first call loads its cache
+            be, C, ms = cls(X, w), C0.copy(), []
+            for _ in range(passes):
+                c0 = time.process_time()
+                sums, weights, *_ = be.step(C)
+                ms.append(f"{(time.process_time() - c0) * 1e3:.0f}")
+                nz = weights > 0
+                C = C.copy()
+                C[nz] = (sums[nz] / weights[nz, None]).astype(C.dtype)
+            full = getattr(be, "full_assignments", None)
+            print(f"    {cls.__name__:<12} CPU ms per pass {' '.join(ms)}"
+                  + (f"  (full: {' '.join(map(str, full))})" if full else ""), flush=True)
+    finally:
+        limits.restore_original_limits()
+
+
 def main(argv: list[str]) -> None:
     ap = argparse.ArgumentParser(prog="python -m benchmarks clustering")
     ap.add_argument("--quick", action="store_true", help="200k x 32 float32 only; 5k/50k")
@@ -283,6 +315,8 @@ def main(argv: list[str]) -> None:
     args = ap.parse_args(argv)
     if args.pruning:
         pruning_rows(args.repeats or 3)
+        print("  per pass, blobs k=100 (from the same centers):")
+        pruning_passes()
         return
     if args.device:
         device_rows(args.device, args.repeats or 1, args.steps)

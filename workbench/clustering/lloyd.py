@@ -261,10 +261,11 @@ class TorchLloyd:
 
 
 # k from which KMeans(backend="numba", algorithm="auto") prunes with Hamerly's bounds;
-# None: never. Off: on the loaded 2-core build machine (120k x 24 float32 blobs, 20 steps,
-# CPU seconds) the pruned kernels were slower than the fused GEMM pass at k=12 (Hamerly
-# 0.14, Elkan 0.16 vs 0.07) and k=100 (0.54, 0.55 vs 0.40): their direct-distance scan
-# costs ~3x a GEMM pass, and the bound checks alone ~2x. See docs/clustering.md.
+# None: never. Off: on the 2-core build machine (120k x 24 float32, 20 steps, CPU seconds,
+# `python -m benchmarks clustering --pruning`) the pruned kernels were slower than the
+# fused GEMM pass: blobs k=12 Hamerly 0.131, Elkan 0.156 vs 0.066; k=100 0.546, 0.523 vs
+# 0.398; uniform k=100 1.02, 1.49 vs 0.39. At d=24 a skipped distance saves little more
+# than its bound check costs, and the first (full, direct) pass costs 3-5x a GEMM pass.
 HAMERLY_MIN_K: int | None = None
 
 

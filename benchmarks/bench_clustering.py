@@ -25,7 +25,16 @@
    of X per step at the bandwidth measured in the same run). Sizes: CUDA 10M x 64, k=100;
    CPU 120k x 24, k = 12 and 100 (under a minute on 2 cores).
 
+4. ``--pruning`` (that part only): ``KMeans(backend="numba")`` with algorithm "lloyd"
+   (fused GEMM pass), "hamerly" and "elkan" (exact bound pruning) against scikit-learn's
+   KMeans(algorithm="lloyd") and ("elkan"), all from the same given centers, n_init=1,
+   max_iter=20, tol=1e-4, on 120k x 24 float32: blobs (50 centres, std 1) with k = 12
+   and 100, and uniform random data with k = 100. Process CPU time and wall time of a
+   whole fit (best of R each), the load average, iterations, and each fit's labels
+   against scikit-learn lloyd's (fraction equal); ratios sklearn-lloyd / ours.
+
     python -m benchmarks clustering [--quick] [--full] [--repeats R]
+    python -m benchmarks clustering --pruning [--repeats R]
     python -m benchmarks clustering --device cuda|cpu [--steps 20] [--repeats R]
 """
 
@@ -195,6 +204,101 @@ def spectral_rows(sizes, full: bool) -> list[dict]:
     return rows
 
 
+def _cpu_wall(fn, repeats):
+    """(best process CPU seconds, best wall seconds, last result) over `repeats` runs."""
+    cpu, wall, out = float("inf"), float("inf"), None
+    for _ in range(repeats):
+        c0, w0 = time.process_time(), time.perf_counter()
+        out = fn()
+        cpu = min(cpu, time.process_time() - c0)
+        wall = min(wall, time.perf_counter() - w0)
+    return cpu, wall, out
+
+
+PRUNING_CASES = (("blobs", 12), ("blobs", 100), ("uniform", 100))
+
+
+def pruning_rows(repeats: int, n: int = 120_000, d: int = 24,
+                 max_iter: int = 20, tol: float = 1e-4) -> list[dict]:
+    """Full fits from the same centers: ours (lloyd / hamerly / elkan) vs scikit-learn
+    (lloyd / elkan); CPU and wall seconds, ratios sklearn-lloyd / ours. Prints each row."""
+    import os
+
+    from sklearn.cluster import KMeans as SkKMeans
+    from sklearn.datasets import make_blobs
+
+    from workbench.backends.numba_support import warm_up
+    from workbench.clustering import KMeans
+
+    warm_up()
+    rows = []
+    for data, k in PRUNING_CASES:
+        rng = np.random.default_rng(0)
+        if data == "blobs":
+            X, _ = make_blobs(n, n_features=d, centers=50, cluster_std=1.0, random_state=0)
+        else:
+            X = rng.random((n, d))
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        C0 = X[rng.choice(n, k, replace=False)].copy()
+        fits = {}
+        for name in ("sk-lloyd", "sk-elkan", "lloyd", "hamerly", "elkan"):
+            if name.startswith("sk-"):
+                def fit(a=name[3:], k=k, C0=C0, X=X):
+                    return SkKMeans(k, init=C0, n_init=1, max_iter=max_iter, tol=tol,
+                                    algorithm=a).fit(X)
+            else:
+                def fit(a=name, k=k, C0=C0, X=X):
+                    return KMeans(k, init=C0, n_init=1, max_iter=max_iter, tol=tol,
+                                  backend="numba", algorithm=a).fit(X)
+            fit()  # warm: pools start, caches load
+            fits[name] = _cpu_wall(fit, repeats)
+        ref_c, ref_w, ref = fits["sk-lloyd"]
+        load = os.getloadavg()[0]
+        print(f"  {data:<7} {n:,} x {d} float32 k={k:<3} (load {load:.1f}; sklearn lloyd "
+              f"{ref.n_iter_} it, CPU {ref_c:.3f} s, wall {ref_w:.3f} s)", flush=True)
+        for name, (c, w, est) in fits.items():
+            same = float(np.mean(est.labels_ == ref.labels_))
+            rows.append(dict(data=data, k=k, impl=name, cpu_s=c, wall_s=w,
+                             n_iter=int(est.n_iter_), labels_equal=same, load=load,
+                             cpu_ratio=ref_c / c, wall_ratio=ref_w / w))
+            print(f"    {name:<9} CPU {c:7.3f} s  wall {w:7.3f} s  {est.n_iter_:3d} it  "
+                  f"sk-lloyd/this: CPU x{ref_c / c:4.2f} wall x{ref_w / w:4.2f}  "
+                  f"labels = sk-lloyd {same:.4f}", flush=True)
+    return rows
+
+
+def pruning_passes(n: int = 120_000, d: int = 24, k: int = 100, passes: int = 8) -> None:
+    """CPU milliseconds of each of the first `passes` Lloyd passes (assignment + sums) of
+    the fused GEMM pass, Hamerly and Elkan on the blobs of ``pruning_rows``, and how many
+    points (Hamerly) / k-distance equivalents (Elkan) each pass computed in full."""
+    from sklearn.datasets import make_blobs
+
+    from workbench.backends.threads import one_blas_thread
+    from workbench.clustering.lloyd import ElkanLloyd, HamerlyLloyd, NumbaLloyd
+
+    X, _ = make_blobs(n, n_features=d, centers=50, cluster_std=1.0, random_state=0)
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    w = np.ones(n, dtype=np.float32)
+    C0 = X[np.random.default_rng(0).choice(n, k, replace=False)].copy()
+    limits = one_blas_thread()
+    try:
+        for cls in (NumbaLloyd, HamerlyLloyd, ElkanLloyd):
+            cls(X, w).step(C0)        # warm: the kernel's first call loads its cache
+            be, C, ms = cls(X, w), C0.copy(), []
+            for _ in range(passes):
+                c0 = time.process_time()
+                sums, weights, *_ = be.step(C)
+                ms.append(f"{(time.process_time() - c0) * 1e3:.0f}")
+                nz = weights > 0
+                C = C.copy()
+                C[nz] = (sums[nz] / weights[nz, None]).astype(C.dtype)
+            full = getattr(be, "full_assignments", None)
+            print(f"    {cls.__name__:<12} CPU ms per pass {' '.join(ms)}"
+                  + (f"  (full: {' '.join(map(str, full))})" if full else ""), flush=True)
+    finally:
+        limits.restore_original_limits()
+
+
 def main(argv: list[str]) -> None:
     ap = argparse.ArgumentParser(prog="python -m benchmarks clustering")
     ap.add_argument("--quick", action="store_true", help="200k x 32 float32 only; 5k/50k")
@@ -206,7 +310,14 @@ def main(argv: list[str]) -> None:
                     help="run only the device part: ours (torch backend) vs the plain "
                          "torch loop vs scikit-learn on this torch device (cpu, cuda)")
     ap.add_argument("--steps", type=int, default=20, help="Lloyd steps of the device part")
+    ap.add_argument("--pruning", action="store_true",
+                    help="run only the Hamerly/Elkan vs fused Lloyd vs scikit-learn rows")
     args = ap.parse_args(argv)
+    if args.pruning:
+        pruning_rows(args.repeats or 3)
+        print("  per pass, blobs k=100 (from the same centers):")
+        pruning_passes()
+        return
     if args.device:
         device_rows(args.device, args.repeats or 1, args.steps)
         return

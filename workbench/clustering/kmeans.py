@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from workbench import backends
 from workbench.backends import arrays as ba
 from workbench.clustering.init import kmeans_parallel, kmeans_plusplus, random_rows
-from workbench.clustering.lloyd import make_backend
+from workbench.clustering.lloyd import HAMERLY_MIN_K, make_backend
 from workbench.clustering.validation import as_rng, check_finite_rows, check_n_clusters
 from workbench.errors import ConvergenceWarning, ShapeError
 
@@ -49,6 +49,8 @@ def lloyd(be, X, w, centers, max_iter: int, tol: float):
         sums, weights, _, labels, mind = be.step(centers)
         empty = np.flatnonzero(weights == 0)
         if empty.size:
+            if mind is None:            # a pruned backend keeps bounds, not distances
+                mind = be.exact_mind()
             far = np.argsort(mind)[::-1][:empty.size]
             for c, i in zip(empty, far, strict=False):
                 old = labels[i]
@@ -88,9 +90,17 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
         (and a CUDA tensor selects the torch backend under backend="auto").
     random_state : int, None, numpy Generator or RandomState.
     n_local_trials : k-means++ candidates per center (default 2 + log k).
+    algorithm : "auto", "lloyd", "hamerly" or "elkan" (numba backend only; the others
+        run Lloyd). "hamerly" / "elkan" prune the assignment with Hamerly's (2 bounds per
+        point) / Elkan's (k + 1 bounds per point, n x k float64) triangle-inequality
+        bounds (``_hamerly``): exact, the same labels, centers and n_iter as computing
+        every distance with the same direct float64 formula. "auto" takes Hamerly from
+        k >= ``lloyd.HAMERLY_MIN_K`` (None: never -- measured slower than the fused GEMM
+        pass on the 2-core build machine, see docs/clustering.md), else the fused pass.
 
     Attributes: ``cluster_centers_`` (k, d), ``labels_``, ``inertia_``, ``n_iter_``,
-    ``n_features_in_``, ``init_seconds_``, ``fit_seconds_``, ``backend_`` (resolved name);
+    ``n_features_in_``, ``init_seconds_``, ``fit_seconds_``, ``backend_`` (resolved name),
+    ``algorithm_`` ("lloyd" or "hamerly": what ran);
     torch backend: ``lloyd_steps_run_`` (steps computed, >= n_iter_: on CUDA the
     convergence flag is read a few steps late, and steps past it change nothing).
 
@@ -100,7 +110,7 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
 
     def __init__(self, n_clusters=8, *, init="k-means++", n_init="auto", max_iter=300,
                  tol=1e-4, backend="auto", device="cpu", random_state=None,
-                 n_local_trials=None):
+                 n_local_trials=None, algorithm="auto"):
         self.n_clusters = n_clusters
         self.init = init
         self.n_init = n_init
@@ -110,6 +120,7 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.n_local_trials = n_local_trials
+        self.algorithm = algorithm
 
     # ------------------------------------------------------------------ helpers
     def _resolve_backend(self) -> str:
@@ -119,6 +130,17 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
                 return "torch"
             return backends.resolve("auto", ("numba", "numpy"))
         return backends.resolve(self.backend)
+
+    def _resolve_algorithm(self, be_name: str) -> str:
+        if self.algorithm not in ("auto", "lloyd", "hamerly", "elkan"):
+            raise ValueError(f"algorithm must be 'auto', 'lloyd', 'hamerly' or 'elkan', got "
+                             f"{self.algorithm!r}")
+        if be_name != "numba":
+            return "lloyd"
+        if self.algorithm == "auto":
+            return "lloyd" if HAMERLY_MIN_K is None or self.n_clusters < HAMERLY_MIN_K \
+                else "hamerly"
+        return self.algorithm
 
     def _device(self) -> str:
         if self.device == "auto":
@@ -217,10 +239,10 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
                           RuntimeWarning, stacklevel=2)
             n_init = 1
         rng = as_rng(self.random_state)
+        self.algorithm_ = self._resolve_algorithm(be_name)
         if be_name == "torch":
             best, init_s = self._fit_device(X, w, sample_weight is None, rng, n_init)
             return self._store(X, best, be_name, init_s, t0)
-        be = make_backend(be_name, X, w, device=self._device())
         best = None
         init_s = 0.0
         from workbench.backends.threads import one_blas_thread
@@ -232,6 +254,9 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
                 ti = time.perf_counter()
                 C0 = self._initial_centers(X, w, rng, be_name)
                 init_s += time.perf_counter() - ti
+                # a fresh backend per restart: Hamerly's bounds belong to one run
+                be = make_backend(be_name, X, w, device=self._device(),
+                                  algorithm=self.algorithm_)
                 labels, centers, inertia, n_iter = lloyd(be, X, w, C0, self.max_iter, self.tol)
                 if best is None or inertia < best[2]:
                     best = (labels, centers, inertia, n_iter)

@@ -1,0 +1,115 @@
+"""Hamerly's and Elkan's pruned k-means (``_hamerly`` kernels) against the same kernels
+with pruning off (every distance computed): identical labels, centers and n_iter, bit for
+bit, in float32 and float64, with sample weights, and in a run that relocates an empty
+cluster; and against
+the numpy reference and scikit-learn where there are no near ties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans as SkKMeans
+from sklearn.datasets import make_blobs
+
+from workbench.clustering import KMeans
+from workbench.clustering.kmeans import lloyd
+from workbench.clustering.lloyd import ElkanLloyd, HamerlyLloyd, NumpyLloyd
+
+PRUNED = [HamerlyLloyd, ElkanLloyd]
+DTYPES = [np.float32, np.float64]
+
+
+def _data(name, dtype):
+    rng = np.random.default_rng(7)
+    if name == "blobs":      # 30 blobs clustered with k=12: clusters merge and move
+        X, _ = make_blobs(4000, n_features=7, centers=30, cluster_std=1.0, random_state=2)
+        k = 12
+    elif name == "uniform":  # no structure: many boundary points, slow convergence
+        X = rng.random((3000, 5))
+        k = 25
+    else:                    # "empty": one initial center far off -> an empty cluster
+        X, _ = make_blobs(2000, n_features=4, centers=6, cluster_std=0.7, random_state=5)
+        k = 8
+    X = np.ascontiguousarray(X, dtype=dtype)
+    C0 = X[rng.choice(X.shape[0], k, replace=False)].copy()
+    if name == "empty":
+        C0[-1] = 1e3
+    w = np.ones(X.shape[0], dtype=dtype)
+    if name == "uniform":    # and non-unit sample weights
+        w = (0.5 + rng.random(X.shape[0])).astype(dtype)
+    return X, w, C0
+
+
+class _Counting:
+    """Wraps a backend, counting empty-cluster relocations (calls of exact_mind)."""
+
+    def __init__(self, be):
+        self.be, self.relocations = be, 0
+
+    def step(self, centers):
+        return self.be.step(centers)
+
+    def assign(self, centers):
+        return self.be.assign(centers)
+
+    def exact_mind(self):
+        self.relocations += 1
+        return self.be.exact_mind()
+
+
+@pytest.mark.parametrize("cls", PRUNED)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["blobs", "uniform", "empty"])
+def test_pruned_equals_unpruned_bit_for_bit(cls, dtype, name):
+    X, w, C0 = _data(name, dtype)
+    pruned = _Counting(cls(X, w, prune=True))
+    full = _Counting(cls(X, w, prune=False))
+    lab_p, C_p, in_p, it_p = lloyd(pruned, X, w, C0, 100, 0.0)
+    lab_f, C_f, in_f, it_f = lloyd(full, X, w, C0, 100, 0.0)
+    np.testing.assert_array_equal(lab_p, lab_f)
+    np.testing.assert_array_equal(C_p, C_f)      # same labels, same summation order
+    assert it_p == it_f
+    assert in_p == in_f
+    assert C_p.dtype == dtype
+    # the pruning did prune (else the test compares the reference with itself)
+    n = X.shape[0]
+    assert min(pruned.be.full_assignments[1:]) < n
+    assert all(f == n for f in full.be.full_assignments)
+    if name == "empty":
+        assert pruned.relocations >= 1 and pruned.relocations == full.relocations
+
+
+@pytest.mark.parametrize("cls", PRUNED)
+def test_pruned_equals_numpy_reference_float64(cls):
+    # float64 blobs: the direct and the GEMM-expanded distances differ by ~1e-13, far
+    # below any gap between a point's two nearest centers here, so labels agree exactly
+    # and centers to the summation order's rounding (rtol 1e-12)
+    X, w, C0 = _data("blobs", np.float64)
+    lab, C, inertia, it = lloyd(cls(X, w), X, w, C0, 100, 0.0)
+    lab_r, C_r, inertia_r, it_r = lloyd(NumpyLloyd(X, w), X, w, C0, 100, 0.0)
+    np.testing.assert_array_equal(lab, lab_r)
+    np.testing.assert_allclose(C, C_r, rtol=1e-12, atol=1e-12)
+    assert it == it_r
+    assert inertia == pytest.approx(inertia_r, rel=1e-10)
+
+
+@pytest.mark.parametrize("algorithm", ["hamerly", "elkan"])
+def test_kmeans_algorithm_equals_sklearn_from_same_init(algorithm):
+    X, w, C0 = _data("blobs", np.float64)
+    sk = SkKMeans(12, init=C0, n_init=1, max_iter=300, tol=1e-4, algorithm="lloyd").fit(X)
+    km = KMeans(12, init=C0, n_init=1, max_iter=300, tol=1e-4, backend="numba",
+                algorithm=algorithm).fit(X)
+    assert km.algorithm_ == algorithm
+    np.testing.assert_array_equal(km.labels_, sk.labels_)
+    np.testing.assert_allclose(km.cluster_centers_, sk.cluster_centers_, rtol=1e-10)
+    assert km.n_iter_ == sk.n_iter_
+    assert km.inertia_ == pytest.approx(sk.inertia_, rel=1e-10)   # float64 sums
+
+
+def test_algorithm_resolution_and_bad_value():
+    X, _, C0 = _data("blobs", np.float64)
+    assert KMeans(12, init=C0, backend="numpy", algorithm="elkan").fit(X).algorithm_ == \
+        "lloyd"
+    assert KMeans(12, init=C0, backend="numba").fit(X).algorithm_ in ("lloyd", "hamerly")
+    with pytest.raises(ValueError, match="algorithm"):
+        KMeans(3, backend="numba", algorithm="fast").fit(X)

@@ -13,6 +13,7 @@ bulk-and-outliers and edge-of-stability demos) make experiments reproducible off
 See docs/hessian.md.
 """
 
+from workbench.hessian.blocks import auto_blocks, block_spectra
 from workbench.hessian.data import (
     DATASETS,
     Dataset,
@@ -34,7 +35,7 @@ from workbench.hessian.experiments import (
     run_experiment,
     sharpness_summary,
 )
-from workbench.hessian.models import mlp, num_parameters, small_cnn
+from workbench.hessian.models import cifar_like, mlp, num_parameters, resnet, small_cnn
 from workbench.hessian.operators import (
     CurvatureOperator,
     FisherOperator,
@@ -46,6 +47,7 @@ from workbench.hessian.operators import (
     model_mode,
 )
 from workbench.hessian.params import ParameterLayout, select_parameters
+from workbench.hessian.plan import MemoryPlan
 from workbench.hessian.spectrum import (
     CurvatureSpectrum,
     compare_curvatures,
@@ -57,6 +59,7 @@ from workbench.hessian.spectrum import (
 from workbench.hessian.training import Snapshot, TrainResult, train
 
 __all__ = [
+    "MemoryPlan", "auto_blocks", "block_spectra", "cifar_like", "resnet",
     "DATASETS", "PRESETS", "CurvatureOperator", "CurvatureSpectrum", "Dataset",
     "ExperimentConfig", "ExperimentResult", "FisherOperator", "GGNOperator",
     "HessianOperator", "ParameterLayout", "Snapshot", "TrainResult", "as_batches",

@@ -233,8 +233,9 @@ class CurvatureOperator(LinearOperator):
         exclude = [*leaves.values(), *self._others().values(), X, y]
         with self.running(), torch.enable_grad(), SavedBytes(exclude) as sb:
             loss = self.batch_loss(leaves, X, y)
-            gs = torch.autograd.grad(loss, tuple(leaves[n] for n in names),
-                                     create_graph=self.second_order, allow_unused=True)
+            gs = (torch.autograd.grad(loss, tuple(leaves[n] for n in names),
+                                      create_graph=self.second_order, allow_unused=True)
+                  if loss.requires_grad else (None,) * len(names))
         unused = tuple(n for n, g_ in zip(names, gs) if g_ is None)
         if unused != self.unused:
             self.unused = unused
@@ -372,20 +373,31 @@ def _cuda_probe(run, device) -> tuple[int, int] | None:
     return out[0], out[1]
 
 
+def attention_configs(model: nn.Module) -> list:
+    """The distinct `transformers` configs (objects with ``_attn_implementation``) of
+    `model` and its submodules (a wrapper around a pretrained encoder has none itself)."""
+    out, seen = [], set()
+    for m in model.modules():
+        cfg = getattr(m, "config", None)
+        if cfg is not None and hasattr(cfg, "_attn_implementation") and id(cfg) not in seen:
+            seen.add(id(cfg))
+            out.append(cfg)
+    return out
+
+
 @contextmanager
 def _attention(model: nn.Module, impl: str | None):
-    """Run a `transformers` model with attention implementation `impl` (None: unchanged),
-    restoring its config afterwards."""
-    config = getattr(model, "config", None)
-    if impl is None or config is None:
-        yield
-        return
-    before = config._attn_implementation
-    config._attn_implementation = impl
+    """Run the `transformers` parts of `model` with attention implementation `impl` (None:
+    unchanged), restoring their configs afterwards."""
+    configs = attention_configs(model) if impl is not None else []
+    before = [c._attn_implementation for c in configs]
+    for c in configs:
+        c._attn_implementation = impl
     try:
         yield
     finally:
-        config._attn_implementation = before
+        for c, b in zip(configs, before):
+            c._attn_implementation = b
 
 
 def _is_autograd_gap(exc: BaseException) -> bool:
@@ -466,9 +478,9 @@ class HessianOperator(CurvatureOperator):
             if not _is_autograd_gap(exc):
                 raise
             err = exc
-        config = getattr(self.model, "config", None)
-        impl = getattr(config, "_attn_implementation", None)
-        if isinstance(impl, str) and impl != "eager":
+        impls = {c._attn_implementation for c in attention_configs(self.model)}
+        impl = ", ".join(sorted(str(i) for i in impls))
+        if impls and impls != {"eager"}:
             self.attention = "eager"
             try:
                 self._probe_product(X, y, 1)

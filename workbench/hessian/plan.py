@@ -40,7 +40,7 @@ CPU_SAFETY = 1.5
 #: widest vector chunk a plan proposes (wider blocks are applied chunk by chunk)
 MAX_VECTOR_CHUNK = 64
 #: samples of the probe that measures the per-sample cost
-PROBE_SAMPLES = 8
+PROBE_SAMPLES = 4
 
 
 class MemoryBudgetError(WorkbenchError):

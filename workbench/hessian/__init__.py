@@ -24,6 +24,11 @@ from workbench.hessian.data import (
     two_moons,
 )
 from workbench.hessian.dense import dense_empirical_fisher, dense_ggn, dense_hessian
+from workbench.hessian.distributed import (
+    DistributedCurvatureOperator,
+    distributed_operator,
+    shard_data,
+)
 from workbench.hessian.experiments import (
     PRESETS,
     ExperimentConfig,
@@ -59,7 +64,8 @@ from workbench.hessian.spectrum import (
 from workbench.hessian.training import Snapshot, TrainResult, train
 
 __all__ = [
-    "MemoryPlan", "auto_blocks", "block_spectra", "cifar_like", "resnet",
+    "DistributedCurvatureOperator", "MemoryPlan", "auto_blocks", "distributed_operator",
+    "shard_data", "block_spectra", "cifar_like", "resnet",
     "DATASETS", "PRESETS", "CurvatureOperator", "CurvatureSpectrum", "Dataset",
     "ExperimentConfig", "ExperimentResult", "FisherOperator", "GGNOperator",
     "HessianOperator", "ParameterLayout", "Snapshot", "TrainResult", "as_batches",

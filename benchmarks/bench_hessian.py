@@ -437,8 +437,25 @@ def scale_main(args) -> None:
         return out, (name, H.num_matvecs - before, dt, _peak(device))
 
     v = torch.randn(H.shape[0], 1, device=H.device, dtype=H.dtype)
-    _, r = row("one HVP", lambda: H.matmat(v))
-    print(f"{r[0]:34s} {r[1]:6d} {r[2]:8.2f} {r[3]:>11s}", flush=True)
+    if "1" in args.parts:
+        _, r = row("one HVP", lambda: H.matmat(v))
+        print(f"{r[0]:34s} {r[1]:6d} {r[2]:8.2f} {r[3]:>11s}", flush=True)
+    if "2" in args.parts:
+        _scale_top5(args, H, model, loss, data, budget, row)
+    if "3" in args.parts:
+        tr, r = row("trace (XTrace, 100 HVPs)",
+                    lambda: sp.trace(H, method="xtrace", num_matvecs=100, seed=0))
+        print(f"{r[0]:34s} {r[1]:6d} {r[2]:8.2f} {r[3]:>11s}   {tr.estimate:.5g} "
+              f"+- {tr.std_error:.2g}", flush=True)
+    if "4" in args.parts:
+        _, r = row("SLQ (4 probes x 30 steps, block)",
+                   lambda: sp.spectral_density(H, num_probes=4, num_steps=30, seed=0))
+        print(f"{r[0]:34s} {r[1]:6d} {r[2]:8.2f} {r[3]:>11s}", flush=True)
+    if device != "cuda":
+        print("* CPU peak: the process's max RSS so far (ru_maxrss), monotone over parts")
+
+
+def _scale_top5(args, H, model, loss, data, budget, row):
     top, r = row("top-5 (top_eigs tol=1e-4)", lambda: sp.top_eigs(H, k=5, tol=1e-4, seed=0))
     err = float("nan")
     if args.reference:
@@ -448,22 +465,14 @@ def scale_main(args) -> None:
         model.float()
     print(f"{r[0]:34s} {r[1]:6d} {r[2]:8.2f} {r[3]:>11s} {err:9.1e}   "
           f"{np.array2string(np.asarray(top.values), precision=4)}", flush=True)
-    tr, r = row("trace (XTrace, 100 HVPs)",
-                lambda: sp.trace(H, method="xtrace", num_matvecs=100, seed=0))
-    print(f"{r[0]:34s} {r[1]:6d} {r[2]:8.2f} {r[3]:>11s}   {tr.estimate:.5g} "
-          f"+- {tr.std_error:.2g}", flush=True)
-    _, r = row("SLQ (4 probes x 30 steps, block)",
-               lambda: sp.spectral_density(H, num_probes=4, num_steps=30, seed=0))
-    print(f"{r[0]:34s} {r[1]:6d} {r[2]:8.2f} {r[3]:>11s}", flush=True)
-    if device != "cuda":
-        print("* CPU peak: the process's max RSS so far (ru_maxrss), monotone over parts")
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="bench_hessian")
     ap.add_argument("--fresh", action="store_true", help="recompute the cached spectrum")
     ap.add_argument("--seeds", type=int, default=10)
-    ap.add_argument("--parts", default="1234", help="which parts to run, e.g. 14")
+    ap.add_argument("--parts", default="1234", help="which parts to run, e.g. 14 (with "
+                    "--model: 1 one HVP, 2 top-5, 3 trace, 4 SLQ)")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch/BLAS threads (default: all cores; 1 gives steadier timings "
                          "on a machine shared with other work)")

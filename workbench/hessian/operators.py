@@ -779,8 +779,9 @@ def hessian_operator(model, loss_fn, data, params=None, **kwargs) -> HessianOper
 
     data: (X, y) tensors, a list of (X, y) batches or a DataLoader (stored once).
     params: None (all trainable), a name regex, or a list of names / module prefixes.
-    Keywords: batch_size, subset (int or indices), seed, train_mode, chunk_size (vectors
-    per vmap), hvp ("auto" default, "cached", "fwd_rev", "rev_rev", "loop").
+    Keywords: batch_size, subset (int or indices), seed, train_mode, chunk_size (most
+    vectors per vmap), hvp ("auto" default, "cached", "fwd_rev", "rev_rev", "loop", "fd"),
+    max_memory (bytes, "auto" default, None: the memory plan, ``op.plan``), device.
     Each product with b vectors costs b HVPs; with the default cached graph one HVP costs
     one backward pass through the kept graph (1.4-1.8x a gradient, measured).
     """

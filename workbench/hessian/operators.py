@@ -263,7 +263,25 @@ class CurvatureOperator(LinearOperator):
         double backward / forward AD) try the fallbacks of the subclass."""
         self._probe_product(X, y, 1)
 
+    def _needs_higher_ad(self) -> bool:
+        """Whether products need double backward or forward-mode AD through the model."""
+        return True
+
+    def _prefer_eager_attention(self) -> None:
+        """Fused attention kernels (sdpa, flash) have neither double backward nor forward-mode
+        AD: switch `transformers` parts to eager attention (the same function) during
+        products at once instead of failing first. Recorded in ``attention`` / notes."""
+        if self.attention is not None or not self._needs_higher_ad():
+            return
+        impls = {c._attn_implementation for c in attention_configs(self.model)}
+        if impls and impls != {"eager"}:
+            self.attention = "eager"
+            self.notes.append(f"attention {', '.join(sorted(map(str, impls)))!r} has no "
+                              "second-order autograd: products run with eager attention "
+                              "(the same function)")
+
     def _make_plan(self) -> MemoryPlan:
+        self._prefer_eager_attention()
         s = min(PROBE_SAMPLES, self.batches[0][0].shape[0])
         X, y = self._probe_batch(s)
         saved = self._first_order_probe(X, y)
@@ -325,6 +343,7 @@ class CurvatureOperator(LinearOperator):
     def _unplanned(self) -> MemoryPlan:
         """The plan of max_memory=None: batches as given, chunk_size (else the block)."""
         if self._plan is None:
+            self._prefer_eager_attention()
             X, y = self._probe_batch(min(PROBE_SAMPLES, self.batches[0][0].shape[0]))
             self._first_order_probe(X, y)
             self._check_product(X, y)
@@ -440,6 +459,9 @@ class HessianOperator(CurvatureOperator):
         self.batched_cached = False
         self._graphs: dict | None = None
 
+    def _needs_higher_ad(self) -> bool:
+        return self.hvp != "fd"
+
     def _hvp_one(self, X, y, v: dict) -> dict:
         def g(p):
             return grad(self.batch_loss)(p, X, y)
@@ -482,7 +504,7 @@ class HessianOperator(CurvatureOperator):
             err = exc
         impls = {c._attn_implementation for c in attention_configs(self.model)}
         impl = ", ".join(sorted(str(i) for i in impls))
-        if impls and impls != {"eager"}:
+        if impls and impls != {"eager"} and self.attention is None:
             self.attention = "eager"
             try:
                 self._probe_product(X, y, 1)
@@ -494,6 +516,8 @@ class HessianOperator(CurvatureOperator):
                     raise
                 self.attention = None
         if self._hvp_auto:
+            self.attention = None
+            self.notes = [n for n in self.notes if "eager attention" not in n]
             self.hvp, self.second_order = "fd", False
             self.notes.append(f"second-order autograd failed ({str(err).splitlines()[0]}): "
                               "finite-difference HVPs (central differences of gradients)")
@@ -514,8 +538,9 @@ class HessianOperator(CurvatureOperator):
                   for n, t in self._others().items()}
         Xd = X.to(dt) if X.is_floating_point() else X
         yd = y.to(dt) if y.is_floating_point() else y
-        tnorm = float(torch.sqrt(sum((t ** 2).sum() for t in theta.values())))
-        base = torch.finfo(dt).eps ** (1.0 / 3.0) * max(1.0, tnorm)
+        if getattr(self, "_theta_norm", None) is None:  # one host sync per operator
+            self._theta_norm = float(torch.sqrt(sum((t ** 2).sum() for t in theta.values())))
+        base = torch.finfo(dt).eps ** (1.0 / 3.0) * max(1.0, self._theta_norm)
         b = next(iter(V.values())).shape[0]
 
         def loss(p):
@@ -737,6 +762,9 @@ class FisherOperator(CurvatureOperator):
         gs = vmap(grad(loss_one), in_dims=(None, 0, 0), randomness="different")(
             self.params, X, y)
         return self.layout.flatten_block(gs).T
+
+    def _needs_higher_ad(self) -> bool:
+        return self.fisher_type == "true"
 
     def _extra_per_sample(self) -> float:
         return 0.0 if self.fisher_type == "true" else self.shape[0] * (

@@ -15,6 +15,7 @@ bulk-and-outliers and edge-of-stability demos) make experiments reproducible off
 See docs/hessian.md.
 """
 
+from workbench.hessian.blocks import auto_blocks, block_spectra
 from workbench.hessian.data import (
     DATASETS,
     Dataset,
@@ -25,6 +26,11 @@ from workbench.hessian.data import (
     two_moons,
 )
 from workbench.hessian.dense import dense_empirical_fisher, dense_ggn, dense_hessian
+from workbench.hessian.distributed import (
+    DistributedCurvatureOperator,
+    distributed_operator,
+    shard_data,
+)
 from workbench.hessian.experiments import (
     PRESETS,
     ExperimentConfig,
@@ -39,7 +45,7 @@ from workbench.hessian.experiments import (
 )
 from workbench.hessian.kronecker import KroneckerBlock, kronecker_blocks, layer_factors
 from workbench.hessian.mfac import MFAC, SlidingMFAC, mfac_from_model
-from workbench.hessian.models import mlp, num_parameters, small_cnn
+from workbench.hessian.models import cifar_like, mlp, num_parameters, resnet, small_cnn
 from workbench.hessian.operators import (
     CurvatureOperator,
     FisherOperator,
@@ -51,6 +57,7 @@ from workbench.hessian.operators import (
     model_mode,
 )
 from workbench.hessian.params import ParameterLayout, select_parameters
+from workbench.hessian.plan import MemoryPlan
 from workbench.hessian.run import CompareView, HessianRun, HessianView, run_hessian
 from workbench.hessian.settings import ExperimentSettings, HessianSettings
 from workbench.hessian.spectrum import (
@@ -64,9 +71,12 @@ from workbench.hessian.spectrum import (
 from workbench.hessian.training import Snapshot, TrainResult, train
 
 __all__ = [
+    "DistributedCurvatureOperator", "MemoryPlan", "auto_blocks", "distributed_operator",
+    "shard_data", "block_spectra", "cifar_like", "resnet",
     "DATASETS", "PRESETS", "CompareView", "CurvatureOperator", "CurvatureSpectrum", "Dataset",
-    "ExperimentConfig", "ExperimentResult", "ExperimentSettings", "FisherOperator", "GGNOperator",
-    "HessianOperator", "HessianRun", "HessianSettings", "HessianView", "ParameterLayout", "Snapshot", "TrainResult", "as_batches",
+    "ExperimentConfig", "ExperimentResult", "ExperimentSettings", "FisherOperator",
+    "GGNOperator", "HessianOperator", "HessianRun", "HessianSettings", "HessianView",
+    "ParameterLayout", "Snapshot", "TrainResult", "as_batches",
     "bulk_and_outliers", "checkpoint_spectra", "compare_curvatures", "count_outliers",
     "curvature_spectrum", "dense_empirical_fisher", "dense_ggn", "dense_hessian",
     "density_curve", "digits", "edge_of_stability", "fisher_operator", "gaussian_mixture",

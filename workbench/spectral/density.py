@@ -133,13 +133,28 @@ def spectral_density(op, num_probes: int = 10, num_steps: int = 40, seed: int | 
                       seconds=time.perf_counter() - t0, seed=seed, reorth=reorth)
 
 
-def _lanczos_probes(op, Z, num_steps: int, reorth: str):
-    """lanczos_batch over the probe columns of Z, in chunks of probes small enough that the
-    bases (probes x steps x n) stay within BASIS_BUDGET elements. Each probe is an
-    independent Lanczos process, so chunking does not change the result."""
+def basis_budget(op) -> int:
+    """Elements of Lanczos basis SLQ may hold at once: BASIS_BUDGET, or a quarter of the
+    operator's memory budget (``op.budget`` bytes, e.g. a curvature operator's
+    max_memory) when that is larger, so that the probes of a big model still run as one
+    block when the device has room."""
+    budget = getattr(op, "budget", None)
+    if not budget:
+        return BASIS_BUDGET
+    itemsize = np.dtype(ba.numpy_dtype(op.dtype)).itemsize
+    return max(BASIS_BUDGET, int(budget) // (4 * itemsize))
+
+
+def _lanczos_probes(op, Z, num_steps: int, reorth: str, chunk: int | None = None):
+    """lanczos_batch over the probe columns of Z: all probes advance together, one block
+    product (``op.matmat``) per step, each probe keeping its own tridiagonal. With full
+    reorthogonalization the probes are split into chunks whose bases (probes x steps x n)
+    fit ``basis_budget(op)`` elements (or `chunk` probes when given). Each probe is an
+    independent Lanczos process, so chunking changes the result by rounding only."""
     n, P = Z.shape
     m = min(num_steps, n)
-    chunk = P if reorth == "none" else max(1, min(P, BASIS_BUDGET // max(1, m * n)))
+    if chunk is None:
+        chunk = P if reorth == "none" else max(1, min(P, basis_budget(op) // max(1, m * n)))
     parts = [lanczos_batch(op, Z[:, i:i + chunk], num_steps, reorth, keep_basis=False)[:3]
              for i in range(0, P, chunk)]
     alpha, beta, lengths = (np.concatenate([p[i] for p in parts]) for i in range(3))

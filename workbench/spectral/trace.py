@@ -26,10 +26,20 @@ METHODS = ("hutchinson", "hutch++", "xtrace")
 _CHUNK = 64  # probes applied per block (bounds memory at n x 64)
 
 
+def block_limit(op) -> int:
+    """Columns per product: _CHUNK, or fewer when the operator has a memory plan
+    (``op.plan.vector_chunk``, e.g. a curvature operator's), so an estimator's blocks stay
+    inside the operator's budget whatever num_matvecs is."""
+    plan = getattr(op, "plan", None)
+    chunk = getattr(plan, "vector_chunk", None)
+    return max(1, min(_CHUNK, int(chunk))) if chunk else _CHUNK
+
+
 def _apply_chunked(op, Z):
-    if Z.shape[1] <= _CHUNK:
+    step = block_limit(op)
+    if Z.shape[1] <= step:
         return op.matmat(Z)
-    return ba.concat([op.matmat(Z[:, i:i + _CHUNK]) for i in range(0, Z.shape[1], _CHUNK)])
+    return ba.concat([op.matmat(Z[:, i:i + step]) for i in range(0, Z.shape[1], step)])
 
 
 def _colsum(X, Y) -> np.ndarray:

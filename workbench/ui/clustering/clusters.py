@@ -19,7 +19,7 @@ from workbench.clustering.run import run_clustering, side_embedding
 from workbench.clustering.settings import EMBED_SIDE_LIMIT, ClusteringSettings
 from workbench.ui.base import later
 from workbench.ui.clustering.figures import LabelledPlot
-from workbench.ui.live import LiveFigure
+from workbench.ui.live import LiveFigure, hold
 from workbench.viz import clustering as vc
 
 SYNC_ASSIGN_LIMIT = 20_000  # up to this many points a missing labelling runs in the callback
@@ -147,6 +147,8 @@ class ClustersTab(pn.viewable.Viewer):
                                      label=f"{verb} {run.data.n:,} points for k = {k}…")
 
     def _on_cheap(self, *_) -> None:
+        """k or the labelling method moved: show_k -> run.at(k) -> _show -> the drawn
+        figures' label columns (``LabelledPlot.write``); then label the other k's."""
         def go():
             self.show_k()
             self._prefetch()
@@ -180,9 +182,10 @@ class ClustersTab(pn.viewable.Viewer):
 
     # ------------------------------------------------------------------ drawing
     def _show(self, view) -> None:
-        """Show new labels: recolour the drawn points now; the datashaded embedding (an
-        O(n) aggregation) and the metrics line (scores computed when missing) follow on
-        the next tick, after the points have gone out to the browser."""
+        """Show new labels: recolour the drawn points now (in place when drawn for this
+        run), move the k line; the datashaded embedding (an O(n) aggregation) and the
+        metrics line (scores computed when missing) follow on the next tick, after the
+        points have gone out to the browser."""
         run, s = self.run, self.settings
         if run is None or view.k != run.clamp(s.n_clusters) or view.algorithm != \
                 run.algorithm or (run.algorithm == "spectral" and view.assign != s.assign):
@@ -193,8 +196,19 @@ class ClustersTab(pn.viewable.Viewer):
         if self.explorer.detached():
             return
         big = vc.rasterized(run.data.n)
-        self._draw_points()
-        self._draw_spectrum(embedding=not big)
+        drawn = self.points.key == self._points_key() and self._eigen_key == getattr(
+            self.graph, "key", None) and self.embedded.key == self._eigen_key
+        if drawn:   # the cheap path: label columns into the drawn figures
+            with hold():
+                self.points.write(view.labels)
+                if self.graph is not None:
+                    if not big:
+                        self.embedded.write(view.labels)
+                    self.eigen.move_spans(vc.eigenvalue_k_location(s.n_clusters),
+                                          dashed=True)
+        else:
+            self._draw_points()
+            self._draw_spectrum(embedding=not big)
         self.shown += 1
 
         def finish():
@@ -208,6 +222,9 @@ class ClustersTab(pn.viewable.Viewer):
 
         later(self.explorer.guarded(finish))
 
+    def _points_key(self) -> tuple:
+        return (self.run.data.key, self.run.algorithm)
+
     def _points_title(self) -> str:
         d = self.run.data.dataset
         name = d.name
@@ -220,7 +237,7 @@ class ClustersTab(pn.viewable.Viewer):
     def _draw_points(self) -> None:
         data, title = self.run.data, self._points_title()
         self.points.show(
-            (data.key, self.run.algorithm), data.n,
+            self._points_key(), data.n,
             lambda lab, stream: vc.cluster_scatter(data.plane, lab, title=title, height=420,
                                                    stream=stream),
             self.view.labels)

@@ -47,7 +47,8 @@ class LabelledPlot(pn.viewable.Viewer):
                                       min_height=min_height, linked_axes=False)
         self.holder = pn.Column(self.live.pane, sizing_mode="stretch_width", margin=0)
         self.key: Hashable | None = None
-        self._update: Callable | None = None
+        self._pipe = None       # the datashaded view's stream of labels
+        self._source = None     # the scatter's source name in ``live``
         super().__init__()
 
     def __panel__(self):
@@ -58,28 +59,36 @@ class LabelledPlot(pn.viewable.Viewer):
         """The drawn Bokeh figure (None when datashaded or not drawn)."""
         return self.live.figure if self.holder.objects[0] is self.live.pane else None
 
+    def write(self, labels: np.ndarray) -> None:
+        """Recolour the drawn plot with `labels` (as long as the drawn points): the label
+        columns patched into the scatter's source, or sent down the datashader's Pipe
+        (one O(n) aggregation)."""
+        if self._pipe is not None:
+            self._pipe.send(labels)
+        else:
+            self.live.patch(self._source, label_columns(labels))
+
     def show(self, key, n: int, make: Callable, labels: np.ndarray) -> None:
-        """Recolour the drawn plot with `labels`, or draw ``make(labels, stream)`` when
-        `key` differs from the drawn one. Cost: O(n) to patch; a HoloViews render when
-        drawn anew."""
-        if key == self.key and self._update is not None:
-            self._update(labels)
+        """Recolour the drawn plot with `labels` (``write``), or draw ``make(labels,
+        stream)`` when `key` differs from the drawn one. Cost: O(n) to recolour; a
+        HoloViews render when drawn anew."""
+        if key == self.key:
+            self.write(labels)
             return
         import holoviews as hv
 
         if rasterized(n, self.rasterize_above):
-            pipe = hv.streams.Pipe(data=labels)
-            self.holo.object = make(labels, pipe)
-            pane, self._update = self.holo, pipe.send
+            self._pipe = hv.streams.Pipe(data=labels)
+            self.holo.object = make(labels, self._pipe)
+            pane = self.holo
         else:
-            live = self.live.render(make(labels, None))
-            name = live.names[0]
-            pane = live.pane
-            self._update = lambda lab: live.patch(name, label_columns(lab))
+            self._pipe = None
+            self.live.render(make(labels, None))
+            self._source, pane = self.live.names[0], self.live.pane
         if self.holder.objects[0] is not pane:
             self.holder.objects = [pane]
         self.key = key
 
     def reset(self) -> None:
         """Draw anew at the next ``show``."""
-        self.key, self._update = None, None
+        self.key = None

@@ -14,6 +14,7 @@ from workbench.clustering.metrics import ari
 
 ALGORITHMS = ("k-means", "spectral", "gaussian mixture", "ppp")
 GRID_DATASETS = _datasets.TOY_DATASETS
+GRID_SAMPLES = 500   # points per grid cell (as scikit-learn's gallery)
 
 
 def make_estimator(name: str, n_clusters: int, *, seed: int = 0, n_neighbors: int = 10,
@@ -58,6 +59,13 @@ def grid_cell(dataset: str, algorithm: str, n_samples: int = 500, noise: float =
     score = ari(d.labels, labels) if d.labels is not None else float("nan")
     return {"dataset": dataset, "algorithm": algorithm, "X": d.X, "labels": labels,
             "seconds": sec, "ari": score, "n_clusters": int(np.unique(labels).size)}
+
+
+def grid_row(dataset: str, n_samples: int = GRID_SAMPLES, noise: float = 1.0,
+             seed: int = 0, algorithms=ALGORITHMS) -> list[dict]:
+    """The row of one dataset in the comparison grid: every algorithm's ``grid_cell``.
+    Returns the list of cells. Cost: one fit per algorithm."""
+    return [grid_cell(dataset, alg, n_samples, noise, seed) for alg in algorithms]
 
 
 def comparison_grid(datasets=GRID_DATASETS, algorithms=ALGORITHMS, n_samples: int = 500,

@@ -34,7 +34,7 @@ log.info("thread pools capped at %d; %d numba warm-ups compiled", threads, n)
 _warm_n = os.environ.get("WORKBENCH_WARM_CLUSTERING")
 if _warm_n:
     try:
-        from workbench.ui.clustering import warm_cache
+        from workbench.clustering.run import warm_cache
 
         warm_cache(n_samples=int(_warm_n))
         log.info("clustering view of %s points computed", _warm_n)

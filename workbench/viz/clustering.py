@@ -5,6 +5,11 @@ datashader through ``holoviews.operation.datashader`` and histogramming for disp
     from workbench.viz.clustering import cluster_scatter, eigenvalue_plot
     cluster_scatter(X, sc.labels_)                          # points coloured by cluster
     eigenvalue_plot(sc.laplacian_eigenvalues_, k=2)         # Laplacian spectrum, gap marked
+
+Next to each ``*_plot`` (drawn once), what a cheap view change writes into the drawn
+figure: ``label_columns`` (a ``cluster_scatter``'s label columns),
+``eigenvalue_k_location`` (where ``eigenvalue_plot``'s dashed k line goes),
+``projection_histogram_columns`` (the histograms' bars, one source per true cluster).
 """
 
 from __future__ import annotations
@@ -50,6 +55,11 @@ def label_columns(labels) -> dict:
     labels: writing them into its ColumnDataSource recolours the points in place. O(n)."""
     lab = np.asarray(labels).astype(np.int32, copy=False)
     return {"cluster": lab, "color": lab % np.int32(len(PALETTE))}
+
+
+def eigenvalue_k_location(k: int) -> float:
+    """Where ``eigenvalue_plot`` draws its dashed k line (between eigenvalues k and k+1)."""
+    return int(k) + 0.5
 
 
 def _codes(labels, n: int) -> np.ndarray:
@@ -171,7 +181,7 @@ def eigenvalue_plot(eigenvalues, k: int | None = None, k_gap: int | None = None,
         layers.append(hv.Text(k_gap + 0.9, y, f" gap → k = {k_gap}", halign="left").opts(
             color=_GAP, text_font_size="11pt", backend="bokeh"))
     if k is not None and 1 <= k < lam.size:
-        layers.append(hv.VLine(k + 0.5).opts(color="#555555", line_dash="dashed",
+        layers.append(hv.VLine(eigenvalue_k_location(k)).opts(color="#555555", line_dash="dashed",
                                              line_width=1, backend="bokeh"))
     title = "Normalized Laplacian: smallest eigenvalues"
     if log:
@@ -266,19 +276,31 @@ def detectability_plot(signals, accuracy, theory_signals, theory_accuracy, thres
         xlabel="signal ‖μ‖", ylabel="accuracy", backend="bokeh")
 
 
-def projection_histogram(projection, labels, *, bins: int = 60, height: int = 340,
-                         title: str = "Points projected on the top singular vector"):
-    """Histograms of a 1-D projection (e.g. the top singular vector's entries), one per
-    true cluster: two bumps above the threshold, one below. Returns an hv.Overlay."""
+def projection_histogram_columns(projection, labels, *, bins: int = 60) -> dict:
+    """The bars of ``projection_histogram``: {"true cluster c": {"top": counts, "left":
+    bin starts, "right": bin ends}} for every true cluster c. O(n + bins)."""
     p = np.asarray(projection, dtype=np.float64)
     lab = _labels(labels, p.size)
     edges = np.linspace(p.min(), p.max(), bins + 1) if p.size else np.linspace(0, 1, bins + 1)
-    layers = []
+    out = {}
     for c in np.unique(lab):
         counts, _ = np.histogram(p[lab == c], edges)
-        layers.append(hv.Histogram((edges, counts), label=f"true cluster {c}").opts(
-            color=PALETTE[int(c) % len(PALETTE)], alpha=0.55, line_alpha=0,
-            backend="bokeh"))
+        out[f"true cluster {c}"] = {"top": counts.astype(np.float64), "left": edges[:-1],
+                                    "right": edges[1:]}
+    return out
+
+
+def projection_histogram(projection, labels, *, bins: int = 60, height: int = 340,
+                         title: str = "Points projected on the top singular vector"):
+    """Histograms of a 1-D projection (e.g. the top singular vector's entries), one per
+    true cluster: two bumps above the threshold, one below (bars:
+    ``projection_histogram_columns``). Returns an hv.Overlay."""
+    layers = []
+    for name, cols in projection_histogram_columns(projection, labels, bins=bins).items():
+        c = int(name.rsplit(" ", 1)[1])
+        edges = np.append(cols["left"], cols["right"][-1:])
+        layers.append(hv.Histogram((edges, cols["top"]), label=name).opts(
+            color=PALETTE[c % len(PALETTE)], alpha=0.55, line_alpha=0, backend="bokeh"))
     return hv.Overlay(layers).opts(height=height, responsive=True, show_grid=True,
                                    title=title, xlabel="entry of u₁", ylabel="points",
                                    legend_position="top_right", backend="bokeh")

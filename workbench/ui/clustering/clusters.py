@@ -1,0 +1,315 @@
+"""The *Clusters* tab: points coloured by cluster, the spectral embedding, the Laplacian's
+smallest eigenvalues with the eigengap, metrics and times.
+
+Costly settings (data, graph, algorithm) ask for a ``run_clustering`` run in the
+background (keyed by ``settings.run_key()``: cached and shared across sessions, in-flight
+included); k and the labelling method are cheap: ``run.at(k)`` (a lookup once the
+background has labelled every k, nearest first) -> ``label_columns`` -> the drawn figures'
+sources (``LabelledPlot``), the eigenvalue figure's dashed k line moves; the metrics line
+follows after the plots have gone out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import panel as pn
+import param
+
+from workbench.clustering.run import run_clustering, side_embedding
+from workbench.clustering.settings import EMBED_SIDE_LIMIT, ClusteringSettings
+from workbench.ui.base import later
+from workbench.ui.clustering.figures import LabelledPlot, PatchableFigure
+from workbench.ui.live import hold
+from workbench.viz import clustering as vc
+
+SYNC_ASSIGN_LIMIT = 20_000  # up to this many points a missing labelling runs in the callback
+READING = ("**Reading it.** k-means cuts the plane into convex cells, so it cannot follow "
+           "moons or rings. Spectral clustering builds a graph of neighbours: its normalized "
+           "Laplacian has one (near) zero eigenvalue per well-separated group, and the gap "
+           "after them (red) estimates k. The eigenvectors map each group to a tight blob "
+           "(right), where k-means works.")
+
+
+def _fmt(v, fmt: str = "{:.3f}") -> str:
+    return "—" if v is None or (isinstance(v, float) and not np.isfinite(v)) else fmt.format(v)
+
+
+class ClustersTab(pn.viewable.Viewer):
+    """The Clusters tab of a ClusteringExplorer (`explorer`: background work and messages;
+    `settings`: its ClusteringSettings). ``run``: the run shown, ``view``: its
+    ClusteringView for the k shown, ``graph``: the Laplacian embedding shown (the run's, or
+    the side embedding of another algorithm)."""
+
+    shown = param.Integer(default=0, doc="Counts label updates (for tests)")
+
+    def __init__(self, explorer, settings: ClusteringSettings, on_run=None):
+        super().__init__()
+        self.explorer, self.settings = explorer, settings
+        self._on_run = on_run or (lambda: None)
+        self.run = None
+        self.view = None
+        self.graph = None
+        self._prefetching = None
+        self.points = LabelledPlot(420, css_class="wb-cl-points")
+        self.embedded = LabelledPlot(320, css_class="wb-cl-embedding")
+        self.eigen = PatchableFigure("wb-cl-eigenvalues", min_height=320)
+        self._eigen_key = None
+        self.note = pn.pane.Markdown("", visible=False, sizing_mode="stretch_width")
+        self.metrics = pn.pane.Markdown("", sizing_mode="stretch_width",
+                                        css_classes=["wb-cl-metrics"])
+        s = settings
+        s.param.watch(self._on_costly, [*s.DATA, *s.GRAPH, *s.METHOD])
+        s.param.watch(self._on_cheap, list(s.CHEAP))
+
+    def __panel__(self):
+        return pn.Column(self.metrics, pn.Row(self.points, self.embedded,
+                                              sizing_mode="stretch_width"),
+                         self.eigen, self.note,
+                         pn.pane.Markdown(READING, sizing_mode="stretch_width"),
+                         sizing_mode="stretch_width")
+
+    # ------------------------------------------------------------------ costly: the run
+    def request(self) -> None:
+        """Ask for the run of the current settings (a lookup when it is the one shown)."""
+        s = self.settings
+        s.validate()
+        if self.run is not None and self.run.key == s.run_key():
+            self._request_graph()
+            self.show_k()
+            return
+        snap = s.copy()
+        n = s.n_points
+        what = (f"the {s.affinity} graph and the Laplacian embedding of {n:,} points"
+                if s.algorithm == "spectral" else f"{s.dataset} ({n:,} points)")
+        slow = " (a million points: about a minute)" if n >= 500_000 and \
+            s.algorithm == "spectral" else ""
+        self.explorer.run_background(s.run_key(), lambda: run_clustering(snap),
+                                     self._set_run, channel="run",
+                                     label=f"Computing {what}…{slow}")
+
+    def _set_run(self, run) -> None:
+        if run.key != self.settings.run_key():
+            return  # the settings changed meanwhile
+        self.run = run
+        if run.graph is not None:
+            self.graph = run.graph
+        self._request_graph()
+        self.show_k()
+        self._prefetch()
+        self._on_run()
+
+    def _request_graph(self) -> None:
+        """The Laplacian embedding beside another algorithm's run (up to
+        EMBED_SIDE_LIMIT points), in the background."""
+        s = self.settings
+        if self.run is not None and self.run.graph is not None:
+            return
+        if not s.shows_spectrum():
+            self.graph = None
+            self._draw_spectrum()
+            return
+        if self.graph is not None and self.graph.key == s.graph_key():
+            return
+        self.graph = None   # not the data's or the graph's shown now
+        snap = s.copy()
+
+        def done(graph):
+            if graph.key == self.settings.graph_key() and self.settings.algorithm != \
+                    "spectral":
+                self.graph = graph
+                self._draw_spectrum()
+                self._on_run()
+
+        self.explorer.run_background(s.graph_key(), lambda: side_embedding(snap), done,
+                                     channel="embed",
+                                     label=f"Building the Laplacian embedding of "
+                                           f"{s.n_points:,} points…")
+
+    def _on_costly(self, *_) -> None:
+        self.explorer.guarded(self.request)()
+
+    # ------------------------------------------------------------------ cheap: k, assign
+    def show_k(self) -> None:
+        """Show the run's labels for the settings' k: a lookup when labelled, else
+        labelled here (spectral, up to SYNC_ASSIGN_LIMIT points) or in the background."""
+        run, s = self.run, self.settings
+        if run is None:
+            return
+        k, assign = run.clamp(s.n_clusters), s.assign
+        if run.has(k, assign, scores=False) or (
+                run.algorithm == "spectral" and run.data.n <= SYNC_ASSIGN_LIMIT):
+            self._show(run.at(k, assign, scores=False))
+            return
+        verb = "Labelling" if run.algorithm == "spectral" else f"Fitting {run.algorithm} on"
+        self.explorer.run_background(("labels", run.key, assign, k),
+                                     lambda: run.at(k, assign), self._show,
+                                     channel="labels",
+                                     label=f"{verb} {run.data.n:,} points for k = {k}…")
+
+    def _on_cheap(self, *_) -> None:
+        """k or the labelling method moved: show_k -> run.at(k) -> _show -> the drawn
+        figures' label columns (``LabelledPlot.write``); then label the other k's."""
+        def go():
+            self.show_k()
+            self._prefetch()
+        self.explorer.guarded(go)()
+
+    def _prefetch(self) -> None:
+        """Label (and score) every k of a spectral run in the background, nearest k first,
+        one keyed request per k, so that moving k only looks them up. A new run or method
+        stops the chain."""
+        run, s = self.run, self.settings
+        if run is None or run.algorithm != "spectral":
+            return
+        token = (run.key, s.assign)
+        if self._prefetching == token:
+            return
+        self._prefetching = token
+        k0 = run.clamp(s.n_clusters)
+        todo = sorted(range(1, run.k_max + 1), key=lambda k: (abs(k - k0), k))
+        self._prefetch_next(token, [k for k in todo if not run.has(k, s.assign)])
+
+    def _prefetch_next(self, token, todo: list) -> None:
+        if self._prefetching != token or not todo:
+            return
+        run, assign = self.run, token[1]
+        k, rest = todo[0], todo[1:]
+        self.explorer.run_background(
+            ("labels", run.key, assign, k), lambda: run.at(k, assign),
+            lambda _: self._prefetch_next(token, rest), channel="prefetch",
+            label=f"Labelling the {run.data.n:,} points for every k (1–{run.k_max}), so "
+                  "that the k slider only looks them up…")
+
+    # ------------------------------------------------------------------ drawing
+    def _show(self, view) -> None:
+        """Show new labels: recolour the drawn points now (in place when drawn for this
+        run), move the k line; the datashaded embedding (an O(n) aggregation) and the
+        metrics line (scores computed when missing) follow on the next tick, after the
+        points have gone out to the browser."""
+        run, s = self.run, self.settings
+        if run is None or view.k != run.clamp(s.n_clusters) or view.algorithm != \
+                run.algorithm or (run.algorithm == "spectral" and view.assign != s.assign):
+            return  # superseded: k, the method or the run changed meanwhile
+        if len(view.labels) != run.data.n:
+            return
+        self.view = view
+        if self.explorer.detached():
+            return
+        big = vc.rasterized(run.data.n)
+        drawn = self.points.key == self._points_key() and self._eigen_key == getattr(
+            self.graph, "key", None) and self.embedded.key == self._eigen_key
+        if drawn:   # the cheap path: label columns into the drawn figures
+            with hold():
+                self.points.write(view.labels)
+                if self.graph is not None:
+                    if not big:
+                        self.embedded.write(view.labels)
+                    self.eigen.move_spans(vc.eigenvalue_k_location(s.n_clusters),
+                                          dashed=True)
+        else:
+            self._draw_points()
+            self._draw_spectrum(embedding=not big)
+        self.shown += 1
+
+        def finish():
+            if self.view is not view:
+                return  # newer labels are on their way
+            if big:
+                self._draw_embedding()
+            if view.scores is None:
+                self.view = run.at(view.k, view.assign)
+            self._draw_metrics()
+
+        later(self.explorer.guarded(finish))
+
+    def _points_key(self) -> tuple:
+        return (self.run.data.key, self.run.algorithm)
+
+    def _points_title(self) -> str:
+        d = self.run.data.dataset
+        name = d.name
+        if name == "two_gaussians":
+            name = "two Gaussians (signal axis, one noise axis)"
+        elif d.X.shape[1] > 2:
+            name += f" ({d.X.shape[1]}-D, top 2 principal components)"
+        return f"{name}: {d.n:,} points, {self.run.algorithm}"
+
+    def _draw_points(self) -> None:
+        data, title = self.run.data, self._points_title()
+        self.points.show(
+            self._points_key(), data.n,
+            lambda lab, stream: vc.cluster_scatter(data.plane, lab, title=title, height=420,
+                                                   stream=stream),
+            self.view.labels)
+
+    def _draw_spectrum(self, embedding: bool = True) -> None:
+        if self.explorer.detached() or self.view is None:
+            return
+        shown = self.graph is not None and self.graph.maps.shape[0] == self.run.data.n
+        self.note.visible = not shown
+        self.eigen.pane.visible = self.embedded.holder.visible = shown
+        if not shown:
+            self.note.object = (
+                "*The Laplacian spectrum and embedding are computed for spectral clustering, "
+                f"and for the other algorithms up to {EMBED_SIDE_LIMIT:,} points.*")
+            return
+        self._draw_eigenvalues()
+        if embedding:
+            self._draw_embedding()
+
+    def _draw_eigenvalues(self) -> None:
+        """The Laplacian's smallest eigenvalues, drawn once per embedding; a new k moves
+        the dashed k line."""
+        lam, k = self.graph.eigenvalues, int(self.settings.n_clusters)
+        if self._eigen_key == self.graph.key and self.eigen.spans(dashed=True):
+            if 1 <= k < len(lam):
+                self.eigen.move_spans(vc.eigenvalue_k_location(k), dashed=True)
+            return
+        gap = self.graph.eigengap()
+        # (near-)zero eigenvalues against a rising bulk: a log axis shows the gap
+        log = gap < len(lam) and lam[gap] < 0.1 * lam[-1]
+        self.eigen.render(vc.eigenvalue_plot(lam, k=k, k_gap=gap, log=bool(log)))
+        self._eigen_key = self.graph.key
+
+    def _draw_embedding(self) -> None:
+        maps = self.graph.maps if self.graph is not None else None
+        if self.view is None or maps is None or len(self.view.labels) != maps.shape[0]:
+            return
+        self.embedded.show(self.graph.key, maps.shape[0],
+                           lambda lab, stream: vc.embedding_plot(maps, lab, stream=stream),
+                           self.view.labels)
+
+    def redraw(self) -> None:
+        """Draw the tab afresh (when it is shown again)."""
+        if self.view is not None:
+            self.points.reset()
+            self.embedded.reset()
+            self._eigen_key = None
+            self._draw_points()
+            self._draw_spectrum()
+
+    def _draw_metrics(self) -> None:
+        v, run, g = self.view, self.run, self.graph
+        s = v.scores
+        times = []
+        if run.algorithm == "spectral":
+            times = [f"graph {g.graph_seconds:.2f} s", f"embedding {g.embed_seconds:.2f} s "
+                     f"({g.matvecs} solves)", f"labels {v.seconds * 1e3:.0f} ms"]
+        else:
+            times = [f"fit {v.seconds:.2f} s"]
+            if "init_s" in v.info:
+                times.append(f"seeding {v.info['init_s'] * 1e3:.0f} ms, "
+                             f"{v.info['n_iter']} iterations")
+        extra = f" · **PPP chose k = {v.info['k_chosen']}** (BIC)" if "k_chosen" in v.info \
+            else ""
+        gap = ""
+        if g is not None:
+            gap = (f" · eigengap estimate **k = {g.eigengap()}**"
+                   + (f" ({g.components} graph components)" if g.components > 1 else ""))
+        truth = "" if run.data.dataset.labels is not None else \
+            " (no true labels: ARI/NMI undefined)"
+        self.metrics.object = (
+            f"**ARI** {_fmt(s.ari)} · **NMI** {_fmt(s.nmi)} · **accuracy** "
+            f"{_fmt(s.accuracy)} · **silhouette** {_fmt(s.silhouette)} (2,000-point sample) "
+            f"· **inertia** {_fmt(s.inertia, '{:.4g}')} · clusters found {s.n_clusters}"
+            f"{extra}{gap}{truth}<br>**time**: {', '.join(times)}")

@@ -1,0 +1,132 @@
+"""Clustering explorer: k-means, spectral clustering and mixtures on scikit-learn's toy
+sets (up to a million points), seen through the graph Laplacian's spectrum.
+
+A thin explorer: the settings (``workbench.clustering.settings``) build the sidebar and
+are synced to the URL; four tab Viewers draw them: *Clusters* (``ClustersTab``: points,
+embedding, Laplacian eigenvalues, metrics), *Comparison grid* (``GridTab``), *Choosing k*
+(``ChoosingKTab``) and *Detectability* (``DetectabilityTab``, with its own settings). The
+computing lives in ``workbench.clustering.run`` (one run per costly setting, ``run.at(k)``
+for the k slider); every background request is keyed by the settings, so it is cached and
+shared across sessions (in-flight included).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import panel as pn
+
+from workbench.clustering.settings import ClusteringSettings, DetectabilitySettings
+from workbench.ui.base import Explorer, undelayed
+from workbench.ui.clustering.choosing_k import ChoosingKTab
+from workbench.ui.clustering.clusters import ClustersTab
+from workbench.ui.clustering.detectability import DetectabilityTab
+from workbench.ui.clustering.grid import GridTab
+from workbench.ui.clustering.urls import SettingsURL
+
+CLUSTERS, GRID, CHOOSING_K, DETECTABILITY = range(4)
+
+
+class ClusteringExplorer(SettingsURL, Explorer):
+    """Cluster toy datasets with k-means, spectral clustering and mixtures; see the
+    Laplacian spectrum, the spectral embedding, a comparison grid and detectability.
+    ``settings`` and ``detectability.settings`` hold what is shown; keyword arguments
+    set them (``ClusteringExplorer(dataset="circles", n_clusters=3, signal=1.5)``)."""
+
+    title = "Clustering through its spectra"
+    description = ("k-means, spectral clustering and Gaussian mixtures on scikit-learn's toy "
+                   "sets up to a million points: the Laplacian's eigengap counts clusters, "
+                   "the spectral embedding turns moons into blobs, and below a signal "
+                   "threshold no method can find them.")
+    url_params = ("n_clusters", "dataset", "n_samples", "noise", "seed", "algorithm",
+                  "affinity", "n_neighbors", "assign", "init", "backend", "covariance",
+                  "signal", "det_n", "det_ratio")
+
+    def __init__(self, settings: ClusteringSettings | None = None,
+                 detectability: DetectabilitySettings | None = None, **values):
+        super().__init__()
+        self.settings = settings or ClusteringSettings()
+        det = detectability or DetectabilitySettings()
+        self.settings.param.update(**{k: v for k, v in values.items()
+                                      if k in self.settings.param})
+        det.param.update(**{k: v for k, v in values.items() if k in det.param})
+        unknown = [k for k in values if k not in self.settings.param and k not in det.param]
+        if unknown:
+            raise TypeError(f"ClusteringExplorer got unknown settings {unknown}")
+        self.clusters = ClustersTab(self, self.settings, on_run=self._refresh_side_tabs)
+        self.grid = GridTab(self, self.settings)
+        self.choosing_k = ChoosingKTab(self, self.settings, self.clusters)
+        self.detectability = DetectabilityTab(self, det)
+        self._tabs = None
+        self.settings.param.watch(lambda *_: self.guarded(self.choosing_k.draw)(),
+                                  ["n_clusters"])
+        self.guarded(self.clusters.request)()
+
+    def url_sources(self) -> list:
+        return [self.settings, self.detectability.settings]
+
+    # ------------------------------------------------------------------ side tabs
+    def active_tab(self) -> int:
+        return self._tabs.active if self._tabs is not None else CLUSTERS
+
+    def _refresh_side_tabs(self) -> None:
+        tab = self.active_tab()
+        self.detectability.active = tab == DETECTABILITY
+        if tab != GRID:
+            self.grid.stop()
+        if tab == GRID:
+            self.grid.request()
+        elif tab == CHOOSING_K:
+            self.choosing_k.request()
+        elif tab == DETECTABILITY:
+            self.detectability.request()
+
+    # ------------------------------------------------------------------ export, layout
+    def export_data(self) -> pd.DataFrame | None:
+        run, view = self.clusters.run, self.clusters.view
+        if run is None or view is None:
+            return None
+        d = run.data.dataset
+        cols = {"x": d.X[:, 0], "y": d.X[:, 1] if d.X.shape[1] > 1 else 0.0,
+                "cluster": view.labels}
+        if d.labels is not None:
+            cols["true_label"] = d.labels
+        return pd.DataFrame(cols)
+
+    def controls(self) -> list:
+        p = self.settings.param
+
+        def section(text):
+            return pn.pane.Markdown(f"**{text}**", margin=(12, 5, 0, 5))
+
+        return [
+            undelayed(pn.widgets.IntSlider.from_param(p.n_clusters,
+                                                      name="Number of clusters k")),
+            pn.widgets.Select.from_param(p.algorithm, name="Algorithm"),
+            section("Data"),
+            pn.widgets.Select.from_param(p.dataset, name="Dataset"),
+            pn.widgets.Select.from_param(p.n_samples, name="Points"),
+            pn.widgets.FloatSlider.from_param(p.noise, name="Noise (x scikit-learn's gallery)"),
+            pn.widgets.IntSlider.from_param(p.seed, name="Seed"),
+            section("Spectral clustering"),
+            pn.widgets.Select.from_param(p.affinity, name="Graph"),
+            pn.widgets.IntSlider.from_param(p.n_neighbors, name="Neighbours"),
+            pn.widgets.RadioButtonGroup.from_param(p.assign, name="Labels from the embedding"),
+            section("k-means and mixtures"),
+            pn.widgets.Select.from_param(p.init, name="k-means seeding"),
+            pn.widgets.Select.from_param(p.backend, name="k-means backend"),
+            pn.widgets.Select.from_param(p.covariance, name="Mixture covariance"),
+        ]
+
+    def view(self):
+        self._tabs = pn.Tabs(("Clusters", self.clusters), ("Comparison grid", self.grid),
+                             ("Choosing k", self.choosing_k),
+                             ("Detectability", self.detectability),
+                             dynamic=False, sizing_mode="stretch_width")
+
+        def on_tab(event):
+            self.guarded(self._refresh_side_tabs)()
+            if event.new == CLUSTERS:
+                self.guarded(self.clusters.redraw)()
+
+        self._tabs.param.watch(on_tab, "active")
+        return self._tabs

@@ -179,6 +179,16 @@ class LiveFigure(pn.viewable.Viewer):
             src.data = dict(cols)
         return True
 
+    def patch(self, name: str, columns: Mapping) -> None:
+        """Replace only the columns `columns` ({column: values}, each as long as the
+        source's) of source `name`; the others stay (``write`` would send x and y to the
+        browser again). One message with those columns only."""
+        src = self.source(name)
+        unknown = [k for k in columns if k not in src.data]
+        if unknown:
+            raise KeyError(f"source {name!r} has no columns {unknown}; it has {list(src.data)}")
+        src.data.update(columns)
+
     def write_xy(self, name: str, x, y) -> None:
         """Write an (x, y) element's two columns, whatever HoloViews named them."""
         src = self.source(name)

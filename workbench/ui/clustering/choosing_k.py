@@ -8,7 +8,7 @@ import panel as pn
 
 from workbench.clustering.run import SELECTION_SAMPLE, choose_k
 from workbench.clustering.settings import K_MAX, ClusteringSettings
-from workbench.ui.clustering.figures import PatchableFigure
+from workbench.ui.live import LiveFigure
 from workbench.viz.clustering import selection_curves
 
 
@@ -18,7 +18,7 @@ class ChoosingKTab(pn.viewable.Viewer):
     def __init__(self, explorer, settings: ClusteringSettings, clusters):
         super().__init__()
         self.explorer, self.settings, self.clusters = explorer, settings, clusters
-        self.figure = PatchableFigure("wb-cl-selection", min_height=480)
+        self.figure = LiveFigure("wb-cl-selection", min_height=480)
         self.info = pn.pane.Markdown("", sizing_mode="stretch_width")
         self.selection = None    # the KSelection shown
         self.key = None          # and its key

@@ -18,8 +18,8 @@ import param
 from workbench.clustering.run import run_clustering, side_embedding
 from workbench.clustering.settings import EMBED_SIDE_LIMIT, ClusteringSettings
 from workbench.ui.base import later
-from workbench.ui.clustering.figures import LabelledPlot, PatchableFigure
-from workbench.ui.live import hold
+from workbench.ui.clustering.figures import LabelledPlot
+from workbench.ui.live import LiveFigure, hold
 from workbench.viz import clustering as vc
 
 SYNC_ASSIGN_LIMIT = 20_000  # up to this many points a missing labelling runs in the callback
@@ -52,7 +52,7 @@ class ClustersTab(pn.viewable.Viewer):
         self._prefetching = None
         self.points = LabelledPlot(420, css_class="wb-cl-points")
         self.embedded = LabelledPlot(320, css_class="wb-cl-embedding")
-        self.eigen = PatchableFigure("wb-cl-eigenvalues", min_height=320)
+        self.eigen = LiveFigure("wb-cl-eigenvalues", min_height=320)
         self._eigen_key = None
         self.note = pn.pane.Markdown("", visible=False, sizing_mode="stretch_width")
         self.metrics = pn.pane.Markdown("", sizing_mode="stretch_width",

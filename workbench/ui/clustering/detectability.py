@@ -15,7 +15,6 @@ import panel as pn
 from workbench.clustering import datasets as cds
 from workbench.clustering.detectability import detectability_curve, spectral_split
 from workbench.clustering.settings import DetectabilitySettings
-from workbench.ui.clustering.figures import PatchableFigure
 from workbench.ui.live import LiveFigure, hold
 from workbench.viz import clustering as vc
 
@@ -27,7 +26,7 @@ class DetectabilityTab(pn.viewable.Viewer):
         super().__init__()
         self.explorer = explorer
         self.settings = settings or DetectabilitySettings()
-        self.curve_figure = PatchableFigure("wb-cl-detect", min_height=340)
+        self.curve_figure = LiveFigure("wb-cl-detect", min_height=340)
         self.hist_figure = LiveFigure("wb-cl-split", min_height=340)
         self.info = pn.pane.Markdown("", sizing_mode="stretch_width")
         self.curve = None       # DataFrame of detectability_curve, and its key

@@ -9,44 +9,13 @@ of labels (one O(n) aggregation, same figure).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable
 
 import numpy as np
 import panel as pn
 
 from workbench.ui.live import LiveFigure
 from workbench.viz.clustering import RASTERIZE_ABOVE, label_columns, rasterized
-
-
-class PatchableFigure(LiveFigure):
-    """A LiveFigure that can also replace some columns of a source, leaving the others
-    (``LiveFigure.write`` replaces them all: x and y would go to the browser again), and
-    that looks its marker lines up once per drawing (``LiveFigure.spans`` walks the whole
-    Bokeh model tree: ~5-100 ms per call, as much as the rest of a slider step)."""
-
-    def render(self, element, **kwargs) -> PatchableFigure:
-        self._spans: dict = {}
-        return super().render(element, **kwargs)
-
-    def show(self, model) -> PatchableFigure:
-        self._spans = {}
-        return super().show(model)
-
-    def spans(self, dimension: str = "height", dashed: bool | None = None) -> list:
-        """``LiveFigure.spans``, remembered until the next render."""
-        cache = self.__dict__.setdefault("_spans", {})
-        if (dimension, dashed) not in cache:
-            cache[(dimension, dashed)] = super().spans(dimension, dashed)
-        return cache[(dimension, dashed)]
-
-    def patch(self, name: str, columns: Mapping) -> None:
-        """Replace the columns `columns` ({column: values}, each as long as the source's)
-        of source `name`; the other columns stay. One message with those columns only."""
-        src = self.source(name)
-        unknown = [k for k in columns if k not in src.data]
-        if unknown:
-            raise KeyError(f"source {name!r} has no columns {unknown}; it has {list(src.data)}")
-        src.data.update(columns)
 
 
 class LabelledPlot(pn.viewable.Viewer):
@@ -58,7 +27,7 @@ class LabelledPlot(pn.viewable.Viewer):
     def __init__(self, min_height: int, rasterize_above: int = RASTERIZE_ABOVE,
                  css_class: str | None = None):
         self.rasterize_above = rasterize_above
-        self.live = PatchableFigure(css_class, min_height=min_height)
+        self.live = LiveFigure(css_class, min_height=min_height)
         # linked_axes=False: the points and the embedding both name their axes x and y
         self.holo = pn.pane.HoloViews(None, sizing_mode="stretch_width",
                                       min_height=min_height, linked_axes=False)

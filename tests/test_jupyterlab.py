@@ -98,7 +98,11 @@ def _error_outputs(page) -> list[str]:
 # deserializer refuses ("failed to validate Line.line_color: expected either None or a
 # value of type Color, got Value(value='#999999')"): a traceback in the cell and a kernel
 # left busy. Not run (it would wait out its timeout); served pages are unaffected.
-KNOWN = {"low_rank": "Line.line_color round trip through the notebook comm (see above)"}
+# The Hessian notebook's kernel stayed busy in 2 of 4 runs (idle CPU, the run-all never
+# ending; the explorer delivers its background results from a worker thread when no server
+# session exists). Not run until that is found and fixed.
+KNOWN = {"low_rank": "Line.line_color round trip through the notebook comm (see above)",
+         "hessian_spectra": "kernel intermittently stays busy after run-all (see above)"}
 
 
 @pytest.mark.parametrize("path", [

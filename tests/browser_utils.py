@@ -99,19 +99,20 @@ def wait_for_tab(page, index: int, timeout: float = 120_000) -> None:
     page.wait_for_function(JS_TABS_SETTLED, arg=index, timeout=timeout)
 
 
-# True when no explorer shows its progress bar (background work delivered), looking
-# through shadow roots.
+# True when no explorer has background work in flight. Read from the Bokeh models the server
+# synced (a progress bar model, css class wb-progress, with visible=true), not from the DOM:
+# right after a page opens its progress bar may not be laid out yet (no offsetParent), and
+# a DOM check would then call a busy page idle.
 JS_IDLE = """() => {
-  let busy = false;
-  function walk(root) {
-    for (const el of root.querySelectorAll('*')) {
-      if (el.classList && el.classList.contains('wb-progress') && el.offsetParent !== null)
-        busy = true;
-      if (el.shadowRoot) walk(el.shadowRoot);
+  if (!window.Bokeh || !Bokeh.documents || Bokeh.documents.length === 0) return false;
+  for (const doc of Bokeh.documents) {
+    for (const m of doc.all_models) {
+      const cls = m.css_classes;
+      if (!cls || !Array.from(cls).includes('wb-progress')) continue;
+      if (m.visible) return false;
     }
   }
-  walk(document);
-  return !busy;
+  return true;
 }"""
 
 

@@ -105,13 +105,19 @@ def _loss_root(loss_fn, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         p = torch.softmax(out, dim=-1)
         sp = p.sqrt()
         return torch.diag_embed(sp) - p.unsqueeze(2) * sp.unsqueeze(1)
+    from workbench.hessian.models import OneHotMSELoss
+
+    if isinstance(loss_fn, OneHotMSELoss):  # 0.5 sum_c (z_c - t_c)^2, mean over samples
+        C = out.shape[1]
+        return torch.eye(C, dtype=out.dtype, device=out.device).expand(out.shape[0], C, C)
     if isinstance(loss_fn, torch.nn.MSELoss):
         if loss_fn.reduction != "mean":
             raise InputFormatError("Kronecker blocks need MSELoss(reduction='mean')")
         C = out.shape[1]
         eye = torch.eye(C, dtype=out.dtype, device=out.device) * (2.0 / C) ** 0.5
         return eye.expand(out.shape[0], C, C)
-    raise InputFormatError(f"Kronecker blocks support CrossEntropyLoss and MSELoss, got "
+    raise InputFormatError(f"Kronecker blocks support CrossEntropyLoss and MSELoss (and the "
+                           f"one-hot square loss), got "
                            f"{type(loss_fn).__name__}")
 
 

@@ -27,6 +27,12 @@ from workbench.eigenspectra.analyze import (
     summary,
 )
 from workbench.eigenspectra.collapse import CollapseMetrics, collapse_metrics, penultimate_features
+from workbench.eigenspectra.collapse_run import (
+    CollapseRun,
+    CollapseView,
+    collapse_over_checkpoints,
+    run_collapse,
+)
 from workbench.eigenspectra.esd import (
     LayerSpectrum,
     farms_eigenvalues,
@@ -65,4 +71,5 @@ __all__ = [
     "EigenspectraSettings", "RMTSettings", "RMTDemos", "run_rmt_demos",
     "read_weights_upload",
     "CollapseMetrics", "collapse_metrics", "penultimate_features",
+    "CollapseRun", "CollapseView", "collapse_over_checkpoints", "run_collapse",
 ]

@@ -15,6 +15,7 @@ bulk-and-outliers and edge-of-stability demos) make experiments reproducible off
 See docs/hessian.md.
 """
 
+from workbench.hessian.approximations import ApproxRun, ApproxView, MFACCurve, run_approximations
 from workbench.hessian.blocks import auto_blocks, block_spectra
 from workbench.hessian.data import (
     DATASETS,
@@ -85,5 +86,5 @@ __all__ = [
     "sharpness_summary", "small_cnn", "spectra_over_training", "train",
     "train_experiment", "two_moons",
     "KroneckerBlock", "kronecker_blocks", "layer_factors", "MFAC", "SlidingMFAC",
-    "mfac_from_model",
+    "mfac_from_model", "ApproxRun", "ApproxView", "MFACCurve", "run_approximations",
 ]

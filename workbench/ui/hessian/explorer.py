@@ -21,6 +21,7 @@ from workbench.hessian.experiments import PRESETS
 from workbench.hessian.run import check_settings, run_hessian
 from workbench.hessian.settings import ExperimentSettings, HessianSettings, fields
 from workbench.ui.base import Explorer, _on_session, later, undelayed
+from workbench.ui.hessian.approximations import ApproximationsTab
 from workbench.ui.hessian.controls import settings_controls
 from workbench.ui.hessian.tabs import CompareTab, SpectrumTab, TrainingTab
 
@@ -83,6 +84,7 @@ class HessianExplorer(Explorer):
         self._pending_compare = self._pending_text = False
         self._view = None  # the view drawn last (its text follows: _deferred_updates)
         self.spectrum, self.training, self.compare = SpectrumTab(), TrainingTab(), CompareTab()
+        self.approximations = ApproximationsTab(self)  # computed once its tab is shown
         self._summary = pn.pane.Markdown("", sizing_mode="stretch_width")
         self._checkpoint_widget = undelayed(pn.widgets.IntSlider.from_param(
             self.param.checkpoint, name="Checkpoint shown"))
@@ -298,6 +300,9 @@ class HessianExplorer(Explorer):
 
     def view(self):
         tabs = pn.Tabs(("Spectrum", self.spectrum), ("Sharpness & loss", self.training),
-                       ("Hessian vs GGN vs Fisher", self.compare), dynamic=True,
+                       ("Hessian vs GGN vs Fisher", self.compare),
+                       ("Curvature approximations", self.approximations), dynamic=True,
                        sizing_mode="stretch_width")
+        tabs.param.watch(lambda e: e.new == 3 and self.guarded(self.approximations.start)(),
+                         "active")
         return pn.Column(self._summary, tabs, sizing_mode="stretch_width")

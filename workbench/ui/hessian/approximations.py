@@ -1,0 +1,157 @@
+"""The Hessian explorer's "Curvature approximations" tab: per linear layer and training
+checkpoint, the top eigenvalues of the exact Gauss-Newton block next to K-FAC's, Shampoo's
+and the optimal Kronecker product's, their eigenvectors' overlaps with the exact ones, the
+top overlap and relative error along training, and M-FAC's inverse-Fisher error vs m.
+
+The costly part is one ``run_approximations`` on the explorer's trained experiment (its
+checkpoints; no new training), a keyed background request started when the tab is first
+shown and again for every new experiment. The layer and checkpoint selectors only read it:
+``run.at(checkpoint, layer)`` -> ``viz.approximations.*_columns`` -> ``LiveFigure.write``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import panel as pn
+
+from workbench.backends.threads import capped
+from workbench.ui.base import undelayed, while_session_lives
+from workbench.ui.live import LiveFigure
+from workbench.viz import approximations as va
+
+QUEUE = "hessian"  # the explorer's torch queue: one torch job at a time
+NOTE = (
+    "**Curvature approximations.** Second-order optimizers and pruners never form the "
+    "Gauss-Newton block H of a layer's weight (m·n × m·n); they keep a Kronecker product "
+    "B ⊗ A of two small factors. **K-FAC** takes the output-gradient and input covariances "
+    "as if independent; **Shampoo** uses E[GGᵀ] ⊗ E[GᵀG] of the per-sample gradients G, "
+    "one power-iteration step towards the **optimal** B ⊗ A (nearest to H in Frobenius "
+    "norm: the top singular pair of H rearranged). Compare their top eigenvalues with the "
+    "exact block's and how well their top eigenvectors line up (overlap 1 = the same "
+    "direction), layer by layer, as training goes on. **M-FAC** instead keeps m gradients "
+    "and applies the damped inverse empirical Fisher in O(dm): its error against the dense "
+    "answer falls as m grows and vanishes at m = N.")
+
+
+class ApproximationsTab(pn.viewable.Viewer):
+    """Owns its selectors (``checkpoint``, ``layer`` widgets) and figures. Nothing is
+    computed until ``start`` (the tab is shown); then every new experiment recomputes."""
+
+    def __init__(self, explorer):
+        super().__init__()
+        self.explorer = explorer
+        self.run = None      # the ApproxRun shown
+        self.started = False
+        self._key = None
+        self.checkpoint = undelayed(pn.widgets.IntSlider(label="Checkpoint", start=0, end=4,
+                                                         value=4, width=260))
+        self.layer = pn.widgets.Select(label="Layer", options=["0"], width=200)
+        self.spectra = LiveFigure("wb-hessian-approx-spectra", min_height=320)
+        self.overlaps = LiveFigure("wb-hessian-approx-overlaps", min_height=300)
+        self.over = LiveFigure("wb-hessian-approx-over", min_height=300)
+        self.errors = LiveFigure("wb-hessian-approx-errors", min_height=300)
+        self.mfac = LiveFigure("wb-hessian-approx-mfac", min_height=300)
+        self.info = pn.pane.Markdown("*Open this tab to compute the approximations.*",
+                                     sizing_mode="stretch_width")
+        self.checkpoint.param.watch(explorer.guarded(self._on_view), "value")
+        self.layer.param.watch(explorer.guarded(self._on_view), "value")
+        explorer.param.watch(explorer.guarded(self._on_new_run), "runs")
+
+    def figures(self) -> list[LiveFigure]:
+        return [self.spectra, self.overlaps, self.over, self.errors, self.mfac]
+
+    # ------------------------------------------------------------------ costly
+    def start(self) -> None:
+        """Compare the approximations on the explorer's current experiment (background,
+        keyed by its config; cached and shared across sessions); redraw if already
+        computed (figures drawn while the tab was hidden may stay blank)."""
+        from workbench.hessian.approximations import run_approximations
+
+        self.started = True
+        res = self.explorer.result
+        if res is None:
+            self.info.object = "*Waiting for the training run…*"
+            return
+        exp = res.experiment
+        key = ("approximations", dataclasses.astuple(exp.config))
+        if key == self._key and self.run is not None:
+            self.render(self.run)
+            return
+        self._key = key
+        label = "Comparing K-FAC, Shampoo, optimal Kronecker and M-FAC…"
+        self.explorer.run_background(key, capped(lambda: run_approximations(exp), queue=QUEUE),
+                                     while_session_lives(self.render), channel="approx",
+                                     label=label)
+
+    def _on_new_run(self, *_events) -> None:
+        if self.started:
+            self.start()
+
+    def render(self, run) -> None:
+        """Draw `run` anew (a new result): selectors' ranges, every figure; then hold it
+        as the run shown (``run`` is set once its figures are drawn)."""
+        if self.explorer.detached():
+            return
+        self.run = None  # the selectors' moves below draw nothing meanwhile
+        last = len(run.steps) - 1
+        self.checkpoint.end = max(last, 1)
+        self.checkpoint.disabled = last < 1
+        if self.checkpoint.value > last:
+            self.checkpoint.value = last
+        if list(self.layer.options) != list(run.layers):
+            self.layer.options = list(run.layers)
+        if self.layer.value not in run.layers:
+            self.layer.value = run.layers[-1]
+        view = run.at(self.checkpoint.value, self.layer.value)
+        self.spectra.render(va.spectra_plot(view), auto_range=("y",))
+        self.overlaps.render(va.overlap_plot(view))
+        self.over.render(va.over_training_plot(view, "overlap"))
+        self.errors.render(va.over_training_plot(view, "error"))
+        if run.mfac is not None:
+            self.mfac.render(va.mfac_plot(run.mfac))
+        self.mfac.pane.visible = run.mfac is not None
+        self.run = run
+        self._text(view)
+
+    # ------------------------------------------------------------------ cheap
+    def view(self):
+        """The ApproxView of the selectors (no products)."""
+        return self.run.at(self.checkpoint.value, self.layer.value)
+
+    def _on_view(self, event) -> None:
+        if self.run is None or self.spectra.figure is None:
+            return
+        view = self.view()
+        for fig, cols in ((self.spectra, va.spectra_columns(view)),
+                          (self.overlaps, va.overlap_columns(view))):
+            for name, data in cols["sources"].items():
+                fig.write(name, data)
+            fig.set_title(cols["title"])
+        for fig, what in ((self.over, "overlap"), (self.errors, "error")):
+            cols = va.over_training_columns(view, what)
+            if event.obj is self.layer:
+                for name, data in cols["sources"].items():
+                    fig.write(name, data)
+                fig.set_title(cols["title"])
+            fig.move_spans(cols["marker"])
+        for fig in self.figures():
+            fig.push()
+        self._text(view)
+
+    def _text(self, view) -> None:
+        self.checkpoint.label = f"Checkpoint (step {view.step})"
+        err = " · ".join(f"{va.METHOD_LABELS[m]}: error {view.errors[m]:.3f}, top overlap "
+                         f"{view.overlaps[m][0]:.3f}" for m in va.APPROX)
+        run = self.run
+        self.info.object = (
+            f"Layer **{view.layer}** ({view.shape[0]}×{view.shape[1]} weight, a "
+            f"{view.shape[0] * view.shape[1]}² GGN block) at step {view.step}, on "
+            f"{run.num_samples} samples: {err}.")
+
+    def __panel__(self):
+        return pn.Column(pn.pane.Markdown(NOTE, sizing_mode="stretch_width"),
+                         pn.Row(self.layer, self.checkpoint), self.info,
+                         pn.Row(self.spectra, self.overlaps, sizing_mode="stretch_width"),
+                         pn.Row(self.over, self.errors, sizing_mode="stretch_width"),
+                         self.mfac, sizing_mode="stretch_width")

@@ -1,0 +1,63 @@
+"""Plots of the neural-collapse run (``workbench.eigenspectra.collapse_run``): NC1-NC4
+over training with the shown checkpoint marked, and the within- / between-class
+covariance spectra at a checkpoint. ``*_columns(view)`` next to ``*_plot(view)``; pure
+shaping.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from workbench.viz.lines import lines_columns, lines_plot
+
+NC_LABELS = {"nc1": "NC1 tr(ΣW ΣB⁺)/C", "nc2": "NC2 means vs simplex ETF",
+             "nc3": "NC3 classifier vs means", "nc4": "NC4 ≠ nearest centre"}
+COLORS = {NC_LABELS["nc1"]: "#1f77b4", NC_LABELS["nc2"]: "#ff7f0e",
+          NC_LABELS["nc3"]: "#2ca02c", NC_LABELS["nc4"]: "#d62728",
+          "within-class ΣW": "#1f77b4", "between-class ΣB": "#d62728"}
+
+
+def metrics_curves(view) -> dict:
+    return {NC_LABELS[k]: (view.steps, view.over[k]) for k in NC_LABELS}
+
+
+def metrics_columns(view) -> dict:
+    """Sources of ``metrics_plot`` ({label: {<step name>, value}}), the marker's step and
+    the title."""
+    return {"sources": lines_columns(metrics_curves(view), view.step_name, "value",
+                                     logy=True),
+            "marker": float(view.step),
+            "title": f"Neural collapse over training · {view.label}"}
+
+
+def metrics_plot(view, height: int = 320):
+    """NC1-NC4 against the training step (log y), the shown checkpoint marked."""
+    return lines_plot(metrics_curves(view), view.step_name, "value", COLORS,
+                      metrics_columns(view)["title"], logy=True, marker=view.step,
+                      height=height, legend="bottom_left")
+
+
+def spectra_curves(view) -> dict:
+    w, b = np.asarray(view.within), np.asarray(view.between)
+    return {"within-class ΣW": (np.arange(1, w.size + 1), w),
+            "between-class ΣB": (np.arange(1, b.size + 1), b)}
+
+
+def spectra_columns(view) -> dict:
+    """Sources of ``spectra_plot`` ({label: {index, eigenvalue}}), the y range (all
+    checkpoints alike need not share it: this view's) and the title."""
+    cols = lines_columns(spectra_curves(view), "index", "eigenvalue", logy=True)
+    vals = np.concatenate([c["eigenvalue"] for c in cols.values()])
+    vals = vals[np.isfinite(vals)]
+    hi = float(vals.max()) if vals.size else 1.0
+    lo = max(float(vals.min()) if vals.size else 1e-6, hi * 1e-8)
+    m = view.metrics
+    return {"sources": cols, "ylim": (lo / 2, hi * 2),
+            "title": (f"Covariance spectra at {view.step_name} {view.step}: tr ΣW = "
+                      f"{m.within_trace:.3g}, tr ΣB = {m.between_trace:.3g}")}
+
+
+def spectra_plot(view, height: int = 320):
+    """Eigenvalues of the within- and between-class covariances at one checkpoint."""
+    return lines_plot(spectra_curves(view), "index", "eigenvalue", COLORS,
+                      spectra_columns(view)["title"], logy=True, height=height)

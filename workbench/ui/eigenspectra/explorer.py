@@ -21,6 +21,7 @@ from workbench.eigenspectra.settings import EigenspectraSettings, RMTSettings
 from workbench.errors import InputFormatError
 from workbench.io import UPLOAD_MAX_BYTES
 from workbench.ui.base import Explorer, later, undelayed, while_session_lives
+from workbench.ui.eigenspectra.collapse import CollapseTab
 from workbench.ui.eigenspectra.layers import LayersTab
 from workbench.ui.eigenspectra.random_matrices import RandomMatricesTab
 from workbench.ui.eigenspectra.table import TableTab
@@ -77,6 +78,7 @@ class EigenspectraExplorer(Explorer):
         self.training = TrainingTab(self)
         self.random_matrices = RandomMatricesTab(self, self.rmt)
         self.table = TableTab()
+        self.collapse = CollapseTab(self)  # computed once its tab is shown
         self._upload = pn.widgets.FileInput(accept=".safetensors,.npz,.npy",
                                             sizing_mode="stretch_width")
         self._upload.param.watch(self.guarded(self._on_upload), "value")
@@ -283,6 +285,7 @@ class EigenspectraExplorer(Explorer):
     def view(self):
         tabs = pn.Tabs(("Layers", self.layers), ("Training", self.training),
                        ("Random matrices", self.random_matrices), ("Table", self.table),
+                       ("Neural collapse", self.collapse),
                        dynamic=True, sizing_mode="stretch_width")
 
         def on_tab(event):
@@ -294,6 +297,8 @@ class EigenspectraExplorer(Explorer):
                 self.guarded(self.training.start)()
             elif event.new == 2:
                 self.guarded(self.random_matrices.draw)()
+            elif event.new == 4:
+                self.guarded(self.collapse.start)()
 
         tabs.param.watch(on_tab, "active")
         return tabs

@@ -64,6 +64,8 @@ def test_readme_api_example_runs():
     assert set(ns["kron"]) == {"0", "2"} and all(
         b.errors["optimal"] <= b.errors["kfac"] + 1e-12 for b in ns["kron"].values())
     assert ns["step"].shape == (ns["mfac"].d,)
+    assert set(ns["ov"]) == {"optimal", "kfac", "shampoo"} and ns["ar"].mfac.rel_error[-1] < 1e-6
+    assert ns["ncv"].metrics.nc1 == ns["nc"].nc1  # the same model at both checkpoints
     assert np.isfinite(ns["nc"].nc1) and 0 <= ns["nc"].nc4 <= 1
     assert ns["ag"].labels_.shape == (300,)
     assert ns["inc"].shape == A.shape

@@ -34,8 +34,9 @@ def _assert_shows(tab) -> None:
     view = run.at(tab.checkpoint.value)
     assert np.allclose(_col(tab.spectra, "within-class ΣW", "eigenvalue"),
                        np.where(view.within > 0, view.within, np.nan), equal_nan=True)
+    top = view.between[:view.metrics.num_classes - 1]  # Sigma_B has rank C - 1
     assert np.allclose(_col(tab.spectra, "between-class ΣB", "eigenvalue"),
-                       np.where(view.between > 0, view.between, np.nan), equal_nan=True)
+                       np.where(top > 0, top, np.nan), equal_nan=True)
     for key, label in NC_LABELS.items():
         y = _col(tab.metrics, label, "value")
         want = np.array([getattr(m, key) for m in run.metrics])

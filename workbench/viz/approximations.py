@@ -19,7 +19,7 @@ APPROX = METHODS[1:]
 
 
 def _where(view) -> str:
-    return f"layer {view.layer} ({view.shape[0]}×{view.shape[1]}), step {view.step}"
+    return f"layer {view.layer}, step {view.step}"
 
 
 def spectra_curves(view) -> dict:
@@ -30,13 +30,13 @@ def spectra_curves(view) -> dict:
 def spectra_columns(view) -> dict:
     """Sources of ``spectra_plot``: {label: {index, eigenvalue}} and the title."""
     return {"sources": lines_columns(spectra_curves(view), "index", "eigenvalue", logy=True),
-            "title": f"Top eigenvalues: exact block vs approximations · {_where(view)}"}
+            "title": f"Top eigenvalues · {_where(view)}"}
 
 
 def spectra_plot(view, height: int = 320):
     """Top-k eigenvalues of the exact block and each approximation (log scale)."""
     return lines_plot(spectra_curves(view), "index", "eigenvalue", COLORS,
-                      spectra_columns(view)["title"], logy=True, height=height)
+                      spectra_columns(view)["title"], logy=True, height=height, legend="right")
 
 
 def overlap_curves(view) -> dict:
@@ -47,12 +47,12 @@ def overlap_curves(view) -> dict:
 def overlap_columns(view) -> dict:
     """Sources of ``overlap_plot``: {label: {index, overlap}} and the title."""
     return {"sources": lines_columns(overlap_curves(view), "index", "overlap"),
-            "title": f"|⟨u_i, v_i⟩|: i-th eigenvector vs the exact block's · {_where(view)}"}
+            "title": f"Overlap with the exact i-th eigenvector · {_where(view)}"}
 
 
 def overlap_plot(view, height: int = 300):
     return lines_plot(overlap_curves(view), "index", "overlap", COLORS,
-                      overlap_columns(view)["title"], height=height, legend="bottom_left")
+                      overlap_columns(view)["title"], height=height, legend="right")
 
 
 def over_training_curves(view, what: str) -> dict:
@@ -65,8 +65,7 @@ def over_training_columns(view, what: str = "overlap") -> dict:
     ("overlap": of the top eigenvector; "error": relative Frobenius error), the marker's
     step and the title."""
     ydim = "top overlap" if what == "overlap" else "relative error"
-    name = ("Top-eigenvector overlap" if what == "overlap"
-            else "Relative Frobenius error ‖H − B⊗A‖/‖H‖")
+    name = "Top-eigenvector overlap" if what == "overlap" else "‖H − B⊗A‖ / ‖H‖"
     return {"sources": lines_columns(over_training_curves(view, what), "step", ydim),
             "marker": float(view.step), "title": f"{name} over training · layer {view.layer}"}
 
@@ -75,14 +74,14 @@ def over_training_plot(view, what: str = "overlap", height: int = 300):
     ydim = "top overlap" if what == "overlap" else "relative error"
     cols = over_training_columns(view, what)
     return lines_plot(over_training_curves(view, what), "step", ydim, COLORS, cols["title"],
-                      marker=view.step, height=height,
-                      legend="bottom_left" if what == "overlap" else "top_left")
+                      marker=view.step, height=height, legend="right")
 
 
 def mfac_plot(curve, height: int = 300):
     """M-FAC's relative error against the dense inverse-Fisher product vs m (log-log)."""
     err = np.maximum(np.asarray(curve.rel_error, dtype=float), 1e-16)
     return lines_plot({"M-FAC": (curve.num_grads, err)}, "gradients m", "relative error",
-                      COLORS, f"M-FAC: ‖F_m⁻¹v − F⁻¹v‖/‖F⁻¹v‖ vs m (N = {curve.num_samples}, "
-                      f"d = {curve.dim}, λ = {curve.damping:.2g}, step {curve.step})",
+                      COLORS, f"M-FAC: ‖F_m⁻¹v − F⁻¹v‖ / ‖F⁻¹v‖ against the dense inverse of all "
+                      f"N = {curve.num_samples} gradients (d = {curve.dim}, λ = "
+                      f"{curve.damping:.2g}, step {curve.step})",
                       logy=True, logx=True, height=height, legend="bottom_left")

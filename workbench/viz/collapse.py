@@ -27,25 +27,27 @@ def metrics_columns(view) -> dict:
     return {"sources": lines_columns(metrics_curves(view), view.step_name, "value",
                                      logy=True),
             "marker": float(view.step),
-            "title": f"Neural collapse over training · {view.label}"}
+            "title": f"NC1–NC4 over training · {view.label.split(' (')[0]}"}
 
 
 def metrics_plot(view, height: int = 320):
     """NC1-NC4 against the training step (log y), the shown checkpoint marked."""
     return lines_plot(metrics_curves(view), view.step_name, "value", COLORS,
                       metrics_columns(view)["title"], logy=True, marker=view.step,
-                      height=height, legend="bottom_left")
+                      height=height, legend="right")
 
 
 def spectra_curves(view) -> dict:
-    w, b = np.asarray(view.within), np.asarray(view.between)
+    w = np.asarray(view.within)
+    b = np.asarray(view.between)[:max(view.metrics.num_classes - 1, 1)]  # rank C - 1
     return {"within-class ΣW": (np.arange(1, w.size + 1), w),
             "between-class ΣB": (np.arange(1, b.size + 1), b)}
 
 
 def spectra_columns(view) -> dict:
-    """Sources of ``spectra_plot`` ({label: {index, eigenvalue}}), the y range (all
-    checkpoints alike need not share it: this view's) and the title."""
+    """Sources of ``spectra_plot`` ({label: {index, eigenvalue}}: every within-class
+    eigenvalue, the top C - 1 between-class ones, the rest being round-off), this view's
+    y range and the title."""
     cols = lines_columns(spectra_curves(view), "index", "eigenvalue", logy=True)
     vals = np.concatenate([c["eigenvalue"] for c in cols.values()])
     vals = vals[np.isfinite(vals)]

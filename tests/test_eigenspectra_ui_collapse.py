@@ -69,3 +69,20 @@ def test_checkpoint_slider_writes_in_place(explorer):
                            equal_nan=True)
     assert [f.renders for f in tab.figures()] == renders
     assert explorer.message == ""
+
+
+@pytest.mark.slow
+def test_minilm_head_source(explorer):
+    tab = explorer.collapse
+    tab.source.value = "minilm"
+    wait_until(lambda: (tab.run is not None and tab.run.step_name == "step")
+               or explorer.message, what="the MiniLM head run")
+    assert explorer.message == ""
+    view = tab.run.at(tab.checkpoint.value)
+    assert view.metrics.num_classes == 2 and view.metrics.dim == 64
+    assert f"step {view.step}" in tab.checkpoint.label
+    y = _col(tab.metrics, "NC1 tr(ΣW ΣB⁺)/C", "value")
+    assert np.allclose(y, [m.nc1 for m in tab.run.metrics])
+    tab.source.value = "mlp"  # back: the cached run, drawn at once
+    assert tab.run.step_name == "epoch"
+    _assert_shows(tab)

@@ -32,8 +32,10 @@ def _col(fig, name, column):
 def _assert_shows(tab) -> None:
     run = tab.run
     view = run.at(tab.checkpoint.value)
+    top = max(view.within.max(), view.between.max())
     assert np.allclose(_col(tab.spectra, "within-class ΣW", "eigenvalue"),
-                       np.where(view.within > 0, view.within, np.nan), equal_nan=True)
+                       np.where(view.within > 1e-10 * top, view.within, np.nan),
+                       equal_nan=True)
     top = view.between[:view.metrics.num_classes - 1]  # Sigma_B has rank C - 1
     assert np.allclose(_col(tab.spectra, "between-class ΣB", "eigenvalue"),
                        np.where(top > 0, top, np.nan), equal_nan=True)

@@ -17,6 +17,9 @@ COLORS = {NC_LABELS["nc1"]: "#1f77b4", NC_LABELS["nc2"]: "#ff7f0e",
           "within-class ΣW": "#1f77b4", "between-class ΣB": "#d62728"}
 
 
+ROUNDOFF = 1e-10  #: eigenvalues below this share of the largest are round-off
+
+
 def metrics_curves(view) -> dict:
     return {NC_LABELS[k]: (view.steps, view.over[k]) for k in NC_LABELS}
 
@@ -38,21 +41,23 @@ def metrics_plot(view, height: int = 320):
 
 
 def spectra_curves(view) -> dict:
-    w = np.asarray(view.within)
-    b = np.asarray(view.between)[:max(view.metrics.num_classes - 1, 1)]  # rank C - 1
+    w = np.asarray(view.within, dtype=float)
+    b = np.asarray(view.between, dtype=float)[:max(view.metrics.num_classes - 1, 1)]
+    top = max(float(w.max()) if w.size else 0.0, float(b.max()) if b.size else 0.0)
+    w = np.where(w > ROUNDOFF * top, w, np.nan)  # below: round-off (dead features), not shown
     return {"within-class ΣW": (np.arange(1, w.size + 1), w),
             "between-class ΣB": (np.arange(1, b.size + 1), b)}
 
 
 def spectra_columns(view) -> dict:
-    """Sources of ``spectra_plot`` ({label: {index, eigenvalue}}: every within-class
-    eigenvalue, the top C - 1 between-class ones, the rest being round-off), this view's
-    y range and the title."""
+    """Sources of ``spectra_plot`` ({label: {index, eigenvalue}}: the within-class
+    eigenvalues above ROUNDOFF x the largest, the top C - 1 between-class ones: the rest
+    is round-off), this view's y range and the title."""
     cols = lines_columns(spectra_curves(view), "index", "eigenvalue", logy=True)
     vals = np.concatenate([c["eigenvalue"] for c in cols.values()])
     vals = vals[np.isfinite(vals)]
     hi = float(vals.max()) if vals.size else 1.0
-    lo = max(float(vals.min()) if vals.size else 1e-6, hi * 1e-8)
+    lo = max(float(vals.min()) if vals.size else 1e-6, hi * ROUNDOFF)
     m = view.metrics
     return {"sources": cols, "ylim": (lo / 2, hi * 2),
             "title": (f"Covariance spectra at {view.step_name} {view.step}: tr ΣW = "

@@ -340,6 +340,23 @@ class Explorer(pn.viewable.Viewer):
     # ------------------------------------------------------------------ URL state
     URL_DELAY_MS: ClassVar[int] = 250
 
+    def url_sources(self) -> list:
+        """Parameterized sub-objects (settings) holding URL parameters under their own
+        names; ``_url_owner`` looks there first, then on the explorer itself."""
+        return []
+
+    def _url_owner(self, name: str):
+        """The object holding URL parameter `name` (the hook for settings sub-objects)."""
+        return next((obj for obj in self.url_sources() if name in obj.param), self)
+
+    def _url_param(self, name: str) -> str:
+        """The parameter's name on its owner (the URL's name unless a subclass maps it)."""
+        return name
+
+    def _url_targets(self):
+        """(URL name, owner, parameter name) for every ``url_params`` entry."""
+        return [(n, self._url_owner(n), self._url_param(n)) for n in self.url_params]
+
     def sync_url(self) -> None:
         """Round-trip ``url_params`` through the page's query string (served pages only).
 
@@ -353,41 +370,49 @@ class Explorer(pn.viewable.Viewer):
         self._restore_from_url(loc.query_params)
         self._url_pending = False
         self._write_url()
-        self.param.watch(self._on_url_param, list(self.url_params))
+        watched: dict = {}
+        for _, owner, pname in self._url_targets():
+            watched.setdefault(id(owner), (owner, []))[1].append(pname)
+        for owner, names in watched.values():
+            owner.param.watch(self._on_url_param, names)
 
     def _restore_from_url(self, query: dict) -> None:
-        updates = {}
-        for name in self.url_params:
+        """Apply the query's values, sub-objects first, the explorer's own last; a value
+        that cannot be set is named in the page's message and the others still apply."""
+        updates: dict = {}
+        for name, owner, pname in self._url_targets():
             if name not in query:
                 continue
             value = query[name]
             try:
-                value = self.param[name].deserialize(value)
+                value = owner.param[pname].deserialize(value)
             except Exception:  # noqa: BLE001 - parse_query already decoded JSON values
                 pass
-            if value != getattr(self, name):
-                updates[name] = value
-        try:
-            self.param.update(**updates)
-            return
-        except Exception:  # noqa: BLE001 - a hand-edited link must not break the page
-            pass
+            if value != getattr(owner, pname):
+                updates.setdefault(id(owner), (owner, {}))[1][pname] = value
         bad = []
-        for name, value in updates.items():  # apply what can be applied, one by one
+        for owner, values in sorted(updates.values(), key=lambda ov: ov[0] is self):
             try:
-                setattr(self, name, value)
-            except Exception as exc:  # noqa: BLE001
-                bad.append(f"{name}={value!r} ({exc})")
-        self.show_error("Some link parameters could not be applied: " + "; ".join(bad))
+                owner.param.update(**values)
+                continue
+            except Exception:  # noqa: BLE001 - a hand-edited link must not break the page
+                pass
+            for pname, value in values.items():  # apply what can be applied, one by one
+                try:
+                    setattr(owner, pname, value)
+                except Exception as exc:  # noqa: BLE001
+                    bad.append(f"{pname}={value!r} ({exc})")
+        if bad:
+            self.show_error("Some link parameters could not be applied: " + "; ".join(bad))
 
     def _url_query(self) -> dict[str, str]:
         query = {}
-        for name in self.url_params:
-            value = getattr(self, name)
+        for name, owner, pname in self._url_targets():
+            value = getattr(owner, pname)
             if value is None:
                 continue
             try:
-                value = self.param[name].serialize(value)
+                value = owner.param[pname].serialize(value)
             except Exception:  # noqa: BLE001
                 pass
             query[name] = value if isinstance(value, str) else json.dumps(value)

@@ -21,12 +21,11 @@ from workbench.ui.clustering.choosing_k import ChoosingKTab
 from workbench.ui.clustering.clusters import ClustersTab
 from workbench.ui.clustering.detectability import DetectabilityTab
 from workbench.ui.clustering.grid import GridTab
-from workbench.ui.clustering.urls import SettingsURL
 
 CLUSTERS, GRID, CHOOSING_K, DETECTABILITY = range(4)
 
 
-class ClusteringExplorer(SettingsURL, Explorer):
+class ClusteringExplorer(Explorer):
     """Cluster toy datasets with k-means, spectral clustering and mixtures; see the
     Laplacian spectrum, the spectral embedding, a comparison grid and detectability.
     ``settings`` and ``detectability.settings`` hold what is shown; keyword arguments

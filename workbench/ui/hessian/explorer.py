@@ -11,8 +11,6 @@ are the URL's query names.
 
 from __future__ import annotations
 
-import json
-
 import panel as pn
 import param
 
@@ -56,7 +54,7 @@ class HessianExplorer(Explorer):
     description = ("Train a small network and watch its loss curvature: spectral density "
                    "with outliers, top eigenvalues, trace, sharpness vs 2/η, and Hessian vs "
                    "Gauss-Newton vs Fisher.")
-    url_params = ("broadening", "checkpoint", "logy", "demo")  # + URL_FIELDS (settings)
+    url_params = ("broadening", "checkpoint", "logy", "demo", *URL_FIELDS)
 
     broadening = param.Number(default=1.0, bounds=(0.25, 4.0), step=0.25,
                               doc="Density broadening (x the estimator's own width)")
@@ -247,40 +245,8 @@ class HessianExplorer(Explorer):
             return None
         return self.result.export(self.checkpoint, self.broadening)
 
-    # ------------------------------------------------------------------ URL state
-    def sync_url(self) -> None:
-        """The explorer's URL parameters and the settings' (by their own names)."""
-        super().sync_url()
-        if self.url_params and pn.state.location is not None:
-            self.settings.param.watch(self._on_url_param, URL_FIELDS)
-
-    def _restore_from_url(self, query: dict) -> None:
-        s, updates, bad = self.settings, {}, []
-        for name in URL_FIELDS:
-            if name in query:
-                try:
-                    value = s.param[name].deserialize(query[name])
-                except Exception:  # noqa: BLE001 - parse_query already decoded JSON values
-                    value = query[name]
-                if value != getattr(s, name):
-                    updates[name] = value
-        for name, value in updates.items():  # one by one: a bad value keeps the others
-            try:
-                setattr(s, name, value)
-            except Exception as exc:  # noqa: BLE001 - a hand-edited link must not break
-                bad.append(f"{name}={value!r} ({exc})")
-        super()._restore_from_url(query)
-        if bad:
-            self.show_error("Some link parameters could not be applied: " + "; ".join(bad))
-
-    def _url_query(self) -> dict[str, str]:
-        query = super()._url_query()
-        for name in URL_FIELDS:
-            value = getattr(self.settings, name)
-            if value is not None:
-                value = self.settings.param[name].serialize(value)
-                query[name] = value if isinstance(value, str) else json.dumps(value)
-        return query
+    def url_sources(self) -> list:
+        return [self.settings]  # the settings keep their own names in the URL
 
     # ------------------------------------------------------------------ layout
     def controls(self) -> list:

@@ -141,7 +141,6 @@ def test_fit_option_refits_selected_layer_exactly(explorer):
 
 
 def test_absent_fit_parts_are_hidden(explorer):
-    from workbench.ui.eigenspectra.kit import write_columns
     from workbench.viz.eigenspectra import esd_columns
 
     fig = explorer.layers.esd
@@ -156,11 +155,11 @@ def test_absent_fit_parts_are_hidden(explorer):
         return [r.visible for r in fig.figure.renderers
                 if getattr(r, "data_source", None) is src]
 
-    write_columns(fig, failed)
+    fig.write_columns(failed)
     assert visible("power law") == [False] and not _span(fig, "xmin").visible
     assert visible("MP bulk") == [False] and not _span(fig, "lambda_plus").visible
     assert [it.label.value for it in fig.figure.legend[0].items if it.visible] == ["ESD"]
-    write_columns(fig, parts)
+    fig.write_columns(parts)
     assert visible("power law") == [True] and _span(fig, "xmin").visible
     assert sum(it.visible for it in fig.figure.legend[0].items) == 3
 

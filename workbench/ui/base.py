@@ -98,36 +98,18 @@ def error_message(exc: BaseException) -> str:
     return f"Internal error: {type(exc).__name__}: {exc}"
 
 
-def _on_session(doc, fn: Callable[[], None]) -> None:
-    """Run `fn` on the Bokeh document's event loop (holding its lock) when served, or
-    directly in a notebook / without a server session."""
-    if served(doc):
-        from panel.io.state import set_curdoc
-
-        def cb():
-            with set_curdoc(doc):
-                fn()
-
-        try:
-            doc.add_next_tick_callback(cb)
-        except Exception:  # session already destroyed: nothing to update
-            log.debug("session gone; dropping UI update")
-        return
-    fn()
-
-
 def served(doc) -> bool:
     """True when `doc` is the document of a live served session (not a notebook, not a
     test without a server, not a session the server has already destroyed)."""
     return doc is not None and getattr(doc, "session_context", None) is not None
 
 
-def later(fn: Callable[[], None], delay_ms: int = 0) -> bool:
-    """Run `fn` on the current served session's event loop, on the next tick
-    (`delay_ms` = 0) or `delay_ms` from now, with that session's document current.
-    Without a served session (notebook, tests) `fn` runs at once. Returns False when the
-    session was already destroyed (nothing runs), True otherwise."""
-    doc = pn.state.curdoc
+def later(fn: Callable[[], None], delay_ms: int = 0, doc=None) -> bool:
+    """Run `fn` on the event loop of the served session of `doc` (default: the current
+    one), holding its lock with that document current, on the next tick (`delay_ms` = 0)
+    or `delay_ms` from now. Without a served session (notebook, tests) `fn` runs at once.
+    Returns False when the session was already destroyed (nothing runs), True otherwise."""
+    doc = pn.state.curdoc if doc is None else doc
     if not served(doc):
         fn()
         return True
@@ -143,6 +125,7 @@ def later(fn: Callable[[], None], delay_ms: int = 0) -> bool:
         else:
             doc.add_next_tick_callback(cb)
     except Exception:  # noqa: BLE001 - session already destroyed: nothing to update
+        log.debug("session gone; dropping UI update")
         return False
     return True
 
@@ -163,19 +146,6 @@ def while_session_lives(fn: Callable):
         return None
 
     return call
-
-
-def themed_renderer():
-    """HoloViews' Bokeh renderer in the current page's Bokeh theme (the dark template sets
-    one on the document), as pn.pane.HoloViews does: the plain renderer writes its light
-    defaults into every figure it draws (white figures on the dark theme)."""
-    import holoviews as hv
-
-    renderer = hv.renderer("bokeh")
-    theme = getattr(pn.state.curdoc, "theme", None)
-    if theme is not None and theme._json.get("attrs"):
-        renderer = renderer.instance(theme=theme)
-    return renderer
 
 
 def undelayed(widget):
@@ -308,7 +278,7 @@ class Explorer(pn.viewable.Viewer):
                 finally:
                     self._set_busy(-1)
 
-            _on_session(doc, apply)
+            later(apply, doc=doc)
 
         share = use_cache and full_key is not None
         started = False

@@ -15,22 +15,11 @@ import param
 
 from workbench.ui.base import Explorer, later, undelayed, while_session_lives
 from workbench.ui.live import LiveFigure, hold
+from workbench.viz.text import playground_summary
 
 SIZES = [500, 1000, 2000, 5000, 10000, 20000]
 KINDS = ["bulk+outliers", "marchenko-pastur", "clustered", "indefinite", "degenerate",
          "well-separated"]
-KIND_NOTES = {
-    "bulk+outliers": "a bulk of radius 0.1 around 0 and 5 outliers at 2, 4, ..., 10 "
-                     "(the shape of a trained network's Hessian)",
-    "marchenko-pastur": "eigenvalues of a Wishart matrix X^T X / N with N = 2n "
-                        "(a random weight matrix's Gram)",
-    "clustered": "three tight clusters (width 1e-3) at 1, 2 and 5",
-    "indefinite": "uniform on [-5, 5] with outliers at -8 and 9",
-    "degenerate": "only three distinct values (-2, 3, 10): the Krylov space is exhausted "
-                  "after 3 steps",
-    "well-separated": "1, 2, ..., n: no outliers, so Lanczos converges slowly",
-}
-
 
 
 class EngineExplorer(Explorer):
@@ -207,34 +196,7 @@ class EngineExplorer(Explorer):
 
     def _show_summary(self, view) -> None:
         if view is self._view:  # else a newer step has been drawn meanwhile
-            self._info.object = self._summary(self._run, view)
-
-    def _summary(self, run, view) -> str:
-        ours = run.race.curves["top_eigs"]
-        power = run.race.curves["power iteration"]
-        to_ours, to_power = ours.matvecs_to(run.race.tol), power.matvecs_to(run.race.tol)
-        if to_ours and to_power:
-            race = (f"top_eigs reached {run.race.tol:g} after **{to_ours}** matvecs, power "
-                    f"iteration with deflation after **{to_power}** "
-                    f"(**{to_power / to_ours:.0f}x** more)")
-        elif to_ours:
-            race = (f"top_eigs reached {run.race.tol:g} after **{to_ours}** matvecs; power "
-                    f"iteration with deflation had not after **{power.num_matvecs}**")
-        else:
-            race = "neither solver reached the tolerance within the budget"
-        exhausted = (f" Probe 0's Krylov space was exhausted at step {view.exhausted_at}: "
-                     "its Ritz values are exact eigenvalues."
-                     if view.exhausted_at else "")
-        kpm = (f" · KPM ({view.kpm.num_steps} moments, {view.kpm.num_matvecs} matvecs incl. "
-               f"the bounds): W1 = {view.kpm_error:.3g}" if self.kpm else "")
-        return (
-            f"**{run.kind}**, n = {run.n:,}: {KIND_NOTES.get(run.kind, '')}.  \n"
-            f"Step **{view.step}** of {run.steps_run}: SLQ {view.slq.num_probes} probes x "
-            f"{view.step} steps = **{view.slq.num_matvecs} matvecs**, sigma = "
-            f"{view.slq.sigma:.3g}, W1 to the exact eigenvalues = {view.slq_error:.3g}{kpm}. "
-            f"Largest Ritz value of probe 0 is {view.top_ritz_error:.1e} from the largest "
-            f"eigenvalue.{exhausted}  \n"
-            f"Top-{run.race.k} race: {race}. (Run: {run.seconds:.1f} s.)")
+            self._info.object = playground_summary(self._run, view, self.kpm)
 
     # ------------------------------------------------------------------ export
     def export_data(self) -> pd.DataFrame | None:

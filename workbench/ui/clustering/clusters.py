@@ -11,7 +11,6 @@ follows after the plots have gone out.
 
 from __future__ import annotations
 
-import numpy as np
 import panel as pn
 import param
 
@@ -21,17 +20,9 @@ from workbench.ui.base import later
 from workbench.ui.clustering.figures import LabelledPlot
 from workbench.ui.live import LiveFigure, hold
 from workbench.viz import clustering as vc
+from workbench.viz.text import READING, metrics_text, points_title
 
 SYNC_ASSIGN_LIMIT = 20_000  # up to this many points a missing labelling runs in the callback
-READING = ("**Reading it.** k-means cuts the plane into convex cells, so it cannot follow "
-           "moons or rings. Spectral clustering builds a graph of neighbours: its normalized "
-           "Laplacian has one (near) zero eigenvalue per well-separated group, and the gap "
-           "after them (red) estimates k. The eigenvectors map each group to a tight blob "
-           "(right), where k-means works.")
-
-
-def _fmt(v, fmt: str = "{:.3f}") -> str:
-    return "—" if v is None or (isinstance(v, float) and not np.isfinite(v)) else fmt.format(v)
 
 
 class ClustersTab(pn.viewable.Viewer):
@@ -225,17 +216,8 @@ class ClustersTab(pn.viewable.Viewer):
     def _points_key(self) -> tuple:
         return (self.run.data.key, self.run.algorithm)
 
-    def _points_title(self) -> str:
-        d = self.run.data.dataset
-        name = d.name
-        if name == "two_gaussians":
-            name = "two Gaussians (signal axis, one noise axis)"
-        elif d.X.shape[1] > 2:
-            name += f" ({d.X.shape[1]}-D, top 2 principal components)"
-        return f"{name}: {d.n:,} points, {self.run.algorithm}"
-
     def _draw_points(self) -> None:
-        data, title = self.run.data, self._points_title()
+        data, title = self.run.data, points_title(self.run)
         self.points.show(
             self._points_key(), data.n,
             lambda lab, stream: vc.cluster_scatter(data.plane, lab, title=title, height=420,
@@ -289,27 +271,4 @@ class ClustersTab(pn.viewable.Viewer):
             self._draw_spectrum()
 
     def _draw_metrics(self) -> None:
-        v, run, g = self.view, self.run, self.graph
-        s = v.scores
-        times = []
-        if run.algorithm == "spectral":
-            times = [f"graph {g.graph_seconds:.2f} s", f"embedding {g.embed_seconds:.2f} s "
-                     f"({g.matvecs} solves)", f"labels {v.seconds * 1e3:.0f} ms"]
-        else:
-            times = [f"fit {v.seconds:.2f} s"]
-            if "init_s" in v.info:
-                times.append(f"seeding {v.info['init_s'] * 1e3:.0f} ms, "
-                             f"{v.info['n_iter']} iterations")
-        extra = f" · **PPP chose k = {v.info['k_chosen']}** (BIC)" if "k_chosen" in v.info \
-            else ""
-        gap = ""
-        if g is not None:
-            gap = (f" · eigengap estimate **k = {g.eigengap()}**"
-                   + (f" ({g.components} graph components)" if g.components > 1 else ""))
-        truth = "" if run.data.dataset.labels is not None else \
-            " (no true labels: ARI/NMI undefined)"
-        self.metrics.object = (
-            f"**ARI** {_fmt(s.ari)} · **NMI** {_fmt(s.nmi)} · **accuracy** "
-            f"{_fmt(s.accuracy)} · **silhouette** {_fmt(s.silhouette)} (2,000-point sample) "
-            f"· **inertia** {_fmt(s.inertia, '{:.4g}')} · clusters found {s.n_clusters}"
-            f"{extra}{gap}{truth}<br>**time**: {', '.join(times)}")
+        self.metrics.object = metrics_text(self.view, self.run, self.graph)

@@ -18,9 +18,10 @@ from workbench.backends.threads import capped
 from workbench.hessian.experiments import PRESETS
 from workbench.hessian.run import check_settings, run_hessian
 from workbench.hessian.settings import ExperimentSettings, HessianSettings, fields
-from workbench.ui.base import Explorer, _on_session, later, undelayed
+from workbench.ui.base import Explorer, later, undelayed
 from workbench.ui.hessian.controls import settings_controls
 from workbench.ui.hessian.tabs import CompareTab, SpectrumTab, TrainingTab
+from workbench.viz.text import hessian_summary
 
 DEMOS = {"bulk + outliers (Sagun et al.)": "bulk_and_outliers",
          "edge of stability (Cohen et al.)": "edge_of_stability", "custom": None}
@@ -40,7 +41,7 @@ def _status_updater(explorer: Explorer, label: str):
         pct = int(10 * frac) * 10
         if pct != last[0] and not explorer.detached():
             last[0] = pct
-            _on_session(doc, lambda: explorer.set_status(f"{label} {pct}%"))
+            later(lambda: explorer.set_status(f"{label} {pct}%"), doc=doc)
 
     return progress
 
@@ -226,16 +227,7 @@ class HessianExplorer(Explorer):
 
     def _update_text(self, view) -> None:
         """Summary and checkpoint slider label of `view` (reads the run; no products)."""
-        res = self.result.experiment
-        self._summary.object = (
-            f"**{res.num_params:,} parameters**, {res.dataset.num_samples} samples · "
-            f"step {view.step}: loss {view.loss:.4g}, accuracy {view.accuracy:.1%} · "
-            f"λ1 = {view.top_values[0]:.4g}, λmin = {view.min_value:.3g} · "
-            f"trace = {view.trace:.4g} ± {view.trace_std:.2g} (XTrace) · "
-            f"**{view.num_outliers} outliers** above the bulk, "
-            f"{view.near_zero_mass:.0%} of the spectrum within 5% of λ1 of zero · "
-            f"{view.num_matvecs:,} Hessian-vector products" +
-            ("" if view.checkpoints_ready else " (earlier checkpoints: computing…)"))
+        self._summary.object = hessian_summary(self.result.experiment, view)
         self._checkpoint_widget.name = f"Checkpoint shown (step {view.step})"
         self._checkpoint_widget.disabled = not view.checkpoints_ready
 

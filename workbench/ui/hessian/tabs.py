@@ -13,26 +13,7 @@ import panel as pn
 
 from workbench.ui.live import LiveFigure, set_changed
 from workbench.viz import hessian as vh
-
-BULK_TEXT = (
-    "**Bulk and outliers** (Sagun et al. 2017). After training, almost all eigenvalues sit "
-    "in a bulk near zero and a few outliers (red spikes) stand apart, about one per class "
-    "(C−1 to C). Change the number of classes and count the spikes; widen the network and "
-    "the bulk at zero takes a larger share of the spectrum while the outliers stay; change "
-    "the separation of the data and the outliers move.")
-EOS_TEXT = (
-    "**Edge of stability** (Cohen et al. 2021). With full-batch gradient descent at step "
-    "size η, the sharpness (top Hessian eigenvalue) rises until it reaches 2/η, the largest "
-    "curvature at which GD is stable, and then hovers there while the loss keeps falling, "
-    "no longer monotonically. Pick the *edge of stability* demo and change η: the plateau "
-    "follows the dashed line. (With SGD or Adam the line is only a reference.)")
-COMPARE_TEXT = (
-    "**Hessian vs Gauss–Newton vs Fisher.** The GGN keeps only the curvature of the loss "
-    "in the network's outputs (J^T H_L J): it is positive semi-definite and, for "
-    "cross-entropy, equal to the true Fisher. The Hessian adds the network's own second "
-    "derivatives (its negative eigenvalues come from there). The empirical Fisher averages "
-    "g g^T of the per-sample gradients at the observed labels: it shrinks as the model "
-    "fits the data.")
+from workbench.viz import text as vt
 
 _WIDE = dict(sizing_mode="stretch_width")
 
@@ -102,7 +83,7 @@ class SpectrumTab(pn.viewable.Viewer):
         _move(self._spans, view.step)
 
     def __panel__(self):
-        return pn.Column(_text(BULK_TEXT), self.density, pn.Row(self.top, self.over, **_WIDE),
+        return pn.Column(_text(vt.BULK_TEXT), self.density, pn.Row(self.top, self.over, **_WIDE),
                          **_WIDE)
 
 
@@ -127,23 +108,14 @@ class TrainingTab(pn.viewable.Viewer):
         self.sharp.render(vh.sharpness_plot(tr.sharpness_steps, tr.sharpness, lr,
                                             current_step=view.step))
         self._spans = [*self.loss.spans(), *self.sharp.spans()]
-        s = run.sharpness()
-        if s is None:
-            self.info.object = ""
-            return
-        reached = (f"reached 0.9 × 2/η at step {s['first_step']}, then averaged "
-                   f"{s['mean_after']:.3g} (±{s['rel_spread_after']:.0%})"
-                   if s["first_step"] >= 0 else "stayed below 2/η")
-        self.info.object = (f"Sharpness {s['initial']:.3g} at step 0, max {s['max']:.3g}; "
-                            f"2/η = {s['threshold']:.3g}: {reached}. Optimizer: "
-                            f"{run.experiment.config.optimizer}, η = {lr:g}.")
+        self.info.object = vt.sharpness_text(run)
 
     def update(self, view) -> None:
         """Move the checkpoint markers to `view`'s step."""
         _move(self._spans, view.step)
 
     def __panel__(self):
-        return pn.Column(_text(EOS_TEXT), self.info, self.sharp, self.loss, **_WIDE)
+        return pn.Column(_text(vt.EOS_TEXT), self.info, self.sharp, self.loss, **_WIDE)
 
 
 class CompareTab(pn.viewable.Viewer):
@@ -167,10 +139,7 @@ class CompareTab(pn.viewable.Viewer):
         self.density.render(vh.compare_density_plot(cmp, logy=logy))
         self.update(cmp, logy)
         self.top.render(vh.compare_top_plot(cmp))
-        self.info.object = " · ".join(
-            f"**{kind}**: λ1 = {cmp.top_values[kind][0]:.4g}, λmin = "
-            f"{cmp.min_value[kind]:.3g}, trace = {cmp.trace[kind]:.4g} ± "
-            f"{cmp.trace_std[kind]:.2g}" for kind in cmp.curves) + " (at the last checkpoint)"
+        self.info.object = vt.compare_text(cmp)
 
     def update(self, cmp, logy: bool) -> None:
         """Write the comparison densities of `cmp` (a CompareView) into their figure."""
@@ -183,4 +152,4 @@ class CompareTab(pn.viewable.Viewer):
         self.density.set_range("y", *cols["ylim"])
 
     def __panel__(self):
-        return pn.Column(_text(COMPARE_TEXT), self.info, self.density, self.top, **_WIDE)
+        return pn.Column(_text(vt.COMPARE_TEXT), self.info, self.density, self.top, **_WIDE)

@@ -13,6 +13,7 @@ import panel as pn
 
 from workbench.lowrank.settings import METHOD_LABELS
 from workbench.ui.live import LiveFigure, hold, set_changed
+from workbench.viz.text import approximation_text
 
 
 class ApproximationTab(pn.viewable.Viewer):
@@ -68,26 +69,7 @@ class ApproximationTab(pn.viewable.Viewer):
             if view.approx is not None and self.recon.figure is not None:
                 self.recon.write(self.recon.names[0], matrix_image_columns(view.approx))
                 self.recon.set_title(f"{METHOD_LABELS[view.method]}, rank {view.rank}")
-            self.stats.object = self.numbers(view, notice)
-
-    @staticmethod
-    def numbers(view, notice: str = "") -> str:
-        """The table of numbers beside the singular values (Markdown)."""
-        k = view.rank
-        if view.approx is None:
-            return (f"**{view.label}** · rank {k} keeps {view.energy:.1%} of the energy "
-                    "(sum of s_i^2) · computing the approximation…")
-        m, n = view.shape
-        head = f"⚠ {notice}\n\n" if notice else ""
-        return head + (
-            f"| {view.label}: rank **{k}** of {min(m, n)} | |\n|:---|---:|\n"
-            f"| relative error ‖A − A_k‖_F / ‖A‖_F | **{view.fro:.4f}** |\n"
-            f"| optimum (truncated SVD, Eckart–Young) | {view.fro_opt:.4f} |\n"
-            f"| error / optimum | **{view.fro_ratio:.3f}×** |\n"
-            f"| energy kept by the optimum | {view.energy:.1%} |\n"
-            f"| numbers stored (m n = {m * n:,}) | {view.num_parameters:,} — "
-            f"**{view.compression:.1f}× smaller** |\n"
-            f"| decomposition time (once, at rank {view.max_rank}) | {view.seconds:.3f} s |")
+            self.stats.object = approximation_text(view, notice)
 
     def __panel__(self):
         return pn.Column(

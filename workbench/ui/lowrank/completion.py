@@ -12,6 +12,7 @@ import panel as pn
 from workbench.lowrank.run import completion_key, phase_diagram, run_completion
 from workbench.lowrank.settings import COMPLETION_SIZE, CompletionSettings
 from workbench.ui.live import LiveFigure, set_changed
+from workbench.viz.text import completion_text
 
 _COMPLETION = ["fraction", "completion_rank", "completion_matrix", "true_rank",
                "completion_method"]
@@ -99,15 +100,7 @@ class CompletionTab(pn.viewable.Viewer):
         self.recovered.render(matrix_image(res.X, f"recovered, rank {res.rank}",
                                            kind=done.kind, clim=done.clim, height=280))
         self.history.render(completion_history_plot(done.history))
-        m, n = done.truth.shape
-        head = (f"**Recovered** to {res.final_error:.1e} (relative error on all entries)"
-                if res.recovered else f"**Not recovered** (to 1e-6): relative error "
-                f"{res.final_error:.2e} on all entries")
-        self.status.object = (
-            f"{head}  \n{int(mask.sum()):,} observed entries = "
-            f"{mask.sum() / done.dof:.2f}× the {done.dof:,} degrees of freedom of a "
-            f"rank-{res.rank} {m} x {n} matrix · {len(res.history)} sweeps, "
-            f"{res.seconds_per_sweep * 1e3:.1f} ms per sweep")
+        self.status.object = completion_text(done)
         self.phase.mark(done.fraction)
 
     def __panel__(self):

@@ -50,7 +50,7 @@ class ClustersTab(pn.viewable.Viewer):
                                         css_classes=["wb-cl-metrics"])
         s = settings
         s.param.watch(self._on_costly, [*s.DATA, *s.GRAPH, *s.METHOD])
-        s.param.watch(self._on_cheap, list(s.CHEAP))
+        s.param.watch(explorer.guarded(self._on_cheap), list(s.CHEAP))
 
     def __panel__(self):
         return pn.Column(self.metrics, pn.Row(self.points, self.embedded,
@@ -121,29 +121,37 @@ class ClustersTab(pn.viewable.Viewer):
 
     # ------------------------------------------------------------------ cheap: k, assign
     def show_k(self) -> None:
-        """Show the run's labels for the settings' k: a lookup when labelled, else
-        labelled here (spectral, up to SYNC_ASSIGN_LIMIT points) or in the background."""
+        """Show the run's labels for the settings' k (see ``_labels_now``)."""
+        view = self._labels_now()
+        if view is not None:
+            self._show(view)
+
+    def _labels_now(self):
+        """The run's view for the settings' k when it can be had now: a lookup when
+        labelled, else labelled here (spectral, up to SYNC_ASSIGN_LIMIT points); else
+        None, the labelling started in the background (it shows them when done)."""
         run, s = self.run, self.settings
         if run is None:
-            return
+            return None
         k, assign = run.clamp(s.n_clusters), s.assign
         if run.has(k, assign, scores=False) or (
                 run.algorithm == "spectral" and run.data.n <= SYNC_ASSIGN_LIMIT):
-            self._show(run.at(k, assign, scores=False))
-            return
+            return run.at(k, assign, scores=False)
         verb = "Labelling" if run.algorithm == "spectral" else f"Fitting {run.algorithm} on"
         self.explorer.run_background(("labels", run.key, assign, k),
                                      lambda: run.at(k, assign), self._show,
                                      channel="labels",
                                      label=f"{verb} {run.data.n:,} points for k = {k}…")
+        return None
 
     def _on_cheap(self, *_) -> None:
-        """k or the labelling method moved: show_k -> run.at(k) -> _show -> the drawn
-        figures' label columns (``LabelledPlot.write``); then label the other k's."""
-        def go():
-            self.show_k()
-            self._prefetch()
-        self.explorer.guarded(go)()
+        """k or the labelling method moved (the guarded handler): ``run.at(k)`` ->
+        ``_show`` -> the drawn figures' label columns (``LabelledPlot.write`` ->
+        ``LiveFigure.patch``); then label the other k's."""
+        view = self._labels_now()
+        if view is not None:
+            self._show(view)
+        self._prefetch()
 
     def _prefetch(self) -> None:
         """Label (and score) every k of a spectral run in the background, nearest k first,

@@ -25,7 +25,6 @@ import json
 import logging
 import threading
 import traceback
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from functools import wraps
 from typing import Any, ClassVar
@@ -36,59 +35,17 @@ import param
 
 from workbench.errors import WorkbenchError
 
+# the shared pool, cache and in-flight runs (workbench.jobs); names kept here for callers
+from workbench.jobs import (  # noqa: F401
+    _EXECUTOR,
+    _INFLIGHT,
+    BACKGROUND_WORKERS,
+    CACHE,
+    ResultCache,
+    submit,
+)
+
 log = logging.getLogger("workbench.ui")
-
-# Background work: a small shared pool. On a 2-core server more threads only oversubscribe.
-BACKGROUND_WORKERS = 2
-_EXECUTOR = cf.ThreadPoolExecutor(max_workers=BACKGROUND_WORKERS,
-                                  thread_name_prefix="workbench-bg")
-# cached work now running, by cache key: a session asking for it joins instead of starting
-# a copy (30 students moving the same slider to the same value cost one computation)
-_INFLIGHT: dict = {}
-_INFLIGHT_LOCK = threading.Lock()
-
-
-def _forget(key, future) -> None:
-    with _INFLIGHT_LOCK:
-        if _INFLIGHT.get(key) is future:
-            del _INFLIGHT[key]
-
-
-class ResultCache:
-    """A thread-safe LRU cache shared by all sessions of a server process."""
-
-    def __init__(self, maxsize: int = 64):
-        self.maxsize = maxsize
-        self._data: OrderedDict[Hashable, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable, default: Any = None) -> Any:
-        with self._lock:
-            if key in self._data:
-                self._data.move_to_end(key)
-                return self._data[key]
-        return default
-
-    def __contains__(self, key: Hashable) -> bool:
-        with self._lock:
-            return key in self._data
-
-    def put(self, key: Hashable, value: Any) -> None:
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.maxsize:
-                self._data.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._data.clear()
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-
-CACHE = ResultCache(maxsize=128)
 
 
 def error_message(exc: BaseException) -> str:
@@ -254,9 +211,6 @@ class Explorer(pn.viewable.Viewer):
         doc = pn.state.curdoc
         self._set_busy(+1, label)
 
-        def work():
-            return fn()
-
         def deliver(future: cf.Future) -> None:
             def apply():
                 # busy until the result is shown (work chained by on_done keeps it set)
@@ -280,22 +234,12 @@ class Explorer(pn.viewable.Viewer):
 
             later(apply, doc=doc)
 
-        share = use_cache and full_key is not None
-        started = False
         try:
-            with _INFLIGHT_LOCK:
-                future = _INFLIGHT.get(full_key) if share else None
-                if future is None:
-                    future, started = _EXECUTOR.submit(work), True
-                    if share:  # sessions asking for the same result meanwhile join this run
-                        _INFLIGHT[full_key] = future
+            future = submit(full_key if use_cache else None, fn)
         except RuntimeError:  # the server is shutting down (Ctrl-C): nothing more to run
             self._set_busy(-1)
             log.debug("not started: the interpreter is shutting down")
             return None
-        if started and share:
-            # outside the lock: a future already done runs its callbacks right here
-            future.add_done_callback(lambda f: _forget(full_key, f))
         future.add_done_callback(deliver)
         return future
 

@@ -311,3 +311,22 @@ def test_from_model_refuses_what_has_no_weight_matrix(tmp_path):
         EigenspectraExplorer.from_model({"bias": np.ones(10)})
     with pytest.raises(InputFormatError):
         EigenspectraExplorer.from_model(tmp_path / "missing.safetensors")
+
+
+def test_url_names_reach_both_settings(explorer):
+    """The URL's names are the settings' and, with ``rmt_``, the demos': written, then
+    restored; a bad value is named in the message and the others still apply."""
+    import json
+
+    query = explorer._url_query()
+    assert set(query) == set(explorer.url_params)
+    assert json.loads(query["rmt_Q"]) == explorer.rmt.Q
+    assert json.loads(query["bins"]) == explorer.settings.bins
+    before = (explorer.rmt.Q, explorer.settings.bins)
+    try:
+        explorer._restore_from_url({"rmt_Q": 3.0, "bins": 40, "rmt_M": 10**6})
+        assert explorer.rmt.Q == 3.0 and explorer.settings.bins == 40
+        assert "M=" in explorer.message and explorer.rmt.M != 10**6
+    finally:
+        explorer.rmt.Q, explorer.settings.bins = before
+        explorer.clear_error()

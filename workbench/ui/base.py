@@ -105,6 +105,11 @@ def while_session_lives(fn: Callable):
     return call
 
 
+def section(text: str) -> pn.pane.Markdown:
+    """A bold heading between groups of sidebar widgets."""
+    return pn.pane.Markdown(f"**{text}**", margin=(12, 5, 0, 5))
+
+
 def undelayed(widget):
     """`widget` with its changes handed to the Python callbacks on the server's next tick
     instead of after Panel's 50 ms debounce -- half a slider step's latency once the plots

@@ -29,19 +29,6 @@ def _some(choice: str) -> str | None:
     return None if choice == NONE else choice
 
 
-def _stamp(folder: Path) -> tuple[int, int]:
-    """(number of result files, newest modification time): changes when results arrive."""
-    res = folder / "results"
-    n, newest = 0, 0
-    if res.is_dir():
-        with os.scandir(res) as it:
-            for e in it:
-                if e.name.endswith(".parquet"):
-                    n += 1
-                    newest = max(newest, e.stat().st_mtime_ns)
-    return n, newest
-
-
 class SweepExplorer(Explorer):
     """Browse a saved sweep: y against x, coloured and faceted by parameters."""
 
@@ -155,7 +142,7 @@ class SweepExplorer(Explorer):
 
         label = ("Computing the example sweep (12 Hessian experiments)…" if path is None
                  else "Loading the sweep…")
-        self.run_background(("sweep", str(target), _stamp(target)), work,
+        self.run_background(("sweep", str(target), SweepStore(target).stamp()), work,
                             while_session_lives(lambda res: self._set_table(res, shown)),
                             channel="load", label=label, use_cache=use_cache)
 

@@ -256,6 +256,47 @@ def metrics_text(v, run, g) -> str:
         f"{extra}{gap}{truth}<br>**time**: {', '.join(times)}")
 
 
+def selection_text(sel, n: int) -> str:
+    """The k-selection curves' suggestions (`sel`: a KSelection of `n` points)."""
+    from workbench.clustering.run import SELECTION_SAMPLE
+    from workbench.clustering.settings import K_MAX
+
+    sample = f" on a random sample of {SELECTION_SAMPLE:,} points" \
+        if n > SELECTION_SAMPLE else ""
+    sug = ", ".join(f"{name} → **{v}**" for name, v in sel.suggested.items())
+    return (
+        f"k-means for k = 1..{K_MAX}{sample} ({sel.seconds:.1f} s). Suggested: {sug}. "
+        "Dashed line: the k in the sidebar. Each rule is a heuristic: the elbow and the "
+        "silhouette favour round clusters, BIC favours Gaussian ones (moons need many), "
+        "and the eigengap counts the graph's components when it falls apart, else takes "
+        "the largest gap.")
+
+
+def grid_text(done: int, settings) -> str:
+    """The comparison grid's progress (`done` cells) for the settings' noise and seed."""
+    from workbench.clustering.compare import ALGORITHMS, GRID_DATASETS, GRID_SAMPLES
+
+    return (
+        f"**{done}/{len(GRID_DATASETS) * len(ALGORITHMS)} cells** · {GRID_SAMPLES:,} "
+        f"points each, noise x{settings.noise:g}, seed {settings.seed} (the sidebar's "
+        "noise and seed). Rows: datasets; columns: algorithms, each with the true number "
+        "of clusters (PPP chooses its own k by BIC). Titles: fit time and ARI against the "
+        "true labels.")
+
+
+def split_text(r, n: int, d: int) -> str:
+    """The spectral split of a two-cluster mixture (`r`: a SplitResult, n points in d
+    dimensions) against the detectability threshold."""
+    side = "above" if r.signal > r.threshold else "below"
+    return (
+        f"x = y·μ + z with z ~ N(0, I) in d = {d:,} dimensions, n = {n:,} points, "
+        f"‖μ‖ = {r.signal:.2f}, {side} the threshold (d/n)^¼ = {r.threshold:.3f}. "
+        f"Spectral split (sign of the top singular vector): **accuracy "
+        f"{r.accuracy:.3f}** (theory {r.theory:.3f}, chance 0.5). Below the "
+        "threshold the top direction of the data is noise: no method finds the "
+        "clusters as n, d grow; above, it tilts towards μ and the two bumps separate.")
+
+
 # ---------------------------------------------------------------------------- low rank
 def approximation_text(view, notice: str = "") -> str:
     """The table of numbers beside the singular values of `view` (a LowRankView), with a

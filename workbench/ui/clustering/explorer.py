@@ -16,7 +16,7 @@ import pandas as pd
 import panel as pn
 
 from workbench.clustering.settings import ClusteringSettings, DetectabilitySettings
-from workbench.ui.base import Explorer, undelayed
+from workbench.ui.base import Explorer, section, undelayed
 from workbench.ui.clustering.choosing_k import ChoosingKTab
 from workbench.ui.clustering.clusters import ClustersTab
 from workbench.ui.clustering.detectability import DetectabilityTab
@@ -93,9 +93,6 @@ class ClusteringExplorer(Explorer):
 
     def controls(self) -> list:
         p = self.settings.param
-
-        def section(text):
-            return pn.pane.Markdown(f"**{text}**", margin=(12, 5, 0, 5))
 
         return [
             undelayed(pn.widgets.IntSlider.from_param(p.n_clusters,

@@ -20,7 +20,7 @@ import param
 from workbench.eigenspectra.settings import EigenspectraSettings, RMTSettings
 from workbench.errors import InputFormatError
 from workbench.io import UPLOAD_MAX_BYTES
-from workbench.ui.base import Explorer, later, undelayed, while_session_lives
+from workbench.ui.base import Explorer, later, section, undelayed, while_session_lives
 from workbench.ui.eigenspectra.layers import LayersTab
 from workbench.ui.eigenspectra.random_matrices import RandomMatricesTab
 from workbench.ui.eigenspectra.table import TableTab
@@ -202,9 +202,6 @@ class EigenspectraExplorer(Explorer):
 
     def controls(self) -> list:
         p = self.settings.param
-
-        def section(text):
-            return pn.pane.Markdown(f"**{text}**", margin=(12, 5, 0, 5))
 
         return [
             undelayed(pn.widgets.IntSlider.from_param(p.layer, name="Layer (or click a bar)")),

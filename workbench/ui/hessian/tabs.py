@@ -22,13 +22,6 @@ def _text(obj: str = "") -> pn.pane.Markdown:
     return pn.pane.Markdown(obj, **_WIDE)
 
 
-def _move(spans: list, step: int) -> None:
-    """Move marker lines (found once per render with ``LiveFigure.spans``: its search of
-    the figure costs tens of ms, too much for every slider step) to `step`."""
-    for span in spans:
-        set_changed(span, location=float(step))
-
-
 class SpectrumTab(pn.viewable.Viewer):
     """Density + top-k markers, top-k bars and the top eigenvalues over the checkpoints."""
 
@@ -37,7 +30,6 @@ class SpectrumTab(pn.viewable.Viewer):
         self.density = LiveFigure("wb-hessian-density", min_height=340)
         self.top = LiveFigure("wb-hessian-top", min_height=300)
         self.over = LiveFigure("wb-hessian-over", min_height=300)
-        self._spans: list = []
 
     def figures(self) -> list[LiveFigure]:
         return [self.density, self.top, self.over]
@@ -52,7 +44,6 @@ class SpectrumTab(pn.viewable.Viewer):
                 steps, top, current_step=view.step,
                 title="Top eigenvalues at the checkpoints" if view.checkpoints_ready
                 else "Top eigenvalues (earlier checkpoints: computing…)"))
-            self._spans = self.over.spans()
         self.update(view, logy)
 
     def update(self, view, logy: bool, checkpoint: bool = True) -> None:
@@ -80,7 +71,7 @@ class SpectrumTab(pn.viewable.Viewer):
         self.top.set_factors("x", top["factors"])
         self.top.set_range("y", *top["ylim"])
         self.top.set_title(vh.top_eigs_title(view))
-        _move(self._spans, view.step)
+        self.over.move_spans(view.step)
 
     def __panel__(self):
         return pn.Column(_text(vt.BULK_TEXT), self.density, pn.Row(self.top, self.over, **_WIDE),
@@ -95,7 +86,6 @@ class TrainingTab(pn.viewable.Viewer):
         self.sharp = LiveFigure("wb-hessian-sharpness", min_height=300)
         self.loss = LiveFigure("wb-hessian-loss", min_height=300)
         self.info = _text()
-        self._spans: list = []
 
     def figures(self) -> list[LiveFigure]:
         return [self.sharp, self.loss]
@@ -107,12 +97,12 @@ class TrainingTab(pn.viewable.Viewer):
                                       [s.loss for s in snaps], current_step=view.step))
         self.sharp.render(vh.sharpness_plot(tr.sharpness_steps, tr.sharpness, lr,
                                             current_step=view.step))
-        self._spans = [*self.loss.spans(), *self.sharp.spans()]
         self.info.object = vt.sharpness_text(run)
 
     def update(self, view) -> None:
         """Move the checkpoint markers to `view`'s step."""
-        _move(self._spans, view.step)
+        self.loss.move_spans(view.step)
+        self.sharp.move_spans(view.step)
 
     def __panel__(self):
         return pn.Column(_text(vt.EOS_TEXT), self.info, self.sharp, self.loss, **_WIDE)
@@ -145,11 +135,7 @@ class CompareTab(pn.viewable.Viewer):
         """Write the comparison densities of `cmp` (a CompareView) into their figure."""
         if cmp is None or self.density.figure is None:
             return
-        cols = vh.compare_density_columns(cmp, logy=logy)
-        for label, data in cols["sources"].items():
-            self.density.write(label, data)
-        self.density.set_range("x", *cols["xlim"])
-        self.density.set_range("y", *cols["ylim"])
+        self.density.write_columns(vh.compare_density_columns(cmp, logy=logy), reset=False)
 
     def __panel__(self):
         return pn.Column(_text(vt.COMPARE_TEXT), self.info, self.density, self.top, **_WIDE)

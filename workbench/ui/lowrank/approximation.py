@@ -12,7 +12,7 @@ import numpy as np
 import panel as pn
 
 from workbench.lowrank.settings import METHOD_LABELS
-from workbench.ui.live import LiveFigure, hold, set_changed
+from workbench.ui.live import LiveFigure, hold
 from workbench.viz.text import approximation_text
 
 
@@ -26,7 +26,6 @@ class ApproximationTab(pn.viewable.Viewer):
         self.sv = LiveFigure(css_class="wb-lowrank-sv", min_height=300)
         self.stats = pn.pane.Markdown("", sizing_mode="stretch_width",
                                       css_classes=["wb-lowrank-stats"])
-        self._sv_marker = []      # the singular value plot's marker line, found per render
 
     def show_source(self, run, rank: int) -> None:
         """Render the matrix, a placeholder reconstruction sharing its zoom, and the
@@ -53,9 +52,6 @@ class ApproximationTab(pn.viewable.Viewer):
             else None
         label = METHOD_LABELS.get(path.method, "") if path is not None else ""
         self.sv.render(singular_value_plot(run.source.sv, int(rank), est, label))
-        # found once per render: LiveFigure.spans walks the whole Bokeh model graph
-        # (~50-150 ms a call on a busy server; a rank step must not pay it)
-        self._sv_marker = self.sv.spans()
 
     def show(self, view, notice: str = "") -> None:
         """A rank step: write the view into the rendered figures (no re-render)."""
@@ -64,8 +60,7 @@ class ApproximationTab(pn.viewable.Viewer):
         with hold():
             if self.sv.figure is not None:
                 self.sv.write("kept", singular_value_columns(view))
-                for span in self._sv_marker:
-                    set_changed(span, location=view.rank + 0.5)
+                self.sv.move_spans(view.rank + 0.5)
             if view.approx is not None and self.recon.figure is not None:
                 self.recon.write(self.recon.names[0], matrix_image_columns(view.approx))
                 self.recon.set_title(f"{METHOD_LABELS[view.method]}, rank {view.rank}")

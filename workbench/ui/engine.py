@@ -13,17 +13,15 @@ import pandas as pd
 import panel as pn
 import param
 
+from workbench.spectral.settings import PlaygroundSettings
 from workbench.ui.base import Explorer, later, undelayed, while_session_lives
 from workbench.ui.live import LiveFigure, hold
 from workbench.viz.text import playground_summary
 
-SIZES = [500, 1000, 2000, 5000, 10000, 20000]
-KINDS = ["bulk+outliers", "marchenko-pastur", "clustered", "indefinite", "degenerate",
-         "well-separated"]
 
-
-class EngineExplorer(Explorer):
-    """Spectral engine playground (see the module docstring)."""
+class EngineExplorer(Explorer, PlaygroundSettings):
+    """Spectral engine playground (see the module docstring); its costly settings are
+    ``PlaygroundSettings``' (``workbench.spectral.settings``)."""
 
     title = "Spectral engine playground"
     description = ("Lanczos, SLQ and KPM on test spectra with known eigenvalues: density "
@@ -37,14 +35,6 @@ class EngineExplorer(Explorer):
     broadening = param.Number(default=1.0, bounds=(0.1, 3.0), step=0.1,
                               doc="SLQ Gaussian width, as a multiple of the default "
                                   "(range / 2 x steps)")
-    spectrum = param.Selector(default="bulk+outliers", objects=KINDS, doc="Test spectrum")
-    n = param.Selector(default=2000, objects=SIZES, doc="Dimension of the operator")
-    max_steps = param.Integer(default=40, bounds=(5, 120),
-                              doc="Lanczos steps run per probe (and KPM moments / 2)")
-    probes = param.Integer(default=10, bounds=(1, 30), doc="Random probe vectors")
-    k = param.Integer(default=5, bounds=(1, 10),
-                      doc="Eigenvalues in the top_eigs vs power iteration race")
-    seed = param.Integer(default=0, bounds=(0, 99), doc="Seed of spectrum and probes")
     kpm = param.Boolean(default=True, doc="Show the kernel polynomial method's density")
     logy = param.Boolean(default=True, doc="Log-scale density (shows the outliers)")
     computed = param.Integer(default=0, precedence=-1, doc="Runs delivered (for tests)")
@@ -68,23 +58,18 @@ class EngineExplorer(Explorer):
             self.param.broadening, name="SLQ broadening (x default)")
         for slider in (self._step_slider, self._broadening_slider):
             undelayed(slider)
-        self.param.watch(self._on_costly, ["spectrum", "n", "max_steps", "probes", "k",
-                                           "seed"])
+        self.param.watch(self._on_costly, list(self.COSTLY))
         self.param.watch(self._on_cheap, ["step", "broadening", "kpm", "logy"])
         self._requested = None
         # served: after the URL's parameters are applied; in a notebook: at once
         pn.state.onload(self._compute)
 
     # ------------------------------------------------------------------ costly
-    def _key(self) -> tuple:
-        return ("playground", self.spectrum, int(self.n), int(self.max_steps),
-                int(self.probes), int(self.k), int(self.seed))
-
     def _compute(self) -> None:
         from workbench.backends.threads import limited_threads
         from workbench.spectral.playground import run_playground
 
-        key = self._key()
+        key = self.playground_key()
         if key == self._requested:
             return  # already delivered or on its way
         self._requested = key

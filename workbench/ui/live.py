@@ -274,16 +274,6 @@ class LiveFigure(pn.viewable.Viewer):
         return {_label(item): item for legend in getattr(self.figure, "legend", [])
                 for item in legend.items}
 
-    def glyph_source(self, glyph_type):
-        """The data source of the first renderer whose glyph is a `glyph_type` (a Bokeh
-        glyph class such as Image or Patch), or None."""
-        from bokeh.models import GlyphRenderer
-
-        if self.figure is None:
-            return None
-        return next((r.data_source for r in self.figure.select({"type": GlyphRenderer})
-                     if isinstance(r.glyph, glyph_type)), None)
-
     def show_curve(self, name: str, label: str) -> None:
         """Show the renderers drawing source `name` with legend text `label`; hide them and
         their legend entry when `label` is empty."""

@@ -16,6 +16,7 @@ import param
 from workbench.spectral.settings import PlaygroundSettings
 from workbench.ui.base import Explorer, later, undelayed, while_session_lives
 from workbench.ui.live import LiveFigure, hold
+from workbench.viz import spectral as vs
 from workbench.viz.text import playground_summary
 
 
@@ -120,59 +121,46 @@ class EngineExplorer(Explorer, PlaygroundSettings):
         curve always, KPM, the nodes and the Ritz values when the step changed
         (``steps``); the text above them follows on the next tick. Cost: a few ms, no
         products, one message to the browser."""
-        from workbench.viz.spectral import (
-            NODES_LABEL,
-            RITZ_LABEL,
-            density_columns,
-            log_floor,
-            nodes_columns,
-            ritz_columns,
-        )
-
         run = self._run
         if run is None or self._density.figure is None:
             return
         view = self._view = run.at(self.step, self.broadening)
-        floor = log_floor(run.hist_density) if self.logy else 0.0
+        floor = vs.log_floor(run.hist_density) if self.logy else 0.0
         with hold():  # one message to the browser: one redraw
-            self._density.write("SLQ", density_columns(view.slq, floor))
+            self._density.write("SLQ", vs.density_columns(view.slq, floor))
             # KPM does not depend on the broadening: only a new step changes it
             if steps and "KPM" in self._density.sources:
-                self._density.write("KPM", density_columns(view.kpm, floor))
+                self._density.write("KPM", vs.density_columns(view.kpm, floor))
             if steps:
-                self._nodes.write(NODES_LABEL, nodes_columns(view.slq))
-                self._ritz.write(RITZ_LABEL, ritz_columns(view.ritz), color="residual")
+                self._nodes.write(vs.NODES_LABEL, vs.nodes_columns(view.slq))
+                self._ritz.write(vs.RITZ_LABEL, vs.ritz_columns(view.ritz), color="residual")
         self.updated += 1
         later(lambda: self._show_summary(view))
 
     def _build_density(self) -> None:
         """The density figure (rebuilt by the log / KPM toggles and a new run)."""
-        from workbench.viz.spectral import density_plot, log_floor
-
         run, view = self._run, self._view
         if run is None or view is None:
             return
         # y follows the curves in the browser (hv's framewise ranges cost a server-side
         # re-render per step); x is the fixed density grid
         self._density.render(
-            density_plot(run.hist_edges, run.hist_density, view.slq,
+            vs.density_plot(run.hist_edges, run.hist_density, view.slq,
                          view.kpm if self.kpm else None, logy=self.logy),
             auto_range=("y",),
-            starts={"y": log_floor(run.hist_density) if self.logy else 0.0})
+            starts={"y": vs.log_floor(run.hist_density) if self.logy else 0.0})
 
     def _build_plots(self) -> None:
         """Render every figure once per run; later steps only write into their sources."""
-        from workbench.viz.spectral import nodes_plot, race_plot, ritz_plot
-
         run, view = self._run, self._view
         self._build_density()
-        self._nodes.render(nodes_plot(view.slq), auto_range=("x", "y"))
+        self._nodes.render(vs.nodes_plot(view.slq), auto_range=("x", "y"))
         # x: every step up to the run's last; y: the exact eigenvalues' span (the marks
         # hold the extremes), which holds every Ritz value (a Rayleigh quotient): neither
         # range changes with the step
-        self._ritz.render(ritz_plot(view.ritz, run.marks, max_steps=run.steps_run,
+        self._ritz.render(vs.ritz_plot(view.ritz, run.marks, max_steps=run.steps_run,
                                     clim=self._clim()))
-        self._race.render(race_plot(run.race))
+        self._race.render(vs.race_plot(run.race))
 
     def _clim(self) -> tuple[float, float]:
         """Residual colour range over all steps: colours keep their meaning."""

@@ -13,6 +13,7 @@ import panel as pn
 
 from workbench.ui.base import later, served
 from workbench.ui.live import LiveFigure
+from workbench.viz import eigenspectra as ve
 from workbench.viz.text import HEALTH_LEGEND, layer_text, summary_text
 
 
@@ -63,16 +64,14 @@ class LayersTab(pn.viewable.Viewer):
             self.show(self.explorer.fits)
 
     def _draw_bars(self) -> None:
-        from workbench.viz.eigenspectra import alpha_bars, alpha_ylim, bars_columns
-
         df = self.table
         selected = self._selected_name()
         names = tuple(df["name"])
         if names == self._bar_names and self.bars.figure is not None:
-            self.bars.write("Alpha", bars_columns(df, selected))
-            self.bars.set_range("y", *alpha_ylim(df), reset=True)
+            self.bars.write("Alpha", ve.bars_columns(df, selected))
+            self.bars.set_range("y", *ve.alpha_ylim(df), reset=True)
             return
-        self.bars.render(alpha_bars(df, selected))
+        self.bars.render(ve.alpha_bars(df, selected))
         self.bars.source("Alpha").selected.on_change("indices", self._on_bar_tap)
         self._bar_names = names
 
@@ -86,8 +85,6 @@ class LayersTab(pn.viewable.Viewer):
         """The selected layer into the ESD and KS figures: the table's fit, or (``refit``,
         or the table not yet refitted for the current options) a fresh fit of that layer.
         The bar outline and the text follow once the figures are sent."""
-        from workbench.viz.eigenspectra import esd_columns, esd_plot, ks_columns, ks_plot
-
         fits, s = self.explorer.fits, self.settings
         if fits is None:
             return
@@ -98,10 +95,10 @@ class LayersTab(pn.viewable.Viewer):
             view = fits.at(s.layer, epoch=s.epoch, bins=s.bins)
         self.view = view
         if self.esd.figure is None:
-            self.esd.render(esd_plot(view, complete=True))
-            self.ks.render(ks_plot(view, complete=True))
-        self.esd.write_columns(esd_columns(view))
-        self.ks.write_columns(ks_columns(view))
+            self.esd.render(ve.esd_plot(view, complete=True))
+            self.ks.render(ve.ks_plot(view, complete=True))
+        self.esd.write_columns(ve.esd_columns(view))
+        self.ks.write_columns(ve.ks_columns(view))
         later(self.explorer.guarded(self._after_draw))
 
     def _refit(self, *_events) -> None:
@@ -112,14 +109,12 @@ class LayersTab(pn.viewable.Viewer):
 
     def _after_draw(self) -> None:
         """Outline the shown layer's bar (only its outline column is sent) and describe it."""
-        from workbench.viz.eigenspectra import selected_line
-
         view = self.view
         if view is None:
             return
         if self.bars.figure is not None:
             src = self.bars.source("Alpha")
-            line = selected_line(src.data["name"], view.name)
+            line = ve.selected_line(src.data["name"], view.name)
             if not np.array_equal(line, src.data["line"]):
                 src.data.update(line=line, line_width=line)
         self.info.object = layer_text(view)

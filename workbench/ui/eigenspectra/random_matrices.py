@@ -10,6 +10,7 @@ import param
 from workbench.eigenspectra.settings import RMTSettings
 from workbench.ui.base import while_session_lives
 from workbench.ui.live import LiveFigure
+from workbench.viz import eigenspectra as ve
 from workbench.viz.text import RMT_NOTE, demos_text
 
 SLIDER_NAMES = {"Q": "Aspect ratio Q = N/M", "sigma": "Entry std sigma",
@@ -51,20 +52,12 @@ class RandomMatricesTab(pn.viewable.Viewer):
                                      label="Sampling random matrices…")
 
     def show(self, d) -> None:
-        from workbench.viz.eigenspectra import (
-            bbp_plot,
-            heavy_tail_plot,
-            mp_demo_plot,
-            overlap_plot,
-            semicircle_plot,
-        )
-
         f = self.figures
-        f["mp"].render(mp_demo_plot(d.mp, d.Q_eff, d.sigma))
-        f["bbp"].render(bbp_plot(d.spiked, d.theta, d.gamma, d.overlap))
-        f["overlap"].render(overlap_plot(d.gamma, observed=(d.theta, d.overlap)))
-        f["wigner"].render(semicircle_plot(d.wigner, d.sigma))
-        f["heavy"].render(heavy_tail_plot(d.heavy, d.mu, d.heavy_fit))
+        f["mp"].render(ve.mp_demo_plot(d.mp, d.Q_eff, d.sigma))
+        f["bbp"].render(ve.bbp_plot(d.spiked, d.theta, d.gamma, d.overlap))
+        f["overlap"].render(ve.overlap_plot(d.gamma, observed=(d.theta, d.overlap)))
+        f["wigner"].render(ve.semicircle_plot(d.wigner, d.sigma))
+        f["heavy"].render(ve.heavy_tail_plot(d.heavy, d.mu, d.heavy_fit))
         self.info.object = demos_text(d)
         self.demos = d
 

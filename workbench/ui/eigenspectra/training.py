@@ -12,6 +12,7 @@ import panel as pn
 from workbench.eigenspectra.settings import MLP_EPOCHS
 from workbench.ui.base import while_session_lives
 from workbench.ui.live import LiveFigure
+from workbench.viz import eigenspectra as ve
 from workbench.viz.text import training_text
 
 MLP_RUN_KEY = ("spectra", "mlp", False, False)  # EigenspectraSettings(model="mlp").run_key()
@@ -63,11 +64,9 @@ class TrainingTab(pn.viewable.Viewer):
                                      label="Fitting every checkpoint…")
 
     def show(self, fits) -> None:
-        from workbench.viz.eigenspectra import alpha_trajectories
-
         run = fits.run
         self.traj = fits.trajectories()
-        self.figure.render(alpha_trajectories(self.traj[["epoch", "name", "alpha"]]))
+        self.figure.render(ve.alpha_trajectories(self.traj[["epoch", "name", "alpha"]]))
         self.button.visible = False
         self.info.object = training_text(run)
 

@@ -13,6 +13,7 @@ import panel as pn
 
 from workbench.lowrank.settings import METHOD_LABELS
 from workbench.ui.live import LiveFigure, hold
+from workbench.viz import lowrank as vl
 from workbench.viz.text import approximation_text
 
 
@@ -30,13 +31,11 @@ class ApproximationTab(pn.viewable.Viewer):
     def show_source(self, run, rank: int) -> None:
         """Render the matrix, a placeholder reconstruction sharing its zoom, and the
         singular values (with the path's estimates when the run has its path)."""
-        from workbench.viz.lowrank import matrix_image
-
         src = run.source
         m, n = src.shape
-        self.original.render(matrix_image(src.A, f"original ({m} x {n})", kind=src.kind,
+        self.original.render(vl.matrix_image(src.A, f"original ({m} x {n})", kind=src.kind,
                                           clim=src.clim))
-        self.recon.render(matrix_image(np.zeros(src.shape), "reconstruction: computing…",
+        self.recon.render(vl.matrix_image(np.zeros(src.shape), "reconstruction: computing…",
                                        kind=src.kind, clim=src.clim, colorbar=True))
         self.recon.figure.x_range = self.original.figure.x_range
         self.recon.figure.y_range = self.original.figure.y_range
@@ -45,24 +44,20 @@ class ApproximationTab(pn.viewable.Viewer):
     def show_path(self, run, rank: int) -> None:
         """Render the singular value decay, with the method's own estimates if it makes
         any."""
-        from workbench.viz.lowrank import singular_value_plot
-
         path = run.path
         est = path.base.singular_values if path is not None and path.base is not None \
             else None
         label = METHOD_LABELS.get(path.method, "") if path is not None else ""
-        self.sv.render(singular_value_plot(run.source.sv, int(rank), est, label))
+        self.sv.render(vl.singular_value_plot(run.source.sv, int(rank), est, label))
 
     def show(self, view, notice: str = "") -> None:
         """A rank step: write the view into the rendered figures (no re-render)."""
-        from workbench.viz.lowrank import matrix_image_columns, singular_value_columns
-
         with hold():
             if self.sv.figure is not None:
-                self.sv.write("kept", singular_value_columns(view))
+                self.sv.write("kept", vl.singular_value_columns(view))
                 self.sv.move_spans(view.rank + 0.5)
             if view.approx is not None and self.recon.figure is not None:
-                self.recon.write(self.recon.names[0], matrix_image_columns(view.approx))
+                self.recon.write(self.recon.names[0], vl.matrix_image_columns(view.approx))
                 self.recon.set_title(f"{METHOD_LABELS[view.method]}, rank {view.rank}")
             self.stats.object = approximation_text(view, notice)
 

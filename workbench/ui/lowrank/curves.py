@@ -15,6 +15,7 @@ import panel as pn
 from workbench.lowrank.settings import METHOD_LABELS
 from workbench.ui.base import served
 from workbench.ui.live import LiveFigure
+from workbench.viz import lowrank as vl
 
 
 class CurvesTab(pn.viewable.Viewer):
@@ -32,14 +33,12 @@ class CurvesTab(pn.viewable.Viewer):
     def show_curves(self, run, rank: int) -> None:
         """Render the curves of `run` (empty axes before they are computed); deferred
         until the tab is shown on a served page."""
-        from workbench.viz.lowrank import error_vs_rank_plot
-
         if served(pn.state.curdoc) and not self.active:
             self.stale = True
             return
         self.stale = False
         df = run.curves.table if run.curves is not None else pd.DataFrame()
-        self.figure.render(error_vs_rank_plot(df, int(rank), labels=METHOD_LABELS))
+        self.figure.render(vl.error_vs_rank_plot(df, int(rank), labels=METHOD_LABELS))
         # the two panels' rank markers, found now: a layout's search walks its whole
         # model graph (~100-200 ms on a busy server), too much for a rank step
         self.figure.spans()

@@ -61,12 +61,16 @@ def served(doc) -> bool:
     return doc is not None and getattr(doc, "session_context", None) is not None
 
 
-def later(fn: Callable[[], None], delay_ms: int = 0, doc=None) -> bool:
+_CURRENT = object()
+
+
+def later(fn: Callable[[], None], delay_ms: int = 0, doc=_CURRENT) -> bool:
     """Run `fn` on the event loop of the served session of `doc` (default: the current
-    one), holding its lock with that document current, on the next tick (`delay_ms` = 0)
-    or `delay_ms` from now. Without a served session (notebook, tests) `fn` runs at once.
-    Returns False when the session was already destroyed (nothing runs), True otherwise."""
-    doc = pn.state.curdoc if doc is None else doc
+    one; None: none), holding its lock with that document current, on the next tick
+    (`delay_ms` = 0) or `delay_ms` from now. Without a served session (notebook, tests)
+    `fn` runs at once. Returns False when the session was already destroyed (nothing
+    runs), True otherwise."""
+    doc = pn.state.curdoc if doc is _CURRENT else doc
     if not served(doc):
         fn()
         return True

@@ -141,7 +141,6 @@ def test_fit_option_refits_selected_layer_exactly(explorer):
 
 
 def test_absent_fit_parts_are_hidden(explorer):
-    from workbench.ui.eigenspectra.kit import write_columns
     from workbench.viz.eigenspectra import esd_columns
 
     fig = explorer.layers.esd
@@ -156,11 +155,11 @@ def test_absent_fit_parts_are_hidden(explorer):
         return [r.visible for r in fig.figure.renderers
                 if getattr(r, "data_source", None) is src]
 
-    write_columns(fig, failed)
+    fig.write_columns(failed)
     assert visible("power law") == [False] and not _span(fig, "xmin").visible
     assert visible("MP bulk") == [False] and not _span(fig, "lambda_plus").visible
     assert [it.label.value for it in fig.figure.legend[0].items if it.visible] == ["ESD"]
-    write_columns(fig, parts)
+    fig.write_columns(parts)
     assert visible("power law") == [True] and _span(fig, "xmin").visible
     assert sum(it.visible for it in fig.figure.legend[0].items) == 3
 
@@ -312,3 +311,22 @@ def test_from_model_refuses_what_has_no_weight_matrix(tmp_path):
         EigenspectraExplorer.from_model({"bias": np.ones(10)})
     with pytest.raises(InputFormatError):
         EigenspectraExplorer.from_model(tmp_path / "missing.safetensors")
+
+
+def test_url_names_reach_both_settings(explorer):
+    """The URL's names are the settings' and, with ``rmt_``, the demos': written, then
+    restored; a bad value is named in the message and the others still apply."""
+    import json
+
+    query = explorer._url_query()
+    assert set(query) == set(explorer.url_params)
+    assert json.loads(query["rmt_Q"]) == explorer.rmt.Q
+    assert json.loads(query["bins"]) == explorer.settings.bins
+    before = (explorer.rmt.Q, explorer.settings.bins)
+    try:
+        explorer._restore_from_url({"rmt_Q": 3.0, "bins": 40, "rmt_M": 10**6})
+        assert explorer.rmt.Q == 3.0 and explorer.settings.bins == 40
+        assert "M=" in explorer.message and explorer.rmt.M != 10**6
+    finally:
+        explorer.rmt.Q, explorer.settings.bins = before
+        explorer.clear_error()

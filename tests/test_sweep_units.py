@@ -295,3 +295,13 @@ def test_cli_bad_grid_argument():
 
     with pytest.raises(WorkbenchError, match="NAME=VALUE"):
         parse_grid_args(["width"], [], None)
+
+
+def test_store_stamp_changes_when_results_arrive(tmp_path):
+    store = SweepStore(tmp_path / "sweep")
+    assert store.stamp() == (0, 0)  # no results folder yet
+    store.results_dir.mkdir(parents=True)
+    (store.results_dir / "a.parquet").write_bytes(b"x")
+    (store.results_dir / "notes.txt").write_bytes(b"not a result")
+    n, newest = store.stamp()
+    assert n == 1 and newest == (store.results_dir / "a.parquet").stat().st_mtime_ns

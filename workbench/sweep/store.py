@@ -76,6 +76,18 @@ class SweepStore:
             return set()
         return {p.name[:-len(".parquet")] for p in self.results_dir.glob("*.parquet")}
 
+    def stamp(self) -> tuple[int, int]:
+        """(number of result files, newest modification time in ns): changes when results
+        arrive (a cache key for the folder's table). Cost: one directory scan."""
+        n, newest = 0, 0
+        if self.results_dir.is_dir():
+            with os.scandir(self.results_dir) as it:
+                for e in it:
+                    if e.name.endswith(".parquet"):
+                        n += 1
+                        newest = max(newest, e.stat().st_mtime_ns)
+        return n, newest
+
     def has(self, key: str) -> bool:
         return self.result_path(key).is_file()
 

@@ -25,7 +25,6 @@ import json
 import logging
 import threading
 import traceback
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from functools import wraps
 from typing import Any, ClassVar
@@ -36,59 +35,17 @@ import param
 
 from workbench.errors import WorkbenchError
 
+# the shared pool, cache and in-flight runs (workbench.jobs); names kept here for callers
+from workbench.jobs import (  # noqa: F401
+    _EXECUTOR,
+    _INFLIGHT,
+    BACKGROUND_WORKERS,
+    CACHE,
+    ResultCache,
+    submit,
+)
+
 log = logging.getLogger("workbench.ui")
-
-# Background work: a small shared pool. On a 2-core server more threads only oversubscribe.
-BACKGROUND_WORKERS = 2
-_EXECUTOR = cf.ThreadPoolExecutor(max_workers=BACKGROUND_WORKERS,
-                                  thread_name_prefix="workbench-bg")
-# cached work now running, by cache key: a session asking for it joins instead of starting
-# a copy (30 students moving the same slider to the same value cost one computation)
-_INFLIGHT: dict = {}
-_INFLIGHT_LOCK = threading.Lock()
-
-
-def _forget(key, future) -> None:
-    with _INFLIGHT_LOCK:
-        if _INFLIGHT.get(key) is future:
-            del _INFLIGHT[key]
-
-
-class ResultCache:
-    """A thread-safe LRU cache shared by all sessions of a server process."""
-
-    def __init__(self, maxsize: int = 64):
-        self.maxsize = maxsize
-        self._data: OrderedDict[Hashable, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable, default: Any = None) -> Any:
-        with self._lock:
-            if key in self._data:
-                self._data.move_to_end(key)
-                return self._data[key]
-        return default
-
-    def __contains__(self, key: Hashable) -> bool:
-        with self._lock:
-            return key in self._data
-
-    def put(self, key: Hashable, value: Any) -> None:
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self.maxsize:
-                self._data.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._data.clear()
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-
-CACHE = ResultCache(maxsize=128)
 
 
 def error_message(exc: BaseException) -> str:
@@ -98,36 +55,22 @@ def error_message(exc: BaseException) -> str:
     return f"Internal error: {type(exc).__name__}: {exc}"
 
 
-def _on_session(doc, fn: Callable[[], None]) -> None:
-    """Run `fn` on the Bokeh document's event loop (holding its lock) when served, or
-    directly in a notebook / without a server session."""
-    if served(doc):
-        from panel.io.state import set_curdoc
-
-        def cb():
-            with set_curdoc(doc):
-                fn()
-
-        try:
-            doc.add_next_tick_callback(cb)
-        except Exception:  # session already destroyed: nothing to update
-            log.debug("session gone; dropping UI update")
-        return
-    fn()
-
-
 def served(doc) -> bool:
     """True when `doc` is the document of a live served session (not a notebook, not a
     test without a server, not a session the server has already destroyed)."""
     return doc is not None and getattr(doc, "session_context", None) is not None
 
 
-def later(fn: Callable[[], None], delay_ms: int = 0) -> bool:
-    """Run `fn` on the current served session's event loop, on the next tick
-    (`delay_ms` = 0) or `delay_ms` from now, with that session's document current.
-    Without a served session (notebook, tests) `fn` runs at once. Returns False when the
-    session was already destroyed (nothing runs), True otherwise."""
-    doc = pn.state.curdoc
+_CURRENT = object()
+
+
+def later(fn: Callable[[], None], delay_ms: int = 0, doc=_CURRENT) -> bool:
+    """Run `fn` on the event loop of the served session of `doc` (default: the current
+    one; None: none), holding its lock with that document current, on the next tick
+    (`delay_ms` = 0) or `delay_ms` from now. Without a served session (notebook, tests)
+    `fn` runs at once. Returns False when the session was already destroyed (nothing
+    runs), True otherwise."""
+    doc = pn.state.curdoc if doc is _CURRENT else doc
     if not served(doc):
         fn()
         return True
@@ -143,6 +86,7 @@ def later(fn: Callable[[], None], delay_ms: int = 0) -> bool:
         else:
             doc.add_next_tick_callback(cb)
     except Exception:  # noqa: BLE001 - session already destroyed: nothing to update
+        log.debug("session gone; dropping UI update")
         return False
     return True
 
@@ -165,17 +109,9 @@ def while_session_lives(fn: Callable):
     return call
 
 
-def themed_renderer():
-    """HoloViews' Bokeh renderer in the current page's Bokeh theme (the dark template sets
-    one on the document), as pn.pane.HoloViews does: the plain renderer writes its light
-    defaults into every figure it draws (white figures on the dark theme)."""
-    import holoviews as hv
-
-    renderer = hv.renderer("bokeh")
-    theme = getattr(pn.state.curdoc, "theme", None)
-    if theme is not None and theme._json.get("attrs"):
-        renderer = renderer.instance(theme=theme)
-    return renderer
+def section(text: str) -> pn.pane.Markdown:
+    """A bold heading between groups of sidebar widgets."""
+    return pn.pane.Markdown(f"**{text}**", margin=(12, 5, 0, 5))
 
 
 def undelayed(widget):
@@ -284,9 +220,6 @@ class Explorer(pn.viewable.Viewer):
         doc = pn.state.curdoc
         self._set_busy(+1, label)
 
-        def work():
-            return fn()
-
         def deliver(future: cf.Future) -> None:
             def apply():
                 # busy until the result is shown (work chained by on_done keeps it set)
@@ -308,24 +241,14 @@ class Explorer(pn.viewable.Viewer):
                 finally:
                     self._set_busy(-1)
 
-            _on_session(doc, apply)
+            later(apply, doc=doc)
 
-        share = use_cache and full_key is not None
-        started = False
         try:
-            with _INFLIGHT_LOCK:
-                future = _INFLIGHT.get(full_key) if share else None
-                if future is None:
-                    future, started = _EXECUTOR.submit(work), True
-                    if share:  # sessions asking for the same result meanwhile join this run
-                        _INFLIGHT[full_key] = future
+            future = submit(full_key if use_cache else None, fn)
         except RuntimeError:  # the server is shutting down (Ctrl-C): nothing more to run
             self._set_busy(-1)
             log.debug("not started: the interpreter is shutting down")
             return None
-        if started and share:
-            # outside the lock: a future already done runs its callbacks right here
-            future.add_done_callback(lambda f: _forget(full_key, f))
         future.add_done_callback(deliver)
         return future
 
@@ -340,6 +263,23 @@ class Explorer(pn.viewable.Viewer):
     # ------------------------------------------------------------------ URL state
     URL_DELAY_MS: ClassVar[int] = 250
 
+    def url_sources(self) -> list:
+        """Parameterized sub-objects (settings) holding URL parameters under their own
+        names; ``_url_owner`` looks there first, then on the explorer itself."""
+        return []
+
+    def _url_owner(self, name: str):
+        """The object holding URL parameter `name` (the hook for settings sub-objects)."""
+        return next((obj for obj in self.url_sources() if name in obj.param), self)
+
+    def _url_param(self, name: str) -> str:
+        """The parameter's name on its owner (the URL's name unless a subclass maps it)."""
+        return name
+
+    def _url_targets(self):
+        """(URL name, owner, parameter name) for every ``url_params`` entry."""
+        return [(n, self._url_owner(n), self._url_param(n)) for n in self.url_params]
+
     def sync_url(self) -> None:
         """Round-trip ``url_params`` through the page's query string (served pages only).
 
@@ -353,41 +293,49 @@ class Explorer(pn.viewable.Viewer):
         self._restore_from_url(loc.query_params)
         self._url_pending = False
         self._write_url()
-        self.param.watch(self._on_url_param, list(self.url_params))
+        watched: dict = {}
+        for _, owner, pname in self._url_targets():
+            watched.setdefault(id(owner), (owner, []))[1].append(pname)
+        for owner, names in watched.values():
+            owner.param.watch(self._on_url_param, names)
 
     def _restore_from_url(self, query: dict) -> None:
-        updates = {}
-        for name in self.url_params:
+        """Apply the query's values, sub-objects first, the explorer's own last; a value
+        that cannot be set is named in the page's message and the others still apply."""
+        updates: dict = {}
+        for name, owner, pname in self._url_targets():
             if name not in query:
                 continue
             value = query[name]
             try:
-                value = self.param[name].deserialize(value)
+                value = owner.param[pname].deserialize(value)
             except Exception:  # noqa: BLE001 - parse_query already decoded JSON values
                 pass
-            if value != getattr(self, name):
-                updates[name] = value
-        try:
-            self.param.update(**updates)
-            return
-        except Exception:  # noqa: BLE001 - a hand-edited link must not break the page
-            pass
+            if value != getattr(owner, pname):
+                updates.setdefault(id(owner), (owner, {}))[1][pname] = value
         bad = []
-        for name, value in updates.items():  # apply what can be applied, one by one
+        for owner, values in sorted(updates.values(), key=lambda ov: ov[0] is self):
             try:
-                setattr(self, name, value)
-            except Exception as exc:  # noqa: BLE001
-                bad.append(f"{name}={value!r} ({exc})")
-        self.show_error("Some link parameters could not be applied: " + "; ".join(bad))
+                owner.param.update(**values)
+                continue
+            except Exception:  # noqa: BLE001 - a hand-edited link must not break the page
+                pass
+            for pname, value in values.items():  # apply what can be applied, one by one
+                try:
+                    setattr(owner, pname, value)
+                except Exception as exc:  # noqa: BLE001
+                    bad.append(f"{pname}={value!r} ({exc})")
+        if bad:
+            self.show_error("Some link parameters could not be applied: " + "; ".join(bad))
 
     def _url_query(self) -> dict[str, str]:
         query = {}
-        for name in self.url_params:
-            value = getattr(self, name)
+        for name, owner, pname in self._url_targets():
+            value = getattr(owner, pname)
             if value is None:
                 continue
             try:
-                value = self.param[name].serialize(value)
+                value = owner.param[pname].serialize(value)
             except Exception:  # noqa: BLE001
                 pass
             query[name] = value if isinstance(value, str) else json.dumps(value)

@@ -13,28 +13,16 @@ import pandas as pd
 import panel as pn
 import param
 
+from workbench.spectral.settings import PlaygroundSettings
 from workbench.ui.base import Explorer, later, undelayed, while_session_lives
 from workbench.ui.live import LiveFigure, hold
-
-SIZES = [500, 1000, 2000, 5000, 10000, 20000]
-KINDS = ["bulk+outliers", "marchenko-pastur", "clustered", "indefinite", "degenerate",
-         "well-separated"]
-KIND_NOTES = {
-    "bulk+outliers": "a bulk of radius 0.1 around 0 and 5 outliers at 2, 4, ..., 10 "
-                     "(the shape of a trained network's Hessian)",
-    "marchenko-pastur": "eigenvalues of a Wishart matrix X^T X / N with N = 2n "
-                        "(a random weight matrix's Gram)",
-    "clustered": "three tight clusters (width 1e-3) at 1, 2 and 5",
-    "indefinite": "uniform on [-5, 5] with outliers at -8 and 9",
-    "degenerate": "only three distinct values (-2, 3, 10): the Krylov space is exhausted "
-                  "after 3 steps",
-    "well-separated": "1, 2, ..., n: no outliers, so Lanczos converges slowly",
-}
+from workbench.viz import spectral as vs
+from workbench.viz.text import playground_summary
 
 
-
-class EngineExplorer(Explorer):
-    """Spectral engine playground (see the module docstring)."""
+class EngineExplorer(Explorer, PlaygroundSettings):
+    """Spectral engine playground (see the module docstring); its costly settings are
+    ``PlaygroundSettings``' (``workbench.spectral.settings``)."""
 
     title = "Spectral engine playground"
     description = ("Lanczos, SLQ and KPM on test spectra with known eigenvalues: density "
@@ -48,14 +36,6 @@ class EngineExplorer(Explorer):
     broadening = param.Number(default=1.0, bounds=(0.1, 3.0), step=0.1,
                               doc="SLQ Gaussian width, as a multiple of the default "
                                   "(range / 2 x steps)")
-    spectrum = param.Selector(default="bulk+outliers", objects=KINDS, doc="Test spectrum")
-    n = param.Selector(default=2000, objects=SIZES, doc="Dimension of the operator")
-    max_steps = param.Integer(default=40, bounds=(5, 120),
-                              doc="Lanczos steps run per probe (and KPM moments / 2)")
-    probes = param.Integer(default=10, bounds=(1, 30), doc="Random probe vectors")
-    k = param.Integer(default=5, bounds=(1, 10),
-                      doc="Eigenvalues in the top_eigs vs power iteration race")
-    seed = param.Integer(default=0, bounds=(0, 99), doc="Seed of spectrum and probes")
     kpm = param.Boolean(default=True, doc="Show the kernel polynomial method's density")
     logy = param.Boolean(default=True, doc="Log-scale density (shows the outliers)")
     computed = param.Integer(default=0, precedence=-1, doc="Runs delivered (for tests)")
@@ -79,23 +59,18 @@ class EngineExplorer(Explorer):
             self.param.broadening, name="SLQ broadening (x default)")
         for slider in (self._step_slider, self._broadening_slider):
             undelayed(slider)
-        self.param.watch(self._on_costly, ["spectrum", "n", "max_steps", "probes", "k",
-                                           "seed"])
+        self.param.watch(self._on_costly, list(self.COSTLY))
         self.param.watch(self._on_cheap, ["step", "broadening", "kpm", "logy"])
         self._requested = None
         # served: after the URL's parameters are applied; in a notebook: at once
         pn.state.onload(self._compute)
 
     # ------------------------------------------------------------------ costly
-    def _key(self) -> tuple:
-        return ("playground", self.spectrum, int(self.n), int(self.max_steps),
-                int(self.probes), int(self.k), int(self.seed))
-
     def _compute(self) -> None:
         from workbench.backends.threads import limited_threads
         from workbench.spectral.playground import run_playground
 
-        key = self._key()
+        key = self.playground_key()
         if key == self._requested:
             return  # already delivered or on its way
         self._requested = key
@@ -146,59 +121,46 @@ class EngineExplorer(Explorer):
         curve always, KPM, the nodes and the Ritz values when the step changed
         (``steps``); the text above them follows on the next tick. Cost: a few ms, no
         products, one message to the browser."""
-        from workbench.viz.spectral import (
-            NODES_LABEL,
-            RITZ_LABEL,
-            density_columns,
-            log_floor,
-            nodes_columns,
-            ritz_columns,
-        )
-
         run = self._run
         if run is None or self._density.figure is None:
             return
         view = self._view = run.at(self.step, self.broadening)
-        floor = log_floor(run.hist_density) if self.logy else 0.0
+        floor = vs.log_floor(run.hist_density) if self.logy else 0.0
         with hold():  # one message to the browser: one redraw
-            self._density.write("SLQ", density_columns(view.slq, floor))
+            self._density.write("SLQ", vs.density_columns(view.slq, floor))
             # KPM does not depend on the broadening: only a new step changes it
             if steps and "KPM" in self._density.sources:
-                self._density.write("KPM", density_columns(view.kpm, floor))
+                self._density.write("KPM", vs.density_columns(view.kpm, floor))
             if steps:
-                self._nodes.write(NODES_LABEL, nodes_columns(view.slq))
-                self._ritz.write(RITZ_LABEL, ritz_columns(view.ritz), color="residual")
+                self._nodes.write(vs.NODES_LABEL, vs.nodes_columns(view.slq))
+                self._ritz.write(vs.RITZ_LABEL, vs.ritz_columns(view.ritz), color="residual")
         self.updated += 1
         later(lambda: self._show_summary(view))
 
     def _build_density(self) -> None:
         """The density figure (rebuilt by the log / KPM toggles and a new run)."""
-        from workbench.viz.spectral import density_plot, log_floor
-
         run, view = self._run, self._view
         if run is None or view is None:
             return
         # y follows the curves in the browser (hv's framewise ranges cost a server-side
         # re-render per step); x is the fixed density grid
         self._density.render(
-            density_plot(run.hist_edges, run.hist_density, view.slq,
+            vs.density_plot(run.hist_edges, run.hist_density, view.slq,
                          view.kpm if self.kpm else None, logy=self.logy),
             auto_range=("y",),
-            starts={"y": log_floor(run.hist_density) if self.logy else 0.0})
+            starts={"y": vs.log_floor(run.hist_density) if self.logy else 0.0})
 
     def _build_plots(self) -> None:
         """Render every figure once per run; later steps only write into their sources."""
-        from workbench.viz.spectral import nodes_plot, race_plot, ritz_plot
-
         run, view = self._run, self._view
         self._build_density()
-        self._nodes.render(nodes_plot(view.slq), auto_range=("x", "y"))
+        self._nodes.render(vs.nodes_plot(view.slq), auto_range=("x", "y"))
         # x: every step up to the run's last; y: the exact eigenvalues' span (the marks
         # hold the extremes), which holds every Ritz value (a Rayleigh quotient): neither
         # range changes with the step
-        self._ritz.render(ritz_plot(view.ritz, run.marks, max_steps=run.steps_run,
+        self._ritz.render(vs.ritz_plot(view.ritz, run.marks, max_steps=run.steps_run,
                                     clim=self._clim()))
-        self._race.render(race_plot(run.race))
+        self._race.render(vs.race_plot(run.race))
 
     def _clim(self) -> tuple[float, float]:
         """Residual colour range over all steps: colours keep their meaning."""
@@ -207,34 +169,7 @@ class EngineExplorer(Explorer):
 
     def _show_summary(self, view) -> None:
         if view is self._view:  # else a newer step has been drawn meanwhile
-            self._info.object = self._summary(self._run, view)
-
-    def _summary(self, run, view) -> str:
-        ours = run.race.curves["top_eigs"]
-        power = run.race.curves["power iteration"]
-        to_ours, to_power = ours.matvecs_to(run.race.tol), power.matvecs_to(run.race.tol)
-        if to_ours and to_power:
-            race = (f"top_eigs reached {run.race.tol:g} after **{to_ours}** matvecs, power "
-                    f"iteration with deflation after **{to_power}** "
-                    f"(**{to_power / to_ours:.0f}x** more)")
-        elif to_ours:
-            race = (f"top_eigs reached {run.race.tol:g} after **{to_ours}** matvecs; power "
-                    f"iteration with deflation had not after **{power.num_matvecs}**")
-        else:
-            race = "neither solver reached the tolerance within the budget"
-        exhausted = (f" Probe 0's Krylov space was exhausted at step {view.exhausted_at}: "
-                     "its Ritz values are exact eigenvalues."
-                     if view.exhausted_at else "")
-        kpm = (f" · KPM ({view.kpm.num_steps} moments, {view.kpm.num_matvecs} matvecs incl. "
-               f"the bounds): W1 = {view.kpm_error:.3g}" if self.kpm else "")
-        return (
-            f"**{run.kind}**, n = {run.n:,}: {KIND_NOTES.get(run.kind, '')}.  \n"
-            f"Step **{view.step}** of {run.steps_run}: SLQ {view.slq.num_probes} probes x "
-            f"{view.step} steps = **{view.slq.num_matvecs} matvecs**, sigma = "
-            f"{view.slq.sigma:.3g}, W1 to the exact eigenvalues = {view.slq_error:.3g}{kpm}. "
-            f"Largest Ritz value of probe 0 is {view.top_ritz_error:.1e} from the largest "
-            f"eigenvalue.{exhausted}  \n"
-            f"Top-{run.race.k} race: {race}. (Run: {run.seconds:.1f} s.)")
+            self._info.object = playground_summary(self._run, view, self.kpm)
 
     # ------------------------------------------------------------------ export
     def export_data(self) -> pd.DataFrame | None:

@@ -20,24 +20,29 @@ server, one websocket message per changed model.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 import panel as pn
 
-from workbench.ui.base import themed_renderer
-
 __all__ = ["LiveFigure", "render_themed", "set_changed"]
 
 
 def render_themed(element):
-    """`element` rendered to a Bokeh model in the current page's theme, in a document of
-    its own (HoloViews hooks a plot to its document's end: on the page's document every
-    replaced figure would stay alive until the tab closes). Returns the HoloViews plot
-    (``plot.state`` is the Bokeh model)."""
+    """`element` rendered to a Bokeh model in the current page's Bokeh theme (the dark
+    template sets one on the document; the plain renderer would write its light defaults
+    into every figure), in a document of its own (HoloViews hooks a plot to its
+    document's end: on the page's document every replaced figure would stay alive until
+    the tab closes). Returns the HoloViews plot (``plot.state`` is the Bokeh model)."""
+    import holoviews as hv
     from bokeh.document import Document
 
-    return themed_renderer().get_plot(element, doc=Document())
+    renderer = hv.renderer("bokeh")
+    theme = getattr(pn.state.curdoc, "theme", None)
+    if theme is not None and theme._json.get("attrs"):
+        renderer = renderer.instance(theme=theme)
+    return renderer.get_plot(element, doc=Document())
 
 
 def set_changed(model, **props) -> None:
@@ -269,15 +274,59 @@ class LiveFigure(pn.viewable.Viewer):
         return {_label(item): item for legend in getattr(self.figure, "legend", [])
                 for item in legend.items}
 
-    def glyph_source(self, glyph_type):
-        """The data source of the first renderer whose glyph is a `glyph_type` (a Bokeh
-        glyph class such as Image or Patch), or None."""
+    def show_curve(self, name: str, label: str) -> None:
+        """Show the renderers drawing source `name` with legend text `label`; hide them and
+        their legend entry when `label` is empty."""
+        from bokeh.core.property.vectorization import value
         from bokeh.models import GlyphRenderer
 
         if self.figure is None:
-            return None
-        return next((r.data_source for r in self.figure.select({"type": GlyphRenderer})
-                     if isinstance(r.glyph, glyph_type)), None)
+            return
+        src, shown = self.source(name), bool(label)
+        drawn = [r for r in self.figure.renderers
+                 if isinstance(r, GlyphRenderer) and r.data_source is src]
+        for r in drawn:
+            set_changed(r, visible=shown)
+        for item in self.legend_items().values():
+            if any(r in item.renderers for r in drawn):
+                if shown and getattr(item.label, "value", item.label) != label:
+                    item.label = value(label)
+                set_changed(item, visible=shown)
+
+    def move_span(self, name: str, x: float) -> None:
+        """Move the marker line named `name` (a viz hook names it) to `x`; hide it when
+        `x` is not finite."""
+        from bokeh.models import Span
+
+        if self.figure is None:
+            return
+        # the figure's own lists, not select(): that walks every model of the figure
+        span = next((r for r in (*self.figure.renderers, *self.figure.center)
+                     if isinstance(r, Span) and r.name == name), None)
+        if span is None:
+            raise KeyError(f"no marker line {name!r} in this figure")
+        shown = math.isfinite(x)
+        set_changed(span, location=float(x) if shown else 1.0, visible=shown)
+
+    def write_columns(self, columns: Mapping, reset: bool = True) -> None:
+        """Write a viz ``*_columns`` dict into the figure (rendered from the matching
+        ``*_plot``): ``sources`` {name: columns}, ``labels`` {source name: legend text, ""
+        hides}, ``spans`` {marker name: x, NaN hides}, ``title``, ``xlim``, ``ylim`` (the
+        reset tool's range too when `reset`); each key optional. Cost: O(new data), one
+        message per changed model."""
+        if self.figure is None:
+            return
+        for name, cols in columns.get("sources", {}).items():
+            self.write(name, cols)
+        for name, label in columns.get("labels", {}).items():
+            self.show_curve(name, label)
+        for name, x in columns.get("spans", {}).items():
+            self.move_span(name, x)
+        if "title" in columns:
+            self.set_title(columns["title"])
+        for axis in ("x", "y"):
+            if f"{axis}lim" in columns:
+                self.set_range(axis, *columns[f"{axis}lim"], reset=reset)
 
     def push(self) -> None:
         """In a notebook, send the in-place changes to the page (Panel pushes only the

@@ -21,25 +21,13 @@ from workbench.paths import is_sweep_folder, under_root
 from workbench.sweep.tables import ARRAY_SUFFIX
 from workbench.ui.base import Explorer, later, undelayed, while_session_lives
 from workbench.ui.live import LiveFigure, hold
+from workbench.viz import sweep as vz
 
 NONE = "(none)"
 
 
 def _some(choice: str) -> str | None:
     return None if choice == NONE else choice
-
-
-def _stamp(folder: Path) -> tuple[int, int]:
-    """(number of result files, newest modification time): changes when results arrive."""
-    res = folder / "results"
-    n, newest = 0, 0
-    if res.is_dir():
-        with os.scandir(res) as it:
-            for e in it:
-                if e.name.endswith(".parquet"):
-                    n += 1
-                    newest = max(newest, e.stat().st_mtime_ns)
-    return n, newest
 
 
 class SweepExplorer(Explorer):
@@ -155,7 +143,7 @@ class SweepExplorer(Explorer):
 
         label = ("Computing the example sweep (12 Hessian experiments)…" if path is None
                  else "Loading the sweep…")
-        self.run_background(("sweep", str(target), _stamp(target)), work,
+        self.run_background(("sweep", str(target), SweepStore(target).stamp()), work,
                             while_session_lives(lambda res: self._set_table(res, shown)),
                             channel="load", label=label, use_cache=use_cache)
 
@@ -305,15 +293,13 @@ class SweepExplorer(Explorer):
 
     def _draw_plot(self, df: pd.DataFrame, view: tuple, ylab: str) -> None:
         """Render the plot anew (a new table, x, colour, facet, kind or axis scale)."""
-        from workbench.viz.sweep import sweep_layers, sweep_plot
-
         x, y, color, facet, kind, logx, logy = view[2:]
         self._live = None
         with hold():
-            self._plot.render(sweep_plot(df, x, y, color=color, facet=facet, kind=kind,
+            self._plot.render(vz.sweep_plot(df, x, y, color=color, facet=facet, kind=kind,
                                          logx=logx, logy=logy, ylabel=ylab))
             if facet is None:
-                layers = sweep_layers(df, x, y, color, kind)
+                layers = vz.sweep_layers(df, x, y, color, kind)
                 self._fit_ranges(layers, logx, logy)
                 self._live = {"view": view, "layers": [(la.element, la.label) for la in layers]}
 
@@ -321,17 +307,15 @@ class SweepExplorer(Explorer):
         """Write `df` into the rendered plot when only the data changed (a new entry of an
         array output): no new figure, so the browser redraws only the glyphs. Returns False
         when the plot must be rendered anew (another view, other colour groups)."""
-        from workbench.viz.sweep import layer_columns, sweep_layers
-
         live = self._live
         if live is None or live["view"] != view:
             return False
         x, y, color, _, kind, logx, logy = view[2:]
-        layers = sweep_layers(df, x, y, color, kind)
+        layers = vz.sweep_layers(df, x, y, color, kind)
         if [(la.element, la.label) for la in layers] != live["layers"]:
             return False
         with hold():  # one message to the browser: one redraw
-            if not self._plot.write_layers([layer_columns(layer) for layer in layers]):
+            if not self._plot.write_layers([vz.layer_columns(layer) for layer in layers]):
                 return False
             self._fit_ranges(layers, logx, logy)
             self._plot.set_axis_label("y", ylab)
@@ -340,12 +324,10 @@ class SweepExplorer(Explorer):
     def _fit_ranges(self, layers, logx: bool, logy: bool) -> None:
         """Fit the plot's axes to the layers' data (10% padding, in log10 on a log axis);
         the reset tool returns to this fit. A categorical axis keeps its factors."""
-        from workbench.viz.sweep import layers_extent, padded
-
         for axis, log in (("x", logx), ("y", logy)):
-            extent = layers_extent(layers, axis, log)
+            extent = vz.layers_extent(layers, axis, log)
             if extent is not None:
-                self._plot.set_range(axis, *padded(*extent, log=log), reset=True)
+                self._plot.set_range(axis, *vz.padded(*extent, log=log), reset=True)
 
     def export_data(self) -> pd.DataFrame | None:
         return self._plot_df

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import panel as pn
 
-from workbench.clustering.run import SELECTION_SAMPLE, choose_k
+from workbench.clustering.run import choose_k
 from workbench.clustering.settings import K_MAX, ClusteringSettings
 from workbench.ui.live import LiveFigure
 from workbench.viz.clustering import selection_curves
+from workbench.viz.text import selection_text
 
 
 class ChoosingKTab(pn.viewable.Viewer):
@@ -56,13 +57,4 @@ class ChoosingKTab(pn.viewable.Viewer):
             return
         self.figure.render(selection_curves(sel.table(), sel.suggested, k=k))
         self.drawn = sel
-        n = self.clusters.run.data.n
-        sample = f" on a random sample of {SELECTION_SAMPLE:,} points" \
-            if n > SELECTION_SAMPLE else ""
-        sug = ", ".join(f"{name} → **{v}**" for name, v in sel.suggested.items())
-        self.info.object = (
-            f"k-means for k = 1..{K_MAX}{sample} ({sel.seconds:.1f} s). Suggested: {sug}. "
-            "Dashed line: the k in the sidebar. Each rule is a heuristic: the elbow and the "
-            "silhouette favour round clusters, BIC favours Gaussian ones (moons need many), "
-            "and the eigengap counts the graph's components when it falls apart, else takes "
-            "the largest gap.")
+        self.info.object = selection_text(sel, self.clusters.run.data.n)

@@ -11,7 +11,6 @@ follows after the plots have gone out.
 
 from __future__ import annotations
 
-import numpy as np
 import panel as pn
 import param
 
@@ -21,17 +20,9 @@ from workbench.ui.base import later
 from workbench.ui.clustering.figures import LabelledPlot
 from workbench.ui.live import LiveFigure, hold
 from workbench.viz import clustering as vc
+from workbench.viz.text import READING, metrics_text, points_title
 
 SYNC_ASSIGN_LIMIT = 20_000  # up to this many points a missing labelling runs in the callback
-READING = ("**Reading it.** k-means cuts the plane into convex cells, so it cannot follow "
-           "moons or rings. Spectral clustering builds a graph of neighbours: its normalized "
-           "Laplacian has one (near) zero eigenvalue per well-separated group, and the gap "
-           "after them (red) estimates k. The eigenvectors map each group to a tight blob "
-           "(right), where k-means works.")
-
-
-def _fmt(v, fmt: str = "{:.3f}") -> str:
-    return "—" if v is None or (isinstance(v, float) and not np.isfinite(v)) else fmt.format(v)
 
 
 class ClustersTab(pn.viewable.Viewer):
@@ -59,7 +50,7 @@ class ClustersTab(pn.viewable.Viewer):
                                         css_classes=["wb-cl-metrics"])
         s = settings
         s.param.watch(self._on_costly, [*s.DATA, *s.GRAPH, *s.METHOD])
-        s.param.watch(self._on_cheap, list(s.CHEAP))
+        s.param.watch(explorer.guarded(self._on_cheap), list(s.CHEAP))
 
     def __panel__(self):
         return pn.Column(self.metrics, pn.Row(self.points, self.embedded,
@@ -130,29 +121,37 @@ class ClustersTab(pn.viewable.Viewer):
 
     # ------------------------------------------------------------------ cheap: k, assign
     def show_k(self) -> None:
-        """Show the run's labels for the settings' k: a lookup when labelled, else
-        labelled here (spectral, up to SYNC_ASSIGN_LIMIT points) or in the background."""
+        """Show the run's labels for the settings' k (see ``_labels_now``)."""
+        view = self._labels_now()
+        if view is not None:
+            self._show(view)
+
+    def _labels_now(self):
+        """The run's view for the settings' k when it can be had now: a lookup when
+        labelled, else labelled here (spectral, up to SYNC_ASSIGN_LIMIT points); else
+        None, the labelling started in the background (it shows them when done)."""
         run, s = self.run, self.settings
         if run is None:
-            return
+            return None
         k, assign = run.clamp(s.n_clusters), s.assign
         if run.has(k, assign, scores=False) or (
                 run.algorithm == "spectral" and run.data.n <= SYNC_ASSIGN_LIMIT):
-            self._show(run.at(k, assign, scores=False))
-            return
+            return run.at(k, assign, scores=False)
         verb = "Labelling" if run.algorithm == "spectral" else f"Fitting {run.algorithm} on"
         self.explorer.run_background(("labels", run.key, assign, k),
                                      lambda: run.at(k, assign), self._show,
                                      channel="labels",
                                      label=f"{verb} {run.data.n:,} points for k = {k}…")
+        return None
 
     def _on_cheap(self, *_) -> None:
-        """k or the labelling method moved: show_k -> run.at(k) -> _show -> the drawn
-        figures' label columns (``LabelledPlot.write``); then label the other k's."""
-        def go():
-            self.show_k()
-            self._prefetch()
-        self.explorer.guarded(go)()
+        """k or the labelling method moved (the guarded handler): ``run.at(k)`` ->
+        ``_show`` -> the drawn figures' label columns (``LabelledPlot.write`` ->
+        ``LiveFigure.patch``); then label the other k's."""
+        view = self._labels_now()
+        if view is not None:
+            self._show(view)
+        self._prefetch()
 
     def _prefetch(self) -> None:
         """Label (and score) every k of a spectral run in the background, nearest k first,
@@ -225,17 +224,8 @@ class ClustersTab(pn.viewable.Viewer):
     def _points_key(self) -> tuple:
         return (self.run.data.key, self.run.algorithm)
 
-    def _points_title(self) -> str:
-        d = self.run.data.dataset
-        name = d.name
-        if name == "two_gaussians":
-            name = "two Gaussians (signal axis, one noise axis)"
-        elif d.X.shape[1] > 2:
-            name += f" ({d.X.shape[1]}-D, top 2 principal components)"
-        return f"{name}: {d.n:,} points, {self.run.algorithm}"
-
     def _draw_points(self) -> None:
-        data, title = self.run.data, self._points_title()
+        data, title = self.run.data, points_title(self.run)
         self.points.show(
             self._points_key(), data.n,
             lambda lab, stream: vc.cluster_scatter(data.plane, lab, title=title, height=420,
@@ -289,27 +279,4 @@ class ClustersTab(pn.viewable.Viewer):
             self._draw_spectrum()
 
     def _draw_metrics(self) -> None:
-        v, run, g = self.view, self.run, self.graph
-        s = v.scores
-        times = []
-        if run.algorithm == "spectral":
-            times = [f"graph {g.graph_seconds:.2f} s", f"embedding {g.embed_seconds:.2f} s "
-                     f"({g.matvecs} solves)", f"labels {v.seconds * 1e3:.0f} ms"]
-        else:
-            times = [f"fit {v.seconds:.2f} s"]
-            if "init_s" in v.info:
-                times.append(f"seeding {v.info['init_s'] * 1e3:.0f} ms, "
-                             f"{v.info['n_iter']} iterations")
-        extra = f" · **PPP chose k = {v.info['k_chosen']}** (BIC)" if "k_chosen" in v.info \
-            else ""
-        gap = ""
-        if g is not None:
-            gap = (f" · eigengap estimate **k = {g.eigengap()}**"
-                   + (f" ({g.components} graph components)" if g.components > 1 else ""))
-        truth = "" if run.data.dataset.labels is not None else \
-            " (no true labels: ARI/NMI undefined)"
-        self.metrics.object = (
-            f"**ARI** {_fmt(s.ari)} · **NMI** {_fmt(s.nmi)} · **accuracy** "
-            f"{_fmt(s.accuracy)} · **silhouette** {_fmt(s.silhouette)} (2,000-point sample) "
-            f"· **inertia** {_fmt(s.inertia, '{:.4g}')} · clusters found {s.n_clusters}"
-            f"{extra}{gap}{truth}<br>**time**: {', '.join(times)}")
+        self.metrics.object = metrics_text(self.view, self.run, self.graph)

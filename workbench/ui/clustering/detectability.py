@@ -17,6 +17,7 @@ from workbench.clustering.detectability import detectability_curve, spectral_spl
 from workbench.clustering.settings import DetectabilitySettings
 from workbench.ui.live import LiveFigure, hold
 from workbench.viz import clustering as vc
+from workbench.viz.text import split_text
 
 
 class DetectabilityTab(pn.viewable.Viewer):
@@ -121,20 +122,11 @@ class DetectabilityTab(pn.viewable.Viewer):
         title = f"Top singular vector's entries at signal {r.signal:.2f}"
         with hold():
             if self._hist_dims == (n, d) and self.hist_figure.figure is not None:
-                for name, cols in vc.projection_histogram_columns(r.projection,
-                                                                  r.truth).items():
-                    self.hist_figure.write(name, cols)
-                self.hist_figure.set_title(title)
+                self.hist_figure.write_columns({"sources": vc.projection_histogram_columns(
+                    r.projection, r.truth), "title": title})
             else:
                 self.hist_figure.render(vc.projection_histogram(r.projection, r.truth,
                                                                 title=title),
                                         auto_range=("x", "y"), starts={"y": 0.0})
                 self._hist_dims = (n, d)
-        side = "above" if r.signal > r.threshold else "below"
-        self.info.object = (
-            f"x = y·μ + z with z ~ N(0, I) in d = {d:,} dimensions, n = {n:,} points, "
-            f"‖μ‖ = {r.signal:.2f}, {side} the threshold (d/n)^¼ = {r.threshold:.3f}. "
-            f"Spectral split (sign of the top singular vector): **accuracy "
-            f"{r.accuracy:.3f}** (theory {r.theory:.3f}, chance 0.5). Below the "
-            "threshold the top direction of the data is noise: no method finds the "
-            "clusters as n, d grow; above, it tilts towards μ and the two bumps separate.")
+        self.info.object = split_text(r, n, d)

@@ -16,17 +16,16 @@ import pandas as pd
 import panel as pn
 
 from workbench.clustering.settings import ClusteringSettings, DetectabilitySettings
-from workbench.ui.base import Explorer, undelayed
+from workbench.ui.base import Explorer, section, undelayed
 from workbench.ui.clustering.choosing_k import ChoosingKTab
 from workbench.ui.clustering.clusters import ClustersTab
 from workbench.ui.clustering.detectability import DetectabilityTab
 from workbench.ui.clustering.grid import GridTab
-from workbench.ui.clustering.urls import SettingsURL
 
 CLUSTERS, GRID, CHOOSING_K, DETECTABILITY = range(4)
 
 
-class ClusteringExplorer(SettingsURL, Explorer):
+class ClusteringExplorer(Explorer):
     """Cluster toy datasets with k-means, spectral clustering and mixtures; see the
     Laplacian spectrum, the spectral embedding, a comparison grid and detectability.
     ``settings`` and ``detectability.settings`` hold what is shown; keyword arguments
@@ -94,9 +93,6 @@ class ClusteringExplorer(SettingsURL, Explorer):
 
     def controls(self) -> list:
         p = self.settings.param
-
-        def section(text):
-            return pn.pane.Markdown(f"**{text}**", margin=(12, 5, 0, 5))
 
         return [
             undelayed(pn.widgets.IntSlider.from_param(p.n_clusters,

@@ -11,6 +11,7 @@ from workbench.clustering.compare import ALGORITHMS, GRID_DATASETS, GRID_SAMPLES
 from workbench.clustering.settings import ClusteringSettings
 from workbench.ui.live import LiveFigure
 from workbench.viz.clustering import comparison_grid
+from workbench.viz.text import grid_text
 
 
 class GridTab(pn.viewable.Viewer):
@@ -70,10 +71,4 @@ class GridTab(pn.viewable.Viewer):
             return
         self.figure.render(comparison_grid(list(self.cells.values()), list(GRID_DATASETS),
                                            list(ALGORITHMS)))
-        total = len(GRID_DATASETS) * len(ALGORITHMS)
-        s = self.settings
-        self.info.object = (
-            f"**{len(self.cells)}/{total} cells** · {GRID_SAMPLES:,} points each, noise "
-            f"x{s.noise:g}, seed {s.seed} (the sidebar's noise and seed). Rows: datasets; "
-            "columns: algorithms, each with the true number of clusters (PPP chooses its "
-            "own k by BIC). Titles: fit time and ARI against the true labels.")
+        self.info.object = grid_text(len(self.cells), self.settings)

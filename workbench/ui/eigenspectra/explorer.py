@@ -20,7 +20,7 @@ import param
 from workbench.eigenspectra.settings import EigenspectraSettings, RMTSettings
 from workbench.errors import InputFormatError
 from workbench.io import UPLOAD_MAX_BYTES
-from workbench.ui.base import Explorer, later, undelayed, while_session_lives
+from workbench.ui.base import Explorer, later, section, undelayed, while_session_lives
 from workbench.ui.eigenspectra.collapse import CollapseTab
 from workbench.ui.eigenspectra.layers import LayersTab
 from workbench.ui.eigenspectra.random_matrices import RandomMatricesTab
@@ -191,64 +191,12 @@ class EigenspectraExplorer(Explorer):
             self.settings.model = "upload"
 
     # ------------------------------------------------------------------ URL state
-    # The URL names are the settings' parameter names (rmt_ + name for the demos): the
-    # base class syncs the explorer's own parameters, these live on its sub-objects.
-    def _url_targets(self) -> dict:
-        """{URL name: (parameterized object, parameter name)}."""
-        out = {}
-        for name in self.url_params:
-            if name.startswith(RMT_PREFIX):
-                out[name] = (self.rmt, name[len(RMT_PREFIX):])
-            else:
-                out[name] = (self.settings, name)
-        return out
+    def _url_owner(self, name: str):
+        """The URL names are the settings' (``rmt_`` + name for the demos')."""
+        return self.rmt if name.startswith(RMT_PREFIX) else self.settings
 
-    def sync_url(self) -> None:
-        loc = pn.state.location
-        if loc is None:
-            return
-        self._restore_from_url(loc.query_params)
-        self._url_pending = False
-        self._write_url()
-        for obj in (self.settings, self.rmt):
-            names = [p for o, p in self._url_targets().values() if o is obj]
-            obj.param.watch(self._on_url_param, names)
-
-    def _restore_from_url(self, query: dict) -> None:
-        updates: dict = {}  # object -> {parameter: value}, applied at once per object
-        for name, (obj, pname) in self._url_targets().items():
-            if name not in query:
-                continue
-            value = query[name]
-            try:
-                value = obj.param[pname].deserialize(value)
-            except Exception:  # noqa: BLE001 - parse_query already decoded JSON values
-                pass
-            if value != getattr(obj, pname):
-                updates.setdefault(obj, {})[pname] = value
-        bad = []
-        for obj, values in updates.items():
-            try:
-                obj.param.update(**values)
-                continue
-            except Exception:  # noqa: BLE001 - a hand-edited link must not break the page
-                pass
-            for pname, value in values.items():  # apply what can be applied, one by one
-                try:
-                    setattr(obj, pname, value)
-                except Exception as exc:  # noqa: BLE001
-                    bad.append(f"{pname}={value!r} ({exc})")
-        if bad:
-            self.show_error("Some link parameters could not be applied: " + "; ".join(bad))
-
-    def _url_query(self) -> dict[str, str]:
-        import json
-
-        query = {}
-        for name, (obj, pname) in self._url_targets().items():
-            value = obj.param[pname].serialize(getattr(obj, pname))
-            query[name] = value if isinstance(value, str) else json.dumps(value)
-        return query
+    def _url_param(self, name: str) -> str:
+        return name[len(RMT_PREFIX):] if name.startswith(RMT_PREFIX) else name
 
     # ------------------------------------------------------------------ export, layout
     def export_data(self) -> pd.DataFrame | None:
@@ -256,9 +204,6 @@ class EigenspectraExplorer(Explorer):
 
     def controls(self) -> list:
         p = self.settings.param
-
-        def section(text):
-            return pn.pane.Markdown(f"**{text}**", margin=(12, 5, 0, 5))
 
         return [
             undelayed(pn.widgets.IntSlider.from_param(p.layer, name="Layer (or click a bar)")),

@@ -2,7 +2,7 @@
 and the KS scan. Each figure is rendered once per fit table (per tab visit) and a layer,
 bins or fit-option change writes new data into it:
 
-    handler -> FitTable.at / EigenspectraRun.at -> viz *_columns -> write_columns
+    handler -> FitTable.at / EigenspectraRun.at -> viz *_columns -> LiveFigure.write_columns
 """
 
 from __future__ import annotations
@@ -12,62 +12,9 @@ import pandas as pd
 import panel as pn
 
 from workbench.ui.base import later, served
-from workbench.ui.eigenspectra.kit import set_limits, write_columns
 from workbench.ui.live import LiveFigure
-
-HEALTH_LEGEND = (
-    "<span style='color:#2ca02c'>&#9632;</span> typical 2 &lt; alpha &lt; 6 &nbsp; "
-    "<span style='color:#d62728'>&#9632;</span> over-trained / very heavy tail (&lt; 2) "
-    "&nbsp; <span style='color:#ff7f0e'>&#9632;</span> under-trained (&gt; 6) &nbsp; "
-    "<span style='color:#8c6d31'>&#9632;</span> exponential tail &nbsp; "
-    "<span style='color:#7f7f7f'>&#9632;</span> fit failed (reason in the hover)")
-
-
-def layer_text(view) -> str:
-    """The Markdown under the layer's title: its metrics, fits and notes."""
-    lf = view.fit
-    r, pl = lf.row, lf.powerlaw
-    lines = [f"**{r['name']}** ({r['layer_type']}, {r['N']} x {r['M']}"
-             + (f", {r['rf']} kernel positions pooled" if r["rf"] > 1 else "") + ")",
-             f"- alpha = **{r['alpha']:.3f}** ± {r['sigma']:.3f} (KS D = {r['D']:.3f}), "
-             f"xmin = {r['xmin']:.4g}, {r['num_pl_spikes']} eigenvalues in the tail",
-             f"- alpha_weighted = {r['alpha_weighted']:.3f}, log_norm = "
-             f"{r['log_norm']:.3f}, stable rank = {r['stable_rank']:.2f}, "
-             f"entropy = {r['entropy']:.3f}"]
-    if lf.mp is not None:
-        lines.append(f"- MP bulk edge lambda+ = {lf.mp.lambda_plus:.4g} (entry std "
-                     f"{lf.mp.sigma_mp:.3g}); **{lf.mp.num_spikes} spikes** above it")
-    if lf.rand_mp is not None:
-        lines.append(f"- shuffled weights: {lf.rand_mp.num_spikes} spikes (correlation "
-                     f"traps), JS distance to the real ESD {r['rand_distance']:.3f}")
-    if pl.fit == "truncated_power_law" and pl.ok:
-        lines.append(f"- truncated power law: Lambda = {pl.Lambda:.3g}")
-    if r.get("num_fingers"):
-        lines.append(f"- clipped {r['num_fingers']} finger eigenvalue(s); alpha before: "
-                     f"{r['raw_alpha']:.3f}")
-    if r.get("reason"):
-        lines.append(f"- note: {r['reason']}")
-    if not pl.ok:
-        lines.append("- **fit failed**: the reason above says why")
-    return "\n".join(lines)
-
-
-def summary_text(fits, table: pd.DataFrame, epoch, farms: bool) -> str:
-    """The line above the bars: model, layers, mean alphas, warnings, time."""
-    from workbench.eigenspectra import summary
-
-    run = fits.run
-    s = summary(table)
-    counts = table["warning"].value_counts()
-    ep = f" · epoch {run.epoch_of(epoch)}" if run.epochs else ""
-    return (
-        f"**{run.label}**{ep}{' · FARMS ESD' if farms else ''} · {len(table)} layers "
-        f"analyzed, {len(run.skipped)} arrays skipped (biases, norms, tiny; see the Table "
-        f"tab) · mean alpha **{s.get('alpha', float('nan')):.2f}**, mean alpha_weighted "
-        f"{s.get('alpha_weighted', float('nan')):.2f} · "
-        f"{int(counts.get('over-trained', 0))} over-trained (< 2), "
-        f"{int(counts.get('under-trained', 0))} under-trained (> 6), "
-        f"{int(counts.get('fit failed', 0))} failed · eigenvalues in {run.seconds:.2f} s")
+from workbench.viz import eigenspectra as ve
+from workbench.viz.text import HEALTH_LEGEND, layer_text, summary_text
 
 
 class LayersTab(pn.viewable.Viewer):
@@ -117,16 +64,14 @@ class LayersTab(pn.viewable.Viewer):
             self.show(self.explorer.fits)
 
     def _draw_bars(self) -> None:
-        from workbench.viz.eigenspectra import alpha_bars, alpha_ylim, bars_columns
-
         df = self.table
         selected = self._selected_name()
         names = tuple(df["name"])
         if names == self._bar_names and self.bars.figure is not None:
-            self.bars.write("Alpha", bars_columns(df, selected))
-            set_limits(self.bars, "y", alpha_ylim(df))
+            self.bars.write("Alpha", ve.bars_columns(df, selected))
+            self.bars.set_range("y", *ve.alpha_ylim(df), reset=True)
             return
-        self.bars.render(alpha_bars(df, selected))
+        self.bars.render(ve.alpha_bars(df, selected))
         self.bars.source("Alpha").selected.on_change("indices", self._on_bar_tap)
         self._bar_names = names
 
@@ -140,8 +85,6 @@ class LayersTab(pn.viewable.Viewer):
         """The selected layer into the ESD and KS figures: the table's fit, or (``refit``,
         or the table not yet refitted for the current options) a fresh fit of that layer.
         The bar outline and the text follow once the figures are sent."""
-        from workbench.viz.eigenspectra import esd_columns, esd_plot, ks_columns, ks_plot
-
         fits, s = self.explorer.fits, self.settings
         if fits is None:
             return
@@ -152,10 +95,10 @@ class LayersTab(pn.viewable.Viewer):
             view = fits.at(s.layer, epoch=s.epoch, bins=s.bins)
         self.view = view
         if self.esd.figure is None:
-            self.esd.render(esd_plot(view, complete=True))
-            self.ks.render(ks_plot(view, complete=True))
-        write_columns(self.esd, esd_columns(view))
-        write_columns(self.ks, ks_columns(view))
+            self.esd.render(ve.esd_plot(view, complete=True))
+            self.ks.render(ve.ks_plot(view, complete=True))
+        self.esd.write_columns(ve.esd_columns(view))
+        self.ks.write_columns(ve.ks_columns(view))
         later(self.explorer.guarded(self._after_draw))
 
     def _refit(self, *_events) -> None:
@@ -166,14 +109,12 @@ class LayersTab(pn.viewable.Viewer):
 
     def _after_draw(self) -> None:
         """Outline the shown layer's bar (only its outline column is sent) and describe it."""
-        from workbench.viz.eigenspectra import selected_line
-
         view = self.view
         if view is None:
             return
         if self.bars.figure is not None:
             src = self.bars.source("Alpha")
-            line = selected_line(src.data["name"], view.name)
+            line = ve.selected_line(src.data["name"], view.name)
             if not np.array_equal(line, src.data["line"]):
                 src.data.update(line=line, line_width=line)
         self.info.object = layer_text(view)

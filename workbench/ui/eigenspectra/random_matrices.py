@@ -10,34 +10,12 @@ import param
 from workbench.eigenspectra.settings import RMTSettings
 from workbench.ui.base import while_session_lives
 from workbench.ui.live import LiveFigure
+from workbench.viz import eigenspectra as ve
+from workbench.viz.text import RMT_NOTE, demos_text
 
-NOTE = (
-    "**How to read these.** *MP*: the eigenvalues of W^T W / N of a noise matrix fill the "
-    "Marchenko–Pastur bulk; nothing sits above lambda+. *BBP*: plant a direction of "
-    "strength theta in the covariance; above sqrt(gamma) one eigenvalue leaves the bulk and "
-    "its eigenvector aligns with the planted one (overlap); below, the signal is invisible. "
-    "*Semicircle*: a symmetric noise matrix. *Heavy tails*: entries with P(|w| > t) ~ "
-    "t^-mu give an ESD with a power-law tail, the signature trained layers show (alpha "
-    "between 2 and 6).")
 SLIDER_NAMES = {"Q": "Aspect ratio Q = N/M", "sigma": "Entry std sigma",
                 "theta": "Spike strength theta (BBP)", "mu": "Heavy-tail exponent mu",
                 "M": "Size M", "seed": "Seed"}
-
-
-def demos_text(d) -> str:
-    """The Markdown above the figures: each demo against its theory."""
-    lo, hi = d.mp_edges
-    return (
-        f"W is {d.N} x {d.M} (Q = {d.Q:.2f}, gamma = M/N = {d.gamma:.3f}). "
-        f"**MP**: bulk on [{lo:.3g}, {hi:.3g}], largest sample {d.mp[-1]:.3g}. "
-        f"**BBP**: threshold sqrt(gamma) = {d.bbp_threshold:.3f}; theta = {d.theta:.2f} is "
-        f"{'above: an outlier at' if d.above_threshold else 'below: no outlier, the top stays at'} "
-        f"{d.spike_location:.3f} (observed {d.spiked[-1]:.3f}); overlap "
-        f"|<v, u>|^2 = {d.overlap:.3f} (theory {d.spike_overlap:.3f}). "
-        f"**Heavy tails**: entries with tail exponent mu = {d.mu:.1f} give a fitted "
-        f"alpha = {d.heavy_fit.alpha:.2f}"
-        + (f" (theory 1 + mu/2 = {d.heavy_alpha:.2f})." if d.mu < 2
-           else " (mu >= 2: no universal exponent)."))
 
 
 class RandomMatricesTab(pn.viewable.Viewer):
@@ -74,20 +52,12 @@ class RandomMatricesTab(pn.viewable.Viewer):
                                      label="Sampling random matrices…")
 
     def show(self, d) -> None:
-        from workbench.viz.eigenspectra import (
-            bbp_plot,
-            heavy_tail_plot,
-            mp_demo_plot,
-            overlap_plot,
-            semicircle_plot,
-        )
-
         f = self.figures
-        f["mp"].render(mp_demo_plot(d.mp, d.Q_eff, d.sigma))
-        f["bbp"].render(bbp_plot(d.spiked, d.theta, d.gamma, d.overlap))
-        f["overlap"].render(overlap_plot(d.gamma, observed=(d.theta, d.overlap)))
-        f["wigner"].render(semicircle_plot(d.wigner, d.sigma))
-        f["heavy"].render(heavy_tail_plot(d.heavy, d.mu, d.heavy_fit))
+        f["mp"].render(ve.mp_demo_plot(d.mp, d.Q_eff, d.sigma))
+        f["bbp"].render(ve.bbp_plot(d.spiked, d.theta, d.gamma, d.overlap))
+        f["overlap"].render(ve.overlap_plot(d.gamma, observed=(d.theta, d.overlap)))
+        f["wigner"].render(ve.semicircle_plot(d.wigner, d.sigma))
+        f["heavy"].render(ve.heavy_tail_plot(d.heavy, d.mu, d.heavy_fit))
         self.info.object = demos_text(d)
         self.demos = d
 
@@ -106,6 +76,6 @@ class RandomMatricesTab(pn.viewable.Viewer):
             self.controls(), self.info,
             pn.Row(f["mp"], f["bbp"], sizing_mode="stretch_width"),
             pn.Row(f["overlap"], f["wigner"], sizing_mode="stretch_width"),
-            pn.Row(f["heavy"], pn.pane.Markdown(NOTE, sizing_mode="stretch_width"),
+            pn.Row(f["heavy"], pn.pane.Markdown(RMT_NOTE, sizing_mode="stretch_width"),
                    sizing_mode="stretch_width"),
             sizing_mode="stretch_width")

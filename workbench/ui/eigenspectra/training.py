@@ -12,6 +12,8 @@ import panel as pn
 from workbench.eigenspectra.settings import MLP_EPOCHS
 from workbench.ui.base import while_session_lives
 from workbench.ui.live import LiveFigure
+from workbench.viz import eigenspectra as ve
+from workbench.viz.text import training_text
 
 MLP_RUN_KEY = ("spectra", "mlp", False, False)  # EigenspectraSettings(model="mlp").run_key()
 
@@ -62,20 +64,11 @@ class TrainingTab(pn.viewable.Viewer):
                                      label="Fitting every checkpoint…")
 
     def show(self, fits) -> None:
-        from workbench.viz.eigenspectra import alpha_trajectories
-
         run = fits.run
         self.traj = fits.trajectories()
-        self.figure.render(alpha_trajectories(self.traj[["epoch", "name", "alpha"]]))
+        self.figure.render(ve.alpha_trajectories(self.traj[["epoch", "name", "alpha"]]))
         self.button.visible = False
-        acc = run.accuracy
-        self.info.object = (
-            "**Digits MLP 64-256-128-10**, SGD with momentum, checkpoints at epochs "
-            f"{', '.join(map(str, run.epochs))}. Test accuracy: "
-            + ", ".join(f"{e}: {a:.0%}" for e, a in acc.items())
-            + ". As the network learns, the ESDs of its weight matrices grow heavy tails "
-            "and alpha falls from its random-init value. Pick *digits MLP* as the model to "
-            "inspect one checkpoint's layers.")
+        self.info.object = training_text(run)
 
     def __panel__(self):
         return pn.Column(self.info, self.button, self.figure, sizing_mode="stretch_width")

@@ -11,8 +11,6 @@ are the URL's query names.
 
 from __future__ import annotations
 
-import json
-
 import panel as pn
 import param
 
@@ -20,10 +18,11 @@ from workbench.backends.threads import capped
 from workbench.hessian.experiments import PRESETS
 from workbench.hessian.run import check_settings, run_hessian
 from workbench.hessian.settings import ExperimentSettings, HessianSettings, fields
-from workbench.ui.base import Explorer, _on_session, later, undelayed
+from workbench.ui.base import Explorer, later, undelayed
 from workbench.ui.hessian.approximations import ApproximationsTab
 from workbench.ui.hessian.controls import settings_controls
 from workbench.ui.hessian.tabs import CompareTab, SpectrumTab, TrainingTab
+from workbench.viz.text import hessian_summary
 
 DEMOS = {"bulk + outliers (Sagun et al.)": "bulk_and_outliers",
          "edge of stability (Cohen et al.)": "edge_of_stability", "custom": None}
@@ -43,7 +42,7 @@ def _status_updater(explorer: Explorer, label: str):
         pct = int(10 * frac) * 10
         if pct != last[0] and not explorer.detached():
             last[0] = pct
-            _on_session(doc, lambda: explorer.set_status(f"{label} {pct}%"))
+            later(lambda: explorer.set_status(f"{label} {pct}%"), doc=doc)
 
     return progress
 
@@ -57,7 +56,7 @@ class HessianExplorer(Explorer):
     description = ("Train a small network and watch its loss curvature: spectral density "
                    "with outliers, top eigenvalues, trace, sharpness vs 2/η, and Hessian vs "
                    "Gauss-Newton vs Fisher.")
-    url_params = ("broadening", "checkpoint", "logy", "demo")  # + URL_FIELDS (settings)
+    url_params = ("broadening", "checkpoint", "logy", "demo", *URL_FIELDS)
 
     broadening = param.Number(default=1.0, bounds=(0.25, 4.0), step=0.25,
                               doc="Density broadening (x the estimator's own width)")
@@ -230,16 +229,7 @@ class HessianExplorer(Explorer):
 
     def _update_text(self, view) -> None:
         """Summary and checkpoint slider label of `view` (reads the run; no products)."""
-        res = self.result.experiment
-        self._summary.object = (
-            f"**{res.num_params:,} parameters**, {res.dataset.num_samples} samples · "
-            f"step {view.step}: loss {view.loss:.4g}, accuracy {view.accuracy:.1%} · "
-            f"λ1 = {view.top_values[0]:.4g}, λmin = {view.min_value:.3g} · "
-            f"trace = {view.trace:.4g} ± {view.trace_std:.2g} (XTrace) · "
-            f"**{view.num_outliers} outliers** above the bulk, "
-            f"{view.near_zero_mass:.0%} of the spectrum within 5% of λ1 of zero · "
-            f"{view.num_matvecs:,} Hessian-vector products" +
-            ("" if view.checkpoints_ready else " (earlier checkpoints: computing…)"))
+        self._summary.object = hessian_summary(self.result.experiment, view)
         self._checkpoint_widget.name = f"Checkpoint shown (step {view.step})"
         self._checkpoint_widget.disabled = not view.checkpoints_ready
 
@@ -249,40 +239,8 @@ class HessianExplorer(Explorer):
             return None
         return self.result.export(self.checkpoint, self.broadening)
 
-    # ------------------------------------------------------------------ URL state
-    def sync_url(self) -> None:
-        """The explorer's URL parameters and the settings' (by their own names)."""
-        super().sync_url()
-        if self.url_params and pn.state.location is not None:
-            self.settings.param.watch(self._on_url_param, URL_FIELDS)
-
-    def _restore_from_url(self, query: dict) -> None:
-        s, updates, bad = self.settings, {}, []
-        for name in URL_FIELDS:
-            if name in query:
-                try:
-                    value = s.param[name].deserialize(query[name])
-                except Exception:  # noqa: BLE001 - parse_query already decoded JSON values
-                    value = query[name]
-                if value != getattr(s, name):
-                    updates[name] = value
-        for name, value in updates.items():  # one by one: a bad value keeps the others
-            try:
-                setattr(s, name, value)
-            except Exception as exc:  # noqa: BLE001 - a hand-edited link must not break
-                bad.append(f"{name}={value!r} ({exc})")
-        super()._restore_from_url(query)
-        if bad:
-            self.show_error("Some link parameters could not be applied: " + "; ".join(bad))
-
-    def _url_query(self) -> dict[str, str]:
-        query = super()._url_query()
-        for name in URL_FIELDS:
-            value = getattr(self.settings, name)
-            if value is not None:
-                value = self.settings.param[name].serialize(value)
-                query[name] = value if isinstance(value, str) else json.dumps(value)
-        return query
+    def url_sources(self) -> list:
+        return [self.settings]  # the settings keep their own names in the URL
 
     # ------------------------------------------------------------------ layout
     def controls(self) -> list:

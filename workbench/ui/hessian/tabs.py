@@ -13,39 +13,13 @@ import panel as pn
 
 from workbench.ui.live import LiveFigure, set_changed
 from workbench.viz import hessian as vh
-
-BULK_TEXT = (
-    "**Bulk and outliers** (Sagun et al. 2017). After training, almost all eigenvalues sit "
-    "in a bulk near zero and a few outliers (red spikes) stand apart, about one per class "
-    "(C−1 to C). Change the number of classes and count the spikes; widen the network and "
-    "the bulk at zero takes a larger share of the spectrum while the outliers stay; change "
-    "the separation of the data and the outliers move.")
-EOS_TEXT = (
-    "**Edge of stability** (Cohen et al. 2021). With full-batch gradient descent at step "
-    "size η, the sharpness (top Hessian eigenvalue) rises until it reaches 2/η, the largest "
-    "curvature at which GD is stable, and then hovers there while the loss keeps falling, "
-    "no longer monotonically. Pick the *edge of stability* demo and change η: the plateau "
-    "follows the dashed line. (With SGD or Adam the line is only a reference.)")
-COMPARE_TEXT = (
-    "**Hessian vs Gauss–Newton vs Fisher.** The GGN keeps only the curvature of the loss "
-    "in the network's outputs (J^T H_L J): it is positive semi-definite and, for "
-    "cross-entropy, equal to the true Fisher. The Hessian adds the network's own second "
-    "derivatives (its negative eigenvalues come from there). The empirical Fisher averages "
-    "g g^T of the per-sample gradients at the observed labels: it shrinks as the model "
-    "fits the data.")
+from workbench.viz import text as vt
 
 _WIDE = dict(sizing_mode="stretch_width")
 
 
 def _text(obj: str = "") -> pn.pane.Markdown:
     return pn.pane.Markdown(obj, **_WIDE)
-
-
-def _move(spans: list, step: int) -> None:
-    """Move marker lines (found once per render with ``LiveFigure.spans``: its search of
-    the figure costs tens of ms, too much for every slider step) to `step`."""
-    for span in spans:
-        set_changed(span, location=float(step))
 
 
 class SpectrumTab(pn.viewable.Viewer):
@@ -56,7 +30,6 @@ class SpectrumTab(pn.viewable.Viewer):
         self.density = LiveFigure("wb-hessian-density", min_height=340)
         self.top = LiveFigure("wb-hessian-top", min_height=300)
         self.over = LiveFigure("wb-hessian-over", min_height=300)
-        self._spans: list = []
 
     def figures(self) -> list[LiveFigure]:
         return [self.density, self.top, self.over]
@@ -71,7 +44,6 @@ class SpectrumTab(pn.viewable.Viewer):
                 steps, top, current_step=view.step,
                 title="Top eigenvalues at the checkpoints" if view.checkpoints_ready
                 else "Top eigenvalues (earlier checkpoints: computing…)"))
-            self._spans = self.over.spans()
         self.update(view, logy)
 
     def update(self, view, logy: bool, checkpoint: bool = True) -> None:
@@ -99,10 +71,10 @@ class SpectrumTab(pn.viewable.Viewer):
         self.top.set_factors("x", top["factors"])
         self.top.set_range("y", *top["ylim"])
         self.top.set_title(vh.top_eigs_title(view))
-        _move(self._spans, view.step)
+        self.over.move_spans(view.step)
 
     def __panel__(self):
-        return pn.Column(_text(BULK_TEXT), self.density, pn.Row(self.top, self.over, **_WIDE),
+        return pn.Column(_text(vt.BULK_TEXT), self.density, pn.Row(self.top, self.over, **_WIDE),
                          **_WIDE)
 
 
@@ -114,7 +86,6 @@ class TrainingTab(pn.viewable.Viewer):
         self.sharp = LiveFigure("wb-hessian-sharpness", min_height=300)
         self.loss = LiveFigure("wb-hessian-loss", min_height=300)
         self.info = _text()
-        self._spans: list = []
 
     def figures(self) -> list[LiveFigure]:
         return [self.sharp, self.loss]
@@ -126,24 +97,15 @@ class TrainingTab(pn.viewable.Viewer):
                                       [s.loss for s in snaps], current_step=view.step))
         self.sharp.render(vh.sharpness_plot(tr.sharpness_steps, tr.sharpness, lr,
                                             current_step=view.step))
-        self._spans = [*self.loss.spans(), *self.sharp.spans()]
-        s = run.sharpness()
-        if s is None:
-            self.info.object = ""
-            return
-        reached = (f"reached 0.9 × 2/η at step {s['first_step']}, then averaged "
-                   f"{s['mean_after']:.3g} (±{s['rel_spread_after']:.0%})"
-                   if s["first_step"] >= 0 else "stayed below 2/η")
-        self.info.object = (f"Sharpness {s['initial']:.3g} at step 0, max {s['max']:.3g}; "
-                            f"2/η = {s['threshold']:.3g}: {reached}. Optimizer: "
-                            f"{run.experiment.config.optimizer}, η = {lr:g}.")
+        self.info.object = vt.sharpness_text(run)
 
     def update(self, view) -> None:
         """Move the checkpoint markers to `view`'s step."""
-        _move(self._spans, view.step)
+        self.loss.move_spans(view.step)
+        self.sharp.move_spans(view.step)
 
     def __panel__(self):
-        return pn.Column(_text(EOS_TEXT), self.info, self.sharp, self.loss, **_WIDE)
+        return pn.Column(_text(vt.EOS_TEXT), self.info, self.sharp, self.loss, **_WIDE)
 
 
 class CompareTab(pn.viewable.Viewer):
@@ -167,20 +129,13 @@ class CompareTab(pn.viewable.Viewer):
         self.density.render(vh.compare_density_plot(cmp, logy=logy))
         self.update(cmp, logy)
         self.top.render(vh.compare_top_plot(cmp))
-        self.info.object = " · ".join(
-            f"**{kind}**: λ1 = {cmp.top_values[kind][0]:.4g}, λmin = "
-            f"{cmp.min_value[kind]:.3g}, trace = {cmp.trace[kind]:.4g} ± "
-            f"{cmp.trace_std[kind]:.2g}" for kind in cmp.curves) + " (at the last checkpoint)"
+        self.info.object = vt.compare_text(cmp)
 
     def update(self, cmp, logy: bool) -> None:
         """Write the comparison densities of `cmp` (a CompareView) into their figure."""
         if cmp is None or self.density.figure is None:
             return
-        cols = vh.compare_density_columns(cmp, logy=logy)
-        for label, data in cols["sources"].items():
-            self.density.write(label, data)
-        self.density.set_range("x", *cols["xlim"])
-        self.density.set_range("y", *cols["ylim"])
+        self.density.write_columns(vh.compare_density_columns(cmp, logy=logy), reset=False)
 
     def __panel__(self):
-        return pn.Column(_text(COMPARE_TEXT), self.info, self.density, self.top, **_WIDE)
+        return pn.Column(_text(vt.COMPARE_TEXT), self.info, self.density, self.top, **_WIDE)

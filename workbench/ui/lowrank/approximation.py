@@ -12,7 +12,9 @@ import numpy as np
 import panel as pn
 
 from workbench.lowrank.settings import METHOD_LABELS
-from workbench.ui.live import LiveFigure, hold, set_changed
+from workbench.ui.live import LiveFigure, hold
+from workbench.viz import lowrank as vl
+from workbench.viz.text import approximation_text
 
 
 class ApproximationTab(pn.viewable.Viewer):
@@ -25,18 +27,15 @@ class ApproximationTab(pn.viewable.Viewer):
         self.sv = LiveFigure(css_class="wb-lowrank-sv", min_height=300)
         self.stats = pn.pane.Markdown("", sizing_mode="stretch_width",
                                       css_classes=["wb-lowrank-stats"])
-        self._sv_marker = []      # the singular value plot's marker line, found per render
 
     def show_source(self, run, rank: int) -> None:
         """Render the matrix, a placeholder reconstruction sharing its zoom, and the
         singular values (with the path's estimates when the run has its path)."""
-        from workbench.viz.lowrank import matrix_image
-
         src = run.source
         m, n = src.shape
-        self.original.render(matrix_image(src.A, f"original ({m} x {n})", kind=src.kind,
+        self.original.render(vl.matrix_image(src.A, f"original ({m} x {n})", kind=src.kind,
                                           clim=src.clim))
-        self.recon.render(matrix_image(np.zeros(src.shape), "reconstruction: computing…",
+        self.recon.render(vl.matrix_image(np.zeros(src.shape), "reconstruction: computing…",
                                        kind=src.kind, clim=src.clim, colorbar=True))
         self.recon.figure.x_range = self.original.figure.x_range
         self.recon.figure.y_range = self.original.figure.y_range
@@ -45,49 +44,22 @@ class ApproximationTab(pn.viewable.Viewer):
     def show_path(self, run, rank: int) -> None:
         """Render the singular value decay, with the method's own estimates if it makes
         any."""
-        from workbench.viz.lowrank import singular_value_plot
-
         path = run.path
         est = path.base.singular_values if path is not None and path.base is not None \
             else None
         label = METHOD_LABELS.get(path.method, "") if path is not None else ""
-        self.sv.render(singular_value_plot(run.source.sv, int(rank), est, label))
-        # found once per render: LiveFigure.spans walks the whole Bokeh model graph
-        # (~50-150 ms a call on a busy server; a rank step must not pay it)
-        self._sv_marker = self.sv.spans()
+        self.sv.render(vl.singular_value_plot(run.source.sv, int(rank), est, label))
 
     def show(self, view, notice: str = "") -> None:
         """A rank step: write the view into the rendered figures (no re-render)."""
-        from workbench.viz.lowrank import matrix_image_columns, singular_value_columns
-
         with hold():
             if self.sv.figure is not None:
-                self.sv.write("kept", singular_value_columns(view))
-                for span in self._sv_marker:
-                    set_changed(span, location=view.rank + 0.5)
+                self.sv.write("kept", vl.singular_value_columns(view))
+                self.sv.move_spans(view.rank + 0.5)
             if view.approx is not None and self.recon.figure is not None:
-                self.recon.write(self.recon.names[0], matrix_image_columns(view.approx))
+                self.recon.write(self.recon.names[0], vl.matrix_image_columns(view.approx))
                 self.recon.set_title(f"{METHOD_LABELS[view.method]}, rank {view.rank}")
-            self.stats.object = self.numbers(view, notice)
-
-    @staticmethod
-    def numbers(view, notice: str = "") -> str:
-        """The table of numbers beside the singular values (Markdown)."""
-        k = view.rank
-        if view.approx is None:
-            return (f"**{view.label}** · rank {k} keeps {view.energy:.1%} of the energy "
-                    "(sum of s_i^2) · computing the approximation…")
-        m, n = view.shape
-        head = f"⚠ {notice}\n\n" if notice else ""
-        return head + (
-            f"| {view.label}: rank **{k}** of {min(m, n)} | |\n|:---|---:|\n"
-            f"| relative error ‖A − A_k‖_F / ‖A‖_F | **{view.fro:.4f}** |\n"
-            f"| optimum (truncated SVD, Eckart–Young) | {view.fro_opt:.4f} |\n"
-            f"| error / optimum | **{view.fro_ratio:.3f}×** |\n"
-            f"| energy kept by the optimum | {view.energy:.1%} |\n"
-            f"| numbers stored (m n = {m * n:,}) | {view.num_parameters:,} — "
-            f"**{view.compression:.1f}× smaller** |\n"
-            f"| decomposition time (once, at rank {view.max_rank}) | {view.seconds:.3f} s |")
+            self.stats.object = approximation_text(view, notice)
 
     def __panel__(self):
         return pn.Column(

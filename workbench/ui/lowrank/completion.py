@@ -12,6 +12,8 @@ import panel as pn
 from workbench.lowrank.run import completion_key, phase_diagram, run_completion
 from workbench.lowrank.settings import COMPLETION_SIZE, CompletionSettings
 from workbench.ui.live import LiveFigure, set_changed
+from workbench.viz import lowrank as vl
+from workbench.viz.text import completion_text
 
 _COMPLETION = ["fraction", "completion_rank", "completion_matrix", "true_rank",
                "completion_method"]
@@ -35,11 +37,9 @@ class PhaseDiagram(pn.viewable.Viewer):
                          channel="phase", label="Phase transition (24 completions)…")
 
     def show(self, table: pd.DataFrame) -> None:
-        from workbench.viz.lowrank import phase_transition_plot
-
         self.table = table
         s = self._owner
-        self.figure.render(phase_transition_plot(table, float(s.fraction)).opts(
+        self.figure.render(vl.phase_transition_plot(table, float(s.fraction)).opts(
             title=f"When is completion possible? ({COMPLETION_SIZE} x {COMPLETION_SIZE}, "
                   f"rank {s.true_rank})"))
         # the dotted line (the dashed one marks the degrees of freedom), found per render
@@ -89,25 +89,15 @@ class CompletionTab(pn.viewable.Viewer):
                          channel="completion", label="Completing the matrix…")
 
     def show(self, done) -> None:
-        from workbench.viz.lowrank import completion_history_plot, matrix_image
-
         self.result = done
         res, mask = done.result, done.mask
-        self.masked.render(matrix_image(done.observed, f"observed {mask.mean():.0%} (grey: "
+        self.masked.render(vl.matrix_image(done.observed, f"observed {mask.mean():.0%} (grey: "
                                         "missing)", kind=done.kind, clim=done.clim,
                                         height=280))
-        self.recovered.render(matrix_image(res.X, f"recovered, rank {res.rank}",
+        self.recovered.render(vl.matrix_image(res.X, f"recovered, rank {res.rank}",
                                            kind=done.kind, clim=done.clim, height=280))
-        self.history.render(completion_history_plot(done.history))
-        m, n = done.truth.shape
-        head = (f"**Recovered** to {res.final_error:.1e} (relative error on all entries)"
-                if res.recovered else f"**Not recovered** (to 1e-6): relative error "
-                f"{res.final_error:.2e} on all entries")
-        self.status.object = (
-            f"{head}  \n{int(mask.sum()):,} observed entries = "
-            f"{mask.sum() / done.dof:.2f}× the {done.dof:,} degrees of freedom of a "
-            f"rank-{res.rank} {m} x {n} matrix · {len(res.history)} sweeps, "
-            f"{res.seconds_per_sweep * 1e3:.1f} ms per sweep")
+        self.history.render(vl.completion_history_plot(done.history))
+        self.status.object = completion_text(done)
         self.phase.mark(done.fraction)
 
     def __panel__(self):

@@ -14,7 +14,8 @@ import panel as pn
 
 from workbench.lowrank.settings import METHOD_LABELS
 from workbench.ui.base import served
-from workbench.ui.live import LiveFigure, set_changed
+from workbench.ui.live import LiveFigure
+from workbench.viz import lowrank as vl
 
 
 class CurvesTab(pn.viewable.Viewer):
@@ -28,28 +29,24 @@ class CurvesTab(pn.viewable.Viewer):
         self.active = False   # the tab is shown
         self.stale = False    # the figure waits for its tab (served pages)
         self._table_rank = None
-        self._markers = []    # the rank markers, found once per render (see show)
 
     def show_curves(self, run, rank: int) -> None:
         """Render the curves of `run` (empty axes before they are computed); deferred
         until the tab is shown on a served page."""
-        from workbench.viz.lowrank import error_vs_rank_plot
-
         if served(pn.state.curdoc) and not self.active:
             self.stale = True
             return
         self.stale = False
         df = run.curves.table if run.curves is not None else pd.DataFrame()
-        self.figure.render(error_vs_rank_plot(df, int(rank), labels=METHOD_LABELS))
-        # LiveFigure.spans walks the whole model graph of the two panels (~100-200 ms on
-        # a busy server): once per render, not per rank step
-        self._markers = self.figure.spans()
+        self.figure.render(vl.error_vs_rank_plot(df, int(rank), labels=METHOD_LABELS))
+        # the two panels' rank markers, found now: a layout's search walks its whole
+        # model graph (~100-200 ms on a busy server), too much for a rank step
+        self.figure.spans()
         self._table_rank = -1
 
     def show(self, view) -> None:
         """A rank step: move the markers; the table when its nearest rank changed."""
-        for span in self._markers:
-            set_changed(span, location=float(view.rank))
+        self.figure.move_spans(view.rank)
         if view.table_rank != self._table_rank:
             self._table_rank = view.table_rank
             self.table.value = view.table

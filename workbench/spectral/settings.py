@@ -1,0 +1,32 @@
+"""Settings of the spectral engine playground (``run_playground``), declared once: the
+engine explorer (``workbench.ui.engine``) takes its costly parameters and their URL names
+from here."""
+
+from __future__ import annotations
+
+import param
+
+SIZES = [500, 1000, 2000, 5000, 10000, 20000]
+KINDS = ["bulk+outliers", "marchenko-pastur", "clustered", "indefinite", "degenerate",
+         "well-separated"]
+
+
+class PlaygroundSettings(param.Parameterized):
+    """What ``run_playground`` computes: the test spectrum, its size, the Lanczos budget,
+    the probes, the race's k and the seed."""
+
+    spectrum = param.Selector(default="bulk+outliers", objects=KINDS, doc="Test spectrum")
+    n = param.Selector(default=2000, objects=SIZES, doc="Dimension of the operator")
+    max_steps = param.Integer(default=40, bounds=(5, 120),
+                              doc="Lanczos steps run per probe (and KPM moments / 2)")
+    probes = param.Integer(default=10, bounds=(1, 30), doc="Random probe vectors")
+    k = param.Integer(default=5, bounds=(1, 10),
+                      doc="Eigenvalues in the top_eigs vs power iteration race")
+    seed = param.Integer(default=0, bounds=(0, 99), doc="Seed of spectrum and probes")
+
+    COSTLY = ("spectrum", "n", "max_steps", "probes", "k", "seed")
+
+    def playground_key(self) -> tuple:
+        """("playground", spectrum, n, max_steps, probes, k, seed): the run's cache key."""
+        return ("playground", self.spectrum, int(self.n), int(self.max_steps),
+                int(self.probes), int(self.k), int(self.seed))

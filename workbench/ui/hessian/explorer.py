@@ -21,6 +21,8 @@ from workbench.hessian.experiments import PRESETS
 from workbench.hessian.run import check_settings, run_hessian
 from workbench.hessian.settings import ExperimentSettings, HessianSettings, fields
 from workbench.ui.base import Explorer, _on_session, later, undelayed
+from workbench.ui.hessian.blocks import TITLE as LAYERS_TITLE
+from workbench.ui.hessian.blocks import LayersTab
 from workbench.ui.hessian.controls import settings_controls
 from workbench.ui.hessian.tabs import CompareTab, SpectrumTab, TrainingTab
 
@@ -83,6 +85,7 @@ class HessianExplorer(Explorer):
         self._pending_compare = self._pending_text = False
         self._view = None  # the view drawn last (its text follows: _deferred_updates)
         self.spectrum, self.training, self.compare = SpectrumTab(), TrainingTab(), CompareTab()
+        self.layers = LayersTab(self, queue=QUEUE)  # computes once shown
         self._summary = pn.pane.Markdown("", sizing_mode="stretch_width")
         self._checkpoint_widget = undelayed(pn.widgets.IntSlider.from_param(
             self.param.checkpoint, name="Checkpoint shown"))
@@ -156,6 +159,7 @@ class HessianExplorer(Explorer):
             return  # a newer request was made meanwhile (notebook: delivered off-loop)
         first = self.result is None or self.result.experiment is not run.experiment
         self._refresh(run)
+        self.layers.follow(key, run)
         if first:
             self.runs += 1
         if run.checkpoints is None:
@@ -298,6 +302,7 @@ class HessianExplorer(Explorer):
 
     def view(self):
         tabs = pn.Tabs(("Spectrum", self.spectrum), ("Sharpness & loss", self.training),
-                       ("Hessian vs GGN vs Fisher", self.compare), dynamic=True,
-                       sizing_mode="stretch_width")
+                       ("Hessian vs GGN vs Fisher", self.compare),
+                       (LAYERS_TITLE, self.layers), dynamic=True, sizing_mode="stretch_width")
+        self.layers.attach(tabs)
         return pn.Column(self._summary, tabs, sizing_mode="stretch_width")

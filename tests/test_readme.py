@@ -64,6 +64,7 @@ def test_readme_api_example_runs():
     assert set(ns["kron"]) == {"0", "2"} and all(
         b.errors["optimal"] <= b.errors["kfac"] + 1e-12 for b in ns["kron"].values())
     assert ns["step"].shape == (ns["mfac"].d,)
+    assert list(ns["layers"].table()["block"]) == ["0", "2"]  # per-layer run: one row a layer
     assert np.isfinite(ns["nc"].nc1) and 0 <= ns["nc"].nc4 <= 1
     assert ns["ag"].labels_.shape == (300,)
     assert ns["inc"].shape == A.shape

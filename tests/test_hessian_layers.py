@@ -139,8 +139,8 @@ def test_explorer_layers_tab_shows_block_spectra():
     colors = dict(zip(ex.layers.top.source("0").data["block"],
                       ex.layers.top.source("0").data["color"], strict=True))
     assert colors[other] == vl.SELECTED
-    assert other in ex.layers.density.figure.title.text or \
-        vl.short_name(other) in ex.layers.density.figure.title.text
+    assert lrun.at(other).label in ex.layers.density.figure.title.text
+    assert ex.layers.param.block.objects[lrun.at(other).label] == other  # the widget's
 
 
 @pytest.mark.slow

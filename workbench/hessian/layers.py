@@ -42,10 +42,11 @@ TABLE_COLUMNS = ("block", "label", "num_params", "top_eigenvalue", "trace", "tra
 
 @dataclass(frozen=True)
 class LayerView:
-    """One block of a LayerRun: its density re-broadened by `broadening` on `grid`, its
+    """One block of a LayerRun (name `block`, readable `label`): its density re-broadened by `broadening` on `grid`, its
     top eigenvalues (descending), and the run's table (``LayerRun.table()``)."""
 
     block: str
+    label: str
     broadening: float
     grid: np.ndarray
     density: np.ndarray
@@ -98,7 +99,7 @@ class LayerRun:
             dens = np.exp(-0.5 * (grid / 0.05) ** 2) / (0.05 * np.sqrt(2 * np.pi))
         else:
             grid, dens = density_curve(row["density"], broadening)
-        return LayerView(block, float(broadening), grid, dens,
+        return LayerView(block, str(row["label"]), float(broadening), grid, dens,
                          np.asarray(row["top_values"], dtype=float), float(row["trace"]),
                          int(row["num_params"]), self.table())
 

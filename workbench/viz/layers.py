@@ -83,7 +83,7 @@ def layer_bars_plot(table: pd.DataFrame, metric: str = "top_eigenvalue",
 
 
 def layer_density_title(view) -> str:
-    return (f"Hessian density of block {short_name(view.block)} "
+    return (f"Hessian density of block {getattr(view, 'label', short_name(view.block))} "
             f"({view.num_params:,} parameters; λ1 = {view.top_values[0]:.4g})")
 
 

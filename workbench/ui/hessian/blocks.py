@@ -17,7 +17,7 @@ import param
 
 from workbench.backends.threads import capped
 from workbench.hessian.layers import MINILM_PAIRS, minilm_layers, trained_layers
-from workbench.ui.live import LiveFigure
+from workbench.ui.live import LiveFigure, set_changed
 from workbench.viz import layers as vl
 
 TITLE = "Per-layer curvature"
@@ -57,6 +57,7 @@ class LayersTab(pn.viewable.Viewer):
         self.result = None
         #: keywords of ``minilm_layers`` for the MiniLM preset (tests take a subset)
         self.minilm_options = dict(num_pairs=MINILM_PAIRS)
+        self._drawing = False    # a result being drawn: block changes wait for it
         self.shown = False       # the tab has been shown: compute from now on
         self._trained = None     # (key, HessianRun) of the explorer's trained network
         self._requested = None   # key of the per-layer run asked for last
@@ -123,21 +124,25 @@ class LayersTab(pn.viewable.Viewer):
         if key != self._requested or self._ex.detached():
             return
         self.result = lrun
-        blocks = lrun.blocks()
-        self.param.block.objects = blocks
-        with param.parameterized.discard_events(self):
+        blocks, labels = lrun.blocks(), list(lrun.spectra["label"])
+        self._drawing = True
+        try:  # the widget follows; _on_block waits for the figures drawn below
+            self.param.block.objects = dict(zip(labels, blocks, strict=True))
             self.block = lrun.sharpest()
+        finally:
+            self._drawing = False
         view = lrun.at(self.block)
         self.top.render(vl.layer_bars_plot(view.table, "top_eigenvalue", self.block,
                                            lrun.name))
         self.trace.render(vl.layer_bars_plot(view.table, "trace", self.block, lrun.name))
         self.density.render(vl.layer_density_plot(view))
+        self._legend(view)
         self.table.object = view.table.rename(columns={
             "num_params": "parameters", "top_eigenvalue": "top eigenvalue",
             "trace_std": "trace ± (std. error)", "num_matvecs": "HVPs"})
         self.info.object = (
             f"**{lrun.description}**: {lrun.num_params:,} parameters in {len(blocks)} "
-            f"blocks; sharpest: **{vl.short_name(lrun.sharpest())}**; "
+            f"blocks; sharpest: **{labels[blocks.index(lrun.sharpest())]}**; "
             f"{lrun.num_matvecs:,} Hessian-vector products in {lrun.seconds:.1f} s · "
             f"{lrun.plan_text()}")
         self._ex.set_status(lrun.plan_text())
@@ -145,7 +150,8 @@ class LayersTab(pn.viewable.Viewer):
 
     def _on_block(self) -> None:
         """A block picked: its density and the highlighted bars, written in place."""
-        if self.result is None or self.block is None or self.density.figure is None:
+        if self._drawing or self.result is None or self.block is None \
+                or self.density.figure is None:
             return
         view = self.result.at(self.block)
         for fig, metric in ((self.top, "top_eigenvalue"), (self.trace, "trace")):
@@ -157,8 +163,16 @@ class LayersTab(pn.viewable.Viewer):
         self.density.set_range("x", *cols["xlim"])
         self.density.set_range("y", *cols["ylim"])
         self.density.set_title(vl.layer_density_title(view))
+        self._legend(view)
         for fig in self.figures():
             fig.push()
+
+    def _legend(self, view) -> None:
+        """Hide the density's legend entries of marker roles without data."""
+        items = self.density.legend_items()
+        for role, data in vl.layer_density_columns(view)["markers"].items():
+            if role in items:
+                set_changed(items[role], visible=len(data["x0"]) > 0)
 
     def __panel__(self):
         return self._layout

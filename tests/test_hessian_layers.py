@@ -159,8 +159,9 @@ def test_minilm_preset_on_a_sentence_subset():
     tabs = ex.view().objects[-1]
     tabs.active = _layers_tab(ex, tabs)
     ex.layers.model = MINILM
-    wait_until(lambda: (ex.layers.result is not None and ex.layers.result.name == "MiniLM")
-               or ex.message, timeout=600)
+    # runs counts results drawn (set after the figures): then the MiniLM run is shown
+    wait_until(lambda: (ex.layers.runs > 0 and ex.layers.result.name == "MiniLM")
+               or ex.message, timeout=900)
     assert ex.message == ""
     table = ex.layers.result.table().set_index("block")
     assert list(table.index) == list(blocks)

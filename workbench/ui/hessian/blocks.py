@@ -21,6 +21,8 @@ from workbench.ui.live import LiveFigure, set_changed
 from workbench.viz import layers as vl
 
 TITLE = "Per-layer curvature"
+#: keywords of ``minilm_layers`` for the MiniLM preset (each explorer takes a copy)
+MINILM_OPTIONS = dict(num_pairs=MINILM_PAIRS)
 TRAINED = "the trained network (MLP / CNN)"
 MINILM = f"pretrained MiniLM ({2 * MINILM_PAIRS} sentences)"
 TEXT = (
@@ -56,7 +58,7 @@ class LayersTab(pn.viewable.Viewer):
         self.info = pn.pane.Markdown("*Computed when this tab is shown.*", **_WIDE)
         self.result = None
         #: keywords of ``minilm_layers`` for the MiniLM preset (tests take a subset)
-        self.minilm_options = dict(num_pairs=MINILM_PAIRS)
+        self.minilm_options = dict(MINILM_OPTIONS)
         self._drawing = False    # a result being drawn: block changes wait for it
         self.shown = False       # the tab has been shown: compute from now on
         self._trained = None     # (key, HessianRun) of the explorer's trained network

@@ -24,7 +24,7 @@ TITLE = "Per-layer curvature"
 #: keywords of ``minilm_layers`` for the MiniLM preset (each explorer takes a copy)
 MINILM_OPTIONS = dict(num_pairs=MINILM_PAIRS)
 TRAINED = "the trained network (MLP / CNN)"
-MINILM = f"pretrained MiniLM ({2 * MINILM_PAIRS} sentences)"
+MINILM = "pretrained MiniLM (sentence pairs)"
 TEXT = (
     "**Which layers are sharp.** The Hessian restricted to one layer's (or module's) "
     "parameters is a diagonal block of the full Hessian; its top eigenvalue and trace say "

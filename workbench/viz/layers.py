@@ -61,7 +61,7 @@ def layer_bars_columns(table: pd.DataFrame, metric: str = "top_eigenvalue",
 
 
 def layer_bars_title(metric: str, name: str = "") -> str:
-    what = "Top Hessian eigenvalue" if metric == "top_eigenvalue" else "Hessian trace"
+    what = "Top eigenvalue" if metric == "top_eigenvalue" else "Trace"
     return f"{what} per block" + (f" ({name})" if name else "")
 
 

@@ -30,10 +30,10 @@ from workbench.hessian.spectrum import density_curve
 #: estimator settings of the per-block view of the shipped models (MLP, CNN): a few
 #: thousand parameters, ~130 products a block, well under a second a block on a CPU
 SMALL_ESTIMATOR = dict(k=3, num_probes=4, num_steps=24, trace_matvecs=24, tol=1e-6)
-#: the pretrained MiniLM in the dashboard: ~45 products a block, 14 blocks (see docs)
+#: the pretrained MiniLM in the dashboard: ~45 products a block, 15 blocks (see docs)
 MINILM_ESTIMATOR = dict(k=1, num_probes=2, num_steps=10, trace_matvecs=8, tol=1e-3)
 #: sentence pairs of the dashboard's MiniLM preset (2 sentences each)
-MINILM_PAIRS = 8
+MINILM_PAIRS = 4
 _LAYER = re.compile(r"^(?:.*\.)?(?:layer|layers|h|block|blocks)\.(\d+)\.(attention|mlp)$")
 #: the columns of ``LayerRun.table()`` (no arrays: the densities stay in the run)
 TABLE_COLUMNS = ("block", "label", "num_params", "top_eigenvalue", "trace", "trace_std",

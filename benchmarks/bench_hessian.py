@@ -35,6 +35,7 @@ import argparse
 import contextlib
 import hashlib
 import importlib
+import os
 import time
 import warnings
 from pathlib import Path
@@ -419,9 +420,9 @@ def scale_main(args) -> None:
     print(f"{args.model}: {desc}; {P:,} parameters; device {device}; max_memory={budget}")
     _peers_line()
     H = wh.hessian_operator(model, loss, data, max_memory=budget)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     plan = H.plan
-    print(f"plan ({time.perf_counter() - t0:.1f} s): {plan.batch_size} samples x "
+    print(f"plan ({time.perf_counter() - t0:.1f} s, {time.process_time() - c0:.1f} CPU s): {plan.batch_size} samples x "
           f"{plan.vector_chunk} vectors, est. peak {plan.estimated_peak / 2**20:.0f} MiB; "
           f"{plan.how}\nhvp={H.hvp}, attention={H.attention}; notes: {H.notes}")
     print(f"\n{'part':34s} {'HVPs':>6s} {'seconds':>8s} {'peak':>11s} {'rel. err':>9s}")
@@ -429,11 +430,14 @@ def scale_main(args) -> None:
     def row(name, fn):
         _peak_reset(device)
         before = H.num_matvecs
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         out = fn()
         if device == "cuda":
             torch.cuda.synchronize()
         dt = time.perf_counter() - t
+        if device != "cuda":  # on a shared CPU the wall time says more about the others
+            print(f"  ({name}: {time.process_time() - c:.1f} CPU s in {dt:.1f} s wall, "
+                  f"load average {os.getloadavg()[0]:.1f})", flush=True)
         return out, (name, H.num_matvecs - before, dt, _peak(device))
 
     v = torch.randn(H.shape[0], 1, device=H.device, dtype=H.dtype)

@@ -66,6 +66,7 @@ def test_readme_api_example_runs():
     assert ns["step"].shape == (ns["mfac"].d,)
     assert set(ns["ov"]) == {"optimal", "kfac", "shampoo"} and ns["ar"].mfac.rel_error[-1] < 1e-6
     assert ns["ncv"].metrics.nc1 == ns["nc"].nc1  # the same model at both checkpoints
+    assert list(ns["layers"].table()["block"]) == ["0", "2"]  # per-layer run: one row a layer
     assert np.isfinite(ns["nc"].nc1) and 0 <= ns["nc"].nc4 <= 1
     assert ns["ag"].labels_.shape == (300,)
     assert ns["inc"].shape == A.shape

@@ -78,8 +78,20 @@ def concat(xs: list[Any], axis: int = 1) -> Any:
 
 
 def all_finite(x: Any) -> bool:
+    """True when `x` holds no NaN or inf. One reduction (the sum: NaN and inf propagate
+    into it) and, only when the sum is not finite (a non-finite entry, or finite entries
+    whose sum overflows), the elementwise check: on a 22.7M-vector the elementwise check
+    alone costs ~25x the sum (temporaries of the vector's size)."""
     if is_torch(x):
+        if x.is_floating_point() or x.is_complex():
+            if bool(torch.isfinite(x.sum())):
+                return True
         return bool(torch.isfinite(x).all())
+    x = np.asarray(x)
+    if x.dtype.kind in "fc":
+        with np.errstate(over="ignore", invalid="ignore"):
+            if np.isfinite(x.sum()):
+                return True
     return bool(np.isfinite(x).all())
 
 

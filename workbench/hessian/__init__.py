@@ -45,6 +45,13 @@ from workbench.hessian.experiments import (
     train_experiment,
 )
 from workbench.hessian.kronecker import KroneckerBlock, kronecker_blocks, layer_factors
+from workbench.hessian.layers import (
+    LayerRun,
+    LayerView,
+    layer_spectra,
+    minilm_layers,
+    trained_layers,
+)
 from workbench.hessian.mfac import MFAC, SlidingMFAC, mfac_from_model
 from workbench.hessian.models import cifar_like, mlp, num_parameters, resnet, small_cnn
 from workbench.hessian.operators import (
@@ -87,4 +94,5 @@ __all__ = [
     "train_experiment", "two_moons",
     "KroneckerBlock", "kronecker_blocks", "layer_factors", "MFAC", "SlidingMFAC",
     "mfac_from_model", "ApproxRun", "ApproxView", "MFACCurve", "run_approximations",
+    "LayerRun", "LayerView", "layer_spectra", "minilm_layers", "trained_layers",
 ]

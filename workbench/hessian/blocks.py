@@ -89,9 +89,9 @@ def block_spectra(model: nn.Module, loss_fn, data, blocks="auto", kind: str = "h
     Returns a pandas DataFrame with columns block, num_params, top_eigenvalue, top_values
     (the k largest, descending), trace (exact from n unit vectors when the block has at
     most trace_matvecs parameters, else XTrace), trace_std, density (the block's SLQ
-    DensityResult), num_matvecs, seconds, hvp (the HVP method that ran), note (e.g. a block
-    the loss does not reach: zero curvature). Cost per block: the Lanczos products of
-    top-k (~10-30) + trace_matvecs + num_probes * num_steps products of the block operator,
+    DensityResult), num_matvecs, seconds, hvp (the HVP method that ran), plan (the block
+    operator's MemoryPlan), note (e.g. a block the loss does not reach: zero curvature).
+    Cost per block: the Lanczos products of top-k (~10-30) + trace_matvecs + num_probes * num_steps products of the block operator,
     each about one HVP of the full model (the forward/backward passes run through the
     whole network whatever the block).
     """
@@ -112,8 +112,10 @@ def block_spectra(model: nn.Module, loss_fn, data, blocks="auto", kind: str = "h
                 raise
             rows.append(dict(row, top_eigenvalue=0.0, top_values=np.zeros(min(k, n)),
                              trace=0.0, trace_std=0.0, density=None, num_matvecs=0,
-                             seconds=time.perf_counter() - t0, hvp=None,
+                             seconds=time.perf_counter() - t0, hvp=None, plan=None,
                              note="not reached by the loss: zero curvature"))
+            if progress:
+                progress((i + 1) / len(spec))
             continue
         kk = max(1, min(int(k), n))
         top = sp.top_eigs(op, k=kk, which="LA", tol=tol, seed=seed)
@@ -128,7 +130,8 @@ def block_spectra(model: nn.Module, loss_fn, data, blocks="auto", kind: str = "h
                          top_values=np.asarray(top.values), trace=trace,
                          trace_std=trace_std, density=dens,
                          num_matvecs=int(op.num_matvecs), seconds=time.perf_counter() - t0,
-                         hvp=getattr(op, "hvp", None), note="; ".join(op.notes)))
+                         hvp=getattr(op, "hvp", None), plan=op.plan,
+                         note="; ".join(op.notes)))
         if progress:
             progress((i + 1) / len(spec))
     return pd.DataFrame(rows)

@@ -20,6 +20,8 @@ from workbench.hessian.run import check_settings, run_hessian
 from workbench.hessian.settings import ExperimentSettings, HessianSettings, fields
 from workbench.ui.base import Explorer, later, undelayed
 from workbench.ui.hessian.approximations import ApproximationsTab
+from workbench.ui.hessian.blocks import TITLE as LAYERS_TITLE
+from workbench.ui.hessian.blocks import LayersTab
 from workbench.ui.hessian.controls import settings_controls
 from workbench.ui.hessian.tabs import CompareTab, SpectrumTab, TrainingTab
 from workbench.viz.text import hessian_summary
@@ -84,6 +86,7 @@ class HessianExplorer(Explorer):
         self._view = None  # the view drawn last (its text follows: _deferred_updates)
         self.spectrum, self.training, self.compare = SpectrumTab(), TrainingTab(), CompareTab()
         self.approximations = ApproximationsTab(self)  # computed once its tab is shown
+        self.layers = LayersTab(self, queue=QUEUE)  # computes once shown
         self._summary = pn.pane.Markdown("", sizing_mode="stretch_width")
         self._checkpoint_widget = undelayed(pn.widgets.IntSlider.from_param(
             self.param.checkpoint, name="Checkpoint shown"))
@@ -157,6 +160,7 @@ class HessianExplorer(Explorer):
             return  # a newer request was made meanwhile (notebook: delivered off-loop)
         first = self.result is None or self.result.experiment is not run.experiment
         self._refresh(run)
+        self.layers.follow(key, run)
         if first:
             self.runs += 1
         if run.checkpoints is None:
@@ -259,8 +263,10 @@ class HessianExplorer(Explorer):
     def view(self):
         tabs = pn.Tabs(("Spectrum", self.spectrum), ("Sharpness & loss", self.training),
                        ("Hessian vs GGN vs Fisher", self.compare),
+                       (LAYERS_TITLE, self.layers),
                        ("Curvature approximations", self.approximations), dynamic=True,
                        sizing_mode="stretch_width")
-        tabs.param.watch(lambda e: e.new == 3 and self.guarded(self.approximations.start)(),
+        self.layers.attach(tabs)
+        tabs.param.watch(lambda e: e.new == 4 and self.guarded(self.approximations.start)(),
                          "active")
         return pn.Column(self._summary, tabs, sizing_mode="stretch_width")

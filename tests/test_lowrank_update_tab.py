@@ -198,9 +198,9 @@ def test_tab_on_the_shipped_checkpoints(ex):
 
 def test_a_safetensors_header_length_starting_like_a_pickle_is_read():
     """A header of 0x128 bytes: the file starts with b"(" (protocol-0 pickle's MARK)."""
-    from helpers import raw_safetensors
-
     import json
+
+    from helpers import raw_safetensors
 
     from workbench.io import read_upload
 

@@ -50,7 +50,7 @@ __all__ = ["ATTRIBUTED_METHODS", "AttributedRun", "AttributedSettings", "Attribu
            "UPLOAD_MAX_VERTICES", "attribute_clustering", "read_attributed_npz",
            "run_attributed", "save_attributed_npz"]
 
-ATTRIBUTED_METHODS = {"attributed": "edges + attributes (augmented graph)",
+ATTRIBUTED_METHODS = {"attributed": "edges + attributes",
                       "structure": "edges only", "attributes": "attributes only"}
 UPLOAD_MAX_VERTICES = 200_000
 

@@ -40,8 +40,8 @@ def attributed_scatter(view, method_label: str = "", height: int = 360):
 def scatter_title(view, method_label: str = "") -> str:
     step = _stride(len(view.labels), MAX_POINTS)
     every = f", every {step}th vertex" if step > 1 else ""
-    by = "the planted groups" if view.color == "truth" else "its clusters"
-    return f"Embedding: {method_label or view.method}, coloured by {by}{every}"
+    by = "planted groups" if view.color == "truth" else "its clusters"
+    return f"Embedding ({method_label or view.method}): {by}{every}"
 
 
 def ari_bars(table: pd.DataFrame, height: int = 360) -> hv.Bars:

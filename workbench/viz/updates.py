@@ -19,7 +19,9 @@ _X_R = "rank r"
 
 
 def _floor(s: np.ndarray) -> float:
-    return float(s[0]) * 1e-16 if len(s) and s[0] > 0 else 1e-300
+    """Singular values below s_1 * 1e-10 (rounding: an input pixel that never varies
+    leaves a zero column) are drawn there, so they do not stretch the log axis."""
+    return float(s[0]) * 1e-10 if len(s) and s[0] > 0 else 1e-300
 
 
 def update_sv_columns(view) -> dict:
@@ -42,7 +44,7 @@ def update_sv_plot(view, height: int = 300) -> hv.Overlay:
         hv.VLine(view.rank_for_energy + 0.5).opts(color=TARGET_COLOR, line_dash="dashed",
                                                   line_width=1.5),
     ]).opts(logy=True, height=height, responsive=True, show_grid=True, tools=["hover"],
-            legend_position="top_right", title=f"Singular values of ΔW: {view.layer}",
+            show_legend=False, title=f"s_i of ΔW: {view.layer}",
             backend="bokeh")
 
 
@@ -67,7 +69,7 @@ def energy_plot(view, height: int = 300) -> hv.Overlay:
                                             line_width=1.5),
         hv.VLine(view.rank).opts(color=RANK_COLOR, line_dash="dotted", line_width=1.5),
     ]).opts(height=height, responsive=True, show_grid=True, ylim=(0, 1.02), tools=["hover"],
-            show_legend=False, title="Energy kept by a rank-r adapter (dashed: target)",
+            show_legend=False, title="Energy kept by rank r",
             backend="bokeh")
 
 
@@ -89,5 +91,4 @@ def error_plot(view, height: int = 300) -> hv.Overlay:
             color=RANK_COLOR, size=9),
         hv.VLine(view.rank).opts(color=RANK_COLOR, line_dash="dotted", line_width=1.5),
     ]).opts(height=height, responsive=True, show_grid=True, ylim=(0, 1.02), tools=["hover"],
-            show_legend=False, title="Best rank-r error ‖ΔW − [ΔW]_r‖_F / ‖ΔW‖_F "
-                                     "(Eckart–Young)", backend="bokeh")
+            show_legend=False, title="Best rank-r error (Eckart–Young)", backend="bokeh")

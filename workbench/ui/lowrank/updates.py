@@ -133,8 +133,8 @@ class UpdatesTab(pn.viewable.Viewer):
                 self.sv.write("all", sv["all"])
                 self.energy.write("energy", en["energy"])
                 self.error.write("optimum", er["optimum"])
-                self.sv.set_title(f"Singular values of ΔW: {view.layer} "
-                                  f"({view.shape[0]} x {view.shape[1]})")
+                self.sv.set_title(f"s_i of ΔW: {view.layer} ({view.shape[0]} x "
+                                  f"{view.shape[1]})")
             self.sv.write("kept", sv["kept"])
             self.energy.write("at r", en["at r"])
             self.error.write("at r", er["at r"])
@@ -180,8 +180,10 @@ class UpdatesTab(pn.viewable.Viewer):
         return pn.Column(
             pn.pane.Markdown("ΔW = W(after) − W(before) per layer of the digits MLP this "
                              "workbench trains (64-256-128-10): how many directions did "
-                             "training move? Dotted: your rank r; red dashed: the energy "
-                             "target and the rank it needs.", sizing_mode="stretch_width"),
+                             "training move? Grey: all singular values of ΔW (log scale), blue: the "
+                             "r kept, dotted: your rank r; red dashed: the energy target and "
+                             "the rank it needs. Right: ‖ΔW − [ΔW]_r‖_F / ‖ΔW‖_F, the best any "
+                             "rank-r adapter can do.", sizing_mode="stretch_width"),
             controls, self.status,
             pn.Row(self.sv, self.energy, self.error, sizing_mode="stretch_width"),
             self.table, sizing_mode="stretch_width")

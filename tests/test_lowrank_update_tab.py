@@ -174,7 +174,7 @@ def test_tab_bad_upload_is_a_message_and_the_view_stays(ex):
     _upload(tab, "weights.npy", npy_bytes(np.ones((5, 5))))
     _wait(ex)
     assert "no LoRA pair" in ex.message
-    assert tab.run is shown
+    assert tab.run is shown and tab._upload[1] == "adapter.safetensors"   # not kept
     tab.settings.update_rank = 1                 # the sliders still draw
     kept = tab.sv.source("kept").data
     assert len(kept[list(kept)[0]]) == 1
@@ -184,7 +184,7 @@ def test_tab_bad_upload_is_a_message_and_the_view_stays(ex):
 def test_tab_on_the_shipped_checkpoints(ex):
     tab = ex.updates
     tab.settings.param.update(before=0, after=60)
-    tab.request()
+    tab.use_checkpoints()                          # after the uploads of the tests above
     _wait(ex)
     assert ex.message == ""
     assert tab.run.label.startswith("digits MLP") and tab.layer_widget.options == \

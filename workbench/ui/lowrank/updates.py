@@ -31,6 +31,7 @@ class UpdatesTab(pn.viewable.Viewer):
         self.view = None                         # its last view
         self.requested = False
         self._upload = None                      # (bytes, filename) of an adapter
+        self._previous = None                    # the upload before it (a refused file)
         self.sv = LiveFigure(css_class="wb-updates-sv", min_height=300)
         self.energy = LiveFigure(css_class="wb-updates-energy", min_height=300)
         self.error = LiveFigure(css_class="wb-updates-error", min_height=300)
@@ -47,6 +48,9 @@ class UpdatesTab(pn.viewable.Viewer):
         g = owner.guarded
         self.layer_widget.param.watch(g(lambda e: setattr(s, "layer", e.new or "")), "value")
         self.upload_widget.param.watch(g(self._on_upload), "value")
+        self.back_button = pn.widgets.Button(label="Show the MLP's checkpoints",
+                                             button_type="light", width=220)
+        self.back_button.on_click(g(lambda _e: self.use_checkpoints()))
         s.param.watch(g(self._on_checkpoints), ["before", "after"])
         s.param.watch(g(self._on_view), ["layer", "update_rank", "energy"])
 
@@ -67,8 +71,18 @@ class UpdatesTab(pn.viewable.Viewer):
             import hashlib
 
             key = ("updates-upload", hashlib.sha1(data).hexdigest(), alpha)
-            o.run_background(key, lambda: updates_from_upload(data, name, alpha), self.show,
-                             channel="updates", label="Spectra of the adapter's updates…")
+            upload, previous = self._upload, self._previous
+
+            def read():
+                try:
+                    return updates_from_upload(data, name, alpha)
+                except Exception:
+                    if self._upload is upload:       # a refused file is not kept: the
+                        self._upload = previous      # next request shows what was shown
+                    raise
+
+            o.run_background(key, read, self.show, channel="updates",
+                             label="Spectra of the adapter's updates…")
         else:
             o.run_background(("updates", s.before, s.after), lambda: run_updates(s),
                              self.show, channel="updates",
@@ -76,12 +90,17 @@ class UpdatesTab(pn.viewable.Viewer):
                                    "update…")
 
     def _on_checkpoints(self, *_events) -> None:
+        self.use_checkpoints()
+
+    def use_checkpoints(self) -> None:
+        """Back from an uploaded adapter to the MLP's checkpoints."""
         self._upload = None
         self.request()
 
     def _on_upload(self, event) -> None:
         if not event.new:
             return
+        self._previous = self._upload
         self._upload = (bytes(event.new), self.upload_widget.filename)
         self.request()
 
@@ -165,7 +184,7 @@ class UpdatesTab(pn.viewable.Viewer):
         controls = pn.Row(
             pn.Column(pn.widgets.Select.from_param(p.before, name="Checkpoint (epoch)"),
                       pn.widgets.Select.from_param(p.after, name="Fine-tuned to (epoch)"),
-                      self.layer_widget, sizing_mode="stretch_width"),
+                      self.layer_widget, self.back_button, sizing_mode="stretch_width"),
             pn.Column(undelayed(pn.widgets.IntSlider.from_param(p.update_rank,
                                                                 name="Adapter rank r")),
                       undelayed(pn.widgets.FloatSlider.from_param(p.energy,

@@ -212,3 +212,33 @@ def test_a_safetensors_header_length_starting_like_a_pickle_is_read():
     assert data[:1] == b"("
     np.testing.assert_array_equal(read_upload(data, "w.safetensors")["w"],
                                   np.arange(6.0).reshape(2, 3))
+
+
+def _fuzz_files():
+    import pickle
+
+    from helpers import npz_bytes, raw_safetensors, zip_claiming
+
+    rng = np.random.default_rng(18)
+    good = npy_bytes(np.arange(1200.0).reshape(40, 30) / 7)
+    return [("random-bytes.npy", rng.bytes(3000)), ("truncated.npy", good[:len(good) // 2]),
+            ("bomb.npz", zip_claiming(100 * 10**9)),
+            ("lying.safetensors", raw_safetensors(
+                {"w": {"dtype": "F32", "shape": [40, 30], "data_offsets": [0, 480000]}},
+                np.ones((40, 30), np.float32).tobytes())),
+            ("complex.npy", npy_bytes(np.ones((40, 30)) * (1 + 2j))),
+            ("pickled.npy", pickle.dumps({"w": np.ones((40, 30))})),
+            ("five-d.npz", npz_bytes(five=np.ones((2, 2, 2, 2, 2)))),
+            ("huge.npy", npy_bytes(np.full((40, 30), 1e308))),
+            ("empty.safetensors", b"")]
+
+
+@pytest.mark.parametrize("name, data", _fuzz_files(), ids=[n for n, _ in _fuzz_files()])
+def test_fuzzed_adapter_and_graph_files_are_refused_with_a_message(name, data):
+    """The fuzz files of the browser test, through both new upload readers."""
+    from workbench.clustering.attributed_run import read_attributed_npz
+
+    for read in (updates_from_upload, read_attributed_npz):
+        with pytest.raises(WorkbenchError) as info:
+            read(data, name)
+        assert str(info.value) and "Traceback" not in str(info.value)

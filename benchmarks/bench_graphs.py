@@ -12,7 +12,9 @@ The default is 100,000 vertices: on the 2 shared cores of the project's build ma
 and CPU seconds are printed (the CPU seconds are the steadier figure on a busy machine).
 At 1,000,000 vertices scikit-learn's child was killed by the kernel's OOM killer on that
 23 GB machine (11.9 GB resident when killed); a failed method is reported and the others
-still run (``--methods ours,edges`` skips it).
+still run (``--methods ours,edges`` skips it). Ours at 1,000,000 vertices there (32.9 M
+nonzeros in the augmented graph): 1156 s wall, 354 s CPU, 7.4 GB peak above the graph,
+ARI 0.895.
 
 Each method runs in a child process (time, and peak resident memory above the graph
 itself, reset through /proc/self/clear_refs before the method runs). scikit-learn embeds

@@ -25,6 +25,12 @@ singular bases, so their behaviour is that of any matrix with this spectrum.
 
     python -m benchmarks lowrank [--repeats=3] [--threads=N] [--quick]
     python -m benchmarks lowrank --device cuda|cpu [--repeats=3] [--full]
+
+4. Incremental truncated SVD (``benchmarks/lowrank_incremental.py``): rows and columns,
+   dense and sparse, added to a rank-20 SVD against recomputing it after every block
+   (scikit-learn, scipy svds): accuracy against a fresh SVD and the speed ratio.
+
+    python -m benchmarks lowrank --incremental [--quick]     # that part only
 """
 
 from __future__ import annotations
@@ -183,6 +189,8 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--full", action="store_true",
                     help="with --device: also the full torch.linalg.svdvals (and, on "
                          "CUDA, scikit-learn on the host)")
+    ap.add_argument("--incremental", action="store_true",
+                    help="only the incremental truncated SVD part")
     args = ap.parse_args(argv)
     if args.threads:
         from workbench.backends import cap_threads
@@ -191,8 +199,14 @@ def main(argv: list[str]) -> None:
     if args.device:
         bench_device(args.device, args.repeats, args.full)
         return
+    from benchmarks.lowrank_incremental import bench_incremental
+
+    if args.incremental:
+        bench_incremental(args.quick)
+        return
     bench_svd(args.repeats, args.quick)
     bench_completion(args.quick)
+    bench_incremental(args.quick)
 
 
 # --------------------------------------------------------------- --device: torch tensors

@@ -71,3 +71,5 @@ def test_readme_api_example_runs():
     assert ns["ag"].labels_.shape == (300,)
     assert ns["inc"].shape == A.shape
     assert (ns["table"]["rank_for_energy"] == 1).all()  # rank-1 updates need rank 1
+    assert ns["upd"].rank_for_energy == 1 and ns["upd"].error_at_rank < 1e-12  # rank 1: exact
+    assert ns["att"].ari["attributed"] > ns["att"].ari["structure"]

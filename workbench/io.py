@@ -65,12 +65,15 @@ def _kind_from_bytes(data: bytes) -> str:
     if data.startswith(_ZIP_MAGIC):
         # torch.save also writes zip archives (holding a pickle): tell them apart
         return "zip"
-    if data[:2] in _PICKLE_MAGICS or data[:1] == b"(" or _old_pickle(data):
-        return "pickle"
+    # safetensors first: its 8-byte header length can start with a pickle opcode (a
+    # length of 0x128 begins with b"("); a pickle cannot pass this test (its first 8 bytes
+    # read as a length far beyond any file)
     if len(data) >= 8:
         header_len = int.from_bytes(data[:8], "little")
         if 2 <= header_len <= len(data) - 8 and data[8:9] == b"{":
             return "safetensors"
+    if data[:2] in _PICKLE_MAGICS or data[:1] == b"(" or _old_pickle(data):
+        return "pickle"
     return "unknown"
 
 

@@ -36,6 +36,13 @@ from workbench.clustering.attributed import (
     augmented_graph,
     planted_attributed_graph,
 )
+from workbench.clustering.attributed_run import (
+    AttributedRun,
+    AttributedSettings,
+    read_attributed_npz,
+    run_attributed,
+    save_attributed_npz,
+)
 
 __all__ = [
     "AffinityGraph", "DisconnectedGraphWarning", "GaussianMixture", "KMeans", "KSelection",
@@ -43,4 +50,6 @@ __all__ = [
     "assign_labels", "cluster_qr", "datasets", "eigengap_k", "eigengaps", "elbow_k",
     "k_selection", "metrics", "spectral_embedding",
     "AttributedSpectralClustering", "attributed_embedding", "augmented_graph", "planted_attributed_graph",
+    "AttributedRun", "AttributedSettings", "read_attributed_npz", "run_attributed",
+    "save_attributed_npz",
 ]

@@ -89,6 +89,14 @@ from workbench.lowrank.svd import (
     truncated_svd,
 )
 from workbench.lowrank.transformers import CURSelector, LowRankSVD, MatrixCompleter
+from workbench.lowrank.update_run import (
+    UpdateRun,
+    UpdateSettings,
+    UpdateView,
+    run_updates,
+    updates_from,
+    updates_from_upload,
+)
 from workbench.lowrank.updates import UpdateSpectrum, lora_deltas, update_spectra, weight_updates
 from workbench.lowrank.weighted import fisher_row_weights, fisher_weighted_svd, weighted_error
 
@@ -112,4 +120,6 @@ __all__ = [
     "load_source", "phase_diagram", "rank_path_for", "relative_fro_error", "run_completion",
     "run_lowrank", "uploaded_matrix",
     "IncrementalSVD", "UpdateSpectrum", "lora_deltas", "update_spectra", "weight_updates",
+    "UpdateRun", "UpdateSettings", "UpdateView", "run_updates", "updates_from",
+    "updates_from_upload",
 ]

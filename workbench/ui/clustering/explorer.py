@@ -17,12 +17,13 @@ import panel as pn
 
 from workbench.clustering.settings import ClusteringSettings, DetectabilitySettings
 from workbench.ui.base import Explorer, section, undelayed
+from workbench.ui.clustering.attributed import AttributedTab
 from workbench.ui.clustering.choosing_k import ChoosingKTab
 from workbench.ui.clustering.clusters import ClustersTab
 from workbench.ui.clustering.detectability import DetectabilityTab
 from workbench.ui.clustering.grid import GridTab
 
-CLUSTERS, GRID, CHOOSING_K, DETECTABILITY = range(4)
+CLUSTERS, GRID, CHOOSING_K, DETECTABILITY, ATTRIBUTED = range(5)
 
 
 class ClusteringExplorer(Explorer):
@@ -55,6 +56,7 @@ class ClusteringExplorer(Explorer):
         self.grid = GridTab(self, self.settings)
         self.choosing_k = ChoosingKTab(self, self.settings, self.clusters)
         self.detectability = DetectabilityTab(self, det)
+        self.attributed = AttributedTab(self)   # computes when first shown
         self._tabs = None
         self.settings.param.watch(lambda *_: self.guarded(self.choosing_k.draw)(),
                                   ["n_clusters"])
@@ -78,6 +80,8 @@ class ClusteringExplorer(Explorer):
             self.choosing_k.request()
         elif tab == DETECTABILITY:
             self.detectability.request()
+        elif tab == ATTRIBUTED:
+            self.attributed.request()
 
     # ------------------------------------------------------------------ export, layout
     def export_data(self) -> pd.DataFrame | None:
@@ -117,6 +121,7 @@ class ClusteringExplorer(Explorer):
         self._tabs = pn.Tabs(("Clusters", self.clusters), ("Comparison grid", self.grid),
                              ("Choosing k", self.choosing_k),
                              ("Detectability", self.detectability),
+                             ("Attributed graph", self.attributed),
                              dynamic=False, sizing_mode="stretch_width")
 
         def on_tab(event):

@@ -36,6 +36,7 @@ from workbench.ui.base import Explorer, undelayed
 from workbench.ui.lowrank.approximation import ApproximationTab
 from workbench.ui.lowrank.completion import CompletionTab
 from workbench.ui.lowrank.curves import CurvesTab
+from workbench.ui.lowrank.updates import UpdatesTab
 
 
 def _attempt(fn, *args):
@@ -67,6 +68,7 @@ class LowRankExplorer(Explorer, LowRankSettings, CompletionSettings):
         self.approximation = ApproximationTab()
         self.curves = CurvesTab()
         self.completion = CompletionTab(self)
+        self.updates = UpdatesTab(self)         # computes when first shown
         self._upload_widget = pn.widgets.FileInput(accept=".npy,.npz", multiple=False,
                                                    sizing_mode="stretch_width")
         self._upload_widget.param.watch(self.guarded(self._on_upload), "value")
@@ -229,7 +231,8 @@ class LowRankExplorer(Explorer, LowRankSettings, CompletionSettings):
 
     def view(self):
         tabs = pn.Tabs(("Approximation", self.approximation), ("Error vs rank", self.curves),
-                       ("Completion", self.completion), sizing_mode="stretch_width",
+                       ("Completion", self.completion),
+                       ("Fine-tuning updates", self.updates), sizing_mode="stretch_width",
                        dynamic=True)
         tabs.param.watch(self.guarded(self._on_tab), "active")
         return tabs
@@ -239,6 +242,8 @@ class LowRankExplorer(Explorer, LowRankSettings, CompletionSettings):
             self.curves.activate(self.run, self.run.at(self.rank))
         else:
             self.curves.active = event.new == 1
+        if event.new == 3:
+            self.updates.activate()
 
     def export_data(self) -> pd.DataFrame | None:
         """The error-vs-rank table of every method (or the singular values before it is

@@ -1,0 +1,55 @@
+"""Plots of an attributed graph's clusterings (:mod:`workbench.clustering.attributed_run`):
+the embedding scatter coloured by labels and the ARI of the three clusterings. Pure
+shaping: views in, columns / HoloViews elements out; at most ``MAX_POINTS`` points are
+sent (every s-th vertex of a larger graph).
+"""
+
+from __future__ import annotations
+
+import holoviews as hv
+import numpy as np
+import pandas as pd
+
+from workbench.viz.clustering import PALETTE, cluster_scatter, label_columns
+
+MAX_POINTS = 20_000
+METHOD_COLORS = {"attributed": "#2ca02c", "structure": "#1f77b4", "attributes": "#ff7f0e"}
+
+
+def _stride(n: int, max_points: int) -> int:
+    return max(1, -(-n // max_points))
+
+
+def attributed_scatter_columns(view, max_points: int = MAX_POINTS) -> dict:
+    """The columns of the drawn scatter (x, y: eigenvectors 2 and 3 of the method's
+    embedding; cluster and color: the labels it is coloured by), every s-th vertex."""
+    step = _stride(len(view.labels), max_points)
+    xy = np.asarray(view.xy)[::step]
+    return {"x": xy[:, 0], "y": xy[:, 1], **label_columns(np.asarray(view.labels)[::step])}
+
+
+def attributed_scatter(view, method_label: str = "", height: int = 360):
+    """The embedding scatter of `view` (a Bokeh scatter of at most ``MAX_POINTS``)."""
+    c = attributed_scatter_columns(view)
+    xy = np.column_stack([c["x"], c["y"]])
+    return cluster_scatter(xy, c["cluster"], title=scatter_title(view, method_label),
+                           xlabel="u2", ylabel="u3", height=height,
+                           rasterize_above=MAX_POINTS + 1)
+
+
+def scatter_title(view, method_label: str = "") -> str:
+    step = _stride(len(view.labels), MAX_POINTS)
+    every = f", every {step}th vertex" if step > 1 else ""
+    by = "planted groups" if view.color == "truth" else "its clusters"
+    return f"Embedding ({method_label or view.method}): {by}{every}"
+
+
+def ari_bars(table: pd.DataFrame, height: int = 360) -> hv.Bars:
+    """ARI against the planted groups, one bar a clustering (table: method, ARI)."""
+    df = table.assign(ARI=table["ARI"].astype(float).fillna(0.0))
+    colors = list(METHOD_COLORS.values())[:len(df)] or [PALETTE[0]]
+    return hv.Bars(df, "method", "ARI").opts(
+        color=hv.dim("method").categorize(dict(zip(df["method"], colors, strict=True))),
+        height=height, responsive=True, ylim=(min(0.0, float(df["ARI"].min())), 1.0),
+        title="Adjusted Rand index against the planted groups", show_grid=True,
+        tools=["hover"], xrotation=0, backend="bokeh")

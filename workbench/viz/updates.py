@@ -1,0 +1,94 @@
+"""Plots of weight-update spectra (:class:`workbench.lowrank.update_run.UpdateView`): the
+singular values of dW with the kept ones, the energy kept per rank with the target, and the
+rank-r error of the Eckart–Young optimum. Pure shaping: views in, columns / HoloViews out.
+
+Markers: the rank r is a dotted line in ``RANK_COLOR``; the rank a LoRA adapter needs for
+the energy target (and the target itself) a dashed line in ``TARGET_COLOR``.
+"""
+
+from __future__ import annotations
+
+import holoviews as hv
+import holoviews.plotting.bokeh  # noqa: F401 - registers the options
+import numpy as np
+
+RANK_COLOR = "#2f4b7c"
+TARGET_COLOR = "#d62728"
+_X_SV, _Y_SV = "index i", "singular value s_i"
+_X_R = "rank r"
+
+
+def _floor(s: np.ndarray) -> float:
+    """Singular values below s_1 * 1e-10 (rounding: an input pixel that never varies
+    leaves a zero column) are drawn there, so they do not stretch the log axis."""
+    return float(s[0]) * 1e-10 if len(s) and s[0] > 0 else 1e-300
+
+
+def update_sv_columns(view) -> dict:
+    """{"all": columns of every s_i, "kept": the first r} (zeros lifted to the log floor)."""
+    s = np.asarray(view.singular_values, dtype=np.float64)
+    y = np.maximum(s, _floor(s))
+    i = np.arange(1, len(s) + 1)
+    return {"all": {_X_SV: i, _Y_SV: y},
+            "kept": {_X_SV: i[:view.rank], _Y_SV: y[:view.rank]}}
+
+
+def update_sv_plot(view, height: int = 300) -> hv.Overlay:
+    """Singular values of the update (log y), the kept r highlighted, markers at r and at
+    the rank for the energy target."""
+    c = update_sv_columns(view)
+    return hv.Overlay([
+        hv.Curve(c["all"], _X_SV, _Y_SV, label="all").opts(color="#999999", line_width=1.5),
+        hv.Scatter(c["kept"], _X_SV, _Y_SV, label="kept").opts(color=RANK_COLOR, size=6),
+        hv.VLine(view.rank + 0.5).opts(color=RANK_COLOR, line_dash="dotted", line_width=1.5),
+        hv.VLine(view.rank_for_energy + 0.5).opts(color=TARGET_COLOR, line_dash="dashed",
+                                                  line_width=1.5),
+    ]).opts(logy=True, height=height, responsive=True, show_grid=True, tools=["hover"],
+            show_legend=False, title=f"s_i of ΔW: {view.layer}",
+            backend="bokeh")
+
+
+def energy_columns(view) -> dict:
+    """{"energy": energy kept by r = 0..k, "at r": the point at the rank}."""
+    e = np.concatenate([[0.0], np.asarray(view.energy_curve, dtype=np.float64)])
+    return {"energy": {_X_R: np.arange(len(e)), "energy kept": e},
+            "at r": {_X_R: np.array([view.rank]), "energy kept": np.array([e[view.rank]])}}
+
+
+def energy_plot(view, height: int = 300) -> hv.Overlay:
+    """Energy kept (sum of the r largest s_i^2 / sum of all) against r, the target as a
+    dashed line and the rank it needs, the chosen rank dotted."""
+    c = energy_columns(view)
+    return hv.Overlay([
+        hv.Curve(c["energy"], _X_R, "energy kept", label="energy").opts(
+            color=RANK_COLOR, line_width=2),
+        hv.Scatter(c["at r"], _X_R, "energy kept", label="at r").opts(
+            color=RANK_COLOR, size=9),
+        hv.HLine(view.energy).opts(color=TARGET_COLOR, line_dash="dashed", line_width=1.5),
+        hv.VLine(view.rank_for_energy).opts(color=TARGET_COLOR, line_dash="dashed",
+                                            line_width=1.5),
+        hv.VLine(view.rank).opts(color=RANK_COLOR, line_dash="dotted", line_width=1.5),
+    ]).opts(height=height, responsive=True, show_grid=True, ylim=(0, 1.02), tools=["hover"],
+            show_legend=False, title="Energy kept by rank r",
+            backend="bokeh")
+
+
+def error_columns(view) -> dict:
+    """{"optimum": ||dW - [dW]_r||_F / ||dW||_F for r = 0..k, "at r": its point at r}."""
+    e = np.asarray(view.error_curve, dtype=np.float64)
+    return {"optimum": {_X_R: np.arange(len(e)), "relative error": e},
+            "at r": {_X_R: np.array([view.rank]), "relative error": np.array([e[view.rank]])}}
+
+
+def error_plot(view, height: int = 300) -> hv.Overlay:
+    """The rank-r error of the Eckart–Young optimum (the best any rank-r adapter can do)
+    with the chosen rank marked."""
+    c = error_columns(view)
+    return hv.Overlay([
+        hv.Curve(c["optimum"], _X_R, "relative error", label="optimum").opts(
+            color="#222222", line_dash="dashed", line_width=2),
+        hv.Scatter(c["at r"], _X_R, "relative error", label="at r").opts(
+            color=RANK_COLOR, size=9),
+        hv.VLine(view.rank).opts(color=RANK_COLOR, line_dash="dotted", line_width=1.5),
+    ]).opts(height=height, responsive=True, show_grid=True, ylim=(0, 1.02), tools=["hover"],
+            show_legend=False, title="Best rank-r error (Eckart–Young)", backend="bokeh")

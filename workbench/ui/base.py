@@ -34,7 +34,7 @@ import pandas as pd
 import panel as pn
 import param
 
-from workbench.errors import WorkbenchError
+from workbench.errors import Cancelled, WorkbenchError
 
 log = logging.getLogger("workbench.ui")
 
@@ -46,12 +46,14 @@ _EXECUTOR = cf.ThreadPoolExecutor(max_workers=BACKGROUND_WORKERS,
 # a copy (30 students moving the same slider to the same value cost one computation)
 _INFLIGHT: dict = {}
 _INFLIGHT_LOCK = threading.Lock()
+_JOINED: dict = {}  # cache key -> how many other requests joined its in-flight run
 
 
 def _forget(key, future) -> None:
     with _INFLIGHT_LOCK:
         if _INFLIGHT.get(key) is future:
             del _INFLIGHT[key]
+            _JOINED.pop(key, None)
 
 
 class ResultCache:
@@ -98,9 +100,40 @@ def error_message(exc: BaseException) -> str:
     return f"Internal error: {type(exc).__name__}: {exc}"
 
 
-def _on_session(doc, fn: Callable[[], None]) -> None:
-    """Run `fn` on the Bokeh document's event loop (holding its lock) when served, or
-    directly in a notebook / without a server session."""
+def kernel_loop():
+    """The event loop of the Jupyter kernel when called on its thread (a notebook cell,
+    a widget callback), else None (a served page, a script, a test). Costs nothing
+    outside a kernel (ipykernel is not imported)."""
+    import sys
+
+    app = sys.modules.get("ipykernel.kernelapp")
+    if app is None or not app.IPKernelApp.initialized():
+        return None
+    import asyncio
+
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _on_session(doc, fn: Callable[[], None], loop=None) -> None:
+    """Run `fn` on the Bokeh document's event loop (holding its lock) when served; in a
+    notebook on the kernel's event loop `loop` (see ``kernel_loop``): a worker thread that
+    touched the notebook's Bokeh document while the kernel applied a message from the
+    browser left the document's model index stale (the browser's next change came back
+    with models Python no longer knew: "failed to validate Line.line_color ... got
+    Value(...)") and could leave the kernel busy; directly otherwise."""
+    if not served(doc) and loop is not None and not loop.is_closed():
+        import asyncio
+
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            on_loop = False
+        if not on_loop:
+            loop.call_soon_threadsafe(fn)
+            return
     if served(doc):
         from panel.io.state import set_curdoc
 
@@ -203,11 +236,16 @@ class Explorer(pn.viewable.Viewer):
                                     sizing_mode="stretch_width", css_classes=["wb-alert"])
         self._progress = pn.indicators.Progress(active=False, visible=False, width=200,
                                                 bar_color="primary", css_classes=["wb-progress"])
+        self._cancel = pn.widgets.Button(name="Cancel", visible=False, width=80,
+                                         button_type="light", css_classes=["wb-cancel"])
+        self._cancel.on_click(lambda _event: self.cancel())
+        self._requests: dict = {}  # pending requests: id -> (channel, cancel Event, key)
         self._status = pn.pane.Str("", css_classes=["wb-status"], styles={"font-size": "0.85em"})
         self._generation: dict[str, int] = {}
         self._gen_lock = threading.Lock()
         self._pending = 0
         self._doc = pn.state.curdoc  # None in a notebook or a test
+        self._loop = kernel_loop()   # the kernel's loop in a notebook, else None
 
     def detached(self) -> bool:
         """True when this explorer belongs to a served session that is gone (Panel's
@@ -255,13 +293,63 @@ class Explorer(pn.viewable.Viewer):
         active = self._pending > 0
         self.busy = active
         self._progress.active = active
-        self._progress.visible = active
+        self._progress.visible = self._cancel.visible = active
+        if not active:
+            self._progress.value = -1  # indeterminate until a progress report
         if active and label:
             self.set_status(label)
 
+    def _finish(self, rid) -> None:
+        if self._requests.pop(rid, None) is not None:
+            self._set_busy(-1)
+
+    def cancel(self) -> None:
+        """The Cancel button: drop every pending result of this explorer and stop the work
+        where it can be stopped -- a run given a ``cancel`` event (``run_background``) that
+        no other session joined; its ``progress_reporter`` raises ``Cancelled`` at the
+        next report. The view shown stays."""
+        pending, self._requests = self._requests, {}
+        for channel, event, key in pending.values():
+            self.supersede(channel)
+            if event is not None and key is not None:
+                with _INFLIGHT_LOCK:
+                    if _JOINED.get(key, 0) == 0:
+                        event.set()
+                        _INFLIGHT.pop(key, None)  # nobody may join a run being stopped
+                        _JOINED.pop(key, None)
+            elif event is not None:
+                event.set()
+        if pending:
+            self._set_busy(-len(pending))
+            self.set_status("Cancelled.")
+
+    def progress_reporter(self, label: str, cancel: threading.Event | None = None):
+        """A ``progress(fraction)`` callback for a topic computation run in the
+        background: it shows "label NN%" and fills the progress bar (at most every 10%,
+        on the page's event loop), and raises ``Cancelled`` once `cancel` is set (the
+        Cancel button), which stops the computation at its next report."""
+        doc, last = pn.state.curdoc, [-1]
+
+        def progress(frac: float) -> None:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("cancelled")
+            pct = int(10 * frac) * 10
+            if pct != last[0] and not self.detached():
+                last[0] = pct
+
+                def show():
+                    if self.busy:
+                        self.set_status(f"{label} {pct}%")
+                        self._progress.value = pct
+
+                _on_session(doc, show, self._loop)
+
+        return progress
+
     def run_background(self, key: Hashable | None, fn: Callable[[], Any],
                        on_done: Callable[[Any], None], *, channel: str = "default",
-                       label: str = "Computing…", use_cache: bool = True) -> cf.Future | None:
+                       label: str = "Computing…", use_cache: bool = True,
+                       cancel: threading.Event | None = None) -> cf.Future | None:
         """Run ``fn()`` in a worker thread and hand its result to ``on_done`` on the UI loop.
 
         - ``key``: cache key (hashable, built from the parameters that determine the result);
@@ -270,6 +358,8 @@ class Explorer(pn.viewable.Viewer):
         - ``channel``: requests on the same channel supersede each other: only the newest
           result is delivered.
         - Exceptions in ``fn`` or ``on_done`` become a message in the page.
+        - ``cancel``: an Event that ``fn`` checks (e.g. through ``progress_reporter``);
+          the Cancel button sets it, unless another session joined the run.
 
         Returns the Future, or None when served from the cache.
         """
@@ -282,6 +372,8 @@ class Explorer(pn.viewable.Viewer):
             return None
 
         doc = pn.state.curdoc
+        rid = object()
+        self._requests[rid] = (channel, cancel, full_key if use_cache else None)
         self._set_busy(+1, label)
 
         def work():
@@ -306,21 +398,23 @@ class Explorer(pn.viewable.Viewer):
                     self.set_status("")
                     self.guarded(on_done)(result)
                 finally:
-                    self._set_busy(-1)
+                    self._finish(rid)
 
-            _on_session(doc, apply)
+            _on_session(doc, apply, self._loop)
 
         share = use_cache and full_key is not None
         started = False
         try:
             with _INFLIGHT_LOCK:
                 future = _INFLIGHT.get(full_key) if share else None
-                if future is None:
+                if future is not None:
+                    _JOINED[full_key] = _JOINED.get(full_key, 0) + 1
+                else:
                     future, started = _EXECUTOR.submit(work), True
                     if share:  # sessions asking for the same result meanwhile join this run
                         _INFLIGHT[full_key] = future
         except RuntimeError:  # the server is shutting down (Ctrl-C): nothing more to run
-            self._set_busy(-1)
+            self._finish(rid)
             log.debug("not started: the interpreter is shutting down")
             return None
         if started and share:
@@ -440,7 +534,8 @@ class Explorer(pn.viewable.Viewer):
         return pn.Column(*self.controls(), self.export_widget(), sizing_mode="stretch_width")
 
     def main(self) -> pn.Column:
-        header = pn.Row(self._progress, self._status, sizing_mode="stretch_width")
+        header = pn.Row(self._progress, self._cancel, self._status,
+                        sizing_mode="stretch_width")
         return pn.Column(self._alert, header, self.view(), sizing_mode="stretch_width")
 
     def __panel__(self):

@@ -12,6 +12,7 @@ are the URL's query names.
 from __future__ import annotations
 
 import json
+import threading
 
 import panel as pn
 import param
@@ -20,7 +21,7 @@ from workbench.backends.threads import capped
 from workbench.hessian.experiments import PRESETS
 from workbench.hessian.run import check_settings, run_hessian
 from workbench.hessian.settings import ExperimentSettings, HessianSettings, fields
-from workbench.ui.base import Explorer, _on_session, later, undelayed
+from workbench.ui.base import Explorer, later, undelayed
 from workbench.ui.hessian.controls import settings_controls
 from workbench.ui.hessian.tabs import CompareTab, SpectrumTab, TrainingTab
 
@@ -31,20 +32,6 @@ PRESET_FIELDS = fields(ExperimentSettings, shown=True)
 URL_FIELDS = fields(HessianSettings, shown=True)
 #: the torch jobs of every session run one at a time, single-threaded (threads.py)
 QUEUE = "hessian"
-
-
-def _status_updater(explorer: Explorer, label: str):
-    """A progress(fraction) callback for worker threads: 'label NN%' in the status line
-    (on the session's event loop), at most every 10%."""
-    doc, last = pn.state.curdoc, [-1]
-
-    def progress(frac: float) -> None:
-        pct = int(10 * frac) * 10
-        if pct != last[0] and not explorer.detached():
-            last[0] = pct
-            _on_session(doc, lambda: explorer.set_status(f"{label} {pct}%"))
-
-    return progress
 
 
 class HessianExplorer(Explorer):
@@ -143,12 +130,13 @@ class HessianExplorer(Explorer):
         self._requested = key
         values = self.settings.param.values()  # a copy: the widgets may move meanwhile
         label = "Training and computing the spectrum…"
-        progress = _status_updater(self, label)
+        cancel = threading.Event()
+        progress = self.progress_reporter(label, cancel)
         self.run_background(key, capped(lambda: run_hessian(
                                 checkpoints=False, compare=False, progress=progress,
                                 **values), queue=QUEUE),
                             lambda run: self._set_run(key, run), channel="experiment",
-                            label=label, use_cache=not force)
+                            label=label, use_cache=not force, cancel=cancel)
 
     def _set_run(self, key, run) -> None:
         """Show `run` (a stage of the run asked for last) and chain the next stage."""
@@ -158,18 +146,20 @@ class HessianExplorer(Explorer):
         self._refresh(run)
         if first:
             self.runs += 1
+        cancel = threading.Event()
         if run.checkpoints is None:
             stage, label = "checkpoints", "Spectra at the earlier checkpoints…"
-            progress = _status_updater(self, label)
+            progress = self.progress_reporter(label, cancel)
             work = lambda: run.with_checkpoints(progress)  # noqa: E731
         elif run.compare is None:
             stage, label = "compare", "Gauss-Newton and Fisher spectra…"
-            work = run.with_compare
+            progress = self.progress_reporter(label, cancel)
+            work = lambda: run.with_compare(progress)  # noqa: E731
         else:
             return
         self.run_background((*key, stage), capped(work, queue=QUEUE),
                             lambda nxt: self._set_run(key, nxt), channel="followup",
-                            label=label)
+                            label=label, cancel=cancel)
 
     # ------------------------------------------------------------------ view
     def _refresh(self, run=None, training: bool = True) -> None:

@@ -80,6 +80,21 @@ class HessianExplorer(Explorer):
         # served: after the URL state is applied (no wasted run on the defaults)
         pn.state.onload(self._initial)
 
+    @classmethod
+    def from_model(cls, model, loss_fn, data, label: str = "your model", **run_options):
+        """An explorer on your own torch `model`, loss `loss_fn(output, target)` and
+        `data` ((X, y) tensors, a list of batches or a DataLoader): the Hessian's density,
+        top-k, trace and each layer's spectrum, computed once in the background with a
+        progress bar and a Cancel button, then re-broadened for free. `run_options` go to
+        ``workbench.hessian.model_run.run_model_hessian`` (k, num_probes, num_steps,
+        layers, device, ...). Returns a ``ModelHessianExplorer`` (nothing trained: the
+        model as it is); a problem (not a module, a loss that fails on the data) is a
+        message in its alert."""
+        from workbench.ui.hessian.model import ModelHessianExplorer
+
+        return ModelHessianExplorer(model, loss_fn, data, label=label,
+                                    run_options=run_options)
+
     def _initial(self) -> None:
         if self._requested is None:
             self.guarded(self._compute)()

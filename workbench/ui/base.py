@@ -236,8 +236,8 @@ class Explorer(pn.viewable.Viewer):
                                     sizing_mode="stretch_width", css_classes=["wb-alert"])
         self._progress = pn.indicators.Progress(active=False, visible=False, width=200,
                                                 bar_color="primary", css_classes=["wb-progress"])
-        self._cancel = pn.widgets.Button(name="Cancel", visible=False, width=80,
-                                         button_type="light", css_classes=["wb-cancel"])
+        self._cancel = pn.widgets.Button(label="Cancel", visible=False, width=80,
+                                         css_classes=["wb-cancel"])
         self._cancel.on_click(lambda _event: self.cancel())
         self._requests: dict = {}  # pending requests: id -> (channel, cancel Event, key)
         self._status = pn.pane.Str("", css_classes=["wb-status"], styles={"font-size": "0.85em"})

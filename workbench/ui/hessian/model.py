@@ -51,7 +51,7 @@ class ModelHessianExplorer(Explorer):
         progress = self.progress_reporter("Hessian spectrum of the model and its layers…",
                                           cancel)
         options = dict(run_options or {})
-        self.run_background(None, lambda: run_model_hessian(
+        self.future = self.run_background(None, lambda: run_model_hessian(
                                 model, loss_fn, data, label=label, progress=progress,
                                 **options),
                             self._show, channel="model", cancel=cancel,

@@ -113,14 +113,28 @@ def test_notebook_runs_in_jupyterlab_and_its_explorer_answers(lab, browser, path
     failed: list[str] = []
     page.on("console", lambda m: failed.append(m.text) if "Python failed" in m.text else None)
     try:
-        page.goto(f"{base}/lab/tree/{path.name}?token={token}", timeout=120_000)
+        # a workspace of its own (JupyterLab restores the last one: the previous notebook
+        # came back as the current widget, and run-all ran *that* notebook while this
+        # one's cells never reached its kernel -- the "kernel stays busy" stall)
+        page.goto(f"{base}/lab/workspaces/wb-{path.stem}/tree/{path.name}?token={token}"
+                  "&reset", timeout=120_000)
         page.wait_for_function(
-            "() => window.jupyterapp && window.jupyterapp.shell.currentWidget && "
+            "(name) => window.jupyterapp && window.jupyterapp.shell.currentWidget && "
+            "window.jupyterapp.shell.currentWidget.context && "
+            "window.jupyterapp.shell.currentWidget.context.path === name && "
             "window.jupyterapp.shell.currentWidget.sessionContext && "
             "window.jupyterapp.shell.currentWidget.sessionContext.session && "
             "window.jupyterapp.shell.currentWidget.sessionContext.session.kernel && "
             "window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
-            ".connectionStatus === 'connected'", timeout=180_000)
+            ".connectionStatus === 'connected'", arg=path.name, timeout=180_000)
+        # and its kernel ready (kernel_info answered, idle) before run-all
+        page.evaluate("""async () => {
+            const w = window.jupyterapp.shell.currentWidget;
+            await w.context.ready; await w.sessionContext.ready;
+            await w.sessionContext.session.kernel.info; }""")
+        page.wait_for_function(
+            "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+            ".status === 'idle'", timeout=180_000)
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
         # run-all stops at a cell that raises: an error output ends the wait too
         wait_until(lambda: (s := _cells_state(page))["n"] > 0 and s["running"] == 0

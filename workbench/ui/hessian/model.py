@@ -19,7 +19,7 @@ import param
 
 from workbench.hessian.model_run import run_model_hessian
 from workbench.ui.base import Explorer, undelayed
-from workbench.ui.live import LiveFigure, set_changed
+from workbench.ui.live import LiveFigure
 from workbench.viz import hessian as vh
 
 _WIDE = dict(sizing_mode="stretch_width")

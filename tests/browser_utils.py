@@ -107,7 +107,8 @@ JS_IDLE = """() => {
   if (!window.Bokeh || !Bokeh.documents || Bokeh.documents.length === 0) return false;
   for (const doc of Bokeh.documents) {
     for (const m of doc.all_models) {
-      const cls = m.css_classes;
+      let cls;
+      try { cls = m.css_classes; } catch (e) { continue; }  // a model not fully set up yet
       if (!cls || !Array.from(cls).includes('wb-progress')) continue;
       if (m.visible) return false;
     }

@@ -301,16 +301,15 @@ def test_from_model_opens_on_a_users_torch_model():
 
 
 def test_from_model_refuses_what_has_no_weight_matrix(tmp_path):
+    """Weights it cannot take: the explorer opens with the problem in its alert (a
+    notebook shows no traceback), nothing computed."""
     import torch
 
-    from workbench.errors import InputFormatError, ShapeError
-
-    with pytest.raises(ShapeError, match="no weight matrix"):
-        EigenspectraExplorer.from_model(torch.nn.ReLU())
-    with pytest.raises(ShapeError, match="1-D"):
-        EigenspectraExplorer.from_model({"bias": np.ones(10)})
-    with pytest.raises(InputFormatError):
-        EigenspectraExplorer.from_model(tmp_path / "missing.safetensors")
+    for bad, text in [(torch.nn.ReLU(), "no weight matrix"), ({"bias": np.ones(10)}, "1-D"),
+                      (tmp_path / "missing.safetensors", "missing")]:
+        e = EigenspectraExplorer.from_model(bad)
+        assert text in e.message and e._alert.visible, e.message
+        assert e.run is None and not e.busy
 
 
 def test_url_names_reach_both_settings(explorer):

@@ -15,20 +15,14 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from browser_utils import data_hash, plot_data
+from browser_utils import data_hash, plot_data, wait_idle
 from conftest import free_port
 from helpers import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
-# Opt-in for now (WB_JUPYTERLAB=1): in two full runs on a fresh clone a notebook's kernel
-# stayed busy after run-all (idle CPU; engine once, Hessian twice), so the run waited out
-# its 10-minute limit. Until that stall is found, CI does not run these.
-pytestmark = [pytest.mark.browser, pytest.mark.notebook, pytest.mark.slow,
-              pytest.mark.skipif(os.environ.get("WB_JUPYTERLAB") != "1",
-                                 reason="opt-in (WB_JUPYTERLAB=1): kernels intermittently "
-                                        "stay busy after run-all; under investigation")]
+pytestmark = [pytest.mark.browser, pytest.mark.notebook, pytest.mark.slow]
 
 
 def _status(url: str) -> int | None:
@@ -99,21 +93,7 @@ def _error_outputs(page) -> list[str]:
         .map(e => e.innerText).filter(t => /Traceback|Error:/.test(t))""")
 
 
-# Found by this test, not fixed yet: in JupyterLab the low-rank explorer's figures send a
-# Line glyph back through the comm with line_color as a value spec, which Bokeh's
-# deserializer refuses ("failed to validate Line.line_color: expected either None or a
-# value of type Color, got Value(value='#999999')"): a traceback in the cell and a kernel
-# left busy. Not run (it would wait out its timeout); served pages are unaffected.
-# The Hessian notebook's kernel stayed busy in 2 of 4 runs (idle CPU, the run-all never
-# ending; the explorer delivers its background results from a worker thread when no server
-# session exists). Not run until that is found and fixed.
-KNOWN = {"low_rank": "Line.line_color round trip through the notebook comm (see above)",
-         "hessian_spectra": "kernel intermittently stays busy after run-all (see above)"}
-
-
-@pytest.mark.parametrize("path", [
-    pytest.param(p, id=p.stem, marks=pytest.mark.xfail(run=False, reason=KNOWN[p.stem]))
-    if p.stem in KNOWN else pytest.param(p, id=p.stem) for p in NOTEBOOKS])
+@pytest.mark.parametrize("path", [pytest.param(p, id=p.stem) for p in NOTEBOOKS])
 def test_notebook_runs_in_jupyterlab_and_its_explorer_answers(lab, browser, path):
     base, token, _ = lab
     ctx = browser.new_context(viewport={"width": 1500, "height": 1000})
@@ -129,15 +109,32 @@ def test_notebook_runs_in_jupyterlab_and_its_explorer_answers(lab, browser, path
             r.abort()
 
     page.route("**/*", route)
+    # a comm message the kernel could not apply (pyviz_comms logs its traceback here)
+    failed: list[str] = []
+    page.on("console", lambda m: failed.append(m.text) if "Python failed" in m.text else None)
     try:
-        page.goto(f"{base}/lab/tree/{path.name}?token={token}", timeout=120_000)
+        # a workspace of its own (JupyterLab restores the last one: the previous notebook
+        # came back as the current widget, and run-all ran *that* notebook while this
+        # one's cells never reached its kernel -- the "kernel stays busy" stall)
+        page.goto(f"{base}/lab/workspaces/wb-{path.stem}/tree/{path.name}?token={token}"
+                  "&reset", timeout=120_000)
         page.wait_for_function(
-            "() => window.jupyterapp && window.jupyterapp.shell.currentWidget && "
+            "(name) => window.jupyterapp && window.jupyterapp.shell.currentWidget && "
+            "window.jupyterapp.shell.currentWidget.context && "
+            "window.jupyterapp.shell.currentWidget.context.path === name && "
             "window.jupyterapp.shell.currentWidget.sessionContext && "
             "window.jupyterapp.shell.currentWidget.sessionContext.session && "
             "window.jupyterapp.shell.currentWidget.sessionContext.session.kernel && "
             "window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
-            ".connectionStatus === 'connected'", timeout=180_000)
+            ".connectionStatus === 'connected'", arg=path.name, timeout=180_000)
+        # and its kernel ready (kernel_info answered, idle) before run-all
+        page.evaluate("""async () => {
+            const w = window.jupyterapp.shell.currentWidget;
+            await w.context.ready; await w.sessionContext.ready;
+            await w.sessionContext.session.kernel.info; }""")
+        page.wait_for_function(
+            "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+            ".status === 'idle'", timeout=180_000)
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
         # run-all stops at a cell that raises: an error output ends the wait too
         wait_until(lambda: (s := _cells_state(page))["n"] > 0 and s["running"] == 0
@@ -147,6 +144,7 @@ def test_notebook_runs_in_jupyterlab_and_its_explorer_answers(lab, browser, path
                    timeout=600, what=f"{path.name} to run all its cells")
         assert _error_outputs(page) == []
         assert _cells_state(page)["done"] == _cells_state(page)["n"]
+        wait_idle(page)  # background work started by the cells has been delivered
         page.locator(".jp-Notebook .jp-CodeCell").last.scroll_into_view_if_needed()
         # the embedded explorer (last cell) rendered with data in its plots
         wait_until(lambda: sum(max((len(v) for v in d.values()), default=0)
@@ -162,6 +160,11 @@ def test_notebook_runs_in_jupyterlab_and_its_explorer_answers(lab, browser, path
         handle.press("ArrowRight")
         wait_until(lambda: data_hash(page) != before, timeout=120,
                    what="the plot data to change after the slider moved")
+        wait_idle(page)
+        wait_until(lambda: page.evaluate(
+            "() => window.jupyterapp.shell.currentWidget.sessionContext.session"
+            ".kernel.status") == "idle", timeout=120, what="the kernel to be idle again")
+        assert _error_outputs(page) == [] and failed == [], (_error_outputs(page), failed)
         assert foreign == [], f"requests to other hosts: {foreign[:5]}"
     finally:
         if os.environ.get("WB_LAB_SHOTS"):

@@ -73,3 +73,43 @@ def test_readme_api_example_runs():
     assert (ns["table"]["rank_for_energy"] == 1).all()  # rank-1 updates need rank 1
     assert ns["upd"].rank_for_energy == 1 and ns["upd"].error_at_rank < 1e-12  # rank 1: exact
     assert ns["att"].ari["attributed"] > ns["att"].ari["structure"]
+
+
+@pytest.mark.slow
+def test_readme_explorer_cells_open_on_the_users_objects(tmp_path):
+    """The README's "your own objects" cells run as written (small stand-ins for the
+    user's model, points, matrix and sweep folder) and every explorer shows a result."""
+    import torch
+    from helpers import wait_until
+
+    from workbench.sweep import Grid, run_sweep
+    from workbench.sweep.experiments import demo  # noqa: F401 - registers the experiment
+
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    cells = [b for b in blocks if "HessianExplorer.from_model" in b]
+    assert len(cells) == 1, "the README has one block of explorer cells"
+    rng = np.random.default_rng(0)
+    torch.manual_seed(0)
+    # the first layer is 16 x 10: ten eigenvalues, enough for a spectrum's fit
+    model = torch.nn.Sequential(torch.nn.Linear(10, 16), torch.nn.Tanh(),
+                                torch.nn.Linear(16, 3))
+    X, y = torch.randn(40, 10), torch.randint(0, 3, (40,))
+    points = np.vstack([rng.normal(c, 0.3, (40, 2)) for c in (-3, 0, 3)])
+    A = rng.standard_normal((50, 5)) @ rng.standard_normal((5, 30))
+    run_sweep("demo.random_top_eig", Grid.product(n=[10, 20], seed=[0], k=[2]),
+              tmp_path / "widths", scheduler="serial", progress=False)
+    ns = dict(model=model, loss_fn=torch.nn.CrossEntropyLoss(), X=X, y=y, points=points, A=A)
+    code = cells[0].replace('"runs/widths"', repr(str(tmp_path / "widths")))
+    exec(compile(code, str(README), "exec"), ns)  # noqa: S102
+    explorers = [ns[k] for k in ("hessian", "weights", "clusters", "lowrank", "sweep")]
+    for ex in explorers:
+        ex.view()
+    wait_until(lambda: not any(ex.busy for ex in explorers), timeout=600,
+               what=lambda: "the explorers' background work: still busy " + str(
+                   [type(ex).__name__ for ex in explorers if ex.busy]))
+    assert [ex.message for ex in explorers] == [""] * 5
+    assert ns["hessian"].runs == 1 and ns["hessian"].density.source("0").data["y"].size
+    np.testing.assert_allclose(ns["lowrank"].run.source.sv[:5],
+                               np.linalg.svd(A, compute_uv=False)[:5], rtol=1e-8)
+    assert ns["clusters"].clusters.view.labels.shape == (120,)
+    assert ns["weights"].run is not None and ns["sweep"].loaded

@@ -29,3 +29,8 @@ class InputFormatError(WorkbenchError):
 
 class ConvergenceWarning(UserWarning):
     """An iterative method stopped before reaching its tolerance."""
+
+
+class Cancelled(WorkbenchError):
+    """A long computation was stopped at the user's request (the Cancel button beside an
+    explorer's progress bar): raised between steps by the progress callback."""

@@ -23,12 +23,30 @@ _EXECUTOR = cf.ThreadPoolExecutor(max_workers=BACKGROUND_WORKERS,
 # cached work now running, by cache key: a request for it joins instead of starting a copy
 _INFLIGHT: dict = {}
 _INFLIGHT_LOCK = threading.Lock()
+_JOINED: dict = {}  # cache key -> how many other requests joined its in-flight run
 
 
 def _forget(key, future) -> None:
     with _INFLIGHT_LOCK:
         if _INFLIGHT.get(key) is future:
             del _INFLIGHT[key]
+            _JOINED.pop(key, None)
+
+
+def stop_run(key: Hashable | None, event: threading.Event) -> bool:
+    """Set `event` (the run's cancel flag) unless another request joined the run computing
+    `key`; a stopped run is no longer offered to new requests. Returns whether it was set.
+    Cost: a lock and two dict look-ups."""
+    if key is None:
+        event.set()
+        return True
+    with _INFLIGHT_LOCK:
+        if _JOINED.get(key, 0):
+            return False
+        event.set()
+        _INFLIGHT.pop(key, None)  # nobody may join a run being stopped
+        _JOINED.pop(key, None)
+    return True
 
 
 def submit(key: Hashable | None, fn: Callable[[], Any]) -> cf.Future:
@@ -38,6 +56,7 @@ def submit(key: Hashable | None, fn: Callable[[], Any]) -> cf.Future:
     with _INFLIGHT_LOCK:
         future = _INFLIGHT.get(key) if key is not None else None
         if future is not None:
+            _JOINED[key] = _JOINED.get(key, 0) + 1
             return future
         future = _EXECUTOR.submit(fn)
         if key is not None:  # requests for the same result meanwhile join this run

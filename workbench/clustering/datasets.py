@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from workbench.errors import RankError
+from workbench.errors import NonFiniteError, RankError, ShapeError
 
 TOY_DATASETS = ("circles", "moons", "varied", "aniso", "blobs", "no_structure")
 MAX_SAMPLES = 1_000_000
@@ -257,9 +257,57 @@ def plane(data: Dataset) -> np.ndarray:
     return Xc @ Vt[:2].T
 
 
+#: the users' own point sets (``user_dataset``), by name ("user-<digest>")
+USER_DATASETS: dict[str, Dataset] = {}
+
+
+def user_dataset(X, y=None, label: str = "your data") -> Dataset:
+    """Your points `X` (n x d, n >= 3) with optional labels `y` (n values) as a Dataset
+    named "user-<digest of the values>" that ``load`` (hence ``run_clustering``) finds by
+    that name. Raises ShapeError (not 2-D, too few points, y of another length) or
+    NonFiniteError (NaN / inf, counted) naming the problem. Cost: one pass over X."""
+    import hashlib
+
+    X = np.asarray(X)
+    if X.dtype == object or not np.issubdtype(X.dtype, np.number) or \
+            np.issubdtype(X.dtype, np.complexfloating):
+        raise ShapeError(f"{label} must be an array of real numbers, got dtype {X.dtype}")
+    if X.ndim != 2:
+        hint = (" (one feature per point: pass X.reshape(-1, 1))" if X.ndim == 1 else "")
+        raise ShapeError(f"{label} must be 2-D (points x features), got a {X.ndim}-D array "
+                         f"of shape {X.shape}{hint}")
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    n, d = X.shape
+    if n < 3 or d < 1:
+        raise ShapeError(f"{label} needs at least 3 points and 1 feature, got shape {X.shape}")
+    bad = ~np.isfinite(X)
+    if bad.any():
+        rows = np.flatnonzero(bad.any(axis=1))
+        raise NonFiniteError(
+            f"{label} holds {int(np.isnan(X).sum())} NaN and {int(np.isinf(X).sum())} "
+            f"infinite values in {len(rows)} of its {n} rows (first: row {rows[0]}); drop "
+            f"or impute them first")
+    labels = None
+    if y is not None:
+        labels = np.asarray(y).ravel()
+        if labels.shape[0] != n:
+            raise ShapeError(f"y has {labels.shape[0]} labels for {n} points")
+        _, labels = np.unique(labels, return_inverse=True)
+    k = int(labels.max() + 1) if labels is not None else 3
+    digest = hashlib.sha1(X.tobytes() + (labels.tobytes() if labels is not None else b"")
+                          ).hexdigest()[:12]
+    name = f"user-{digest}"
+    data = Dataset(name, X, labels, max(2, k), {"n_samples": n, "label": label})
+    USER_DATASETS[name] = data
+    return data
+
+
 def load(name: str, n_samples: int = 1500, noise: float = 1.0, seed: int = 0) -> Dataset:
-    """Any point dataset by name: the toy sets, "digits" (fixed size), or "two_gaussians"
-    (signal = 2 x noise, 50 features). Returns Dataset."""
+    """Any point dataset by name: the toy sets, "digits" (fixed size), "two_gaussians"
+    (signal = 2 x noise, 50 features), or a user's points (``user_dataset``, fixed size).
+    Returns Dataset."""
+    if name in USER_DATASETS:
+        return USER_DATASETS[name]
     if name in TOY_DATASETS:
         return toy_dataset(name, n_samples, noise, seed)
     if name == "digits":

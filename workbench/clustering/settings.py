@@ -14,7 +14,7 @@ from __future__ import annotations
 import param
 
 from workbench.clustering.compare import ALGORITHMS
-from workbench.clustering.datasets import TOY_DATASETS
+from workbench.clustering.datasets import TOY_DATASETS, USER_DATASETS
 from workbench.errors import RankError
 
 DATASETS = (*TOY_DATASETS, "digits", "two_gaussians")
@@ -64,16 +64,29 @@ class ClusteringSettings(param.Parameterized):
     def copy(self):
         """A copy with the same values (what a background run computes from, so that later
         changes do not reach it)."""
-        return type(self)(**{k: v for k, v in self.param.values().items() if k != "name"})
+        values = {k: v for k, v in self.param.values().items() if k != "name"}
+        out = type(self)(**{k: v for k, v in values.items() if k != "dataset"})
+        out.use_dataset(values["dataset"])
+        return out
+
+    def use_dataset(self, name: str) -> None:
+        """Choose dataset `name`, also a user's (``datasets.user_dataset``), which joins
+        this settings object's choices."""
+        if name not in self.param.dataset.objects:
+            self.param.dataset.objects = [*self.param.dataset.objects, name]
+        self.dataset = name
 
     @property
     def n_points(self) -> int:
         """The number of points of the data set chosen (digits has its own size)."""
+        if self.dataset in USER_DATASETS:
+            return USER_DATASETS[self.dataset].n
         return DIGITS_SIZE if self.dataset == "digits" else int(self.n_samples)
 
     def data_key(self) -> tuple:
         """The key of the data (and its 2-D drawing coordinates)."""
-        n = None if self.dataset == "digits" else int(self.n_samples)
+        n = None if self.dataset == "digits" or self.dataset in USER_DATASETS \
+            else int(self.n_samples)
         return ("data", self.dataset, n, round(float(self.noise), 3), int(self.seed))
 
     def graph_key(self) -> tuple:
@@ -128,7 +141,17 @@ class DetectabilitySettings(param.Parameterized):
                                doc="Dimension ratio d/n")
 
     def copy(self):
-        return type(self)(**{k: v for k, v in self.param.values().items() if k != "name"})
+        values = {k: v for k, v in self.param.values().items() if k != "name"}
+        out = type(self)(**{k: v for k, v in values.items() if k != "dataset"})
+        out.use_dataset(values["dataset"])
+        return out
+
+    def use_dataset(self, name: str) -> None:
+        """Choose dataset `name`, also a user's (``datasets.user_dataset``), which joins
+        this settings object's choices."""
+        if name not in self.param.dataset.objects:
+            self.param.dataset.objects = [*self.param.dataset.objects, name]
+        self.dataset = name
 
     def dims(self) -> tuple[int, int]:
         """(n, d): points and dimensions (d = ratio x n, at least 1)."""

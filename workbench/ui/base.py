@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import io
-import json
 import logging
 import threading
 import traceback
@@ -33,7 +32,7 @@ import pandas as pd
 import panel as pn
 import param
 
-from workbench.errors import WorkbenchError
+from workbench.errors import Cancelled, WorkbenchError
 
 # the shared pool, cache and in-flight runs (workbench.jobs); names kept here for callers
 from workbench.jobs import (  # noqa: F401
@@ -42,8 +41,16 @@ from workbench.jobs import (  # noqa: F401
     BACKGROUND_WORKERS,
     CACHE,
     ResultCache,
+    stop_run,
     submit,
 )
+from workbench.ui.session import (  # noqa: F401 - names kept here for callers
+    kernel_loop,
+    later,
+    served,
+    while_session_lives,
+)
+from workbench.ui.urls import URLState
 
 log = logging.getLogger("workbench.ui")
 
@@ -53,60 +60,6 @@ def error_message(exc: BaseException) -> str:
     if isinstance(exc, WorkbenchError):
         return str(exc)
     return f"Internal error: {type(exc).__name__}: {exc}"
-
-
-def served(doc) -> bool:
-    """True when `doc` is the document of a live served session (not a notebook, not a
-    test without a server, not a session the server has already destroyed)."""
-    return doc is not None and getattr(doc, "session_context", None) is not None
-
-
-_CURRENT = object()
-
-
-def later(fn: Callable[[], None], delay_ms: int = 0, doc=_CURRENT) -> bool:
-    """Run `fn` on the event loop of the served session of `doc` (default: the current
-    one; None: none), holding its lock with that document current, on the next tick
-    (`delay_ms` = 0) or `delay_ms` from now. Without a served session (notebook, tests)
-    `fn` runs at once. Returns False when the session was already destroyed (nothing
-    runs), True otherwise."""
-    doc = pn.state.curdoc if doc is _CURRENT else doc
-    if not served(doc):
-        fn()
-        return True
-    from panel.io.state import set_curdoc
-
-    def cb():
-        with set_curdoc(doc):
-            fn()
-
-    try:
-        if delay_ms:
-            doc.add_timeout_callback(cb, delay_ms)
-        else:
-            doc.add_next_tick_callback(cb)
-    except Exception:  # noqa: BLE001 - session already destroyed: nothing to update
-        log.debug("session gone; dropping UI update")
-        return False
-    return True
-
-
-def while_session_lives(fn: Callable):
-    """`fn`, or a no-op once the served session current now has ended. Background
-    delivery (Explorer.run_background) calls back right in the worker thread when the
-    page's document has lost its session (the server's warm-up page, a closed tab):
-    rendering figures there races the server's clean-up of that document ("Set changed
-    size during iteration" at `panel serve --warm`). In a notebook `fn` itself."""
-    doc = pn.state.curdoc
-    if not served(doc):
-        return fn
-
-    def call(*args):
-        if served(doc):
-            return fn(*args)
-        return None
-
-    return call
 
 
 def section(text: str) -> pn.pane.Markdown:
@@ -123,7 +76,7 @@ def undelayed(widget):
     return widget
 
 
-class Explorer(pn.viewable.Viewer):
+class Explorer(URLState, pn.viewable.Viewer):
     """Base class of the topic explorers (see the module docstring)."""
 
     title: ClassVar[str] = "Explorer"
@@ -144,6 +97,11 @@ class Explorer(pn.viewable.Viewer):
         self._gen_lock = threading.Lock()
         self._pending = 0
         self._doc = pn.state.curdoc  # None in a notebook or a test
+        self._loop = kernel_loop()   # the kernel's loop in a notebook, else None
+        self._cancel = pn.widgets.Button(label="Cancel", visible=False, width=80,
+                                         css_classes=["wb-cancel"])
+        self._cancel.on_click(lambda _event: self.cancel())
+        self._requests: dict = {}  # pending requests: id -> (channel, cancel Event, key)
 
     def detached(self) -> bool:
         """True when this explorer belongs to a served session that is gone (Panel's
@@ -191,13 +149,57 @@ class Explorer(pn.viewable.Viewer):
         active = self._pending > 0
         self.busy = active
         self._progress.active = active
-        self._progress.visible = active
+        self._progress.visible = self._cancel.visible = active
+        if not active:
+            self._progress.value = -1  # indeterminate until a progress report
         if active and label:
             self.set_status(label)
 
+    def _finish(self, rid) -> None:
+        if self._requests.pop(rid, None) is not None:
+            self._set_busy(-1)
+
+    def cancel(self) -> None:
+        """The Cancel button: drop every pending result of this explorer and stop the work
+        where it can be stopped -- a run given a ``cancel`` event (``run_background``) that
+        no other session joined; its ``progress_reporter`` raises ``Cancelled`` at the
+        next report. The view shown stays."""
+        pending, self._requests = self._requests, {}
+        for channel, event, key in pending.values():
+            self.supersede(channel)
+            if event is not None:
+                stop_run(key, event)
+        if pending:
+            self._set_busy(-len(pending))
+            self.set_status("Cancelled.")
+
+    def progress_reporter(self, label: str, cancel: threading.Event | None = None):
+        """A ``progress(fraction)`` callback for a topic computation run in the
+        background: it shows "label NN%" and fills the progress bar (at most every 10%,
+        on the page's event loop), and raises ``Cancelled`` once `cancel` is set (the
+        Cancel button), which stops the computation at its next report."""
+        doc, last = pn.state.curdoc, [-1]
+
+        def progress(frac: float) -> None:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("cancelled")
+            pct = int(10 * frac) * 10
+            if pct != last[0] and not self.detached():
+                last[0] = pct
+
+                def show():
+                    if self.busy:
+                        self.set_status(f"{label} {pct}%")
+                        self._progress.value = pct
+
+                later(show, doc=doc, loop=self._loop)
+
+        return progress
+
     def run_background(self, key: Hashable | None, fn: Callable[[], Any],
                        on_done: Callable[[Any], None], *, channel: str = "default",
-                       label: str = "Computing…", use_cache: bool = True) -> cf.Future | None:
+                       label: str = "Computing…", use_cache: bool = True,
+                       cancel: threading.Event | None = None) -> cf.Future | None:
         """Run ``fn()`` in a worker thread and hand its result to ``on_done`` on the UI loop.
 
         - ``key``: cache key (hashable, built from the parameters that determine the result);
@@ -206,6 +208,8 @@ class Explorer(pn.viewable.Viewer):
         - ``channel``: requests on the same channel supersede each other: only the newest
           result is delivered.
         - Exceptions in ``fn`` or ``on_done`` become a message in the page.
+        - ``cancel``: an Event that ``fn`` checks (e.g. through ``progress_reporter``);
+          the Cancel button sets it, unless another session joined the run.
 
         Returns the Future, or None when served from the cache.
         """
@@ -218,6 +222,8 @@ class Explorer(pn.viewable.Viewer):
             return None
 
         doc = pn.state.curdoc
+        rid = object()
+        self._requests[rid] = (channel, cancel, full_key if use_cache else None)
         self._set_busy(+1, label)
 
         def deliver(future: cf.Future) -> None:
@@ -239,14 +245,14 @@ class Explorer(pn.viewable.Viewer):
                     self.set_status("")
                     self.guarded(on_done)(result)
                 finally:
-                    self._set_busy(-1)
+                    self._finish(rid)
 
-            later(apply, doc=doc)
+            later(apply, doc=doc, loop=self._loop)
 
         try:
             future = submit(full_key if use_cache else None, fn)
         except RuntimeError:  # the server is shutting down (Ctrl-C): nothing more to run
-            self._set_busy(-1)
+            self._finish(rid)
             log.debug("not started: the interpreter is shutting down")
             return None
         future.add_done_callback(deliver)
@@ -259,100 +265,6 @@ class Explorer(pn.viewable.Viewer):
         its result."""
         with self._gen_lock:
             self._generation[channel] = self._generation.get(channel, 0) + 1
-
-    # ------------------------------------------------------------------ URL state
-    URL_DELAY_MS: ClassVar[int] = 250
-
-    def url_sources(self) -> list:
-        """Parameterized sub-objects (settings) holding URL parameters under their own
-        names; ``_url_owner`` looks there first, then on the explorer itself."""
-        return []
-
-    def _url_owner(self, name: str):
-        """The object holding URL parameter `name` (the hook for settings sub-objects)."""
-        return next((obj for obj in self.url_sources() if name in obj.param), self)
-
-    def _url_param(self, name: str) -> str:
-        """The parameter's name on its owner (the URL's name unless a subclass maps it)."""
-        return name
-
-    def _url_targets(self):
-        """(URL name, owner, parameter name) for every ``url_params`` entry."""
-        return [(n, self._url_owner(n), self._url_param(n)) for n in self.url_params]
-
-    def sync_url(self) -> None:
-        """Round-trip ``url_params`` through the page's query string (served pages only).
-
-        The view is restored from the URL now. Later changes are written to the URL once
-        the user pauses (``URL_DELAY_MS``), coalesced, off the path from a slider move to the
-        redrawn plot: writing the query string with every change (Panel's
-        ``location.sync``) added about 40 ms to each slider step in the latency harness."""
-        loc = pn.state.location
-        if not self.url_params or loc is None:
-            return
-        self._restore_from_url(loc.query_params)
-        self._url_pending = False
-        self._write_url()
-        watched: dict = {}
-        for _, owner, pname in self._url_targets():
-            watched.setdefault(id(owner), (owner, []))[1].append(pname)
-        for owner, names in watched.values():
-            owner.param.watch(self._on_url_param, names)
-
-    def _restore_from_url(self, query: dict) -> None:
-        """Apply the query's values, sub-objects first, the explorer's own last; a value
-        that cannot be set is named in the page's message and the others still apply."""
-        updates: dict = {}
-        for name, owner, pname in self._url_targets():
-            if name not in query:
-                continue
-            value = query[name]
-            try:
-                value = owner.param[pname].deserialize(value)
-            except Exception:  # noqa: BLE001 - parse_query already decoded JSON values
-                pass
-            if value != getattr(owner, pname):
-                updates.setdefault(id(owner), (owner, {}))[1][pname] = value
-        bad = []
-        for owner, values in sorted(updates.values(), key=lambda ov: ov[0] is self):
-            try:
-                owner.param.update(**values)
-                continue
-            except Exception:  # noqa: BLE001 - a hand-edited link must not break the page
-                pass
-            for pname, value in values.items():  # apply what can be applied, one by one
-                try:
-                    setattr(owner, pname, value)
-                except Exception as exc:  # noqa: BLE001
-                    bad.append(f"{pname}={value!r} ({exc})")
-        if bad:
-            self.show_error("Some link parameters could not be applied: " + "; ".join(bad))
-
-    def _url_query(self) -> dict[str, str]:
-        query = {}
-        for name, owner, pname in self._url_targets():
-            value = getattr(owner, pname)
-            if value is None:
-                continue
-            try:
-                value = owner.param[pname].serialize(value)
-            except Exception:  # noqa: BLE001
-                pass
-            query[name] = value if isinstance(value, str) else json.dumps(value)
-        return query
-
-    def _write_url(self) -> None:
-        self._url_pending = False
-        loc = pn.state.location
-        if loc is not None:
-            loc.update_query(**self._url_query())
-
-    def _on_url_param(self, *_events) -> None:
-        if self._url_pending:
-            return
-        self._url_pending = True
-        if not later(self._write_url, self.URL_DELAY_MS):
-            self._url_pending = False
 
     # ------------------------------------------------------------------ export
     def export_data(self) -> pd.DataFrame | None:
@@ -388,7 +300,8 @@ class Explorer(pn.viewable.Viewer):
         return pn.Column(*self.controls(), self.export_widget(), sizing_mode="stretch_width")
 
     def main(self) -> pn.Column:
-        header = pn.Row(self._progress, self._status, sizing_mode="stretch_width")
+        header = pn.Row(self._progress, self._cancel, self._status,
+                        sizing_mode="stretch_width")
         return pn.Column(self._alert, header, self.view(), sizing_mode="stretch_width")
 
     def __panel__(self):

@@ -37,4 +37,42 @@ def extension(*extras: str, **config) -> None:
     reactive.CDN_DIST = prefix.rstrip("/") + "/panel_dist/"
     hv.extension("bokeh", logo=False, inline=True)
     pn.extension(*extras, inline=True, notifications=False, **config)
+    _comms_on_kernel_loop()
     _loaded = True
+
+
+def _comms_on_kernel_loop() -> None:
+    """Handle Panel's comm messages on the kernel's main event loop.
+
+    JupyterLab 4.4+ sends comm messages to kernel *subshells* (its setting "Kernel Comms
+    over subshells", default one subshell per comm target), which ipykernel 7 runs in
+    threads of their own: a slider move was then applied to the notebook's Bokeh
+    document in a subshell thread while the main thread ran a cell or drew a background
+    result into the same document. Bokeh documents are not thread-safe: the document's
+    model index went stale (the browser's next change came back with models Python no
+    longer knew: "failed to validate Line.line_color ... got Value(...)") and kernels were
+    left busy. Here every message is handed to the main loop, in order, as in a kernel
+    without subshells (a message waits while a cell runs). No-op outside a kernel."""
+    import pyviz_comms
+
+    from workbench.ui.base import kernel_loop
+
+    loop = kernel_loop()
+    original = pyviz_comms.Comm._handle_msg
+    if loop is None or getattr(original, "_on_kernel_loop", False):
+        return
+
+    def _handle_msg(self, msg):
+        import asyncio
+
+        try:
+            here = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            here = False
+        if here or loop.is_closed():
+            return original(self, msg)
+        loop.call_soon_threadsafe(original, self, msg)
+        return None
+
+    _handle_msg._on_kernel_loop = True
+    pyviz_comms.Comm._handle_msg = _handle_msg

@@ -23,6 +23,9 @@ OUTLIER, TOPK, NEGATIVE, BULK = "#d62728", "#7f7f7f", "#1f77b4", "#4c72b0"
 KIND_COLORS = {"hessian": "#1f77b4", "ggn": "#ff7f0e", "fisher": "#2ca02c"}
 KIND_LABELS = {"hessian": "Hessian", "ggn": "Gauss-Newton (GGN)", "fisher": "empirical Fisher"}
 _BASE = dict(responsive=True, show_grid=True)
+#: colours of curves that are not one of the three curvatures (e.g. a model's layers)
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf")
 
 
 def _floor(density: np.ndarray, logy: bool) -> float:
@@ -255,11 +258,11 @@ def compare_density_plot(curves: dict, logy: bool = True, height: int = 340,
     O(total grid points)."""
     shown, _, _ = _compare_curves(curves, logy)
     layers = []
-    for kind, (g, y) in shown.items():
+    for i, (kind, (g, y)) in enumerate(shown.items()):
         layers.append(hv.Curve((g, y), "eigenvalue", "density",
                                label=KIND_LABELS.get(kind, kind)).opts(
-            color=KIND_COLORS.get(kind, "#333333"), line_width=2, tools=["hover"],
-            backend="bokeh"))
+            color=KIND_COLORS.get(kind, PALETTE[i % len(PALETTE)]), line_width=2,
+            tools=["hover"], backend="bokeh"))
     return hv.Overlay(layers).opts(height=height, title=title, logy=logy,
                                    legend_position="top_right", **_BASE, backend="bokeh")
 
@@ -299,3 +302,20 @@ def compare_top_plot(table: pd.DataFrame, height: int = 300,
     return hv.Bars(df, kd, ["eigenvalue", "color"]).opts(
         height=height, title=title, tools=["hover"], xlabel="", ylabel="eigenvalue",
         color="color", multi_level=True, fontsize={"title": 10}, **_BASE, backend="bokeh")
+
+
+def layer_top_columns(table: pd.DataFrame) -> dict:
+    """The data of `layer_top_plot` ({layer, top eigenvalue, trace}) from a table with
+    columns block, top_eigenvalue, trace (``ModelView.layers``)."""
+    return {"layer": [str(b) for b in table["block"]],
+            "top eigenvalue": np.asarray(table["top_eigenvalue"], dtype=float),
+            "trace": np.asarray(table["trace"], dtype=float)}
+
+
+def layer_top_plot(table: pd.DataFrame, height: int = 300,
+                   title: str = "Top eigenvalue of each layer's Hessian block") -> hv.Bars:
+    """Bars of each layer's top eigenvalue (hover: its trace). O(layers)."""
+    df = pd.DataFrame(layer_top_columns(table))
+    return hv.Bars(df, "layer", ["top eigenvalue", "trace"]).opts(
+        color=BULK, height=height, title=title, tools=["hover"], xlabel="",
+        xrotation=90 if len(df) > 8 else 0, **_BASE, backend="bokeh")

@@ -42,7 +42,8 @@ class ClusteringExplorer(Explorer):
                   "signal", "det_n", "det_ratio")
 
     def __init__(self, settings: ClusteringSettings | None = None,
-                 detectability: DetectabilitySettings | None = None, **values):
+                 detectability: DetectabilitySettings | None = None, *,
+                 _start: bool = True, **values):
         super().__init__()
         self.settings = settings or ClusteringSettings()
         det = detectability or DetectabilitySettings()
@@ -60,7 +61,31 @@ class ClusteringExplorer(Explorer):
         self._tabs = None
         self.settings.param.watch(lambda *_: self.guarded(self.choosing_k.draw)(),
                                   ["n_clusters"])
-        self.guarded(self.clusters.request)()
+        if _start:
+            self.guarded(self.clusters.request)()
+
+    @classmethod
+    def from_data(cls, X, y=None, label: str = "your data", **values) -> ClusteringExplorer:
+        """The explorer on your own points `X` (n x d array; d > 2 is drawn on its top two
+        principal components) with optional true labels `y` (scored against, and the
+        default k: their number). Keywords set the settings (``n_clusters=4``,
+        ``algorithm="spectral"``). Bad data (not 2-D, NaN / inf, y of another length) is
+        a message in the explorer's alert, with nothing computed. Costs what the chosen
+        algorithm costs on X (in the background)."""
+        from workbench.clustering.datasets import user_dataset
+        from workbench.errors import WorkbenchError
+
+        try:
+            data = user_dataset(X, y, label)
+        except WorkbenchError as exc:
+            explorer = cls(_start=False, **values)
+            explorer.show_error(str(exc))
+            return explorer
+        settings = ClusteringSettings()
+        settings.use_dataset(data.name)
+        if "n_clusters" not in values:
+            settings.n_clusters = min(max(2, data.n_clusters), settings.param.n_clusters.bounds[1])
+        return cls(settings=settings, **values)
 
     def url_sources(self) -> list:
         return [self.settings, self.detectability.settings]

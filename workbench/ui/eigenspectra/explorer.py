@@ -49,7 +49,8 @@ class EigenspectraExplorer(Explorer):
     rmt = param.ClassSelector(class_=RMTSettings, precedence=-1)
     analyzed = param.Integer(default=0, precedence=-1, doc="Counts tables shown (for tests)")
 
-    def __init__(self, weights=None, weights_label: str = "your model", **params):
+    def __init__(self, weights=None, weights_label: str = "your model", _start: bool = True,
+                 **params):
         own = {k: params.pop(k) for k in list(params) if k in self.param}
         sub = {k: params.pop(k) for k in list(params) if k in EigenspectraSettings.param}
         digest = ""
@@ -88,17 +89,26 @@ class EigenspectraExplorer(Explorer):
         self.settings.param.watch(self.guarded(self._on_run_param),
                                   list(EigenspectraSettings.RUN))
         self.settings.param.watch(self.guarded(self._show_fits), ["epoch"])
-        self.request_run()
+        if _start:
+            self.request_run()
 
     @classmethod
     def from_model(cls, model, label: str = "your model", **params) -> EigenspectraExplorer:
         """The explorer on your own weights: a torch ``nn.Module``, a state dict or dict of
         arrays, a path (.safetensors file or folder, .npz, .npy) or one matrix. ``params``:
-        settings (``layer=``, ``fit=``, ``farms=``, ...). Raises ShapeError (nothing with a
-        matrix spectrum) or InputFormatError (unreadable) at once, naming the problem.
-        Its spectra are computed in the background like an upload's (Model: "uploaded
-        file") and cached by a digest of the weights."""
-        return cls(weights=model, weights_label=label, **params)
+        settings (``layer=``, ``fit=``, ``farms=``, ...). Weights it cannot take (nothing
+        with a matrix spectrum, an unreadable file) open the explorer with the problem
+        named in its alert and nothing computed (``explorer.message``). Its spectra are
+        computed in the background like an upload's (Model: "uploaded file") and cached
+        by a digest of the weights."""
+        from workbench.errors import WorkbenchError
+
+        try:
+            return cls(weights=model, weights_label=label, **params)
+        except WorkbenchError as exc:
+            explorer = cls(_start=False, **params)
+            explorer.show_error(str(exc))
+            return explorer
 
     # ------------------------------------------------------------------ the run
     def request_run(self) -> None:

@@ -12,6 +12,8 @@ a block is cheap: ``run.at(block)`` -> ``viz.layers.*_columns`` -> ``LiveFigure.
 
 from __future__ import annotations
 
+import threading
+
 import panel as pn
 import param
 
@@ -97,13 +99,12 @@ class LayersTab(pn.viewable.Viewer):
         """Ask for the per-layer run of the model chosen (cached; joins a run in flight)."""
         if not self.shown:
             return
-        from workbench.ui.hessian.explorer import _status_updater
-
+        cancel = threading.Event()  # the Cancel button stops it between products
         if self.model == MINILM:
             opts = dict(self.minilm_options)
             key = ("layers", "minilm", repr(sorted(opts.items())))
             label = "MiniLM per-layer spectra (minutes on a CPU)…"
-            progress = _status_updater(self._ex, label)
+            progress = self._ex.progress_reporter(label, cancel)
             work = lambda: minilm_layers(progress=progress, **opts)  # noqa: E731
         elif self._trained is None:
             self.info.object = "*Waiting for the trained network…*"
@@ -111,7 +112,7 @@ class LayersTab(pn.viewable.Viewer):
         else:
             key, run = ("layers", self._trained[0]), self._trained[1]
             label = "Per-layer spectra of the trained network…"
-            progress = _status_updater(self._ex, label)
+            progress = self._ex.progress_reporter(label, cancel)
             work = lambda: trained_layers(run, progress=progress)  # noqa: E731
         if key == self._requested:
             return
@@ -119,7 +120,7 @@ class LayersTab(pn.viewable.Viewer):
         self.info.object = f"*{label}*"
         self._ex.run_background(key, capped(work, queue=self._queue),
                                 lambda lrun: self._show(key, lrun), channel="layers",
-                                label=label)
+                                label=label, cancel=cancel)
 
     # ------------------------------------------------------------------ view
     def _show(self, key, lrun) -> None:

@@ -11,6 +11,8 @@ are the URL's query names.
 
 from __future__ import annotations
 
+import threading
+
 import panel as pn
 import param
 
@@ -33,20 +35,6 @@ PRESET_FIELDS = fields(ExperimentSettings, shown=True)
 URL_FIELDS = fields(HessianSettings, shown=True)
 #: the torch jobs of every session run one at a time, single-threaded (threads.py)
 QUEUE = "hessian"
-
-
-def _status_updater(explorer: Explorer, label: str):
-    """A progress(fraction) callback for worker threads: 'label NN%' in the status line
-    (on the session's event loop), at most every 10%."""
-    doc, last = pn.state.curdoc, [-1]
-
-    def progress(frac: float) -> None:
-        pct = int(10 * frac) * 10
-        if pct != last[0] and not explorer.detached():
-            last[0] = pct
-            later(lambda: explorer.set_status(f"{label} {pct}%"), doc=doc)
-
-    return progress
 
 
 class HessianExplorer(Explorer):
@@ -96,6 +84,21 @@ class HessianExplorer(Explorer):
         self.param.watch(self._on_view, ["broadening", "checkpoint", "logy"])
         # served: after the URL state is applied (no wasted run on the defaults)
         pn.state.onload(self._initial)
+
+    @classmethod
+    def from_model(cls, model, loss_fn, data, label: str = "your model", **run_options):
+        """An explorer on your own torch `model`, loss `loss_fn(output, target)` and
+        `data` ((X, y) tensors, a list of batches or a DataLoader): the Hessian's density,
+        top-k, trace and each layer's spectrum, computed once in the background with a
+        progress bar and a Cancel button, then re-broadened for free. `run_options` go to
+        ``workbench.hessian.model_run.run_model_hessian`` (k, num_probes, num_steps,
+        layers, device, ...). Returns a ``ModelHessianExplorer`` (nothing trained: the
+        model as it is); a problem (not a module, a loss that fails on the data) is a
+        message in its alert."""
+        from workbench.ui.hessian.model import ModelHessianExplorer
+
+        return ModelHessianExplorer(model, loss_fn, data, label=label,
+                                    run_options=run_options)
 
     def _initial(self) -> None:
         if self._requested is None:
@@ -147,12 +150,13 @@ class HessianExplorer(Explorer):
         self._requested = key
         values = self.settings.param.values()  # a copy: the widgets may move meanwhile
         label = "Training and computing the spectrum…"
-        progress = _status_updater(self, label)
+        cancel = threading.Event()
+        progress = self.progress_reporter(label, cancel)
         self.run_background(key, capped(lambda: run_hessian(
                                 checkpoints=False, compare=False, progress=progress,
                                 **values), queue=QUEUE),
                             lambda run: self._set_run(key, run), channel="experiment",
-                            label=label, use_cache=not force)
+                            label=label, use_cache=not force, cancel=cancel)
 
     def _set_run(self, key, run) -> None:
         """Show `run` (a stage of the run asked for last) and chain the next stage."""
@@ -163,18 +167,20 @@ class HessianExplorer(Explorer):
         self.layers.follow(key, run)
         if first:
             self.runs += 1
+        cancel = threading.Event()
         if run.checkpoints is None:
             stage, label = "checkpoints", "Spectra at the earlier checkpoints…"
-            progress = _status_updater(self, label)
+            progress = self.progress_reporter(label, cancel)
             work = lambda: run.with_checkpoints(progress)  # noqa: E731
         elif run.compare is None:
             stage, label = "compare", "Gauss-Newton and Fisher spectra…"
-            work = run.with_compare
+            progress = self.progress_reporter(label, cancel)
+            work = lambda: run.with_compare(progress)  # noqa: E731
         else:
             return
         self.run_background((*key, stage), capped(work, queue=QUEUE),
                             lambda nxt: self._set_run(key, nxt), channel="followup",
-                            label=label)
+                            label=label, cancel=cancel)
 
     # ------------------------------------------------------------------ view
     def _refresh(self, run=None, training: bool = True) -> None:

@@ -58,7 +58,7 @@ class LowRankExplorer(Explorer, LowRankSettings, CompletionSettings):
     url_params = ("rank", "source", "method", "image", "layer", "decay", "noise", "fraction",
                   "completion_rank", "completion_matrix", "true_rank", "completion_method")
 
-    def __init__(self, _upload=None, **params):
+    def __init__(self, _upload=None, _start: bool = True, **params):
         super().__init__(**params)
         self.run: LowRankRun | None = None      # what is shown (grows: path, curves)
         self._drawn = None                      # source key the figures show
@@ -83,26 +83,34 @@ class LowRankExplorer(Explorer, LowRankSettings, CompletionSettings):
         self.param.watch(self._on_source, ["source", "image", "layer", "decay", "noise"])
         self.param.watch(self.guarded(self._on_method), ["method"])
         self.param.watch(self.guarded(self._on_rank), ["rank"])
-        self.guarded(self._load_source)()
-        self.completion.request()
-        self.completion.phase.request()
+        if _start:
+            self.guarded(self._load_source)()
+            self.completion.request()
+            self.completion.phase.request()
 
     @classmethod
     def from_matrix(cls, A, name: str = "your matrix", **params) -> LowRankExplorer:
         """The explorer opened on your own matrix `A` (numpy / torch / anything
-        ``np.asarray`` takes; 2-D, real, finite, 2 to UPLOAD_MAX_SIDE per side). Raises a
-        WorkbenchError naming the problem."""
+        ``np.asarray`` takes; 2-D, real, finite, 2 to UPLOAD_MAX_SIDE per side). A matrix
+        it cannot take (NaN / inf, not 2-D, not numbers) opens the explorer with the
+        problem named in its alert and nothing computed (``explorer.message``)."""
         import io
 
         from workbench.backends.arrays import to_numpy
+        from workbench.errors import WorkbenchError
 
         buf = io.BytesIO()
         try:
-            np.save(buf, np.asarray(to_numpy(A)), allow_pickle=False)
-        except (TypeError, ValueError) as exc:     # object arrays, non-arrays
-            raise InputFormatError(f"{name} is not a numeric array ({exc})") from None
-        return cls(_upload=uploaded_matrix(buf.getvalue(), f"{name}.npy"),
-                   **{**params, "source": "uploaded"})
+            try:
+                np.save(buf, np.asarray(to_numpy(A)), allow_pickle=False)
+            except (TypeError, ValueError) as exc:     # object arrays, non-arrays
+                raise InputFormatError(f"{name} is not a numeric array ({exc})") from None
+            upload = uploaded_matrix(buf.getvalue(), f"{name}.npy")
+        except WorkbenchError as exc:
+            explorer = cls(_start=False, **params)
+            explorer.show_error(str(exc))
+            return explorer
+        return cls(_upload=upload, **{**params, "source": "uploaded"})
 
     # ------------------------------------------------------------------ the matrix
     def _on_source(self, *events) -> None:

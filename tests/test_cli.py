@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,22 @@ def _serving(port: int) -> list[str]:
         if b"serve" in cmdline and str(port).encode() in cmdline:
             alive.append(pid)
     return alive
+
+
+def test_num_procs_reaches_panel_and_the_set_up_script(tmp_path):
+    """`--num-procs N` is Panel's own multi-process serving; the set-up script learns N
+    (thread caps shared among the processes) and the app files (each process warms them)."""
+    from workbench.serve.warmup import APP_FILES_ENV, NUM_PROCS_ENV
+
+    d = _apps(tmp_path)
+    ns = argparse.Namespace(apps=str(d), port=5123, address="127.0.0.1", show=False,
+                            thumbnails=None, warm=True, num_procs=3, sweeps=None)
+    cmd = serve_command(ns)
+    assert cmd[cmd.index("--num-procs") + 1] == "3"
+    env = serve_env(ns)
+    assert env[NUM_PROCS_ENV] == "3"
+    assert env[APP_FILES_ENV].split(os.pathsep) == [str(d / "alpha.py"), str(d / "beta.py")]
+    ns.num_procs, ns.warm = 1, False
+    assert "--num-procs" not in serve_command(ns)
+    assert APP_FILES_ENV not in serve_env(ns)
+

@@ -210,3 +210,32 @@ def test_sliders_inside_hidden_tabs_are_not_offered():
     assert [x.title for x in s.sliders] == ["shown", "hidden", "sidebar"][::2]
     s.models["t"]["attributes"]["active"] = 1
     assert sorted(x.title for x in s.sliders) == ["hidden", "sidebar"]
+
+
+def test_several_server_processes_each_warm_and_serve():
+    """`workbench serve --num-procs 2`: Panel forks the server; the set-up script runs in
+    each process (thread caps, numba, and the apps opened once: each process has its own
+    cache of first views), and sessions opening at once all get their updates."""
+    import re
+
+    with ServedApps(FIXTURE_APPS, num_procs=2) as srv:
+        srv.wait("/fixture")
+        warmed = poll(lambda: set(re.findall(r"server process (\d+) of 2 warmed fixture",
+                                             srv.log())),
+                      until=lambda pids: len(pids) == 2, timeout=120, interval=0.2)
+        assert len(warmed) == 2, srv.log()[-2000:]
+
+        async def one() -> tuple[list[str], int]:
+            s = await BokehSession(srv.base, "fixture").open()
+            await s.first_view(timeout=60)
+            slider = s.sliders[0]
+            await s.move(slider, slider.next_value(), timeout=60)
+            await s.close()
+            return s.errors, s.data_patches
+
+        async def main():
+            return await asyncio.gather(*(one() for _ in range(6)))
+
+        for errors, patches in _run(main()):
+            assert errors == [] and patches >= 1
+        assert "Traceback" not in srv.log()

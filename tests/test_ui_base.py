@@ -216,3 +216,22 @@ def test_a_bad_link_gives_a_message_and_keeps_the_defaults():
     ex._restore_from_url({"k": 99, "x": 0.75})  # k out of bounds
     assert ex.k == 2 and ex.x == 0.75  # the good one is applied
     assert "link parameters" in ex.message and "k=99" in ex.message
+
+
+def test_link_value_refuses_true_false_for_numbers():
+    """A link's true/false for a number stays a string the parameter refuses (param would
+    take it as 1/0: ``?seed=true`` opened seed 1); other values decode as before."""
+    import param
+
+    from workbench.ui.urls import link_value
+
+    class P(param.Parameterized):
+        seed = param.Integer(default=0, bounds=(0, 100))
+        flag = param.Boolean(default=False)
+
+    p = P()
+    assert link_value(p.param.seed, True) == "true"
+    with pytest.raises(ValueError):
+        p.seed = link_value(p.param.seed, True)
+    assert link_value(p.param.seed, 7) == 7
+    assert link_value(p.param.flag, True) is True

@@ -27,10 +27,14 @@ def build_index(apps_dir: Path, out_dir: Path, thumbs_dir: Path | None) -> Path:
     return out
 
 
+def _app_files(apps_dir: Path) -> list[str]:
+    return sorted(str(p) for p in apps_dir.glob("*.py") if not p.name.startswith("_"))
+
+
 def serve_command(args: argparse.Namespace) -> list[str]:
     """The ``panel serve`` command line that `workbench serve` runs."""
     apps_dir = Path(args.apps).resolve()
-    files = sorted(str(p) for p in apps_dir.glob("*.py") if not p.name.startswith("_"))
+    files = _app_files(apps_dir)
     if not files:
         raise SystemExit(f"no dashboards (*.py) found in {apps_dir}")
     work = Path(tempfile.mkdtemp(prefix="workbench-serve-"))
@@ -45,6 +49,11 @@ def serve_command(args: argparse.Namespace) -> list[str]:
            "--check-unused-sessions", str(getattr(args, "check_unused_sessions", 5000)),
            "--unused-session-lifetime", str(getattr(args, "unused_session_lifetime", 30000)),
            "--websocket-max-message-size", str(WEBSOCKET_MAX_MESSAGE_BYTES)]
+    procs = getattr(args, "num_procs", 1)
+    if procs is not None and procs != 1:
+        # Panel forks the server into `procs` processes sharing the port (the kernel spreads
+        # the connections); the set-up script (thread caps, warm-ups) runs in each of them
+        cmd += ["--num-procs", str(procs)]
     if getattr(args, "session_info", False):
         cmd += ["--rest-session-info", "--session-history", "-1"]
     for o in sorted(origins):
@@ -59,15 +68,23 @@ def serve_command(args: argparse.Namespace) -> list[str]:
 
 
 def serve_env(args: argparse.Namespace) -> dict[str, str]:
-    """The environment of the server process: resources from the server itself, and the
+    """The environment of the server process: resources from the server itself, the
     sweeps root (``--sweeps``, default ``runs/`` under the current directory) as
-    ``$WORKBENCH_SWEEPS``, the one folder under which served pages may name files."""
+    ``$WORKBENCH_SWEEPS``, the one folder under which served pages may name files, and for
+    the set-up script the number of processes and the app files (each forked process
+    warms the apps itself)."""
     from workbench.paths import SWEEPS_ENV, default_sweeps_root
 
     sweeps = Path(args.sweeps).expanduser() if getattr(args, "sweeps", None) \
         else default_sweeps_root()
-    return dict(os.environ, BOKEH_RESOURCES="server", PYTHONUNBUFFERED="1",
-                **{SWEEPS_ENV: str(sweeps.resolve())})
+    from workbench.serve.warmup import APP_FILES_ENV, NUM_PROCS_ENV
+
+    env = dict(os.environ, BOKEH_RESOURCES="server", PYTHONUNBUFFERED="1",
+               **{SWEEPS_ENV: str(sweeps.resolve()),
+                  NUM_PROCS_ENV: str(getattr(args, "num_procs", 1))})
+    if getattr(args, "apps", None) and getattr(args, "warm", True):
+        env[APP_FILES_ENV] = os.pathsep.join(_app_files(Path(args.apps).resolve()))
+    return env
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="how long a closed session is kept before it is discarded (ms)")
     s.add_argument("--check-unused-sessions", type=int, default=5000, metavar="MS",
                    help="how often the server looks for sessions to discard (ms)")
+    s.add_argument("--num-procs", type=int, default=1, metavar="N",
+                   help="server processes sharing the port (Panel's own multi-process "
+                        "serving; 0: one per core); each computes the first views at start")
     s.add_argument("--session-info", action="store_true",
                    help="serve /rest/session_info (session counts, for monitoring)")
     sub.add_parser("sweep", help="run a parameter sweep (see docs/sweep.md)", add_help=False)

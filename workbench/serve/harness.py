@@ -30,6 +30,8 @@ REPO = Path(__file__).resolve().parents[2]
 # Event kinds in a server PATCH-DOC that carry new plot data.
 _DATA_EVENTS = {"ColumnDataChanged", "ColumnsStreamed", "ColumnsPatched"}
 _BAD_TEXT = ("Traceback", "Internal error")
+# model attributes that hold text a user reads (markup panes, titles, widget labels)
+_TEXT_ATTRS = {"text", "title", "label", "placeholder"}
 
 
 def free_port() -> int:
@@ -67,17 +69,36 @@ def rss_kb(pid: int, children: bool = True) -> int:
     return total
 
 
+def cpu_seconds(pid: int, children: bool = True) -> float:
+    """CPU seconds (user + system) used by process `pid`, plus its live descendants when
+    `children`; 0 for a process that is gone. Reads /proc (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo, seen = 0.0, [pid], set()
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        with contextlib.suppress(OSError, ValueError, IndexError), open(f"/proc/{p}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        if children:
+            todo += _children(p)
+    return total
+
+
 class ServedApps:
     """``workbench serve`` for the dashboards in `apps_dir` on a free loopback port.
 
     ``session_lifetime_ms``/``check_ms``: how long a closed session lingers before the
     server discards it, and how often it checks. ``session_info=True`` serves
-    ``/rest/session_info`` (live session counts). Use as a context manager."""
+    ``/rest/session_info`` (live session counts; with ``num_procs`` > 1 each answer comes
+    from one of the processes). Use as a context manager."""
 
     def __init__(self, apps_dir: Path | str = REPO / "apps", *, warm: bool = True,
                  session_lifetime_ms: int | None = None, check_ms: int | None = None,
                  session_info: bool = False, threads: int | None = 1,
-                 extra: list[str] | None = None):
+                 num_procs: int = 1, extra: list[str] | None = None):
         self.apps_dir = Path(apps_dir)
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -91,6 +112,8 @@ class ServedApps:
             cmd += ["--check-unused-sessions", str(check_ms)]
         if session_info:
             cmd.append("--session-info")
+        if num_procs != 1:
+            cmd += ["--num-procs", str(num_procs)]
         cmd += extra or []
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         if threads is not None:
@@ -125,12 +148,25 @@ class ServedApps:
         """Resident memory of the server and its children, KiB."""
         return rss_kb(self.proc.pid)
 
-    def session_info(self) -> dict:
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system, seconds) the server and its children have used so far
+        (from /proc; a busy machine slows the server down but does not inflate this)."""
+        return cpu_seconds(self.proc.pid)
+
+    def session_info(self, timeout: float = 60.0) -> dict:
         """``/rest/session_info`` (needs ``session_info=True``): total, live and per-session
-        records (``ended`` is None while a session exists)."""
-        with urllib.request.urlopen(self.base + "/rest/session_info", timeout=10) as r:
-            info = json.loads(r.read())
-        return info.get("session_info", info)
+        records (``ended`` is None while a session exists). A busy server answers late:
+        `timeout` seconds per try, three tries."""
+        for attempt in range(3):
+            try:
+                with urllib.request.urlopen(self.base + "/rest/session_info",
+                                            timeout=timeout) as r:
+                    info = json.loads(r.read())
+                return info.get("session_info", info)
+            except OSError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def open_sessions(self) -> int:
         """Sessions the server has created and not yet discarded."""
@@ -212,6 +248,27 @@ def _bad_text(obj: Any) -> str | None:
     return None
 
 
+def _rows(data: Any) -> int:
+    """Rows of a serialized ColumnDataSource ``data`` map (0 when empty or unknown)."""
+    if not isinstance(data, dict):
+        return 0
+    entries = data.get("entries", [])
+    best = 0
+    for entry in entries:
+        if not isinstance(entry, list) or len(entry) != 2:
+            continue
+        col = entry[1]
+        if isinstance(col, list):
+            best = max(best, len(col))
+        elif isinstance(col, dict):
+            shape = col.get("shape")
+            if shape:
+                best = max(best, int(shape[0]))
+            elif isinstance(col.get("array"), list):
+                best = max(best, len(col["array"]))
+    return best
+
+
 def patch_has_data(events: list[dict]) -> bool:
     """Whether a server PATCH-DOC's events carry new plot data (a data source changed or
     a new one arrived with a new figure)."""
@@ -247,6 +304,7 @@ class BokehSession:
         self.models: dict[str, dict] = {}
         self.errors: list[str] = []
         self.data_patches = 0
+        self.texts: dict[tuple[str, str], Any] = {}  # (model id, attr): text patched since
         self._ws = None
         self._reader: asyncio.Task | None = None
         self._cond: asyncio.Condition | None = None
@@ -333,6 +391,9 @@ class BokehSession:
                     events = msg.content.get("events", [])
                     for ev in events:
                         _walk_objects(ev, self.models)
+                        if ev.get("kind") == "ModelChanged" and (
+                                ev.get("attr") in _TEXT_ATTRS or ev.get("attr") == "visible"):
+                            self.texts[(ev.get("model", {}).get("id"), ev["attr"])] = ev["new"]
                     bad = _bad_text(events)
                     if bad:
                         self.errors.append(bad[:300])
@@ -354,6 +415,69 @@ class BokehSession:
             raise ConnectionError(f"{self.app}: connection closed by the server ({what})")
 
     # -- document
+    def shows_plot_data(self) -> bool:
+        """True once the document holds a drawn glyph with at least one row of data (a
+        figure the user can see something in), as pulled or as patched since."""
+        for obj in self.models.values():
+            if obj.get("name") != "GlyphRenderer":
+                continue
+            ref = obj.get("attributes", {}).get("data_source")
+            src = self.models.get(ref.get("id")) if isinstance(ref, dict) else None
+            if src is not None and _rows(src.get("attributes", {}).get("data")) > 0:
+                return True
+        return False
+
+    async def first_view(self, timeout: float = 60.0) -> float:
+        """Wait until the page shows plot data (``shows_plot_data``: the first view drawn,
+        in the pulled document or by the server's first patches); returns the seconds
+        waited."""
+        t0 = time.perf_counter()
+        await self._wait(lambda: self.data_patches > 0 or self.shows_plot_data(), timeout,
+                         "no plot data in the first view")
+        return time.perf_counter() - t0
+
+    def page_text(self) -> str:
+        """The text the page shows now: every text, title and label of the document's
+        models (as pulled, with the server's text patches since), one per line."""
+        out = []
+        for mid, obj in self.models.items():
+            for attr, value in obj.get("attributes", {}).items():
+                if attr in _TEXT_ATTRS:
+                    value = self.texts.get((mid, attr), value)
+                    if isinstance(value, str) and value:
+                        out.append(value)
+        return "\n".join(out)
+
+    def text_of(self, css_class: str) -> str:
+        """The current text of the models carrying `css_class` (e.g. "wb-alert", the
+        explorers' message box; "" when hidden or empty)."""
+        out = []
+        for mid, obj in self.models.items():
+            a = obj.get("attributes", {})
+            if css_class not in (a.get("css_classes") or []):
+                continue
+            visible = self.texts.get((mid, "visible"), a.get("visible", True))
+            text = self.texts.get((mid, "text"), a.get("text", ""))
+            if visible is not False and isinstance(text, str):
+                out.append(text)
+        return "\n".join(out)
+
+    def find(self, name: str) -> list[str]:
+        """Ids of the document's models of Bokeh type `name` (e.g. "TextInput")."""
+        return [mid for mid, obj in self.models.items() if obj.get("name") == name]
+
+    async def set_value(self, model_id: str, value: Any, timeout: float = 30.0) -> float:
+        """Set a widget's ``value`` as a browser does and wait for new plot data; returns
+        the seconds it took."""
+        async with self._cond:
+            seen = self.data_patches
+        t0 = time.perf_counter()
+        await self._send_events([{"kind": "ModelChanged", "model": {"id": model_id},
+                                  "attr": "value", "new": value}])
+        await self._wait(lambda: self.data_patches > seen, timeout,
+                         f"no new plot data after setting {model_id} to {value!r}")
+        return time.perf_counter() - t0
+
     def _in_hidden_tabs(self) -> set[str]:
         """Ids of the models inside the tabs that are not shown (a browser user cannot reach
         a slider there until the tab is chosen)."""

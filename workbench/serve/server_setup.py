@@ -1,6 +1,8 @@
-"""Run once when ``workbench serve`` starts the server (``panel serve --setup``):
-cap thread pools so concurrent sessions do not oversubscribe the cores, and compile the
-numba kernels now so no compile lands in a user's interaction."""
+"""Run once when ``workbench serve`` starts the server (``panel serve --setup``; with
+``--num-procs N`` once in each forked process): cap thread pools so concurrent sessions do
+not oversubscribe the cores, compile the numba kernels now so no compile lands in a user's
+interaction, and (several processes) open every app once so each process computes its first
+views before the first student arrives (``workbench.serve.warmup``)."""
 
 from __future__ import annotations
 
@@ -10,16 +12,19 @@ import os
 
 from workbench.backends import cap_threads, warm_up
 from workbench.backends.threads import default_threads
+from workbench.serve.warmup import app_files, num_procs, warm_apps
 from workbench.ui.base import BACKGROUND_WORKERS
 
 log = logging.getLogger("workbench.serve")
 
 # The dashboards' background pool runs BACKGROUND_WORKERS computations at once, so each
 # gets its share of the cores: two 2-thread BLAS calls on 2 cores spin against each other and
-# small factorizations become 15-35x slower (measured on the 2-core build machine).
+# small factorizations become 15-35x slower (measured on the 2-core build machine). With
+# several server processes the cores are shared among all of their pools.
 # WORKBENCH_THREADS overrides.
+procs = num_procs()
 threads = cap_threads(default_threads() if os.environ.get("WORKBENCH_THREADS")
-                      else max(1, default_threads() // BACKGROUND_WORKERS))
+                      else max(1, default_threads() // (BACKGROUND_WORKERS * procs)))
 for _topic in ("workbench.clustering", "workbench.eigenspectra", "workbench.lowrank"):  # register numba warm-ups
     try:
         importlib.import_module(_topic)
@@ -27,6 +32,13 @@ for _topic in ("workbench.clustering", "workbench.eigenspectra", "workbench.lowr
         log.warning("could not import %s for warm-up: %s", _topic, exc)
 n = warm_up()
 log.info("thread pools capped at %d; %d numba warm-ups compiled", threads, n)
+
+# one process: `panel serve --warm` opens every app once after this script. Several: Panel
+# did not run the apps before forking, so each process opens them now (its own cache).
+if procs > 1:  # (`--no-warm`: no app files are named)
+    warmed = warm_apps(app_files())
+    print(f"workbench: server process {os.getpid()} of {procs} warmed "
+          f"{', '.join(warmed) or 'no app'}", flush=True)
 
 # WORKBENCH_WARM_CLUSTERING=1000000: compute the spectral clustering view of that many moons
 # points (data, graph, embedding, labels of every k) before the first visitor, so a class

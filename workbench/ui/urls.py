@@ -6,11 +6,25 @@ own names through the ``url_sources`` / ``_url_owner`` / ``_url_param`` hooks.""
 from __future__ import annotations
 
 import json
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import panel as pn
+import param
 
 from workbench.ui.session import later
+
+
+def link_value(parameter: param.Parameter, value: Any) -> Any:
+    """A URL query value for `parameter`, decoded (Panel already decoded JSON values). A
+    true/false given for a number is returned as a string, which the parameter refuses
+    (param takes bools as the integers 1 and 0: ``?seed=true`` would open seed 1)."""
+    try:
+        value = parameter.deserialize(value)
+    except Exception:  # noqa: BLE001 - parse_query already decoded JSON values
+        pass
+    if isinstance(value, bool) and isinstance(parameter, param.Number):
+        return str(value).lower()
+    return value
 
 
 class URLState:
@@ -61,11 +75,7 @@ class URLState:
         for name, owner, pname in self._url_targets():
             if name not in query:
                 continue
-            value = query[name]
-            try:
-                value = owner.param[pname].deserialize(value)
-            except Exception:  # noqa: BLE001 - parse_query already decoded JSON values
-                pass
+            value = link_value(owner.param[pname], query[name])
             if value != getattr(owner, pname):
                 updates.setdefault(id(owner), (owner, {}))[1][pname] = value
         bad = []

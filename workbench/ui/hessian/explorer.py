@@ -20,7 +20,7 @@ from workbench.backends.threads import capped
 from workbench.hessian.experiments import PRESETS
 from workbench.hessian.run import check_settings, run_hessian
 from workbench.hessian.settings import ExperimentSettings, HessianSettings, fields
-from workbench.ui.base import Explorer, later, undelayed
+from workbench.ui.base import CACHE, Explorer, later, undelayed
 from workbench.ui.hessian.approximations import ApproximationsTab
 from workbench.ui.hessian.blocks import TITLE as LAYERS_TITLE
 from workbench.ui.hessian.blocks import LayersTab
@@ -159,9 +159,16 @@ class HessianExplorer(Explorer):
                             label=label, use_cache=not force, cancel=cancel)
 
     def _set_run(self, key, run) -> None:
-        """Show `run` (a stage of the run asked for last) and chain the next stage."""
+        """Show `run` (a stage of the run asked for last) and chain the next stage. Stages
+        already computed (by another session, or the server's warm-up) are skipped to: a
+        new session on a finished run draws its figures once, not once per stage."""
         if key != self._requested:
             return  # a newer request was made meanwhile (notebook: delivered off-loop)
+        for stage in ("checkpoints", "compare"):
+            later_stage = CACHE.get((type(self).__name__, (*key, stage)))
+            if later_stage is None:
+                break
+            run = later_stage
         first = self.result is None or self.result.experiment is not run.experiment
         self._refresh(run)
         self.layers.follow(key, run)

@@ -30,7 +30,27 @@ DET_SIZES = (500, 1000, 2000, 4000)
 DET_RATIOS = (0.1, 0.25, 0.5, 1.0, 2.0)
 
 
-class ClusteringSettings(param.Parameterized):
+class _DatasetChoice:
+    """``copy`` and ``use_dataset`` for a settings class with a ``dataset`` selector that a
+    user's data can join."""
+
+    def copy(self):
+        """A copy with the same values (what a background run computes from, so that later
+        changes do not reach it)."""
+        values = {k: v for k, v in self.param.values().items() if k != "name"}
+        out = type(self)(**{k: v for k, v in values.items() if k != "dataset"})
+        out.use_dataset(values["dataset"])
+        return out
+
+    def use_dataset(self, name: str) -> None:
+        """Choose dataset `name`, also a user's (``datasets.user_dataset``), which joins
+        this settings object's choices."""
+        if name not in self.param.dataset.objects:
+            self.param.dataset.objects = [*self.param.dataset.objects, name]
+        self.dataset = name
+
+
+class ClusteringSettings(_DatasetChoice, param.Parameterized):
     """What a clustering view shows: the data (dataset, n_samples, noise, seed), the
     algorithm and its parameters, and the number of clusters k (the one cheap parameter:
     ``run.at(k)``)."""
@@ -60,21 +80,6 @@ class ClusteringSettings(param.Parameterized):
     GRAPH = ("affinity", "n_neighbors")
     METHOD = ("algorithm", "init", "backend", "covariance")
     CHEAP = ("n_clusters", "assign")
-
-    def copy(self):
-        """A copy with the same values (what a background run computes from, so that later
-        changes do not reach it)."""
-        values = {k: v for k, v in self.param.values().items() if k != "name"}
-        out = type(self)(**{k: v for k, v in values.items() if k != "dataset"})
-        out.use_dataset(values["dataset"])
-        return out
-
-    def use_dataset(self, name: str) -> None:
-        """Choose dataset `name`, also a user's (``datasets.user_dataset``), which joins
-        this settings object's choices."""
-        if name not in self.param.dataset.objects:
-            self.param.dataset.objects = [*self.param.dataset.objects, name]
-        self.dataset = name
 
     @property
     def n_points(self) -> int:
@@ -139,19 +144,6 @@ class DetectabilitySettings(param.Parameterized):
     det_n = param.Selector(default=1000, objects=list(DET_SIZES), doc="Points n")
     det_ratio = param.Selector(default=0.5, objects=list(DET_RATIOS),
                                doc="Dimension ratio d/n")
-
-    def copy(self):
-        values = {k: v for k, v in self.param.values().items() if k != "name"}
-        out = type(self)(**{k: v for k, v in values.items() if k != "dataset"})
-        out.use_dataset(values["dataset"])
-        return out
-
-    def use_dataset(self, name: str) -> None:
-        """Choose dataset `name`, also a user's (``datasets.user_dataset``), which joins
-        this settings object's choices."""
-        if name not in self.param.dataset.objects:
-            self.param.dataset.objects = [*self.param.dataset.objects, name]
-        self.dataset = name
 
     def dims(self) -> tuple[int, int]:
         """(n, d): points and dimensions (d = ratio x n, at least 1)."""

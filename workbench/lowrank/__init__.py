@@ -80,6 +80,7 @@ from workbench.lowrank.sources import (
     synthetic_fast,
     uploaded_matrix,
 )
+from workbench.lowrank.stream_run import StreamRun, StreamStep, run_stream
 from workbench.lowrank.streaming import StreamResult, block_power, oja
 from workbench.lowrank.svd import (
     block_krylov_svd,
@@ -119,7 +120,7 @@ __all__ = [
     "LowRankView", "MatrixSource", "UploadedMatrix", "error_curves", "error_ratio",
     "load_source", "phase_diagram", "rank_path_for", "relative_fro_error", "run_completion",
     "run_lowrank", "uploaded_matrix",
-    "IncrementalSVD", "UpdateSpectrum", "lora_deltas", "update_spectra", "weight_updates",
+    "IncrementalSVD", "StreamRun", "StreamStep", "run_stream", "UpdateSpectrum", "lora_deltas", "update_spectra", "weight_updates",
     "UpdateRun", "UpdateSettings", "UpdateView", "run_updates", "updates_from",
     "updates_from_upload",
 ]

@@ -36,6 +36,7 @@ from workbench.ui.base import Explorer, undelayed
 from workbench.ui.lowrank.approximation import ApproximationTab
 from workbench.ui.lowrank.completion import CompletionTab
 from workbench.ui.lowrank.curves import CurvesTab
+from workbench.ui.lowrank.stream import StreamTab
 from workbench.ui.lowrank.updates import UpdatesTab
 
 
@@ -69,6 +70,7 @@ class LowRankExplorer(Explorer, LowRankSettings, CompletionSettings):
         self.curves = CurvesTab()
         self.completion = CompletionTab(self)
         self.updates = UpdatesTab(self)         # computes when first shown
+        self.stream = StreamTab(self)           # computes while shown
         self._upload_widget = pn.widgets.FileInput(accept=".npy,.npz", multiple=False,
                                                    sizing_mode="stretch_width")
         self._upload_widget.param.watch(self.guarded(self._on_upload), "value")
@@ -152,6 +154,8 @@ class LowRankExplorer(Explorer, LowRankSettings, CompletionSettings):
         self.approximation.show_source(self.run, self.rank)
         self.curves.show_curves(self.run, self.rank)
         self._on_rank()
+        if self.stream.shown:
+            self.stream.request(self.run.source, self.rank)
         if self.completion_matrix == "current":
             self.completion.request()
 
@@ -240,7 +244,8 @@ class LowRankExplorer(Explorer, LowRankSettings, CompletionSettings):
     def view(self):
         tabs = pn.Tabs(("Approximation", self.approximation), ("Error vs rank", self.curves),
                        ("Completion", self.completion),
-                       ("Fine-tuning updates", self.updates), sizing_mode="stretch_width",
+                       ("Fine-tuning updates", self.updates),
+                       ("Streaming rows", self.stream), sizing_mode="stretch_width",
                        dynamic=True)
         tabs.param.watch(self.guarded(self._on_tab), "active")
         return tabs
@@ -252,6 +257,9 @@ class LowRankExplorer(Explorer, LowRankSettings, CompletionSettings):
             self.curves.active = event.new == 1
         if event.new == 3:
             self.updates.activate()
+        self.stream.shown = event.new == 4
+        if self.stream.shown and self.run is not None:
+            self.stream.request(self.run.source, self.rank)
 
     def export_data(self) -> pd.DataFrame | None:
         """The error-vs-rank table of every method (or the singular values before it is

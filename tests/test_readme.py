@@ -70,6 +70,7 @@ def test_readme_api_example_runs():
     assert np.isfinite(ns["nc"].nc1) and 0 <= ns["nc"].nc4 <= 1
     assert ns["ag"].labels_.shape == (300,)
     assert ns["inc"].shape == A.shape
+    assert ns["stream"].at(0).error_ratio == pytest.approx(1.0)  # the first block: a fresh SVD
     assert (ns["table"]["rank_for_energy"] == 1).all()  # rank-1 updates need rank 1
     assert ns["upd"].rank_for_energy == 1 and ns["upd"].error_at_rank < 1e-12  # rank 1: exact
     assert ns["att"].ari["attributed"] > ns["att"].ari["structure"]

@@ -126,7 +126,6 @@ class LayersTab(pn.viewable.Viewer):
     def _show(self, key, lrun) -> None:
         if key != self._requested or self._ex.detached():
             return
-        self.result = lrun
         blocks, labels = lrun.blocks(), list(lrun.spectra["label"])
         self._drawing = True
         try:  # the widget follows; _on_block waits for the figures drawn below
@@ -149,6 +148,7 @@ class LayersTab(pn.viewable.Viewer):
             f"{lrun.num_matvecs:,} Hessian-vector products in {lrun.seconds:.1f} s · "
             f"{lrun.plan_text()}")
         self._ex.set_status(lrun.plan_text())
+        self.result = lrun  # set once its figures are drawn (what waiting on it relies on)
         self.runs += 1
 
     def _on_block(self) -> None:

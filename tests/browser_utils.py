@@ -110,7 +110,8 @@ JS_IDLE = """() => {
       let cls;
       try { cls = m.css_classes; } catch (e) { continue; }  // a model not fully set up yet
       if (!cls || !Array.from(cls).includes('wb-progress')) continue;
-      if (m.visible) return false;
+      // a model no view shows (a stale copy left in the document) says nothing
+      if (m.visible && Bokeh.index && Bokeh.index.find_one(m) != null) return false;
     }
   }
   return true;

@@ -21,12 +21,19 @@ server, one websocket message per changed model.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 import panel as pn
 
 __all__ = ["LiveFigure", "render_themed", "set_changed"]
+
+
+# HoloViews/Bokeh rendering is not thread-safe (two plots built at once in a notebook or a
+# test -- a worker thread's delivery beside the main thread -- left a figure with a text
+# title: "'str' object has no attribute 'update'"): one render at a time per process.
+_RENDER_LOCK = threading.RLock()
 
 
 def render_themed(element):
@@ -42,7 +49,8 @@ def render_themed(element):
     theme = getattr(pn.state.curdoc, "theme", None)
     if theme is not None and theme._json.get("attrs"):
         renderer = renderer.instance(theme=theme)
-    return renderer.get_plot(element, doc=Document())
+    with _RENDER_LOCK:
+        return renderer.get_plot(element, doc=Document())
 
 
 def set_changed(model, **props) -> None:

@@ -133,7 +133,7 @@ def cpu_per_page(app: str, pages: int) -> tuple[float, float, float]:
     from panel.io.session import generate_session
     from panel.io.state import set_curdoc, state
 
-    from workbench.ui import base
+    from workbench import jobs as base
 
     if not _SET_UP:
         runpy.run_path(str(REPO / "workbench" / "serve" / "server_setup.py"))

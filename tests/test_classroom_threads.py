@@ -5,7 +5,7 @@ numba's workqueue threading layer aborts the whole process (it cannot be caught)
 threads launch parallel kernels concurrently, so each scenario runs in a child process and
 the test reads its exit status. The kernels are the real ones: workbench.clustering.KMeans
 with the numba backend (fused Lloyd step, k-means++ trials), called from the dashboard's
-background pool (workbench.ui.base._EXECUTOR, what ``run_background`` uses) and from two
+background pool (workbench.jobs._EXECUTOR, what ``run_background`` uses) and from two
 plain threads. Ground truth is the same fit run alone, sequentially, in the same process.
 """
 
@@ -26,7 +26,7 @@ SCRIPT = textwrap.dedent("""
     from workbench.backends import cap_threads
     from workbench.backends.numba_support import threading_layer, parallel_guard
     from workbench.clustering import KMeans
-    from workbench.ui.base import _EXECUTOR
+    from workbench.jobs import _EXECUTOR
 
     cap_threads(2)
     data = [make_blobs(n_samples=4000, centers=5, n_features=8, cluster_std=0.6,

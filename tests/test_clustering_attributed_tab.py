@@ -127,7 +127,7 @@ pytest.importorskip("panel")
 
 
 def _wait(ex, timeout: float = 300.0) -> None:
-    from workbench.ui import base
+    from workbench import jobs as base
 
     wait_until(lambda: ex._pending == 0 and not base._INFLIGHT, timeout=timeout,
                what="the explorer's background work")

@@ -13,7 +13,7 @@ import pytest
 from helpers import wait_until
 
 from workbench.hessian.experiments import PRESETS
-from workbench.ui.base import CACHE
+from workbench.jobs import CACHE
 from workbench.ui.hessian import HessianExplorer
 from workbench.viz import hessian as vh
 

@@ -19,7 +19,7 @@ from workbench.ui.lowrank import LowRankExplorer  # noqa: E402
 def _one_thread():
     from threadpoolctl import threadpool_limits
 
-    from workbench.ui import base
+    from workbench import jobs as base
 
     with threadpool_limits(limits=1):
         yield
@@ -38,7 +38,7 @@ def _pool_idle(timeout: float) -> None:
     including the result callbacks they run (two barrier tasks must run at once)."""
     import threading
 
-    from workbench.ui import base
+    from workbench import jobs as base
 
     barrier = threading.Barrier(2, timeout=timeout)
     for f in [base._EXECUTOR.submit(barrier.wait) for _ in range(2)]:

@@ -118,7 +118,7 @@ pytest.importorskip("panel")
 
 
 def _wait(ex, timeout: float = 300.0) -> None:
-    from workbench.ui import base
+    from workbench import jobs as base
 
     def idle():
         return ex._pending == 0 and not base._INFLIGHT

@@ -12,7 +12,8 @@ import pytest
 from helpers import wait_until
 
 from workbench.errors import RankError
-from workbench.ui.base import CACHE, Explorer, ResultCache, error_message
+from workbench.jobs import CACHE, ResultCache
+from workbench.ui.base import Explorer, error_message
 
 
 class Toy(Explorer):

@@ -12,8 +12,8 @@ import os
 
 from workbench.backends import cap_threads, warm_up
 from workbench.backends.threads import default_threads
+from workbench.jobs import BACKGROUND_WORKERS
 from workbench.serve.warmup import app_files, num_procs, warm_apps
-from workbench.ui.base import BACKGROUND_WORKERS
 
 log = logging.getLogger("workbench.serve")
 

@@ -2,7 +2,7 @@
 compiles of ``server_setup``: open every app once, so its first view (the default run of
 each explorer: training, spectra, rank paths, ...) is computed and cached in this process
 before the first student arrives. Sessions then share it through the explorers' result
-cache (``workbench.ui.base.CACHE``), and a session that comes while it is still computing
+cache (``workbench.jobs.CACHE``), and a session that comes while it is still computing
 joins that computation.
 
 With one process, ``panel serve --warm`` does this. With ``--num-procs N`` Panel warms the

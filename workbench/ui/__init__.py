@@ -3,7 +3,8 @@
 Importing this package imports Panel; the compute layers never do.
 """
 
-from workbench.ui.base import CACHE, Explorer, ResultCache
+from workbench.jobs import CACHE, ResultCache
+from workbench.ui.base import Explorer
 from workbench.ui.notebook import extension
 
 __all__ = ["CACHE", "Explorer", "ResultCache", "extension"]

@@ -33,23 +33,8 @@ import panel as pn
 import param
 
 from workbench.errors import Cancelled, WorkbenchError
-
-# the shared pool, cache and in-flight runs (workbench.jobs); names kept here for callers
-from workbench.jobs import (  # noqa: F401
-    _EXECUTOR,
-    _INFLIGHT,
-    BACKGROUND_WORKERS,
-    CACHE,
-    ResultCache,
-    stop_run,
-    submit,
-)
-from workbench.ui.session import (  # noqa: F401 - names kept here for callers
-    kernel_loop,
-    later,
-    served,
-    while_session_lives,
-)
+from workbench.jobs import CACHE, stop_run, submit
+from workbench.ui.session import kernel_loop, later, served
 from workbench.ui.urls import URLState
 
 log = logging.getLogger("workbench.ui")

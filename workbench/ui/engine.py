@@ -14,8 +14,9 @@ import panel as pn
 import param
 
 from workbench.spectral.settings import PlaygroundSettings
-from workbench.ui.base import Explorer, later, undelayed, while_session_lives
+from workbench.ui.base import Explorer, undelayed
 from workbench.ui.live import LiveFigure, hold
+from workbench.ui.session import later, while_session_lives
 from workbench.viz import spectral as vs
 from workbench.viz.text import playground_summary
 

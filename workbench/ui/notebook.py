@@ -55,7 +55,7 @@ def _comms_on_kernel_loop() -> None:
     without subshells (a message waits while a cell runs). No-op outside a kernel."""
     import pyviz_comms
 
-    from workbench.ui.base import kernel_loop
+    from workbench.ui.session import kernel_loop
 
     loop = kernel_loop()
     original = pyviz_comms.Comm._handle_msg

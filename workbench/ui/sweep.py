@@ -19,8 +19,9 @@ import param
 from workbench.errors import InputFormatError, WorkbenchError
 from workbench.paths import is_sweep_folder, under_root
 from workbench.sweep.tables import ARRAY_SUFFIX
-from workbench.ui.base import Explorer, later, undelayed, while_session_lives
+from workbench.ui.base import Explorer, undelayed
 from workbench.ui.live import LiveFigure, hold
+from workbench.ui.session import later, while_session_lives
 from workbench.viz import sweep as vz
 
 NONE = "(none)"

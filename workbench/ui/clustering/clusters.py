@@ -16,9 +16,9 @@ import param
 
 from workbench.clustering.run import run_clustering, side_embedding
 from workbench.clustering.settings import EMBED_SIDE_LIMIT, ClusteringSettings
-from workbench.ui.base import later
 from workbench.ui.clustering.figures import LabelledPlot
 from workbench.ui.live import LiveFigure, hold
+from workbench.ui.session import later
 from workbench.viz import clustering as vc
 from workbench.viz.text import READING, metrics_text, points_title
 

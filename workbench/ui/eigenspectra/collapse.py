@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import panel as pn
 
-from workbench.ui.base import undelayed, while_session_lives
+from workbench.ui.base import undelayed
 from workbench.ui.live import LiveFigure
+from workbench.ui.session import while_session_lives
 from workbench.viz import collapse as vc
 
 SOURCE_NAMES = {"digits MLP": "mlp", "MiniLM + head": "minilm"}

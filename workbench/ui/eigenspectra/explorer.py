@@ -20,12 +20,13 @@ import param
 from workbench.eigenspectra.settings import EigenspectraSettings, RMTSettings
 from workbench.errors import InputFormatError
 from workbench.io import UPLOAD_MAX_BYTES
-from workbench.ui.base import Explorer, later, section, undelayed, while_session_lives
+from workbench.ui.base import Explorer, section, undelayed
 from workbench.ui.eigenspectra.collapse import CollapseTab
 from workbench.ui.eigenspectra.layers import LayersTab
 from workbench.ui.eigenspectra.random_matrices import RandomMatricesTab
 from workbench.ui.eigenspectra.table import TableTab
 from workbench.ui.eigenspectra.training import TrainingTab
+from workbench.ui.session import later, while_session_lives
 
 TABLE_DELAY_MS = 300  # the table refits once the fit options rest this long
 RMT_PREFIX = "rmt_"  # URL names of the random-matrix settings: rmt_Q, rmt_theta, ...

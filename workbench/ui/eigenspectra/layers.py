@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import panel as pn
 
-from workbench.ui.base import later, served
 from workbench.ui.live import LiveFigure
+from workbench.ui.session import later, served
 from workbench.viz import eigenspectra as ve
 from workbench.viz.text import HEALTH_LEGEND, layer_text, summary_text
 

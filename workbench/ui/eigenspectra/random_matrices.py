@@ -8,8 +8,8 @@ import panel as pn
 import param
 
 from workbench.eigenspectra.settings import RMTSettings
-from workbench.ui.base import while_session_lives
 from workbench.ui.live import LiveFigure
+from workbench.ui.session import while_session_lives
 from workbench.viz import eigenspectra as ve
 from workbench.viz.text import RMT_NOTE, demos_text
 

@@ -10,8 +10,8 @@ import pandas as pd
 import panel as pn
 
 from workbench.eigenspectra.settings import MLP_EPOCHS
-from workbench.ui.base import while_session_lives
 from workbench.ui.live import LiveFigure
+from workbench.ui.session import while_session_lives
 from workbench.viz import eigenspectra as ve
 from workbench.viz.text import training_text
 

@@ -16,8 +16,9 @@ import dataclasses
 import panel as pn
 
 from workbench.backends.threads import capped
-from workbench.ui.base import undelayed, while_session_lives
+from workbench.ui.base import undelayed
 from workbench.ui.live import LiveFigure
+from workbench.ui.session import while_session_lives
 from workbench.viz import approximations as va
 
 QUEUE = "hessian"  # the explorer's torch queue: one torch job at a time

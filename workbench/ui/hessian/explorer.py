@@ -20,12 +20,14 @@ from workbench.backends.threads import capped
 from workbench.hessian.experiments import PRESETS
 from workbench.hessian.run import check_settings, run_hessian
 from workbench.hessian.settings import ExperimentSettings, HessianSettings, fields
-from workbench.ui.base import CACHE, Explorer, later, undelayed
+from workbench.jobs import CACHE
+from workbench.ui.base import Explorer, undelayed
 from workbench.ui.hessian.approximations import ApproximationsTab
 from workbench.ui.hessian.blocks import TITLE as LAYERS_TITLE
 from workbench.ui.hessian.blocks import LayersTab
 from workbench.ui.hessian.controls import settings_controls
 from workbench.ui.hessian.tabs import CompareTab, SpectrumTab, TrainingTab
+from workbench.ui.session import later
 from workbench.viz.text import hessian_summary
 
 DEMOS = {"bulk + outliers (Sagun et al.)": "bulk_and_outliers",

@@ -13,8 +13,8 @@ import pandas as pd
 import panel as pn
 
 from workbench.lowrank.settings import METHOD_LABELS
-from workbench.ui.base import served
 from workbench.ui.live import LiveFigure
+from workbench.ui.session import served
 from workbench.viz import lowrank as vl
 
 

@@ -15,29 +15,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from workbench.errors import InputFormatError
-from workbench.hessian.spectrum import CurvatureSpectrum, density_curve
+from workbench.hessian.spectrum import CurvatureSpectrum, SpectrumView, shared_curves
 
 
 @dataclass(frozen=True)
-class ModelView:
-    """The spectrum of the whole model re-broadened by `broadening` x its own width
-    (`grid`, `density`), its top eigenvalues (descending), outliers above the bulk, most
-    negative eigenvalue, trace and its standard error, and per layer (`layers`: block,
-    num_params, top_eigenvalue, trace, trace_std) its density on one common grid
-    (`layer_curves`: {block: (grid, density)}; a layer the loss does not reach has none)."""
+class ModelView(SpectrumView):
+    """The whole model's spectrum (the SpectrumView fields), its number of parameters,
+    products spent, and per layer (`layers`: block, num_params, top_eigenvalue, trace,
+    trace_std) its density on one common grid (`layer_curves`: {block: (grid, density)};
+    a layer the loss does not reach has none)."""
 
-    broadening: float
-    grid: np.ndarray
-    density: np.ndarray
-    top_values: np.ndarray
-    num_outliers: int
-    min_value: float
-    trace: float
-    trace_std: float
     num_params: int
     num_matvecs: int
     layers: pd.DataFrame
@@ -58,22 +48,14 @@ class ModelHessianRun:
     def at(self, broadening: float = 1.0) -> ModelView:
         """The view at `broadening`: O(grid x nodes) per density (~1 ms), no products."""
         spec = self.spectrum
-        grid, dens = density_curve(spec.density, broadening)
-        have = [r for r in self.blocks.itertuples() if r.density is not None]
-        curves = {}
-        if have:
-            sigma = max(r.density.sigma for r in have)
-            lo = min(r.density.nodes.min() for r in have) - 4 * sigma
-            hi = max(r.density.nodes.max() for r in have) + 4 * sigma
-            curves = {r.block: density_curve(r.density, broadening, span=(lo, hi),
-                                             sigma=sigma) for r in have}
+        curves = shared_curves({r.block: r.density for r in self.blocks.itertuples()
+                                if r.density is not None}, broadening)
         table = self.blocks[["block", "num_params", "top_eigenvalue", "trace",
                              "trace_std"]].copy()
-        return ModelView(float(broadening), grid, dens, np.asarray(spec.top_values),
-                         int(spec.num_outliers), float(spec.min_value), float(spec.trace),
-                         float(spec.trace_std), int(spec.num_params),
-                         int(spec.num_matvecs + self.blocks["num_matvecs"].sum()),
-                         table, curves)
+        return ModelView(**SpectrumView.fields_of(spec, broadening),
+                         num_params=int(spec.num_params),
+                         num_matvecs=int(spec.num_matvecs + self.blocks["num_matvecs"].sum()),
+                         layers=table, layer_curves=curves)
 
 
 def _sub(progress, a: float, b: float):

@@ -31,7 +31,12 @@ from workbench.hessian.experiments import (
     sharpness_summary,
 )
 from workbench.hessian.settings import FIXED_CLASSES, HessianSettings
-from workbench.hessian.spectrum import CurvatureSpectrum, compare_curvatures, density_curve
+from workbench.hessian.spectrum import (
+    CurvatureSpectrum,
+    SpectrumView,
+    compare_curvatures,
+    shared_curves,
+)
 
 
 @dataclass(frozen=True)
@@ -55,25 +60,15 @@ class CompareView:
 
 
 @dataclass(frozen=True)
-class HessianView:
-    """The Hessian spectrum at one checkpoint (index `checkpoint`, training step `step`),
-    its density re-broadened by `broadening` x its own width on `grid`, and the numbers
-    the page prints: top_values (descending), num_outliers, min_value, trace, trace_std,
-    loss and accuracy (full data, at `step`), near_zero_mass (share of the spectrum within
-    5% of λ1 of zero), num_matvecs (HVPs of training + every spectrum computed so far),
-    and compare (a CompareView, None until the GGN and Fisher are computed or when not
-    asked for)."""
+class HessianView(SpectrumView):
+    """The Hessian spectrum at one checkpoint (index `checkpoint`, training step `step`):
+    the SpectrumView fields and the numbers the page prints besides: loss and accuracy
+    (full data, at `step`), near_zero_mass (share of the spectrum within 5% of λ1 of
+    zero), num_matvecs (HVPs of training + every spectrum computed so far), and compare
+    (a CompareView, None until the GGN and Fisher are computed or when not asked for)."""
 
     checkpoint: int
     step: int
-    broadening: float
-    grid: np.ndarray
-    density: np.ndarray
-    top_values: np.ndarray
-    num_outliers: int
-    min_value: float
-    trace: float
-    trace_std: float
     loss: float
     accuracy: float
     near_zero_mass: float
@@ -149,15 +144,12 @@ class HessianRun:
         density (a Gaussian sum over the stored SLQ nodes), ~1 ms."""
         res = self.experiment
         spec = self.spectrum(checkpoint)
-        grid, dens = density_curve(spec.density, broadening)
         snap = next(s for s in res.training.snapshots if s.step == spec.step)
         out = outlier_summary(spec)
         cps = self.spectra()
         return HessianView(
-            checkpoint=next(i for i, c in enumerate(cps) if c is spec), step=int(spec.step), broadening=float(broadening),
-            grid=grid, density=dens, top_values=np.asarray(spec.top_values),
-            num_outliers=int(spec.num_outliers), min_value=float(spec.min_value),
-            trace=float(spec.trace), trace_std=float(spec.trace_std),
+            **SpectrumView.fields_of(spec, broadening),
+            checkpoint=next(i for i, c in enumerate(cps) if c is spec), step=int(spec.step),
             loss=float(snap.loss), accuracy=float(snap.accuracy),
             near_zero_mass=float(out["near_zero_mass"]),
             num_classes=FIXED_CLASSES.get(res.config.dataset, res.config.num_classes),
@@ -171,11 +163,7 @@ class HessianRun:
         if not self.compare:
             return None
         spectra = self.compare
-        sigma = max(sp.density.sigma for sp in spectra.values())
-        lo = min(sp.density.nodes.min() for sp in spectra.values()) - 4 * sigma
-        hi = max(sp.density.nodes.max() for sp in spectra.values()) + 4 * sigma
-        curves = {kind: density_curve(sp.density, broadening, span=(lo, hi), sigma=sigma)
-                  for kind, sp in spectra.items()}
+        curves = shared_curves({kind: sp.density for kind, sp in spectra.items()}, broadening)
         return CompareView(float(broadening), curves,
                            {k: np.asarray(s.top_values) for k, s in spectra.items()},
                            {k: float(s.min_value) for k, s in spectra.items()},

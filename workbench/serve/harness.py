@@ -50,22 +50,26 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+def _tree(pid: int, children: bool):
+    """`pid`, then (with `children`) its descendants, each once."""
+    todo, seen = [pid], set()
+    while todo:
+        p = todo.pop()
+        if p not in seen:
+            seen.add(p)
+            yield p
+            if children:
+                todo += _children(p)
+
+
 def rss_kb(pid: int, children: bool = True) -> int:
     """Resident memory (VmRSS, KiB) of process `pid`, plus all its descendants when
     `children`; 0 for a process that is gone. Reads /proc (Linux)."""
-    total, todo, seen = 0, [pid], set()
-    while todo:
-        p = todo.pop()
-        if p in seen:
-            continue
-        seen.add(p)
+    total = 0
+    for p in _tree(pid, children):
         with contextlib.suppress(OSError), open(f"/proc/{p}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-                    break
-        if children:
-            todo += _children(p)
+            total += next((int(line.split()[1]) for line in f
+                           if line.startswith("VmRSS:")), 0)
     return total
 
 
@@ -73,17 +77,11 @@ def cpu_seconds(pid: int, children: bool = True) -> float:
     """CPU seconds (user + system) used by process `pid`, plus its live descendants when
     `children`; 0 for a process that is gone. Reads /proc (Linux)."""
     tick = os.sysconf("SC_CLK_TCK")
-    total, todo, seen = 0.0, [pid], set()
-    while todo:
-        p = todo.pop()
-        if p in seen:
-            continue
-        seen.add(p)
+    total = 0.0
+    for p in _tree(pid, children):
         with contextlib.suppress(OSError, ValueError, IndexError), open(f"/proc/{p}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
             total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
-        if children:
-            todo += _children(p)
     return total
 
 

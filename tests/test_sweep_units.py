@@ -305,3 +305,25 @@ def test_store_stamp_changes_when_results_arrive(tmp_path):
     (store.results_dir / "notes.txt").write_bytes(b"not a result")
     n, newest = store.stamp()
     assert n == 1 and newest == (store.results_dir / "a.parquet").stat().st_mtime_ns
+
+
+def test_load_sweep_keeps_the_newest_result_per_parameters_across_code_versions(tmp_path):
+    """A folder re-run after the code changed holds two results for the same parameters:
+    the table shows the newest once (and counts the other), or both on request."""
+    from workbench.sweep.store import make_row
+
+    store = SweepStore(tmp_path)
+    for i, (version, value) in enumerate([("v1", 1.0), ("v2", 2.0)]):
+        for width in (4, 8):
+            row = make_row(f"k{version}{width}", "demo", version, {"width": width},
+                           {"top": value * width}, {"seconds": 0.1, "threads": 1})
+            row["_finished"] = f"2026-01-0{i + 1}T00:00:00.000+00:00"
+            store.write_result(row)
+    latest = load_sweep(tmp_path)
+    assert latest["width"].tolist() == [4, 8]
+    assert latest["top"].tolist() == [8.0, 16.0]          # v2's values
+    assert latest.attrs["older_results"] == 2
+    both = load_sweep(tmp_path, versions="all")
+    assert len(both) == 4 and both.attrs["older_results"] == 0
+    with pytest.raises(InputFormatError, match="versions"):
+        load_sweep(tmp_path, versions="newest")

@@ -187,11 +187,18 @@ class SweepStore:
         return df[[c for c in df.columns if c not in meta] + meta]
 
 
-def load_sweep(folder: str | os.PathLike, experiment: str | None = None) -> pd.DataFrame:
+def load_sweep(folder: str | os.PathLike, experiment: str | None = None,
+               versions: str = "latest") -> pd.DataFrame:
     """The tidy table of a saved sweep folder: one row per finished task, parameter and
     output columns, metadata columns starting with '_'. Rows are sorted by the parameter
-    columns. ``experiment`` keeps only that experiment's rows. Raises InputFormatError when
-    the folder holds no sweep."""
+    columns. ``experiment`` keeps only that experiment's rows. A folder re-run after the
+    experiment's code changed holds one result per code version for the same parameters:
+    ``versions="latest"`` keeps the newest finished one of each (how many were left out:
+    ``df.attrs["older_results"]``), ``"all"`` keeps every row. Reads every result file
+    once. Raises InputFormatError when the folder holds no sweep or `versions` is
+    neither."""
+    if versions not in ("latest", "all"):
+        raise InputFormatError(f"versions must be 'latest' or 'all', got {versions!r}")
     store = SweepStore(folder)
     if not store.folder.is_dir():
         raise InputFormatError(f"sweep folder {str(folder)!r} does not exist")
@@ -201,7 +208,15 @@ def load_sweep(folder: str | os.PathLike, experiment: str | None = None) -> pd.D
     df = store.read_rows()
     if experiment is not None and "_experiment" in df:
         df = df[df["_experiment"] == experiment].reset_index(drop=True)
-    return sort_table(df)
+    older = 0
+    if versions == "latest" and {"_experiment", "_params", "_finished"} <= set(df.columns):
+        newest = df.sort_values("_finished", kind="stable").drop_duplicates(
+            ["_experiment", "_params"], keep="last")
+        older = len(df) - len(newest)
+        df = newest
+    df = sort_table(df)
+    df.attrs["older_results"] = older
+    return df
 
 
 def param_columns(df: pd.DataFrame) -> list[str]:

@@ -206,6 +206,9 @@ class SweepExplorer(Explorer):
             self.param.update(x=c.x, y=c.y, color=c.color or NONE, facet=c.facet or NONE,
                               entry=min(self.entry, self.param.entry.bounds[1]))
         failed = f", {self._errors} failed" if self._errors else ""
+        older = self._table.attrs.get("older_results", 0)
+        if older:
+            failed += f" ({older} older results of earlier code versions left out)"
         self._info.object = (f"**{len(t)} results** of `{self.experiment}`{failed} · "
                              f"parameters: {', '.join(c.params) or '—'} · folder "
                              f"`{self._where}`")

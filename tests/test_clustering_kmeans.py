@@ -221,3 +221,15 @@ def test_sklearn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         check(estimator)
+
+
+def test_tolerance_is_mean_feature_variance_times_tol():
+    """The numba two-pass variance behind the stopping rule equals numpy's float64 one."""
+    from workbench.clustering.kmeans import _tolerance
+
+    rng = np.random.default_rng(3)
+    for dtype in (np.float32, np.float64):
+        X = (rng.standard_normal((3001, 7)) * np.arange(1, 8) + 100).astype(dtype)
+        ref = float(np.mean(np.var(X.astype(np.float64), axis=0))) * 1e-4
+        assert _tolerance(X, 1e-4) == pytest.approx(ref, rel=1e-12)
+        assert _tolerance(X, 0.0) == 0.0

@@ -208,7 +208,8 @@ def test_wrong_init_shape_and_bad_weights():
 @parametrize_with_checks(
     [KMeans(3, n_init=1, backend="numba"), KMeans(3, n_init=1, backend="numpy"),
      KMeans(3, n_init=1, backend="numba", algorithm="hamerly"),
-     KMeans(3, n_init=1, backend="numba", algorithm="elkan")],
+     KMeans(3, n_init=1, backend="numba", algorithm="elkan"),
+     KMeans(3, n_init=1, backend="numba", algorithm="pruned")],
     expected_failed_checks=lambda est: {
         # as for scikit-learn's own KMeans: the random seeding draws differ between
         # weighted and repeated data, so the partitions may differ (a statistical, not an

@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from workbench import backends
 from workbench.backends import arrays as ba
 from workbench.clustering.init import kmeans_parallel, kmeans_plusplus, random_rows
-from workbench.clustering.lloyd import HAMERLY_MIN_K, make_backend
+from workbench.clustering.lloyd import HAMERLY_MIN_K, PRUNED_MIN_K, make_backend
 from workbench.clustering.validation import as_rng, check_finite_rows, check_n_clusters
 from workbench.errors import ConvergenceWarning, ShapeError
 
@@ -104,17 +104,20 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
         (and a CUDA tensor selects the torch backend under backend="auto").
     random_state : int, None, numpy Generator or RandomState.
     n_local_trials : k-means++ candidates per center (default 2 + log k).
-    algorithm : "auto", "lloyd", "hamerly" or "elkan" (numba backend only; the others
-        run Lloyd). "hamerly" / "elkan" prune the assignment with Hamerly's (2 bounds per
-        point) / Elkan's (k + 1 bounds per point, n x k float64) triangle-inequality
-        bounds (``_hamerly``): exact, the same labels, centers and n_iter as computing
-        every distance with the same direct float64 formula. "auto" takes Hamerly from
-        k >= ``lloyd.HAMERLY_MIN_K`` (None: never -- measured slower than the fused GEMM
-        pass on the 2-core build machine, see docs/clustering.md), else the fused pass.
+    algorithm : "auto", "lloyd", "pruned", "hamerly" or "elkan" (numba backend only; the
+        others run Lloyd). "lloyd": the fused GEMM + argmin pass. "pruned": the same GEMM
+        pass behind Hamerly's bounds (``lloyd.PrunedLloyd``): a row skips the GEMM when
+        its bounds prove its center nearest by more than the GEMM's rounding, so labels
+        are those of the unpruned pass but for near ties. "hamerly" / "elkan" prune
+        direct float64 distances with Hamerly's (2 bounds per point) / Elkan's (k + 1
+        bounds per point, n x k float64) bounds (``_hamerly``): exact, the same labels,
+        centers and n_iter as computing every distance with the same formula. "auto":
+        "pruned" from k >= ``lloyd.PRUNED_MIN_K`` (25), else "lloyd" (measured on the
+        2-core build machine, see docs/clustering.md).
 
     Attributes: ``cluster_centers_`` (k, d), ``labels_``, ``inertia_``, ``n_iter_``,
     ``n_features_in_``, ``init_seconds_``, ``fit_seconds_``, ``backend_`` (resolved name),
-    ``algorithm_`` ("lloyd" or "hamerly": what ran);
+    ``algorithm_`` (what ran: "lloyd", "pruned", "hamerly" or "elkan");
     torch backend: ``lloyd_steps_run_`` (steps computed, >= n_iter_: on CUDA the
     convergence flag is read a few steps late, and steps past it change nothing).
 
@@ -146,14 +149,15 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
         return backends.resolve(self.backend)
 
     def _resolve_algorithm(self, be_name: str) -> str:
-        if self.algorithm not in ("auto", "lloyd", "hamerly", "elkan"):
-            raise ValueError(f"algorithm must be 'auto', 'lloyd', 'hamerly' or 'elkan', got "
-                             f"{self.algorithm!r}")
+        if self.algorithm not in ("auto", "lloyd", "pruned", "hamerly", "elkan"):
+            raise ValueError(f"algorithm must be 'auto', 'lloyd', 'pruned', 'hamerly' or "
+                             f"'elkan', got {self.algorithm!r}")
         if be_name != "numba":
             return "lloyd"
         if self.algorithm == "auto":
-            return "lloyd" if HAMERLY_MIN_K is None or self.n_clusters < HAMERLY_MIN_K \
-                else "hamerly"
+            if HAMERLY_MIN_K is not None and self.n_clusters >= HAMERLY_MIN_K:
+                return "hamerly"
+            return "pruned" if self.n_clusters >= PRUNED_MIN_K else "lloyd"
         return self.algorithm
 
     def _device(self) -> str:

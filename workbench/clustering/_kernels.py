@@ -223,6 +223,40 @@ def mean_column_variance(X, n_chunks):  # pragma: no cover - compiled
     return tot / (n * d)
 
 
+@njit(cache=True, nogil=True)
+def center_geometry(C, prev, first):  # pragma: no cover - compiled
+    """For Hamerly's bounds: (p, s, cmax) of the float64 centers ``C`` (k x d): ``p[c]``
+    how far center c moved from ``prev`` (zeros when ``first``), ``s[c]`` half the
+    distance to its nearest other center (+inf when k == 1, shrunk by 1e-12 so that
+    rounding keeps it a lower bound), ``cmax`` the largest center norm. Direct float64
+    sums. Cost: k^2 d / 2 flops (0.1 ms at k = 100, d = 24)."""
+    k, d = C.shape
+    p = np.zeros(k)
+    s = np.full(k, np.inf)
+    cmax = 0.0
+    for a in range(k):
+        nrm = 0.0
+        mv = 0.0
+        for j in range(d):
+            nrm += C[a, j] * C[a, j]
+            if not first:
+                e = C[a, j] - prev[a, j]
+                mv += e * e
+        p[a] = np.sqrt(mv)
+        cmax = max(cmax, np.sqrt(nrm))
+        for b in range(a + 1, k):
+            g = 0.0
+            for j in range(d):
+                e = C[a, j] - C[b, j]
+                g += e * e
+            h = 0.5 * np.sqrt(g) * (1.0 - 1e-12)
+            if h < s[a]:
+                s[a] = h
+            if h < s[b]:
+                s[b] = h
+    return p, s, cmax
+
+
 _FM = {"contract", "arcp", "nsz", "afn", "reassoc"}   # fastmath without nnan / ninf
 
 
@@ -313,12 +347,16 @@ def pruned_step(X, xsq, C2, cn, C, w, labels, u, lo, s, p, first, prune, err, cm
                         m = max(lo[i], 2.0 * s[a] - u[i])
                         full = not (m > u[i] and m * m - u[i] * u[i] > marg)
                 if full:
-                    for j in range(d):
-                        Xg[ng, j] = X[i, j]
+                    if prune and not first:
+                        for j in range(d):
+                            Xg[ng, j] = X[i, j]
                     rows[ng] = i
                     ng += 1
             if ng > 0:
-                D = np.dot(Xg[:ng], CT2)
+                if ng == b1 - b0:   # every row of the block: no gather
+                    D = np.dot(X[b0:b1], CT2)
+                else:
+                    D = np.dot(Xg[:ng], CT2)
                 for g in range(ng):
                     i = rows[g]
                     best, bv, sv = _argmin2(D, g, cn, infv[0])
@@ -371,6 +409,7 @@ def _warm() -> None:
         for first in (True, False):
             pruned_step(X, xsq, C2, cn, Cf, w, lab, u, lo, np.full(2, 0.7), np.zeros(2),
                         first, True, 1e-6, 1.5, 2, 4, True)
+            center_geometry(Cf, Cf, first)
 
 
 if HAVE_NUMBA:

@@ -251,16 +251,8 @@ class PrunedLloyd:
 
     def _pass(self, centers, sums_too: bool):
         C = np.ascontiguousarray(centers, dtype=np.float64)
-        k = C.shape[0]
         first = self.prev is None or self.prev.shape != C.shape
-        p = np.zeros(k) if first else np.sqrt(((C - self.prev) ** 2).sum(1))
-        if k > 1:
-            G = ((C[:, None, :] - C[None, :, :]) ** 2).sum(-1)
-            np.fill_diagonal(G, np.inf)
-            s = 0.5 * np.sqrt(G.min(1)) * (1.0 - 1e-12)
-        else:
-            s = np.full(1, np.inf)
-        cmax = float(np.sqrt((C * C).sum(1).max()))
+        p, s, cmax = self.kern.center_geometry(C, C if first else self.prev, first)
         C2 = np.ascontiguousarray(-2.0 * centers, dtype=self.X.dtype)
         cn = (C ** 2).sum(1).astype(self.X.dtype)
         with parallel_guard():

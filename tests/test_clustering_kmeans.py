@@ -225,8 +225,9 @@ def test_sklearn_estimator_checks(estimator, check):
 
 
 def test_tolerance_is_mean_feature_variance_times_tol():
-    """The numba two-pass variance behind the stopping rule equals numpy's float64 one."""
-    from workbench.clustering.kmeans import _tolerance
+    """The numba two-pass variance behind the stopping rule equals numpy's float64 one,
+    and its row norms the float64 ones to the dtype's rounding."""
+    from workbench.clustering.kmeans import _data_stats, _tolerance
 
     rng = np.random.default_rng(3)
     for dtype in (np.float32, np.float64):
@@ -234,3 +235,7 @@ def test_tolerance_is_mean_feature_variance_times_tol():
         ref = float(np.mean(np.var(X.astype(np.float64), axis=0))) * 1e-4
         assert _tolerance(X, 1e-4) == pytest.approx(ref, rel=1e-12)
         assert _tolerance(X, 0.0) == 0.0
+        xsq, var = _data_stats(X)
+        assert xsq.dtype == dtype
+        np.testing.assert_allclose(xsq, (X.astype(np.float64) ** 2).sum(1),
+                                   rtol=np.finfo(dtype).eps)

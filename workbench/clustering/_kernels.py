@@ -91,6 +91,7 @@ def lloyd_step(X, xsq, C2, cn, w, labels, mind, n_chunks, block,
         Sb = np.zeros((k, d), dtype=X.dtype)
         bd = np.empty(block, dtype=X.dtype)
         bl = np.empty(block, dtype=np.int32)
+        acc = 0.0             # the chunk's inertia in a register, not iner[t] per row
         for b0 in range(lo, hi, block):
             b1 = min(hi, b0 + block)
             _nearest_block(X, b0, b1, C2, CT2, cn, bd, bl, transposed)
@@ -103,12 +104,13 @@ def lloyd_step(X, xsq, C2, cn, w, labels, mind, n_chunks, block,
                 labels[i] = best
                 m = max(bd[ii] + xsq[i], 0.0)
                 mind[i] = m
-                iner[t] += wi * m
+                acc += wi * m
                 cnt[t, best] += wi
             for c in range(k):
                 for j in range(d):
                     S[c, j] += Sb[c, j]
                     Sb[c, j] = 0.0
+        iner[t] = acc
     S = np.zeros((k, d), dtype=np.float64)
     C = np.zeros(k, dtype=np.float64)
     for t in range(n_chunks):
@@ -193,17 +195,24 @@ def update_closest(closest, D, col):  # pragma: no cover - compiled
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def mean_column_variance(X, n_chunks):  # pragma: no cover - compiled
-    """mean_j var(X[:, j]) in float64 (two passes: column means, then squared deviations;
-    parallel over ``n_chunks`` row chunks). Cost: two reads of X, no n x d temporary
-    (``np.var(X, axis=0)`` makes two: ~12 ms at 120k x 24 float32 against ~1 ms here)."""
+def row_norms_and_variance(X, n_chunks):  # pragma: no cover - compiled
+    """(squared row norms (n,) in X's dtype, summed in float64; mean_j var(X[:, j]) in
+    float64), parallel over ``n_chunks`` row chunks: column sums and row norms in one
+    pass, squared deviations from the means in a second. Cost: two reads of X, no n x d
+    temporary (``np.var(X, axis=0)`` makes two: 8-12 ms at 120k x 24 float32, ~1 ms
+    here)."""
     n, d = X.shape
     step = (n + n_chunks - 1) // n_chunks
+    xsq = np.empty(n, dtype=X.dtype)
     part = np.zeros((n_chunks, d), dtype=np.float64)
     for t in prange(n_chunks):
         for i in range(t * step, min(n, (t + 1) * step)):
+            r = 0.0
             for j in range(d):
-                part[t, j] += X[i, j]
+                v = np.float64(X[i, j])
+                part[t, j] += v
+                r += v * v
+            xsq[i] = r
     mean = np.zeros(d, dtype=np.float64)
     for t in range(n_chunks):
         for j in range(d):
@@ -220,7 +229,7 @@ def mean_column_variance(X, n_chunks):  # pragma: no cover - compiled
     for t in range(n_chunks):
         for j in range(d):
             tot += dev[t, j]
-    return tot / (n * d)
+    return xsq, tot / (n * d)
 
 
 @njit(cache=True, nogil=True)
@@ -402,7 +411,7 @@ def _warm() -> None:
             assign(X, xsq, C2, cn, w, lab, mind, 2, 4, tr)
         Dt, _ = trial_potentials(X, xsq, X[:2].copy(), np.ones(8, dtype=dt), w, 2, 4)
         update_closest(np.ones(8, dtype=dt), Dt, 0)
-        mean_column_variance(X, 2)
+        row_norms_and_variance(X, 2)
         Cf = np.ascontiguousarray(X[[0, 4]], dtype=np.float64)
         u = np.zeros(8)
         lo = np.zeros(8)

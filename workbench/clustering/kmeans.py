@@ -29,12 +29,10 @@ from workbench.clustering.validation import as_rng, check_finite_rows, check_n_c
 from workbench.errors import ConvergenceWarning, ShapeError
 
 
-def _tolerance(X: np.ndarray, tol: float) -> float:
-    """``tol`` times the mean feature variance of X (scikit-learn's absolute tolerance).
-    Cost: two reads of X in a parallel numba kernel (float64 sums; ``np.var(X, axis=0)``
-    makes two n x d temporaries and took 8-12 ms of a 50 ms fit at 120k x 24 float32)."""
-    if tol == 0:
-        return 0.0
+def _data_stats(X: np.ndarray):
+    """(squared row norms or None, mean feature variance) of X: one parallel numba kernel
+    (two reads of X) for float arrays when numba is there, else (None, numpy's float64
+    variance)."""
     from workbench.backends.numba_support import HAVE_NUMBA, parallel_guard
 
     if HAVE_NUMBA and X.ndim == 2 and X.shape[0] > 0 and X.dtype in (np.float32,
@@ -43,19 +41,29 @@ def _tolerance(X: np.ndarray, tol: float) -> float:
         from workbench.clustering.lloyd import _n_chunks
 
         with parallel_guard():
-            var = _kernels.mean_column_variance(np.ascontiguousarray(X),
-                                                _n_chunks(X.shape[0]))
-        return float(var) * tol
-    return float(np.mean(np.var(X, axis=0, dtype=np.float64))) * tol
+            xsq, var = _kernels.row_norms_and_variance(np.ascontiguousarray(X),
+                                                       _n_chunks(X.shape[0]))
+        return xsq, float(var)
+    return None, float(np.mean(np.var(X, axis=0, dtype=np.float64)))
 
 
-def lloyd(be, X, w, centers, max_iter: int, tol: float):
-    """Run Lloyd iterations from `centers` on backend `be`.
+def _tolerance(X: np.ndarray, tol: float) -> float:
+    """``tol`` times the mean feature variance of X (scikit-learn's absolute tolerance).
+    Cost: two reads of X (``_data_stats``)."""
+    if tol == 0:
+        return 0.0
+    return _data_stats(X)[1] * tol
+
+
+def lloyd(be, X, w, centers, max_iter: int, tol: float, tol_abs: float | None = None):
+    """Run Lloyd iterations from `centers` on backend `be` (``tol_abs``: the absolute
+    tolerance when already known, else computed from ``tol``).
 
     Returns (labels int32 (n,), centers (k, d), inertia, n_iter). Cost: n_iter + 1 passes
     over X (the last one assigns labels to the final centers).
     """
-    tol_abs = _tolerance(X, tol)
+    if tol_abs is None:
+        tol_abs = _tolerance(X, tol)
     labels_old = None
     centers = centers.astype(X.dtype, copy=True)
     n_iter = 0
@@ -267,6 +275,9 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
 
         # numba threads each call a small GEMM: BLAS must not start its own threads inside
         limits = one_blas_thread() if be_name == "numba" else None
+        # row norms and the variance behind tol: one numba kernel, once for all restarts
+        xsq, var = _data_stats(X) if be_name == "numba" else (None, None)
+        tol_abs = None if var is None else (0.0 if self.tol == 0 else var * self.tol)
         try:
             for _ in range(n_init):
                 ti = time.perf_counter()
@@ -274,8 +285,9 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
                 init_s += time.perf_counter() - ti
                 # a fresh backend per restart: Hamerly's bounds belong to one run
                 be = make_backend(be_name, X, w, device=self._device(),
-                                  algorithm=self.algorithm_)
-                labels, centers, inertia, n_iter = lloyd(be, X, w, C0, self.max_iter, self.tol)
+                                  algorithm=self.algorithm_, xsq=xsq)
+                labels, centers, inertia, n_iter = lloyd(be, X, w, C0, self.max_iter, self.tol,
+                                                         tol_abs)
                 if best is None or inertia < best[2]:
                     best = (labels, centers, inertia, n_iter)
         finally:

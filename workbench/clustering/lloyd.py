@@ -81,13 +81,13 @@ class NumbaLloyd:
 
     name = "numba"
 
-    def __init__(self, X: np.ndarray, w: np.ndarray):
+    def __init__(self, X: np.ndarray, w: np.ndarray, xsq: np.ndarray | None = None):
         from workbench.clustering import _kernels
 
         self.k = _kernels
         self.X, self.w = X, w
         n = X.shape[0]
-        self.xsq = np.einsum("ij,ij->i", X, X)
+        self.xsq = np.einsum("ij,ij->i", X, X) if xsq is None else xsq
         self.labels = np.empty(n, dtype=np.int32)
         self.mind = np.empty(n, dtype=X.dtype)
         self.n_chunks = _n_chunks(n)
@@ -230,13 +230,13 @@ class PrunedLloyd:
     name = "numba"
 
     def __init__(self, X: np.ndarray, w: np.ndarray, prune: bool = True,
-                 block: int | None = None):
+                 block: int | None = None, xsq: np.ndarray | None = None):
         from workbench.clustering import _kernels
 
         self.kern = _kernels
         self.X, self.w, self.prune = X, w, prune
         n, d = X.shape
-        self.xsq = np.einsum("ij,ij->i", X, X)
+        self.xsq = np.einsum("ij,ij->i", X, X) if xsq is None else xsq
         self.labels = np.zeros(n, dtype=np.int32)
         self.u = np.zeros(n)
         self.lo = np.zeros(n)
@@ -350,17 +350,19 @@ PRUNED_MIN_K = 25
 
 
 def make_backend(name: str, X: np.ndarray, w: np.ndarray, device: str = "cpu",
-                 algorithm: str = "lloyd"):
+                 algorithm: str = "lloyd", xsq: np.ndarray | None = None):
     """The Lloyd backend object for `name` ("numpy", "numba" or "torch"); with "numba",
-    ``algorithm="hamerly"`` / ``"elkan"`` give the pruned ``HamerlyLloyd`` / ``ElkanLloyd``."""
+    ``algorithm="hamerly"`` / ``"elkan"`` / ``"pruned"`` give ``HamerlyLloyd`` /
+    ``ElkanLloyd`` / ``PrunedLloyd``. ``xsq``: X's squared row norms when already known
+    (numba "lloyd" and "pruned" use them)."""
     if name == "numba" and algorithm == "hamerly":
         return HamerlyLloyd(X, w)
     if name == "numba" and algorithm == "elkan":
         return ElkanLloyd(X, w)
     if name == "numba" and algorithm == "pruned":
-        return PrunedLloyd(X, w)
+        return PrunedLloyd(X, w, xsq=xsq)
     if name == "numba":
-        return NumbaLloyd(X, w)
+        return NumbaLloyd(X, w, xsq=xsq)
     if name == "torch":
         return TorchLloyd(X, w, device=device)
     return NumpyLloyd(X, w)

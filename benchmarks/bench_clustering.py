@@ -26,7 +26,8 @@
    CPU 120k x 24, k = 12 and 100 (under a minute on 2 cores).
 
 4. ``--pruning`` (that part only): ``KMeans(backend="numba")`` with algorithm "lloyd"
-   (fused GEMM pass), "hamerly" and "elkan" (exact bound pruning) against scikit-learn's
+   (fused GEMM pass), "pruned" (the same pass behind Hamerly's bounds), "hamerly" and
+   "elkan" (exact bound pruning of direct distances) against scikit-learn's
    KMeans(algorithm="lloyd") and ("elkan"), all from the same given centers, n_init=1,
    max_iter=20, tol=1e-4, on 120k x 24 float32: blobs (50 centres, std 1) with k = 12
    and 100, and uniform random data with k = 100. Process CPU time and wall time of a
@@ -253,7 +254,7 @@ def pruning_rows(repeats: int, n: int = 120_000, d: int = 24,
         X = np.ascontiguousarray(X, dtype=np.float32)
         C0 = X[rng.choice(n, k, replace=False)].copy()
         fits = {}
-        for name in ("sk-lloyd", "sk-elkan", "lloyd", "hamerly", "elkan"):
+        for name in ("sk-lloyd", "sk-elkan", "lloyd", "pruned", "hamerly", "elkan"):
             if name.startswith("sk-"):
                 def fit(a=name[3:], k=k, C0=C0, X=X):
                     return SkKMeans(k, init=C0, n_init=1, max_iter=max_iter, tol=tol,
@@ -281,12 +282,13 @@ def pruning_rows(repeats: int, n: int = 120_000, d: int = 24,
 
 def pruning_passes(n: int = 120_000, d: int = 24, k: int = 100, passes: int = 8) -> None:
     """CPU milliseconds of each of the first `passes` Lloyd passes (assignment + sums) of
-    the fused GEMM pass, Hamerly and Elkan on the blobs of ``pruning_rows``, and how many
-    points (Hamerly) / k-distance equivalents (Elkan) each pass computed in full."""
+    the fused GEMM pass, the pruned GEMM pass, Hamerly and Elkan on the blobs of
+    ``pruning_rows``, and how many points (pruned: rows through the GEMM; Hamerly) /
+    k-distance equivalents (Elkan) each pass computed in full."""
     from sklearn.datasets import make_blobs
 
     from workbench.backends.threads import one_blas_thread
-    from workbench.clustering.lloyd import ElkanLloyd, HamerlyLloyd, NumbaLloyd
+    from workbench.clustering.lloyd import ElkanLloyd, HamerlyLloyd, NumbaLloyd, PrunedLloyd
 
     X, _ = make_blobs(n, n_features=d, centers=50, cluster_std=1.0, random_state=0)
     X = np.ascontiguousarray(X, dtype=np.float32)
@@ -294,7 +296,7 @@ def pruning_passes(n: int = 120_000, d: int = 24, k: int = 100, passes: int = 8)
     C0 = X[np.random.default_rng(0).choice(n, k, replace=False)].copy()
     limits = one_blas_thread()
     try:
-        for cls in (NumbaLloyd, HamerlyLloyd, ElkanLloyd):
+        for cls in (NumbaLloyd, PrunedLloyd, HamerlyLloyd, ElkanLloyd):
             cls(X, w).step(C0)        # warm: the kernel's first call loads its cache
             be, C, ms = cls(X, w), C0.copy(), []
             for _ in range(passes):

@@ -14,8 +14,7 @@ from sklearn.datasets import make_blobs
 
 from workbench.clustering import KMeans
 from workbench.clustering.kmeans import lloyd
-from workbench.clustering.lloyd import (ElkanLloyd, HamerlyLloyd, NumbaLloyd, NumpyLloyd,
-                                       PrunedLloyd)
+from workbench.clustering.lloyd import ElkanLloyd, HamerlyLloyd, NumbaLloyd, NumpyLloyd, PrunedLloyd
 
 PRUNED = [HamerlyLloyd, ElkanLloyd, PrunedLloyd]
 DTYPES = [np.float32, np.float64]

@@ -17,6 +17,17 @@ from workbench.clustering.kmeans import lloyd
 from workbench.clustering.lloyd import ElkanLloyd, HamerlyLloyd, NumbaLloyd, NumpyLloyd, PrunedLloyd
 
 PRUNED = [HamerlyLloyd, ElkanLloyd, PrunedLloyd]
+
+
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    """BLAS capped at one thread, as ``KMeans.fit`` runs the kernels (each numba thread of
+    the pruned GEMM pass calls a small GEMM)."""
+    from workbench.backends.threads import one_blas_thread
+
+    limits = one_blas_thread()
+    yield
+    limits.restore_original_limits()
 DTYPES = [np.float32, np.float64]
 
 
@@ -151,3 +162,31 @@ def test_gemm_pruned_equals_fused_pass_on_one_pass_and_k1():
     assert np.all(lab == 0)
     np.testing.assert_allclose(C[0], X.mean(0), rtol=1e-12)
     assert be.full_assignments[0] == X.shape[0] and be.full_assignments[-1] == 0
+
+
+def test_adaptive_pruned_falls_back_to_the_fused_pass_where_bounds_do_not_prune():
+    """``adaptive=True`` (what KMeans runs): on structureless data in 30 dimensions the
+    third pass still sends 99 % of the rows through the GEMM, so the run continues on the
+    fused pass; the result is still the numpy reference's (float64). On blobs it keeps
+    pruning and equals the non-adaptive pruned run bit for bit."""
+    rng = np.random.default_rng(11)
+    X = np.ascontiguousarray(rng.random((3000, 30)))
+    w = np.ones(X.shape[0])
+    C0 = X[rng.choice(X.shape[0], 40, replace=False)].copy()
+    be = PrunedLloyd(X, w, adaptive=True)
+    lab, C, inertia, it = lloyd(be, X, w, C0, 100, 0.0)
+    assert be.fell_back_after == 3
+    lab_r, C_r, inertia_r, it_r = lloyd(NumpyLloyd(X, w), X, w, C0, 100, 0.0)
+    np.testing.assert_array_equal(lab, lab_r)
+    np.testing.assert_allclose(C, C_r, rtol=1e-12)
+    assert it == it_r
+    assert inertia == pytest.approx(inertia_r, rel=1e-10)
+
+    X, w, C0 = _data("blobs", np.float32)
+    be = PrunedLloyd(X, w, adaptive=True)
+    lab, C, _, it = lloyd(be, X, w, C0, 100, 0.0)
+    lab_p, C_p, _, it_p = lloyd(PrunedLloyd(X, w), X, w, C0, 100, 0.0)
+    assert be.fell_back_after is None
+    np.testing.assert_array_equal(lab, lab_p)
+    np.testing.assert_array_equal(C, C_p)
+    assert it == it_p

@@ -23,6 +23,13 @@ _BLOCK_ROWS = 512   # rows per GEMM block: 512 x d stays in L2 for d <= 256
 # 2-core AMD EPYC build machine (CPU time per pass, 120k x 24 float32: k=12 3.8 vs 5.6 ms,
 # k=100 18 vs 23 ms, k=200 35 vs 45 ms). Set an int to use it where it wins.
 _TRANSPOSE_K: int | None = None
+# PrunedLloyd(adaptive=True) hands the run to the fused pass when pass _FALLBACK_PASS sends
+# more than this fraction of the rows through the GEMM. Measured fractions at that pass
+# (120k x 24 float32): blobs k=25/50/100/200 0.81/0.52/0.56/0.84 (pruning then wins
+# 1.2-1.8x); uniform 0.92/0.96/0.93/0.95 and blobs + 1000 (far from the origin: the
+# rounding margin swamps the gaps) 0.96/0.82/0.87/0.92 (pruning loses up to 1.85x).
+_FALLBACK_PASS = 3
+_FALLBACK_FRACTION = 0.85
 _PRUNED_BLOCK_ROWS = 2048  # rows per bound-filter block of PrunedLloyd (gathered GEMM):
 # measured, CPU ms per fit at 120k x 24 float32 blobs k=100, block 256 / 512 / 1024 / 2048 /
 # 4096: 261 / 249 / 245 / 237 / 234 (larger gathered GEMMs); uniform k=100 381 / 367 / 366 /
@@ -228,15 +235,25 @@ class PrunedLloyd:
     ``mind`` from ``step`` is None; ``exact_mind()`` gives the direct float64 squared
     distances to the assigned centers (for empty-cluster relocation and the inertia).
     ``full_assignments`` counts the rows assigned by GEMM, pass by pass.
+
+    ``adaptive=True`` (what ``KMeans`` runs): when the third pass still sends more than
+    ``_FALLBACK_FRACTION`` of the rows through the GEMM, the rest of the run uses the
+    plain fused pass (``NumbaLloyd``; ``fell_back_after`` says after how many passes):
+    structureless or far-from-origin data, where the bounds prune too little to pay for
+    themselves.
     """
 
     name = "numba"
 
     def __init__(self, X: np.ndarray, w: np.ndarray, prune: bool = True,
-                 block: int | None = None, xsq: np.ndarray | None = None):
+                 block: int | None = None, xsq: np.ndarray | None = None,
+                 adaptive: bool = False):
         from workbench.clustering import _kernels
 
         self.kern = _kernels
+        self.adaptive = adaptive
+        self.fused: NumbaLloyd | None = None
+        self.fell_back_after: int | None = None
         self.X, self.w, self.prune = X, w, prune
         n, d = X.shape
         self.xsq = np.einsum("ij,ij->i", X, X) if xsq is None else xsq
@@ -275,10 +292,21 @@ class PrunedLloyd:
         return out
 
     def step(self, centers):
+        if self.fused is not None:
+            self.full_assignments.append(self.X.shape[0])
+            return self.fused.step(centers)
         sums, weights = self._pass(centers, True)
+        n = self.X.shape[0]
+        if (self.adaptive and self.prune and len(self.full_assignments) == _FALLBACK_PASS
+                and self.full_assignments[-1] > _FALLBACK_FRACTION * n):
+            # the bounds prune too little here: the rest of the run on the fused pass
+            self.fused = NumbaLloyd(self.X, self.w, xsq=self.xsq)
+            self.fell_back_after = len(self.full_assignments)
         return sums, weights, float("nan"), self.labels, None
 
     def assign(self, centers):
+        if self.fused is not None:
+            return self.fused.assign(centers)
         self._pass(centers, False)
         mind = self.exact_mind()
         return self.labels.copy(), mind, float(np.dot(self.w.astype(np.float64), mind))
@@ -363,7 +391,7 @@ def make_backend(name: str, X: np.ndarray, w: np.ndarray, device: str = "cpu",
     if name == "numba" and algorithm == "elkan":
         return ElkanLloyd(X, w)
     if name == "numba" and algorithm == "pruned":
-        return PrunedLloyd(X, w, xsq=xsq)
+        return PrunedLloyd(X, w, xsq=xsq, adaptive=True)
     if name == "numba":
         return NumbaLloyd(X, w, xsq=xsq)
     if name == "torch":

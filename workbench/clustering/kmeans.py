@@ -116,7 +116,9 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
         others run Lloyd). "lloyd": the fused GEMM + argmin pass. "pruned": the same GEMM
         pass behind Hamerly's bounds (``lloyd.PrunedLloyd``): a row skips the GEMM when
         its bounds prove its center nearest by more than the GEMM's rounding, so labels
-        are those of the unpruned pass but for near ties. "hamerly" / "elkan" prune
+        are those of the unpruned pass but for near ties; when its third pass still sends
+        over 85 % of the rows to the GEMM, the run continues on the plain fused pass
+        (the bounds do not pay there). "hamerly" / "elkan" prune
         direct float64 distances with Hamerly's (2 bounds per point) / Elkan's (k + 1
         bounds per point, n x k float64) bounds (``_hamerly``): exact, the same labels,
         centers and n_iter as computing every distance with the same formula. "auto":

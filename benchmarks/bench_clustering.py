@@ -26,7 +26,8 @@
    CPU 120k x 24, k = 12 and 100 (under a minute on 2 cores).
 
 4. ``--pruning`` (that part only): ``KMeans(backend="numba")`` with algorithm "lloyd"
-   (fused GEMM pass), "hamerly" and "elkan" (exact bound pruning) against scikit-learn's
+   (fused GEMM pass), "pruned" (the same pass behind Hamerly's bounds), "hamerly" and
+   "elkan" (exact bound pruning of direct distances) against scikit-learn's
    KMeans(algorithm="lloyd") and ("elkan"), all from the same given centers, n_init=1,
    max_iter=20, tol=1e-4, on 120k x 24 float32: blobs (50 centres, std 1) with k = 12
    and 100, and uniform random data with k = 100. Process CPU time and wall time of a
@@ -35,6 +36,18 @@
 
     python -m benchmarks clustering [--quick] [--full] [--repeats R]
     python -m benchmarks clustering --pruning [--repeats R]
+    python -m benchmarks clustering --targets [--repeats R] [--algorithm A]
+
+5. ``--targets`` (that part only): issue 14's CPU targets, PASS/FAIL. A full fit as a user
+   calls it, ``KMeans(k, init=C0, n_init=1, max_iter=20, tol=1e-4)`` (ours:
+   ``backend="numba"``, ``algorithm`` as given, default "auto"), against scikit-learn's
+   ``KMeans`` with the same arguments, on the same float32 data (120k x 24 blobs, 50
+   centres, std 1) from the same centers, k = 12 (target: ours at least 1.2x as fast) and
+   k = 100 (1.5x); uniform data at k = 100 as an unscored row. The R repeats interleave
+   ours and scikit-learn (alternating which runs first), so other load on the machine
+   falls on both alike; best-of-R and median wall times, their ratios, both n_iter_,
+   labels equal to scikit-learn's, numba's and scikit-learn's OpenMP thread counts and
+   the load average. PASS when the median ratio meets the target (best-of-R also shown).
     python -m benchmarks clustering --device cuda|cpu [--steps 20] [--repeats R]
 """
 
@@ -241,7 +254,7 @@ def pruning_rows(repeats: int, n: int = 120_000, d: int = 24,
         X = np.ascontiguousarray(X, dtype=np.float32)
         C0 = X[rng.choice(n, k, replace=False)].copy()
         fits = {}
-        for name in ("sk-lloyd", "sk-elkan", "lloyd", "hamerly", "elkan"):
+        for name in ("sk-lloyd", "sk-elkan", "lloyd", "pruned", "hamerly", "elkan"):
             if name.startswith("sk-"):
                 def fit(a=name[3:], k=k, C0=C0, X=X):
                     return SkKMeans(k, init=C0, n_init=1, max_iter=max_iter, tol=tol,
@@ -269,12 +282,13 @@ def pruning_rows(repeats: int, n: int = 120_000, d: int = 24,
 
 def pruning_passes(n: int = 120_000, d: int = 24, k: int = 100, passes: int = 8) -> None:
     """CPU milliseconds of each of the first `passes` Lloyd passes (assignment + sums) of
-    the fused GEMM pass, Hamerly and Elkan on the blobs of ``pruning_rows``, and how many
-    points (Hamerly) / k-distance equivalents (Elkan) each pass computed in full."""
+    the fused GEMM pass, the pruned GEMM pass, Hamerly and Elkan on the blobs of
+    ``pruning_rows``, and how many points (pruned: rows through the GEMM; Hamerly) /
+    k-distance equivalents (Elkan) each pass computed in full."""
     from sklearn.datasets import make_blobs
 
     from workbench.backends.threads import one_blas_thread
-    from workbench.clustering.lloyd import ElkanLloyd, HamerlyLloyd, NumbaLloyd
+    from workbench.clustering.lloyd import ElkanLloyd, HamerlyLloyd, NumbaLloyd, PrunedLloyd
 
     X, _ = make_blobs(n, n_features=d, centers=50, cluster_std=1.0, random_state=0)
     X = np.ascontiguousarray(X, dtype=np.float32)
@@ -282,7 +296,7 @@ def pruning_passes(n: int = 120_000, d: int = 24, k: int = 100, passes: int = 8)
     C0 = X[np.random.default_rng(0).choice(n, k, replace=False)].copy()
     limits = one_blas_thread()
     try:
-        for cls in (NumbaLloyd, HamerlyLloyd, ElkanLloyd):
+        for cls in (NumbaLloyd, PrunedLloyd, HamerlyLloyd, ElkanLloyd):
             cls(X, w).step(C0)        # warm: the kernel's first call loads its cache
             be, C, ms = cls(X, w), C0.copy(), []
             for _ in range(passes):
@@ -299,6 +313,75 @@ def pruning_passes(n: int = 120_000, d: int = 24, k: int = 100, passes: int = 8)
         limits.restore_original_limits()
 
 
+TARGETS = (("blobs", 12, 1.2), ("blobs", 100, 1.5), ("uniform", 100, None))
+
+
+def target_rows(repeats: int = 9, n: int = 120_000, d: int = 24, max_iter: int = 20,
+                tol: float = 1e-4, algorithm: str = "auto") -> list[dict]:
+    """Issue 14's targets (module docstring, part 5); prints each row and returns them."""
+    import os
+
+    import numba
+    from sklearn.cluster import KMeans as SkKMeans
+    from sklearn.datasets import make_blobs
+    from threadpoolctl import threadpool_info
+
+    from workbench.backends.numba_support import warm_up
+    from workbench.clustering import KMeans
+
+    warm_up()
+    omp = sorted({i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"})
+    print(f"  full fits, {n:,} x {d} float32, n_init=1, max_iter={max_iter}, tol={tol}, "
+          f"same given centers; ours algorithm={algorithm!r}; numba threads "
+          f"{numba.get_num_threads()} ({numba.threading_layer()}), OpenMP threads {omp}; "
+          f"load {os.getloadavg()[0]:.1f}; {repeats} interleaved repeats", flush=True)
+    rows = []
+    for data, k, target in TARGETS:
+        rng = np.random.default_rng(0)
+        if data == "blobs":
+            X, _ = make_blobs(n, n_features=d, centers=50, cluster_std=1.0, random_state=0)
+        else:
+            X = rng.random((n, d))
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        C0 = X[rng.choice(n, k, replace=False)].copy()
+        fits = {
+            "ours": lambda k=k, C0=C0, X=X: KMeans(k, init=C0, n_init=1, max_iter=max_iter,
+                                                   tol=tol, backend="numba",
+                                                   algorithm=algorithm).fit(X),
+            "sklearn": lambda k=k, C0=C0, X=X: SkKMeans(k, init=C0, n_init=1,
+                                                        max_iter=max_iter, tol=tol).fit(X),
+        }
+        times = {name: [] for name in fits}
+        est = {name: fn() for name, fn in fits.items()}  # warm: pools start, caches load
+        load0 = os.getloadavg()[0]
+        for r in range(repeats):
+            for name in (("ours", "sklearn") if r % 2 == 0 else ("sklearn", "ours")):
+                t0 = time.perf_counter()
+                est[name] = fits[name]()
+                times[name].append(time.perf_counter() - t0)
+        best = {nm: min(t) for nm, t in times.items()}
+        med = {nm: float(np.median(t)) for nm, t in times.items()}
+        r_best = best["sklearn"] / best["ours"]
+        r_med = med["sklearn"] / med["ours"]
+        same = float(np.mean(est["ours"].labels_ == est["sklearn"].labels_))
+        verdict = ("(no target)" if target is None else
+                   ("PASS" if r_med >= target else "FAIL") + f" (target {target}x)")
+        row = dict(data=data, k=k, target=target, ours_best_s=best["ours"],
+                   ours_median_s=med["ours"], sk_best_s=best["sklearn"],
+                   sk_median_s=med["sklearn"], ratio_best=r_best, ratio_median=r_med,
+                   n_iter_ours=int(est["ours"].n_iter_), n_iter_sk=int(est["sklearn"].n_iter_),
+                   algorithm=getattr(est["ours"], "algorithm_", "?"), labels_equal=same,
+                   load=(load0, os.getloadavg()[0]))
+        rows.append(row)
+        print(f"  {data:<7} k={k:<3} ours ({row['algorithm']}) best {best['ours'] * 1e3:6.1f} "
+              f"median {med['ours'] * 1e3:6.1f} ms, {row['n_iter_ours']} it | sklearn best "
+              f"{best['sklearn'] * 1e3:6.1f} median {med['sklearn'] * 1e3:6.1f} ms, "
+              f"{row['n_iter_sk']} it | sklearn/ours best x{r_best:.2f} median x{r_med:.2f} "
+              f"{verdict} | labels = sklearn {same:.4f} | load {load0:.1f}-"
+              f"{row['load'][1]:.1f}", flush=True)
+    return rows
+
+
 def main(argv: list[str]) -> None:
     ap = argparse.ArgumentParser(prog="python -m benchmarks clustering")
     ap.add_argument("--quick", action="store_true", help="200k x 32 float32 only; 5k/50k")
@@ -312,7 +395,16 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--steps", type=int, default=20, help="Lloyd steps of the device part")
     ap.add_argument("--pruning", action="store_true",
                     help="run only the Hamerly/Elkan vs fused Lloyd vs scikit-learn rows")
+    ap.add_argument("--targets", action="store_true",
+                    help="run only issue 14's full-fit targets against scikit-learn (PASS/FAIL)")
+    ap.add_argument("--algorithm", default="auto",
+                    help="ours' KMeans(algorithm=...) in --targets (auto, lloyd, pruned, ...)")
     args = ap.parse_args(argv)
+    if args.targets:
+        import workbench.clustering  # noqa: F401  (OMP_WAIT_POLICY before sklearn's OpenMP)
+
+        target_rows(args.repeats or 9, algorithm=args.algorithm)
+        return
     if args.pruning:
         pruning_rows(args.repeats or 3)
         print("  per pass, blobs k=100 (from the same centers):")

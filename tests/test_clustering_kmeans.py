@@ -208,7 +208,8 @@ def test_wrong_init_shape_and_bad_weights():
 @parametrize_with_checks(
     [KMeans(3, n_init=1, backend="numba"), KMeans(3, n_init=1, backend="numpy"),
      KMeans(3, n_init=1, backend="numba", algorithm="hamerly"),
-     KMeans(3, n_init=1, backend="numba", algorithm="elkan")],
+     KMeans(3, n_init=1, backend="numba", algorithm="elkan"),
+     KMeans(3, n_init=1, backend="numba", algorithm="pruned")],
     expected_failed_checks=lambda est: {
         # as for scikit-learn's own KMeans: the random seeding draws differ between
         # weighted and repeated data, so the partitions may differ (a statistical, not an
@@ -221,3 +222,20 @@ def test_sklearn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         check(estimator)
+
+
+def test_tolerance_is_mean_feature_variance_times_tol():
+    """The numba two-pass variance behind the stopping rule equals numpy's float64 one,
+    and its row norms the float64 ones to the dtype's rounding."""
+    from workbench.clustering.kmeans import _data_stats, _tolerance
+
+    rng = np.random.default_rng(3)
+    for dtype in (np.float32, np.float64):
+        X = (rng.standard_normal((3001, 7)) * np.arange(1, 8) + 100).astype(dtype)
+        ref = float(np.mean(np.var(X.astype(np.float64), axis=0))) * 1e-4
+        assert _tolerance(X, 1e-4) == pytest.approx(ref, rel=1e-12)
+        assert _tolerance(X, 0.0) == 0.0
+        xsq, var = _data_stats(X)
+        assert xsq.dtype == dtype
+        np.testing.assert_allclose(xsq, (X.astype(np.float64) ** 2).sum(1),
+                                   rtol=np.finfo(dtype).eps)

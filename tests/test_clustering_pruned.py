@@ -1,4 +1,5 @@
-"""Hamerly's and Elkan's pruned k-means (``_hamerly`` kernels) against the same kernels
+"""Hamerly's and Elkan's pruned k-means (``_hamerly`` kernels) and the bound-filtered GEMM
+pass (``PrunedLloyd``, ``_kernels.pruned_step``) against the same kernels
 with pruning off (every distance computed): identical labels, centers and n_iter, bit for
 bit, in float32 and float64, with sample weights, and in a run that relocates an empty
 cluster; and against
@@ -13,9 +14,20 @@ from sklearn.datasets import make_blobs
 
 from workbench.clustering import KMeans
 from workbench.clustering.kmeans import lloyd
-from workbench.clustering.lloyd import ElkanLloyd, HamerlyLloyd, NumpyLloyd
+from workbench.clustering.lloyd import ElkanLloyd, HamerlyLloyd, NumbaLloyd, NumpyLloyd, PrunedLloyd
 
-PRUNED = [HamerlyLloyd, ElkanLloyd]
+PRUNED = [HamerlyLloyd, ElkanLloyd, PrunedLloyd]
+
+
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    """BLAS capped at one thread, as ``KMeans.fit`` runs the kernels (each numba thread of
+    the pruned GEMM pass calls a small GEMM)."""
+    from workbench.backends.threads import one_blas_thread
+
+    limits = one_blas_thread()
+    yield
+    limits.restore_original_limits()
 DTYPES = [np.float32, np.float64]
 
 
@@ -93,7 +105,7 @@ def test_pruned_equals_numpy_reference_float64(cls):
     assert inertia == pytest.approx(inertia_r, rel=1e-10)
 
 
-@pytest.mark.parametrize("algorithm", ["hamerly", "elkan"])
+@pytest.mark.parametrize("algorithm", ["hamerly", "elkan", "pruned"])
 def test_kmeans_algorithm_equals_sklearn_from_same_init(algorithm):
     X, w, C0 = _data("blobs", np.float64)
     sk = SkKMeans(12, init=C0, n_init=1, max_iter=300, tol=1e-4, algorithm="lloyd").fit(X)
@@ -110,6 +122,71 @@ def test_algorithm_resolution_and_bad_value():
     X, _, C0 = _data("blobs", np.float64)
     assert KMeans(12, init=C0, backend="numpy", algorithm="elkan").fit(X).algorithm_ == \
         "lloyd"
-    assert KMeans(12, init=C0, backend="numba").fit(X).algorithm_ in ("lloyd", "hamerly")
+    assert KMeans(12, init=C0, backend="numba").fit(X).algorithm_ == "lloyd"
+    km = KMeans(25, backend="numba", n_init=1, random_state=0).fit(X)
+    assert km.algorithm_ == "pruned"          # auto: k >= lloyd.PRUNED_MIN_K
+    ref = KMeans(25, init=km.cluster_centers_, backend="numba", algorithm="lloyd").fit(X)
+    assert km.n_iter_ >= 1 and np.array_equal(ref.labels_, km.labels_)
     with pytest.raises(ValueError, match="algorithm"):
         KMeans(3, backend="numba", algorithm="fast").fit(X)
+
+
+@pytest.mark.parametrize("name", ["blobs", "uniform", "empty"])
+def test_gemm_pruned_float32_against_numpy_reference(name):
+    """float32: the bound filter skips a row only when no rounding of the GEMM could change
+    its label, so the run follows the numpy reference (float32 GEMM too) except at near
+    ties, where the two GEMMs' roundings may pick different centers: labels agree on >=
+    99.5 % of rows and centers to 1e-3 of the data's scale on these data."""
+    X, w, C0 = _data(name, np.float32)
+    lab, C, inertia, it = lloyd(PrunedLloyd(X, w), X, w, C0, 100, 0.0)
+    lab_r, C_r, inertia_r, it_r = lloyd(NumpyLloyd(X, w), X, w, C0, 100, 0.0)
+    assert np.mean(lab == lab_r) >= 0.995
+    scale = float(np.abs(X).max())
+    np.testing.assert_allclose(C, C_r, atol=1e-3 * scale)
+    assert inertia == pytest.approx(inertia_r, rel=1e-4)
+    assert C.dtype == np.float32
+
+
+def test_gemm_pruned_equals_fused_pass_on_one_pass_and_k1():
+    """Its first pass assigns every row through the GEMM as ``NumbaLloyd`` does (same
+    labels and sums in float64); with k = 1 every row keeps center 0 and the bounds skip
+    every row after the first pass."""
+    X, w, C0 = _data("blobs", np.float64)
+    s_p, w_p, _, lab_p, _ = PrunedLloyd(X, w).step(C0)
+    s_f, w_f, _, lab_f, _ = NumbaLloyd(X, w).step(C0)
+    np.testing.assert_array_equal(lab_p, lab_f)
+    np.testing.assert_array_equal(w_p, w_f)
+    np.testing.assert_allclose(s_p, s_f, rtol=1e-12)
+    be = PrunedLloyd(X, w)
+    lab, C, _, _ = lloyd(be, X, w, X[:1].copy(), 10, 0.0)
+    assert np.all(lab == 0)
+    np.testing.assert_allclose(C[0], X.mean(0), rtol=1e-12)
+    assert be.full_assignments[0] == X.shape[0] and be.full_assignments[-1] == 0
+
+
+def test_adaptive_pruned_falls_back_to_the_fused_pass_where_bounds_do_not_prune():
+    """``adaptive=True`` (what KMeans runs): on structureless data in 30 dimensions the
+    third pass still sends 99 % of the rows through the GEMM, so the run continues on the
+    fused pass; the result is still the numpy reference's (float64). On blobs it keeps
+    pruning and equals the non-adaptive pruned run bit for bit."""
+    rng = np.random.default_rng(11)
+    X = np.ascontiguousarray(rng.random((3000, 30)))
+    w = np.ones(X.shape[0])
+    C0 = X[rng.choice(X.shape[0], 40, replace=False)].copy()
+    be = PrunedLloyd(X, w, adaptive=True)
+    lab, C, inertia, it = lloyd(be, X, w, C0, 100, 0.0)
+    assert be.fell_back_after == 3
+    lab_r, C_r, inertia_r, it_r = lloyd(NumpyLloyd(X, w), X, w, C0, 100, 0.0)
+    np.testing.assert_array_equal(lab, lab_r)
+    np.testing.assert_allclose(C, C_r, rtol=1e-12)
+    assert it == it_r
+    assert inertia == pytest.approx(inertia_r, rel=1e-10)
+
+    X, w, C0 = _data("blobs", np.float32)
+    be = PrunedLloyd(X, w, adaptive=True)
+    lab, C, _, it = lloyd(be, X, w, C0, 100, 0.0)
+    lab_p, C_p, _, it_p = lloyd(PrunedLloyd(X, w), X, w, C0, 100, 0.0)
+    assert be.fell_back_after is None
+    np.testing.assert_array_equal(lab, lab_p)
+    np.testing.assert_array_equal(C, C_p)
+    assert it == it_p

@@ -24,24 +24,46 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from workbench import backends
 from workbench.backends import arrays as ba
 from workbench.clustering.init import kmeans_parallel, kmeans_plusplus, random_rows
-from workbench.clustering.lloyd import HAMERLY_MIN_K, make_backend
+from workbench.clustering.lloyd import HAMERLY_MIN_K, PRUNED_MIN_K, make_backend
 from workbench.clustering.validation import as_rng, check_finite_rows, check_n_clusters
 from workbench.errors import ConvergenceWarning, ShapeError
 
 
+def _data_stats(X: np.ndarray):
+    """(squared row norms or None, mean feature variance) of X: one parallel numba kernel
+    (two reads of X) for float arrays when numba is there, else (None, numpy's float64
+    variance)."""
+    from workbench.backends.numba_support import HAVE_NUMBA, parallel_guard
+
+    if HAVE_NUMBA and X.ndim == 2 and X.shape[0] > 0 and X.dtype in (np.float32,
+                                                                      np.float64):
+        from workbench.clustering import _kernels
+        from workbench.clustering.lloyd import _n_chunks
+
+        with parallel_guard():
+            xsq, var = _kernels.row_norms_and_variance(np.ascontiguousarray(X),
+                                                       _n_chunks(X.shape[0]))
+        return xsq, float(var)
+    return None, float(np.mean(np.var(X, axis=0, dtype=np.float64)))
+
+
 def _tolerance(X: np.ndarray, tol: float) -> float:
+    """``tol`` times the mean feature variance of X (scikit-learn's absolute tolerance).
+    Cost: two reads of X (``_data_stats``)."""
     if tol == 0:
         return 0.0
-    return float(np.mean(np.var(X, axis=0))) * tol
+    return _data_stats(X)[1] * tol
 
 
-def lloyd(be, X, w, centers, max_iter: int, tol: float):
-    """Run Lloyd iterations from `centers` on backend `be`.
+def lloyd(be, X, w, centers, max_iter: int, tol: float, tol_abs: float | None = None):
+    """Run Lloyd iterations from `centers` on backend `be` (``tol_abs``: the absolute
+    tolerance when already known, else computed from ``tol``).
 
     Returns (labels int32 (n,), centers (k, d), inertia, n_iter). Cost: n_iter + 1 passes
     over X (the last one assigns labels to the final centers).
     """
-    tol_abs = _tolerance(X, tol)
+    if tol_abs is None:
+        tol_abs = _tolerance(X, tol)
     labels_old = None
     centers = centers.astype(X.dtype, copy=True)
     n_iter = 0
@@ -90,17 +112,22 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
         (and a CUDA tensor selects the torch backend under backend="auto").
     random_state : int, None, numpy Generator or RandomState.
     n_local_trials : k-means++ candidates per center (default 2 + log k).
-    algorithm : "auto", "lloyd", "hamerly" or "elkan" (numba backend only; the others
-        run Lloyd). "hamerly" / "elkan" prune the assignment with Hamerly's (2 bounds per
-        point) / Elkan's (k + 1 bounds per point, n x k float64) triangle-inequality
-        bounds (``_hamerly``): exact, the same labels, centers and n_iter as computing
-        every distance with the same direct float64 formula. "auto" takes Hamerly from
-        k >= ``lloyd.HAMERLY_MIN_K`` (None: never -- measured slower than the fused GEMM
-        pass on the 2-core build machine, see docs/clustering.md), else the fused pass.
+    algorithm : "auto", "lloyd", "pruned", "hamerly" or "elkan" (numba backend only; the
+        others run Lloyd). "lloyd": the fused GEMM + argmin pass. "pruned": the same GEMM
+        pass behind Hamerly's bounds (``lloyd.PrunedLloyd``): a row skips the GEMM when
+        its bounds prove its center nearest by more than the GEMM's rounding, so labels
+        are those of the unpruned pass but for near ties; when its third pass still sends
+        over 85 % of the rows to the GEMM, the run continues on the plain fused pass
+        (the bounds do not pay there). "hamerly" / "elkan" prune
+        direct float64 distances with Hamerly's (2 bounds per point) / Elkan's (k + 1
+        bounds per point, n x k float64) bounds (``_hamerly``): exact, the same labels,
+        centers and n_iter as computing every distance with the same formula. "auto":
+        "pruned" from k >= ``lloyd.PRUNED_MIN_K`` (25), else "lloyd" (measured on the
+        2-core build machine, see docs/clustering.md).
 
     Attributes: ``cluster_centers_`` (k, d), ``labels_``, ``inertia_``, ``n_iter_``,
     ``n_features_in_``, ``init_seconds_``, ``fit_seconds_``, ``backend_`` (resolved name),
-    ``algorithm_`` ("lloyd" or "hamerly": what ran);
+    ``algorithm_`` (what ran: "lloyd", "pruned", "hamerly" or "elkan");
     torch backend: ``lloyd_steps_run_`` (steps computed, >= n_iter_: on CUDA the
     convergence flag is read a few steps late, and steps past it change nothing).
 
@@ -132,14 +159,15 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
         return backends.resolve(self.backend)
 
     def _resolve_algorithm(self, be_name: str) -> str:
-        if self.algorithm not in ("auto", "lloyd", "hamerly", "elkan"):
-            raise ValueError(f"algorithm must be 'auto', 'lloyd', 'hamerly' or 'elkan', got "
-                             f"{self.algorithm!r}")
+        if self.algorithm not in ("auto", "lloyd", "pruned", "hamerly", "elkan"):
+            raise ValueError(f"algorithm must be 'auto', 'lloyd', 'pruned', 'hamerly' or "
+                             f"'elkan', got {self.algorithm!r}")
         if be_name != "numba":
             return "lloyd"
         if self.algorithm == "auto":
-            return "lloyd" if HAMERLY_MIN_K is None or self.n_clusters < HAMERLY_MIN_K \
-                else "hamerly"
+            if HAMERLY_MIN_K is not None and self.n_clusters >= HAMERLY_MIN_K:
+                return "hamerly"
+            return "pruned" if self.n_clusters >= PRUNED_MIN_K else "lloyd"
         return self.algorithm
 
     def _device(self) -> str:
@@ -249,6 +277,9 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
 
         # numba threads each call a small GEMM: BLAS must not start its own threads inside
         limits = one_blas_thread() if be_name == "numba" else None
+        # row norms and the variance behind tol: one numba kernel, once for all restarts
+        xsq, var = _data_stats(X) if be_name == "numba" else (None, None)
+        tol_abs = None if var is None else (0.0 if self.tol == 0 else var * self.tol)
         try:
             for _ in range(n_init):
                 ti = time.perf_counter()
@@ -256,8 +287,9 @@ class KMeans(TransformerMixin, ClusterMixin, BaseEstimator):
                 init_s += time.perf_counter() - ti
                 # a fresh backend per restart: Hamerly's bounds belong to one run
                 be = make_backend(be_name, X, w, device=self._device(),
-                                  algorithm=self.algorithm_)
-                labels, centers, inertia, n_iter = lloyd(be, X, w, C0, self.max_iter, self.tol)
+                                  algorithm=self.algorithm_, xsq=xsq)
+                labels, centers, inertia, n_iter = lloyd(be, X, w, C0, self.max_iter, self.tol,
+                                                         tol_abs)
                 if best is None or inertia < best[2]:
                     best = (labels, centers, inertia, n_iter)
         finally:

@@ -65,6 +65,53 @@ def test_layer_run_is_block_spectra_and_exact_on_small_blocks():
         lrun.at("nope")
 
 
+def test_blocks_share_one_plan_probe(monkeypatch):
+    """block_spectra probes the memory plan once over all parameters (counted: one
+    forward/backward probe and one probe product for three blocks) and reuses it for
+    every block; the numbers are those of per-block probes, and a block the loss does
+    not reach is still found (the shared probe's unused parameters)."""
+    from workbench.hessian.operators import CurvatureOperator, HessianOperator
+
+    class WithUnused(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = wh.mlp(4, 3, width=5, depth=1, seed=0, dtype=torch.float64)
+            self.spare = torch.nn.Linear(2, 2).double()   # the loss never reaches it
+
+        def forward(self, X):
+            return self.net(X)
+
+    _, data = _problem()
+    model = WithUnused()
+    kw = dict(k=2, num_probes=2, num_steps=8, trace_matvecs=6, tol=1e-10, seed=0,
+              blocks={"net.0": ["net.0"], "net.2": ["net.2"], "spare": ["spare"]})
+    ref = layer_spectra(model, CE, data, share_probe=False, **kw).table()
+    calls = {"probe": 0, "product": 0}
+    first, check = CurvatureOperator._first_order_probe, HessianOperator._check_product
+
+    def counted_probe(self, X, y):
+        calls["probe"] += 1
+        return first(self, X, y)
+
+    def counted_check(self, X, y):
+        calls["product"] += 1
+        return check(self, X, y)
+
+    monkeypatch.setattr(CurvatureOperator, "_first_order_probe", counted_probe)
+    monkeypatch.setattr(HessianOperator, "_check_product", counted_check)
+    table = layer_spectra(model, CE, data, **kw).table()
+    assert calls == {"probe": 1, "product": 1}
+    assert list(table["block"]) == list(ref["block"]) == ["net.0", "net.2", "spare"]
+    for col in NUMBERS:
+        np.testing.assert_allclose(table[col].to_numpy(float), ref[col].to_numpy(float),
+                                   rtol=1e-12, atol=0)
+    assert "not reached" in table.set_index("block").loc["spare", "note"]
+    # without sharing, every block probes (the count the shared probe saves)
+    calls.update(probe=0, product=0)
+    layer_spectra(model, CE, data, share_probe=False, **kw)
+    assert calls["probe"] == 3 and calls["product"] == 2
+
+
 def test_trained_layers_of_a_hessian_run():
     run = wh.run_hessian(wh.HessianSettings(num_samples=64, width=6, steps=5, k=4,
                                             num_probes=1, num_steps=6, trace_matvecs=8),

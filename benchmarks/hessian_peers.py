@@ -52,7 +52,7 @@ PEER_MODULES = {"pyhessian": "pyhessian", "curvlinops": "curvlinops",
                 "eigenthings": "hessian_eigenthings"}
 #: benchmark-only installs (pyproject's `bench` extra; `python3 dev.py bench` installs them)
 PEER_PIP = ("pyhessian==0.1 curvlinops-for-pytorch==3.0.1 hessian-eigenthings==1.0.0a5 "
-            "einops einconv linear_operator")
+            "'einops>=0.3' 'einconv>=0.1' 'linear_operator>=0.2'")
 INSTALL_HINT = (f"`python3 dev.py bench hessian ...` installs them, or "
                 f"`.venv/bin/python -m pip install --no-deps {PEER_PIP}`")
 #: micro-batch of the peers that take one (samples per product), per model on CUDA

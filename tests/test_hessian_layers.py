@@ -131,11 +131,26 @@ def test_bars_columns_are_what_the_rendered_plot_holds(metric):
     lrun = layer_spectra(model, CE, data, k=1, num_probes=1, num_steps=6, trace_matvecs=8)
     table = lrun.table()
     cols = vl.layer_bars_columns(table, metric, selected="2")
-    src = render_themed(vl.layer_bars_plot(table, metric, selected="2")).handles["source"]
+    plot = render_themed(vl.layer_bars_plot(table, metric, selected="2"))
+    subs = list(plot.subplots.values()) if metric == "trace" else [plot]
+    src = subs[0].handles["source"]
     assert list(src.data["label"]) == cols["source"]["label"] == ["2 (Linear)", "0 (Linear)"]
     np.testing.assert_allclose(src.data["value"], table[metric].to_numpy()[::-1])
     assert list(src.data["color"]) == cols["source"]["color"]
     assert cols["source"]["color"][0] == vl.SELECTED
+    if metric == "top_eigenvalue":
+        assert cols["errors"] is None
+        return
+    # the trace (XTrace from 8 products) with error bars of one standard error: the
+    # rendered whiskers hold value -/+ trace_std, in the bars' order
+    se = table["trace_std"].to_numpy()[::-1]
+    assert np.all(se > 0)
+    whisker = subs[1].handles["source"].data
+    assert list(whisker["base"]) == cols["errors"]["base"] == cols["source"]["label"]
+    np.testing.assert_allclose(whisker["lower"], cols["source"]["value"] - se, rtol=1e-12)
+    np.testing.assert_allclose(whisker["upper"], cols["source"]["value"] + se, rtol=1e-12)
+    np.testing.assert_allclose(whisker["upper"], cols["errors"]["upper"], rtol=0)
+    assert cols["lim"][1] >= float(np.max(whisker["upper"]))
 
 
 def _layers_tab(ex, tabs):

@@ -165,12 +165,13 @@ def _pyhessian(args, model, loss, data, part):
     elif part == "trace":
         out["trace"] = float(np.mean(hc.trace(maxIter=100, tol=1e-3)))
     elif part == "slq":
-        if not hasattr(torch, "eig"):  # removed from torch; PyHessian's density calls it
-            def eig_shim(T, eigenvectors=True):
-                w, V = torch.linalg.eigh(T)
-                return torch.stack([w, torch.zeros_like(w)], 1), V
-            torch.eig = eig_shim
-            out["note"] = "torch.eig patched"
+        # torch.eig, which PyHessian's density calls, now raises: the symmetric case
+        def eig_shim(T, eigenvectors=True):
+            w, V = torch.linalg.eigh(T)
+            return torch.stack([w, torch.zeros_like(w)], 1), V
+
+        torch.eig = eig_shim
+        out["note"] = "torch.eig patched"
         hc.density(iter=30, n_v=4)
     out["hvps"] = box[0]
     return out

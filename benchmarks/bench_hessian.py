@@ -429,6 +429,9 @@ def main(argv=None) -> None:
     ap.add_argument("--small", action="store_true", help="CPU sizes on CUDA too")
     ap.add_argument("--peers", default="ours,pyhessian,curvlinops,eigenthings",
                     help="with --model: comma-separated methods to run")
+    from benchmarks.hessian_peers import add_reference_options
+
+    add_reference_options(ap)
     ap.add_argument("--timeout", type=float, default=None,
                     help="with --model: seconds one method's part may run (else a row "
                          "'stopped')")

@@ -287,10 +287,11 @@ def worker(args) -> dict:
 
 
 # --------------------------------------------------------------------------- parent side
-def _spawn(args, method, part) -> dict:
+def _spawn(args, method, part, timeout="args", max_memory=None) -> dict:
+    timeout = args.timeout if timeout == "args" else timeout
     cmd = [sys.executable, "-m", "benchmarks.hessian_peers", "--worker", "--method", method,
            "--part", part, "--model", args.model, "--device", args.device,
-           "--max-memory", str(args.max_memory)]
+           "--max-memory", str(max_memory or args.max_memory)]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
     if args.small:
@@ -299,9 +300,9 @@ def _spawn(args, method, part) -> dict:
         [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env,
-                           timeout=args.timeout)
+                           timeout=timeout)
     except subprocess.TimeoutExpired:
-        return {"failed": f"stopped after {args.timeout:.0f} s (--timeout)"}
+        return {"failed": f"stopped after {timeout:.0f} s (--timeout)"}
     for line in p.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])
@@ -309,18 +310,28 @@ def _spawn(args, method, part) -> dict:
     return {"failed": f"worker exited {p.returncode}: {tail[:150]}"}
 
 
-def _reference_cached(args) -> dict:
+def _reference_path(args) -> Path:
     import torch
     import transformers
 
     key = json.dumps([args.model, args.device, bool(args.small), torch.__version__,
                       transformers.__version__, 1])
-    path = CACHE_DIR / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
-    if path.exists() and not args.fresh:
+    return CACHE_DIR / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
+
+
+def _reference_cached(args, compute: bool = True) -> dict | None:
+    """The float64 reference top-5: from the cache, else (`compute`) computed in a worker
+    with no time limit under ``--reference-max-memory``; None when not cached and not
+    computed."""
+    path = _reference_path(args)
+    if path.exists() and not (args.fresh and compute):
         out = json.loads(path.read_text())
         out["how"] = "cached"
         return out
-    out = _spawn(args, "reference", "top5")
+    if not compute:
+        return None
+    out = _spawn(args, "reference", "top5", timeout=None,
+                 max_memory=args.reference_max_memory)
     if "failed" not in out:
         CACHE_DIR.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(out))
@@ -337,14 +348,22 @@ def _mem(r, cuda) -> str:
 def compare(args, methods=METHODS, parts=PARTS) -> list[dict]:
     """Print the peers table (one row per method and part) and return its rows."""
     cuda = args.device == "cuda"
-    ref = _reference_cached(args) if "top5" in parts else None
-    if ref is not None:
-        if "failed" in ref:
+    ref = None
+
+    def show_ref(r):
+        print(f"float64 reference top-5 (ours, tol=1e-10; {r['how']}): "
+              f"{np.array2string(np.asarray(r['values']), precision=6)}", flush=True)
+
+    if "top5" in parts:
+        ref = _reference_cached(args, compute=args.reference == "run")
+        if ref is not None and "failed" in ref:
             print(f"float64 reference: FAILED {ref['failed']}")
             ref = None
+        elif ref is not None:
+            show_ref(ref)
         else:
-            print(f"float64 reference top-5 (ours, tol=1e-10; {ref['how']}): "
-                  f"{np.array2string(np.asarray(ref['values']), precision=6)}")
+            print("float64 reference: not cached yet (--reference cached): looked up again "
+                  "before each top-5 row")
     mem = "peak GiB" if cuda else "RSS GiB (before)"
     print(f"\n{'method':12s} {'part':6s} {'HVPs':>5s} {'wall s':>7s} {'CPU s':>7s} "
           f"{mem:>17s} {'rel.err':>8s}  result / note", flush=True)
@@ -364,6 +383,10 @@ def compare(args, methods=METHODS, parts=PARTS) -> list[dict]:
             err, res = "", ""
             if part == "top5":
                 res = np.array2string(np.asarray(r["values"]), precision=4)
+                if ref is None and args.reference == "cached":
+                    ref = _reference_cached(args, compute=False)
+                    if ref is not None:
+                        show_ref(ref)
                 if ref is not None:
                     v, t = np.asarray(r["values"]), np.asarray(ref["values"])
                     r["rel_err"] = float(np.max(np.abs(v - t) / np.abs(t))) \
@@ -379,7 +402,20 @@ def compare(args, methods=METHODS, parts=PARTS) -> list[dict]:
         print("CPU memory: the worker process's peak RSS (model, data, imports included); "
               "in brackets its RSS just before the part. Wall seconds are under whatever "
               f"else runs on the machine (load average now {os.getloadavg()[0]:.1f}).")
+    if args.save:
+        Path(args.save).write_text(json.dumps({"reference": ref, "rows": rows}, indent=1))
     return rows
+
+
+def add_reference_options(ap) -> None:
+    """The options of the reference and of the saved rows (shared with bench_hessian)."""
+    ap.add_argument("--reference", choices=("run", "cached"), default="run",
+                    help="float64 reference top-5: computed when not cached (run), or only "
+                         "read from the cache, looked up again before each top-5 row "
+                         "(cached: e.g. while another process computes it)")
+    ap.add_argument("--reference-max-memory", default=None,
+                    help="max_memory of the reference operator (default: --max-memory)")
+    ap.add_argument("--save", default=None, help="write the rows as JSON to this file")
 
 
 def main(argv=None) -> None:
@@ -394,11 +430,15 @@ def main(argv=None) -> None:
     ap.add_argument("--small", action="store_true")
     ap.add_argument("--fresh", action="store_true")
     ap.add_argument("--timeout", type=float, default=None)
+    add_reference_options(ap)
     args = ap.parse_args(argv)
     if args.worker:
         with contextlib.redirect_stdout(sys.stderr):
             out = worker(args)
         print("RESULT " + json.dumps(out), flush=True)
+        return
+    if args.part == "reference":  # compute (or read) the cached reference, nothing else
+        print(json.dumps(_reference_cached(args)))
         return
     compare(args)
 

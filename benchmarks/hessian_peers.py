@@ -124,6 +124,24 @@ def _top5(values) -> list[float]:
     return [float(x) for x in v[:5]]
 
 
+def _freeze_unreached(model, loss, data) -> str:
+    """Set requires_grad=False on the parameters the loss does not reach (one gradient on
+    two samples), which PyHessian, curvlinops and eigenthings refuse ("appears to not
+    have been used in the graph"); their curvature is zero, so the top-5, trace and
+    density are unchanged. Returns a note."""
+    import torch
+
+    X, y = data
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    out = loss(model(X[:2]), y[:2])
+    gs = torch.autograd.grad(out, [p for _, p in params], allow_unused=True)
+    frozen = [n for (n, p), g in zip(params, gs) if g is None]
+    for n, p in params:
+        if n in frozen:
+            p.requires_grad_(False)
+    return f"froze {len(frozen)} unreached tensors" if frozen else ""
+
+
 def _ours(args, model, loss, data, part):
     import torch
 
@@ -270,7 +288,10 @@ def worker(args) -> dict:
         if args.method == "reference":
             out = _reference(args, model, loss, data)
         else:
+            note = _freeze_unreached(model, loss, data) if args.method != "ours" and \
+                args.peers_freeze_unreached else ""
             out = RUNNERS[args.method](args, model, loss, data, args.part)
+            out["note"] = "; ".join(x for x in (out.get("note", ""), note) if x)
         if cuda:
             torch.cuda.synchronize()
     except Exception as exc:  # noqa: BLE001 - a failing peer is a row, not a crash
@@ -296,6 +317,8 @@ def _spawn(args, method, part, timeout="args", max_memory=None) -> dict:
         cmd += ["--threads", str(args.threads)]
     if args.small:
         cmd.append("--small")
+    if args.peers_freeze_unreached:
+        cmd.append("--peers-freeze-unreached")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
     try:
@@ -416,6 +439,10 @@ def add_reference_options(ap) -> None:
     ap.add_argument("--reference-max-memory", default=None,
                     help="max_memory of the reference operator (default: --max-memory)")
     ap.add_argument("--save", default=None, help="write the rows as JSON to this file")
+    ap.add_argument("--peers-freeze-unreached", action="store_true",
+                    help="freeze, for the peers only, the parameters the loss does not "
+                         "reach (MiniLM's pooler), which they refuse; zero curvature, so "
+                         "the numbers compare")
 
 
 def main(argv=None) -> None:

@@ -290,6 +290,12 @@ def worker(args) -> dict:
         else:
             note = _freeze_unreached(model, loss, data) if args.method != "ours" and \
                 args.peers_freeze_unreached else ""
+            if args.method != "ours" and args.peers_eager_attention:
+                from workbench.hessian.operators import attention_configs
+
+                for c in attention_configs(model):  # the fix by hand: eager attention
+                    c._attn_implementation = "eager"
+                note = "; ".join(x for x in (note, "eager attention by hand") if x)
             out = RUNNERS[args.method](args, model, loss, data, args.part)
             out["note"] = "; ".join(x for x in (out.get("note", ""), note) if x)
         if cuda:
@@ -319,6 +325,8 @@ def _spawn(args, method, part, timeout="args", max_memory=None) -> dict:
         cmd.append("--small")
     if args.peers_freeze_unreached:
         cmd.append("--peers-freeze-unreached")
+    if args.peers_eager_attention:
+        cmd.append("--peers-eager-attention")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
     try:
@@ -443,6 +451,9 @@ def add_reference_options(ap) -> None:
                     help="freeze, for the peers only, the parameters the loss does not "
                          "reach (MiniLM's pooler), which they refuse; zero curvature, so "
                          "the numbers compare")
+    ap.add_argument("--peers-eager-attention", action="store_true",
+                    help="switch, for the peers only, a transformers model to eager "
+                         "attention by hand (fused attention has no double backward)")
 
 
 def main(argv=None) -> None:

@@ -6,6 +6,9 @@
     .venv/bin/python -m benchmarks.bench_hessian --model minilm --device cpu   # real models:
         # --model cnn|resnet|minilm|gpt2 --device cpu|cuda [--max-memory BYTES]
         # [--peers ours,pyhessian,curvlinops,eigenthings] [--parts 1234] [--fresh]
+        # [--timeout S] [--reference run|cached] [--save rows.json]
+        # [--peers-freeze-unreached --peers-eager-attention]: the peers' fixes by hand
+        # (they refuse MiniLM's unreached pooler; sdpa has no double backward)
         # ours against PyHessian, curvlinops + scipy eigsh and pytorch-hessian-eigenthings
         # 1.0 (benchmarks/hessian_peers.py; one process per method and part)
 

@@ -37,7 +37,19 @@ PY = BIN / "python"
 CHROMIUM = Path("/usr/bin/chromium")
 
 # peer tools for benchmarks only: never package dependencies
-BENCH_PEERS = ["pyhessian", "weightwatcher", "powerlaw"]
+BENCH_PEERS = ["weightwatcher", "powerlaw"]
+
+
+def bench_extra() -> list[str]:
+    """The requirements of pyproject's `bench` extra (the Hessian peers), read without a
+    TOML parser (standard library of any python3)."""
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    start = text.find("\nbench = [")
+    if start < 0:
+        return []
+    body = text[start:text.find("]", start)]
+    return [line.strip().strip('",') for line in body.splitlines()[1:]
+            if line.strip().startswith('"')]
 
 
 def log(msg: str) -> None:
@@ -247,6 +259,14 @@ def cmd_bench(args: list[str]) -> int:
     rc = run([PY, "-m", "pip", "install", "-q", "-c", "constraints.txt", *BENCH_PEERS])
     if rc != 0:
         log("could not install every peer tool; benchmarks that need a missing one say so")
+    # the Hessian peers (pyproject's `bench` extra) without their dependencies: their pins
+    # would replace torch (see the comment on the extra)
+    peers = bench_extra()
+    if peers and run([PY, "-m", "pip", "install", "-q", "--no-deps", *peers]) != 0:
+        quoted = " ".join(f"'{p}'" for p in peers)
+        log("could not install the Hessian peers (PyHessian, curvlinops, "
+            "hessian-eigenthings); `bench hessian --model ...` runs ours alone. Get them "
+            f"with: {PY} -m pip install --no-deps {quoted}")
     return run([PY, "-m", "benchmarks", *args])
 
 

@@ -4,7 +4,13 @@
     .venv/bin/python -m benchmarks.bench_hessian --fresh   # recompute the cached spectrum
     .venv/bin/python -m benchmarks.bench_hessian --parts 4 --threads 1  # HVP timings only
     .venv/bin/python -m benchmarks.bench_hessian --model minilm --device cpu   # real models:
-        # --model cnn|resnet|minilm|gpt2 --device cpu|cuda [--max-memory BYTES] [--reference]
+        # --model cnn|resnet|minilm|gpt2 --device cpu|cuda [--max-memory BYTES]
+        # [--peers ours,pyhessian,curvlinops,eigenthings] [--parts 1234] [--fresh]
+        # [--timeout S] [--reference run|cached] [--save rows.json]
+        # [--peers-freeze-unreached --peers-eager-attention]: the peers' fixes by hand
+        # (they refuse MiniLM's unreached pooler; sdpa has no double backward)
+        # ours against PyHessian, curvlinops + scipy eigsh and pytorch-hessian-eigenthings
+        # 1.0 (benchmarks/hessian_peers.py; one process per method and part)
 
 Task (the issue's): scikit-learn digits (1797 x 64, standardized), MLP 64-140-10 tanh
 (10,510 parameters) trained with SGD to ~98% train accuracy, mean cross-entropy over the
@@ -34,8 +40,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import importlib
-import os
 import time
 import warnings
 from pathlib import Path
@@ -384,91 +388,32 @@ def _scale_problem(name: str, device: str, dtype, big: bool):
     raise SystemExit(f"unknown model {name!r}")
 
 
-def _peak_reset(device):
-    if device == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-
-
-def _peak(device) -> str:
-    import resource
-
-    if device == "cuda":
-        torch.cuda.synchronize()
-        return f"{torch.cuda.max_memory_allocated() / 2**30:7.2f} GiB"
-    return f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:7.2f} GiB*"
-
-
-def _peers_line():
-    for mod, pipname in (("pyhessian", "pyhessian"), ("curvlinops", "curvlinops-for-pytorch"),
-                         ("hessian_eigenthings", "hessian-eigenthings")):
-        try:
-            importlib.import_module(mod)
-            print(f"{mod}: installed, but not wired into the --model runs yet: skipped")
-        except Exception:  # noqa: BLE001 - any failure means "not available"
-            print(f"{mod}: not installed (`pip install {pipname}`): skipped")
-
-
 def scale_main(args) -> None:
-    """Ours on a real model: top-5 (HVPs, time, peak memory, error vs a float64 run),
-    one HVP, trace (XTrace, 100 HVPs) and SLQ (4 probes x 30 steps), under max_memory."""
+    """Ours and the peers on a real model (benchmarks/hessian_peers.py): per method one HVP,
+    top-5 (HVPs, time, peak memory, error vs a float64 reference), trace and SLQ, each in
+    its own process; ours under max_memory, its plan printed first."""
+    from benchmarks import hessian_peers as hp
+
     device = args.device
     big = device == "cuda" and not args.small
     budget = args.max_memory if args.max_memory == "auto" else int(float(args.max_memory))
     model, loss, data, desc = _scale_problem(args.model, device, torch.float32, big)
     P = sum(p.numel() for p in model.parameters())
     print(f"{args.model}: {desc}; {P:,} parameters; device {device}; max_memory={budget}")
-    _peers_line()
-    H = wh.hessian_operator(model, loss, data, max_memory=budget)
+    methods = [m for m in args.peers.split(",") if m]
+    missing = [m for m in methods if hp.peer_available(m) is not None]
+    if missing:
+        print(f"peers not installed: {', '.join(missing)}; {hp.INSTALL_HINT}")
     t0, c0 = time.perf_counter(), time.process_time()
+    H = wh.hessian_operator(model, loss, data, max_memory=budget)
     plan = H.plan
-    print(f"plan ({time.perf_counter() - t0:.1f} s, {time.process_time() - c0:.1f} CPU s): {plan.batch_size} samples x "
-          f"{plan.vector_chunk} vectors, est. peak {plan.estimated_peak / 2**20:.0f} MiB; "
-          f"{plan.how}\nhvp={H.hvp}, attention={H.attention}; notes: {H.notes}")
-    print(f"\n{'part':34s} {'HVPs':>6s} {'seconds':>8s} {'peak':>11s} {'rel. err':>9s}")
-
-    def row(name, fn):
-        _peak_reset(device)
-        before = H.num_matvecs
-        t, c = time.perf_counter(), time.process_time()
-        out = fn()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        dt = time.perf_counter() - t
-        if device != "cuda":  # on a shared CPU the wall time says more about the others
-            print(f"  ({name}: {time.process_time() - c:.1f} CPU s in {dt:.1f} s wall, "
-                  f"load average {os.getloadavg()[0]:.1f})", flush=True)
-        return out, (name, H.num_matvecs - before, dt, _peak(device))
-
-    v = torch.randn(H.shape[0], 1, device=H.device, dtype=H.dtype)
-    if "1" in args.parts:
-        _, r = row("one HVP", lambda: H.matmat(v))
-        print(f"{r[0]:34s} {r[1]:6d} {r[2]:8.2f} {r[3]:>11s}", flush=True)
-    if "2" in args.parts:
-        _scale_top5(args, H, model, loss, data, budget, row)
-    if "3" in args.parts:
-        tr, r = row("trace (XTrace, 100 HVPs)",
-                    lambda: sp.trace(H, method="xtrace", num_matvecs=100, seed=0))
-        print(f"{r[0]:34s} {r[1]:6d} {r[2]:8.2f} {r[3]:>11s}   {tr.estimate:.5g} "
-              f"+- {tr.std_error:.2g}", flush=True)
-    if "4" in args.parts:
-        _, r = row("SLQ (4 probes x 30 steps, block)",
-                   lambda: sp.spectral_density(H, num_probes=4, num_steps=30, seed=0))
-        print(f"{r[0]:34s} {r[1]:6d} {r[2]:8.2f} {r[3]:>11s}", flush=True)
-    if device != "cuda":
-        print("* CPU peak: the process's max RSS so far (ru_maxrss), monotone over parts")
-
-
-def _scale_top5(args, H, model, loss, data, budget, row):
-    top, r = row("top-5 (top_eigs tol=1e-4)", lambda: sp.top_eigs(H, k=5, tol=1e-4, seed=0))
-    err = float("nan")
-    if args.reference:
-        H64 = wh.hessian_operator(model.double(), loss, data, max_memory=budget)
-        ref = sp.top_eigs(H64, k=5, tol=1e-10, seed=0).values
-        err = rel_err_top(top.values, ref)
-        model.float()
-    print(f"{r[0]:34s} {r[1]:6d} {r[2]:8.2f} {r[3]:>11s} {err:9.1e}   "
-          f"{np.array2string(np.asarray(top.values), precision=4)}", flush=True)
+    print(f"our plan ({time.perf_counter() - t0:.1f} s, {time.process_time() - c0:.1f} CPU s): "
+          f"{plan.batch_size} samples x {plan.vector_chunk} vectors, est. peak "
+          f"{plan.estimated_peak / 2**20:.0f} MiB; {plan.how}\nhvp={H.hvp}, "
+          f"attention={H.attention}; notes: {H.notes}")
+    del H, model
+    parts = [hp.PARTS[int(c) - 1] for c in args.parts if c in "1234"]
+    hp.compare(args, methods=methods, parts=parts)
 
 
 def main(argv=None) -> None:
@@ -485,8 +430,14 @@ def main(argv=None) -> None:
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     ap.add_argument("--max-memory", default="auto", help="bytes or 'auto'")
     ap.add_argument("--small", action="store_true", help="CPU sizes on CUDA too")
-    ap.add_argument("--reference", action="store_true",
-                    help="also run a float64 top-5 for the relative error (2x the cost)")
+    ap.add_argument("--peers", default="ours,pyhessian,curvlinops,eigenthings",
+                    help="with --model: comma-separated methods to run")
+    from benchmarks.hessian_peers import add_reference_options
+
+    add_reference_options(ap)
+    ap.add_argument("--timeout", type=float, default=None,
+                    help="with --model: seconds one method's part may run (else a row "
+                         "'stopped')")
     args = ap.parse_args(argv)
     from workbench.backends import cap_threads
 

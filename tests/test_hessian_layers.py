@@ -65,6 +65,53 @@ def test_layer_run_is_block_spectra_and_exact_on_small_blocks():
         lrun.at("nope")
 
 
+def test_blocks_share_one_plan_probe(monkeypatch):
+    """block_spectra probes the memory plan once over all parameters (counted: one
+    forward/backward probe and one probe product for three blocks) and reuses it for
+    every block; the numbers are those of per-block probes, and a block the loss does
+    not reach is still found (the shared probe's unused parameters)."""
+    from workbench.hessian.operators import CurvatureOperator, HessianOperator
+
+    class WithUnused(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = wh.mlp(4, 3, width=5, depth=1, seed=0, dtype=torch.float64)
+            self.spare = torch.nn.Linear(2, 2).double()   # the loss never reaches it
+
+        def forward(self, X):
+            return self.net(X)
+
+    _, data = _problem()
+    model = WithUnused()
+    kw = dict(k=2, num_probes=2, num_steps=8, trace_matvecs=6, tol=1e-10, seed=0,
+              blocks={"net.0": ["net.0"], "net.2": ["net.2"], "spare": ["spare"]})
+    ref = layer_spectra(model, CE, data, share_probe=False, **kw).table()
+    calls = {"probe": 0, "product": 0}
+    first, check = CurvatureOperator._first_order_probe, HessianOperator._check_product
+
+    def counted_probe(self, X, y):
+        calls["probe"] += 1
+        return first(self, X, y)
+
+    def counted_check(self, X, y):
+        calls["product"] += 1
+        return check(self, X, y)
+
+    monkeypatch.setattr(CurvatureOperator, "_first_order_probe", counted_probe)
+    monkeypatch.setattr(HessianOperator, "_check_product", counted_check)
+    table = layer_spectra(model, CE, data, **kw).table()
+    assert calls == {"probe": 1, "product": 1}
+    assert list(table["block"]) == list(ref["block"]) == ["net.0", "net.2", "spare"]
+    for col in NUMBERS:
+        np.testing.assert_allclose(table[col].to_numpy(float), ref[col].to_numpy(float),
+                                   rtol=1e-12, atol=0)
+    assert "not reached" in table.set_index("block").loc["spare", "note"]
+    # without sharing, every block probes (the count the shared probe saves)
+    calls.update(probe=0, product=0)
+    layer_spectra(model, CE, data, share_probe=False, **kw)
+    assert calls["probe"] == 3 and calls["product"] == 2
+
+
 def test_trained_layers_of_a_hessian_run():
     run = wh.run_hessian(wh.HessianSettings(num_samples=64, width=6, steps=5, k=4,
                                             num_probes=1, num_steps=6, trace_matvecs=8),
@@ -84,11 +131,26 @@ def test_bars_columns_are_what_the_rendered_plot_holds(metric):
     lrun = layer_spectra(model, CE, data, k=1, num_probes=1, num_steps=6, trace_matvecs=8)
     table = lrun.table()
     cols = vl.layer_bars_columns(table, metric, selected="2")
-    src = render_themed(vl.layer_bars_plot(table, metric, selected="2")).handles["source"]
+    plot = render_themed(vl.layer_bars_plot(table, metric, selected="2"))
+    subs = list(plot.subplots.values()) if metric == "trace" else [plot]
+    src = subs[0].handles["source"]
     assert list(src.data["label"]) == cols["source"]["label"] == ["2 (Linear)", "0 (Linear)"]
     np.testing.assert_allclose(src.data["value"], table[metric].to_numpy()[::-1])
     assert list(src.data["color"]) == cols["source"]["color"]
     assert cols["source"]["color"][0] == vl.SELECTED
+    if metric == "top_eigenvalue":
+        assert cols["errors"] is None
+        return
+    # the trace (XTrace from 8 products) with error bars of one standard error: the
+    # rendered whiskers hold value -/+ trace_std, in the bars' order
+    se = table["trace_std"].to_numpy()[::-1]
+    assert np.all(se > 0)
+    whisker = subs[1].handles["source"].data
+    assert list(whisker["base"]) == cols["errors"]["base"] == cols["source"]["label"]
+    np.testing.assert_allclose(whisker["lower"], cols["source"]["value"] - se, rtol=1e-12)
+    np.testing.assert_allclose(whisker["upper"], cols["source"]["value"] + se, rtol=1e-12)
+    np.testing.assert_allclose(whisker["upper"], cols["errors"]["upper"], rtol=0)
+    assert cols["lim"][1] >= float(np.max(whisker["upper"]))
 
 
 def _layers_tab(ex, tabs):

@@ -91,6 +91,25 @@ def is_cross_entropy(loss_fn) -> bool:
             and loss_fn.weight is None and loss_fn.label_smoothing == 0.0)
 
 
+@dataclasses.dataclass(frozen=True)
+class ModelProbe:
+    """The measurements behind a memory plan, shareable by the operators over parameter
+    blocks of one model and data (``probe=``): autograd's saved bytes on `samples` probe
+    samples with every parameter selected, the parameters the loss does not reach, the
+    attention switch / HVP fallback the probe product needed (with their notes), the CUDA
+    probe's peaks (1 and 2 vectors) where one ran, the operator `kind` and its plan."""
+
+    saved: int
+    samples: int
+    unused: frozenset
+    attention: str | None
+    hvp: str | None
+    notes: tuple
+    cuda: tuple | None
+    kind: str
+    plan: MemoryPlan
+
+
 class CurvatureOperator(LinearOperator):
     """Shared machinery: parameter selection, data batches, exact batch weights, model-state
     hygiene, flat <-> per-tensor vectors, the memory plan. Subclasses implement
@@ -107,7 +126,12 @@ class CurvatureOperator(LinearOperator):
     device: where the parameter copies, data and products live (default: the device of
     the model's parameters); the model's code runs there through ``functional_call``.
     ``op.notes`` lists what the operator decided for the user (parameters the loss does not
-    reach get zero curvature, attention switched to eager, finite differences, plan)."""
+    reach get zero curvature, attention switched to eager, finite differences, plan).
+    probe: a ModelProbe (``op.model_probe()`` of an operator over all the parameters of the
+    same model and data, same kind and settings): the plan then reuses its measurements
+    instead of probing again (a parameter block of a big model skips a forward/backward
+    and a product); its per-sample cost, taken over all parameters, is an upper bound on
+    the block's, so the plan stays inside the budget."""
 
     kind = "curvature"
     #: products of this kind need second-order autograd through the model
@@ -116,7 +140,8 @@ class CurvatureOperator(LinearOperator):
     def __init__(self, model: nn.Module, loss_fn, data, params=None, *,
                  batch_size: int | None = None, subset=None, seed: int = 0,
                  train_mode: bool = False, chunk_size: int | None = None,
-                 name: str | None = None, max_memory="auto", device=None):
+                 name: str | None = None, max_memory="auto", device=None,
+                 probe: ModelProbe | None = None):
         if not isinstance(model, nn.Module):
             raise InputFormatError(f"model must be a torch.nn.Module, got {type(model)}")
         if not callable(loss_fn):
@@ -153,6 +178,7 @@ class CurvatureOperator(LinearOperator):
         self.unused: tuple[str, ...] = ()   # selected parameters the loss does not reach
         self.attention: str | None = None   # attention implementation switched to, if any
         self._plan: MemoryPlan | None = None
+        self._shared_probe = probe
 
     # ------------------------------------------------------------------ model calls
     def _others(self) -> dict:
@@ -283,17 +309,32 @@ class CurvatureOperator(LinearOperator):
     def _make_plan(self) -> MemoryPlan:
         self._prefer_eager_attention()
         s = min(PROBE_SAMPLES, self.batches[0][0].shape[0])
-        X, y = self._probe_batch(s)
-        saved = self._first_order_probe(X, y)
-        self._check_product(X, y)
+        shared = self._shared_probe
+        if shared is not None:
+            saved = self._use_probe(shared)
+            s = shared.samples
+        else:
+            X, y = self._probe_batch(s)
+            saved = self._first_order_probe(X, y)
+            self._check_product(X, y)
+            self._probe_saved, self._probe_samples = saved, s
         itemsize = torch.finfo(self.dtype).bits // 8
         fixed = 4 * self.shape[0] * itemsize
         max_batch = max(X_.shape[0] for X_, _ in self.batches)
         a_f, b_f = self._cost_factors()
         a, bv = a_f * saved / s, b_f * saved / s
         how = f"model: {saved / s / 2**10:.1f} KiB saved per sample (probe of {s})"
-        if self.device.type == "cuda" and self.budget is not None:
+        if shared is not None:
+            how += ", shared probe over all parameters"
+        if shared is not None and shared.cuda is not None and self.budget is not None:
+            p1, p2 = shared.cuda
+            bv = max(0.0, (p2 - p1 - fixed) / s)
+            a = max(0.0, (p1 - fixed) / s - bv)
+            how = (f"probe (shared, all parameters): torch.cuda.max_memory_allocated on {s} "
+                   f"samples ({p1 / 2**20:.1f} / {p2 / 2**20:.1f} MiB for 1 / 2 vectors)")
+        elif self.device.type == "cuda" and self.budget is not None:
             measured = _cuda_probe(lambda b: self._probe_product(X, y, b), self.device)
+            self._cuda_measured = measured
             if measured is not None:
                 p1, p2 = measured
                 bv = max(0.0, (p2 - p1 - fixed) / s)
@@ -312,6 +353,45 @@ class CurvatureOperator(LinearOperator):
                                        how=plan.how + "; train mode: batches not split "
                                        "(batch statistics), the budget may be exceeded")
         return self._adjust_plan(plan, saved / s)
+
+    def model_probe(self) -> ModelProbe:
+        """What this operator's plan measured (making the plan if needed), for operators
+        over parameter blocks of the same model and data (``probe=``). Meant for an
+        operator over all the model's parameters. Costs the plan's probe once."""
+        plan = self.plan
+        return ModelProbe(saved=self._probe_saved, samples=self._probe_samples,
+                          unused=frozenset(self.unused), attention=self.attention,
+                          hvp=getattr(self, "hvp", None), notes=tuple(self.notes),
+                          cuda=getattr(self, "_cuda_measured", None), kind=self.kind,
+                          plan=plan)
+
+    def _use_probe(self, probe: ModelProbe) -> int:
+        """Take over a shared probe: the parameters the loss does not reach (raising as the
+        probe would when none of the selected ones is reached), the attention switch and
+        the finite-difference fallback. Returns the probe's saved bytes."""
+        if probe.kind != self.kind:
+            raise InputFormatError(f"a {probe.kind} probe cannot plan a {self.kind} operator")
+        names = self.layout.names
+        unused = tuple(n for n in names if n in probe.unused)
+        if unused != self.unused:
+            self.unused = unused
+            if unused:
+                self.notes.append(f"the loss does not reach {', '.join(unused)}: zero "
+                                  "curvature for these parameters")
+        if len(unused) == len(names):
+            raise InputFormatError("the loss does not depend on any selected parameter")
+        if probe.attention is not None and self.attention is None:
+            self.attention = probe.attention
+            self.notes += [n for n in probe.notes if "eager attention" in n]
+        if probe.hvp == "fd" and getattr(self, "hvp", None) not in (None, "fd"):
+            if not getattr(self, "_hvp_auto", False):
+                raise InputFormatError(
+                    f"hvp={self.hvp!r} needs second-order autograd through the model, which "
+                    "failed on the shared probe; use hvp='auto' or 'fd'")
+            self.hvp, self.second_order = "fd", False
+            self.notes += [n for n in probe.notes if "finite-difference" in n]
+        self._probe_saved, self._probe_samples = probe.saved, probe.samples
+        return probe.saved
 
     def _extra_per_sample(self) -> float:
         return 0.0
@@ -344,9 +424,14 @@ class CurvatureOperator(LinearOperator):
         """The plan of max_memory=None: batches as given, chunk_size (else the block)."""
         if self._plan is None:
             self._prefer_eager_attention()
-            X, y = self._probe_batch(min(PROBE_SAMPLES, self.batches[0][0].shape[0]))
-            self._first_order_probe(X, y)
-            self._check_product(X, y)
+            if self._shared_probe is not None:
+                self._use_probe(self._shared_probe)
+            else:
+                s = min(PROBE_SAMPLES, self.batches[0][0].shape[0])
+                X, y = self._probe_batch(s)
+                self._probe_saved = self._first_order_probe(X, y)
+                self._probe_samples = s
+                self._check_product(X, y)
             self._plan = MemoryPlan(max(X_.shape[0] for X_, _ in self.batches),
                                     int(self.chunk_size or 2**31 - 1), None, 0,
                                     how="max_memory=None: batches as given",

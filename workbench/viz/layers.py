@@ -1,10 +1,11 @@
 """Plots of per-layer curvature ("which layers are sharp"): horizontal bars of a number per
-block (top eigenvalue, trace) in the network's order, the selected block highlighted, and
-the density of one block. Pure functions: a ``workbench.hessian.layers`` LayerRun /
+block (top eigenvalue, trace) in the network's order, the selected block highlighted, the
+trace's standard errors as error bars, and the density of one block. Pure functions: a ``workbench.hessian.layers`` LayerRun /
 LayerView in, columns or HoloViews elements out.
 
     bars = layer_bars_plot(lrun.table(), "top_eigenvalue", selected="2")
     cols = layer_bars_columns(lrun.table(), "top_eigenvalue", selected="4")  # in place
+    layer_bars_plot(lrun.table(), "trace")   # bars and error bars (one std. error)
     layer_density_plot(lrun.at(block="2"))
 """
 
@@ -37,7 +38,10 @@ def layer_bars_columns(table: pd.DataFrame, metric: str = "top_eigenvalue",
     ({block, label, value, num_params, color}: one row a block, in the network's order
     from the top, the selected block red, the one with the largest value orange, blocks
     the loss does not reach grey), "factors" (the labels, for the categorical axis) and
-    "lim" (the value axis: 0 up to the largest value, padded). O(blocks)."""
+    "lim" (the value axis: 0 up to the largest value, padded) and "errors": for the trace
+    (a stochastic estimate: XTrace from a few products a block) the error bars of one
+    standard error (table column "trace_std") as the rendered Whisker source holds them
+    ({base: labels, lower, upper}, same order), else None. O(blocks)."""
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {list(METRICS)}, got {metric!r}")
     values = np.asarray(table[metric], dtype=float)
@@ -53,33 +57,50 @@ def layer_bars_columns(table: pd.DataFrame, metric: str = "top_eigenvalue",
     src = {"label": labels[::-1], "value": values[::-1], "block": blocks[::-1],
            "num_params": np.asarray(table["num_params"], dtype=float)[::-1],
            "color": colors[::-1]}
-    lo = min(0.0, float(values.min())) if values.size else 0.0
-    hi = max(0.0, float(values.max())) if values.size else 1.0
+    errors, ends = None, values
+    if metric == "trace" and "trace_std" in table:
+        se = np.nan_to_num(np.abs(np.asarray(table["trace_std"], dtype=float)))
+        errors = {"base": labels[::-1], "lower": (values - se)[::-1],
+                  "upper": (values + se)[::-1]}
+        ends = np.concatenate([values - se, values + se])
+    lo = min(0.0, float(ends.min())) if ends.size else 0.0
+    hi = max(0.0, float(ends.max())) if ends.size else 1.0
     pad = 0.05 * (hi - lo) if hi > lo else 1.0
     return {"source": src, "factors": labels[::-1],
-            "lim": (lo - pad if lo < 0 else 0.0, hi + pad)}
+            "lim": (lo - pad if lo < 0 else 0.0, hi + pad), "errors": errors}
 
 
 def layer_bars_title(metric: str, name: str = "") -> str:
-    what = "Top eigenvalue" if metric == "top_eigenvalue" else "Trace"
+    what = "Top eigenvalue" if metric == "top_eigenvalue" else "Trace (± std. error)"
     return f"{what} per block" + (f" ({name})" if name else "")
 
 
 def layer_bars_plot(table: pd.DataFrame, metric: str = "top_eigenvalue",
                     selected: str | None = None, name: str = "",
-                    height: int | None = None) -> hv.Bars:
+                    height: int | None = None) -> hv.Bars | hv.Overlay:
     """Horizontal bars of `metric` ("top_eigenvalue" or "trace") per block of a
     ``LayerRun.table()``, the network's first block on top; colours as in
-    ``layer_bars_columns``. Height grows with the number of blocks. O(blocks)."""
+    ``layer_bars_columns``; the trace with error bars of one standard error (an Overlay:
+    the bars are its source "0", the whiskers "1"). Height grows with the number of
+    blocks. O(blocks)."""
     cols = layer_bars_columns(table, metric, selected)
     df = pd.DataFrame(cols["source"])
     height = height or max(260, 60 + 24 * len(df))
-    return hv.Bars(df, hv.Dimension("label", label="layer / module"),
-                   [hv.Dimension("value", label=METRICS[metric]), "block", "num_params",
-                    "color"]).opts(
+    label = hv.Dimension("label", label="layer / module")
+    value = hv.Dimension("value", label=METRICS[metric])
+    bars = hv.Bars(df, label, [value, "block", "num_params", "color"]).opts(
         invert_axes=True, color="color", height=height, tools=["hover"],
         title=layer_bars_title(metric, name), responsive=True, show_grid=True,
         ylim=cols["lim"], backend="bokeh")
+    if cols["errors"] is None:
+        return bars
+    e = cols["errors"]
+    err = pd.DataFrame({"label": e["base"], "value": df["value"],
+                        "err": np.asarray(e["upper"]) - df["value"].to_numpy()})
+    whiskers = hv.ErrorBars(err, label, [value, "err"]).opts(
+        invert_axes=True, color="#808080", line_width=1.5, backend="bokeh")
+    return (bars * whiskers).opts(responsive=True, height=height,
+                                  title=layer_bars_title(metric, name), backend="bokeh")
 
 
 def layer_density_title(view) -> str:

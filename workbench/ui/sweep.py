@@ -161,7 +161,8 @@ class SweepExplorer(Explorer):
         self._table = table
         self._table_version += 1
         exps = sorted(table["_experiment"].unique()) if "_experiment" in table else [""]
-        self.param.experiment.objects, self._experiments = list(exps), exps
+        self._experiments = exps  # (before the objects: the Select's watcher reads it)
+        self.param.experiment.objects = list(exps)
         self._errors, self._where = n_errors, where
         if self.experiment not in exps:
             self.experiment = exps[0]  # its watcher shows the new table, once
@@ -192,7 +193,7 @@ class SweepExplorer(Explorer):
     def _on_experiment(self, *_events) -> None:
         from workbench.sweep.tables import plot_choices
 
-        if self._table is not None and self.experiment not in self._experiments:
+        if self._experiments and self.experiment not in self._experiments:
             asked = self.experiment  # a hand-edited link: the first experiment instead
             self.experiment = self._experiments[0]  # (its watcher draws it)
             raise InputFormatError(f"this sweep has no experiment {asked!r}: showing "

@@ -14,8 +14,8 @@ import panel as pn
 
 from workbench.lowrank.run import completion_key, phase_diagram, run_completion
 from workbench.lowrank.settings import COMPLETION_SIZE, CompletionSettings
-from workbench.ui.base import served
 from workbench.ui.live import LiveFigure, set_changed
+from workbench.ui.session import served
 from workbench.viz import lowrank as vl
 from workbench.viz.text import completion_text
 

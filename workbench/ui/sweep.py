@@ -80,6 +80,8 @@ class SweepExplorer(Explorer):
                                                page_size=10, sizing_mode="stretch_width",
                                                height=320, show_index=False)
         self._errors, self._where = 0, ""
+        self._experiments: list = []   # the loaded table's experiments
+        self._choices = None           # its PlotChoices for the experiment shown
         self._entry_widget = undelayed(pn.widgets.IntSlider.from_param(
             self.param.entry, name="Entry of an array output"))
         hint = ("a folder under the server's sweeps root, e.g. widths" if self._root
@@ -87,7 +89,7 @@ class SweepExplorer(Explorer):
         self._folder_input = pn.widgets.TextInput.from_param(
             self.param.folder, placeholder=f"{hint} (empty: the example)", name="Sweep folder")
         self.param.watch(self._on_folder, ["folder", "reload"])
-        self.param.watch(self._on_experiment, ["experiment"])
+        self.param.watch(self.guarded(self._on_experiment), ["experiment"])
         self.param.watch(self._on_view, ["x", "y", "entry", "color", "facet", "kind", "logx",
                                          "logy"])
         self.guarded(self._load)()
@@ -159,7 +161,8 @@ class SweepExplorer(Explorer):
         self._table = table
         self._table_version += 1
         exps = sorted(table["_experiment"].unique()) if "_experiment" in table else [""]
-        self.param.experiment.objects = exps
+        self._experiments = exps  # (before the objects: the Select's watcher reads it)
+        self.param.experiment.objects = list(exps)
         self._errors, self._where = n_errors, where
         if self.experiment not in exps:
             self.experiment = exps[0]  # its watcher shows the new table, once
@@ -190,6 +193,11 @@ class SweepExplorer(Explorer):
     def _on_experiment(self, *_events) -> None:
         from workbench.sweep.tables import plot_choices
 
+        if self._experiments and self.experiment not in self._experiments:
+            asked = self.experiment  # a hand-edited link: the first experiment instead
+            self.experiment = self._experiments[0]  # (its watcher draws it)
+            raise InputFormatError(f"this sweep has no experiment {asked!r}: showing "
+                                   f"{self.experiment!r}")
         t = self._experiment_table()
         if t.empty:
             return
@@ -198,9 +206,10 @@ class SweepExplorer(Explorer):
         # the options change after the values are chosen: a Select widget whose value
         # leaves its options picks the first option at once (y = top_eig instead of the
         # array output, when the table arrived after the page was built)
-        self.param.x.objects = c.xs
-        self.param.y.objects = c.ys
-        self.param.color.objects = self.param.facet.objects = [NONE, *c.groups]
+        self._choices = c  # (copies below: a value set outside them joins the objects)
+        self.param.x.objects, self.param.y.objects = list(c.xs), list(c.ys)
+        self.param.color.objects = [NONE, *c.groups]
+        self.param.facet.objects = [NONE, *c.groups]
         self.param.entry.bounds = (0, max(1, c.entries - 1))
         with param.parameterized.batch_call_watchers(self):
             self.param.update(x=c.x, y=c.y, color=c.color or NONE, facet=c.facet or NONE,
@@ -247,6 +256,16 @@ class SweepExplorer(Explorer):
     def _refresh(self) -> None:
         if self._table is None or not self.x or not self.y:
             return
+        c = self._choices
+        unknown = [] if c is None else [
+            f"{name}={value!r}" for name, value, offered in (
+                ("x", self.x, c.xs), ("y", self.y, c.ys), ("color", self.color,
+                [NONE, *c.groups]), ("facet", self.facet, [NONE, *c.groups]))
+            if value not in offered]
+        if unknown:  # a hand-edited link: the table's own choices for these instead
+            self._on_experiment()
+            raise InputFormatError(f"not in this sweep: {'; '.join(unknown)} (showing "
+                                   "the defaults)")
         df = self.plot_table()
         ylab = self._y_label()
         color = None if self.color == NONE else self.color

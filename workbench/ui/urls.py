@@ -27,6 +27,12 @@ def link_value(parameter: param.Parameter, value: Any) -> Any:
     return value
 
 
+def _open_choice(parameter: param.Parameter) -> bool:
+    """A Selector that takes values outside its choices (``check_on_set=False``: choices
+    known later, e.g. a loaded table's columns); its value is then added to them."""
+    return isinstance(parameter, param.Selector) and not parameter.check_on_set
+
+
 class URLState:
     """Query-string round trip for ``url_params`` (served pages only)."""
 
@@ -72,13 +78,18 @@ class URLState:
         """Apply the query's values, sub-objects first, the explorer's own last; a value
         that cannot be set is named in the page's message and the others still apply."""
         updates: dict = {}
+        bad = []
         for name, owner, pname in self._url_targets():
             if name not in query:
                 continue
             value = link_value(owner.param[pname], query[name])
+            if _open_choice(owner.param[pname]) and not isinstance(value, str):
+                # a list or a dict (JSON) joins the choices of a selector that takes any
+                # value: the page's Select cannot be built from it ("unhashable type")
+                bad.append(f"{pname}={value!r} (not one of the choices)")
+                continue
             if value != getattr(owner, pname):
                 updates.setdefault(id(owner), (owner, {}))[1][pname] = value
-        bad = []
         for owner, values in sorted(updates.values(), key=lambda ov: ov[0] is self):
             try:
                 owner.param.update(**values)

@@ -147,7 +147,7 @@ class ClusteringExplorer(Explorer):
                              ("Choosing k", self.choosing_k),
                              ("Detectability", self.detectability),
                              ("Attributed graph", self.attributed),
-                             dynamic=False, sizing_mode="stretch_width")
+                             dynamic=True, sizing_mode="stretch_width")
 
         def on_tab(event):
             self.guarded(self._refresh_side_tabs)()

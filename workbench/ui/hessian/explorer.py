@@ -27,7 +27,7 @@ from workbench.ui.hessian.blocks import TITLE as LAYERS_TITLE
 from workbench.ui.hessian.blocks import LayersTab
 from workbench.ui.hessian.controls import settings_controls
 from workbench.ui.hessian.tabs import CompareTab, SpectrumTab, TrainingTab
-from workbench.ui.session import later
+from workbench.ui.session import later, served
 from workbench.viz.text import hessian_summary
 
 DEMOS = {"bulk + outliers (Sagun et al.)": "bulk_and_outliers",
@@ -37,6 +37,7 @@ PRESET_FIELDS = fields(ExperimentSettings, shown=True)
 URL_FIELDS = fields(HessianSettings, shown=True)
 #: the torch jobs of every session run one at a time, single-threaded (threads.py)
 QUEUE = "hessian"
+SPECTRUM, TRAINING, COMPARE, LAYERS, APPROXIMATIONS = range(5)  # the tabs
 
 
 class HessianExplorer(Explorer):
@@ -75,6 +76,9 @@ class HessianExplorer(Explorer):
         self._pending_compare = self._pending_text = False
         self._view = None  # the view drawn last (its text follows: _deferred_updates)
         self.spectrum, self.training, self.compare = SpectrumTab(), TrainingTab(), CompareTab()
+        # tabs drawn with every result: a served page draws a hidden tab when it is first
+        # shown (a new session pays for the tab it shows); a notebook draws them all
+        self._drawn_tabs = {SPECTRUM} if served(self._doc) else {SPECTRUM, TRAINING, COMPARE}
         self.approximations = ApproximationsTab(self)  # computed once its tab is shown
         self.layers = LayersTab(self, queue=QUEUE)  # computes once shown
         self._summary = pn.pane.Markdown("", sizing_mode="stretch_width")
@@ -203,9 +207,10 @@ class HessianExplorer(Explorer):
         if not self.detached():
             view = run.at(self.checkpoint, self.broadening)
             self.spectrum.render(run, view, self.logy, over=training)
-            if training:
+            if training and TRAINING in self._drawn_tabs:
                 self.training.render(run, view)
-            self.compare.render(view, self.logy)
+            if COMPARE in self._drawn_tabs:
+                self.compare.render(view, self.logy)
         self.result = run
         if not self.detached():
             self._update_text(view)
@@ -282,6 +287,22 @@ class HessianExplorer(Explorer):
                        ("Curvature approximations", self.approximations), dynamic=True,
                        sizing_mode="stretch_width")
         self.layers.attach(tabs)
-        tabs.param.watch(lambda e: e.new == 4 and self.guarded(self.approximations.start)(),
-                         "active")
+        tabs.param.watch(self.guarded(self._on_tab), "active")
         return pn.Column(self._summary, tabs, sizing_mode="stretch_width")
+
+    def _on_tab(self, event) -> None:
+        """A tab shown: the approximations start; a tab shown for the first time draws
+        the result shown (the training and comparison tabs of a served page)."""
+        if event.new == APPROXIMATIONS:
+            self.approximations.start()
+        if event.new in self._drawn_tabs or event.new not in (TRAINING, COMPARE):
+            return
+        self._drawn_tabs.add(event.new)
+        run = self.result
+        if run is None or self.detached():
+            return
+        view = run.at(self.checkpoint, self.broadening)
+        if event.new == TRAINING:
+            self.training.render(run, view)
+        else:
+            self.compare.render(view, self.logy)

@@ -1,7 +1,10 @@
 """The "Completion" tab: complete a matrix from a fraction of its entries (the observed and
 the recovered matrix, the error per sweep) and the phase diagram (success against the
 observed fraction). Both are keyed background requests of the topic run
-(``run_completion``, ``phase_diagram``), cached across sessions by their settings.
+(``run_completion``, ``phase_diagram``), cached across sessions by their settings. They
+are computed at once; a served page draws their figures when the tab is first shown
+(``CompletionTab.activate``: a new session does not pay for five figures it may never
+look at); a notebook draws them at once.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import panel as pn
 from workbench.lowrank.run import completion_key, phase_diagram, run_completion
 from workbench.lowrank.settings import COMPLETION_SIZE, CompletionSettings
 from workbench.ui.live import LiveFigure, set_changed
+from workbench.ui.session import served
 from workbench.viz import lowrank as vl
 from workbench.viz.text import completion_text
 
@@ -29,6 +33,7 @@ class PhaseDiagram(pn.viewable.Viewer):
         self.table = pd.DataFrame()
         self.figure = LiveFigure(css_class="wb-lowrank-phase", min_height=300)
         self._marker = []
+        self.active = not served(pn.state.curdoc)  # drawn (CompletionTab.activate)
 
     def request(self) -> None:
         s = self._owner
@@ -38,6 +43,8 @@ class PhaseDiagram(pn.viewable.Viewer):
 
     def show(self, table: pd.DataFrame) -> None:
         self.table = table
+        if not self.active:
+            return
         s = self._owner
         self.figure.render(vl.phase_transition_plot(table, float(s.fraction)).opts(
             title=f"When is completion possible? ({COMPLETION_SIZE} x {COMPLETION_SIZE}, "
@@ -47,6 +54,8 @@ class PhaseDiagram(pn.viewable.Viewer):
 
     def mark(self, fraction: float) -> None:
         """Move the observed-fraction marker (the dotted line) in place."""
+        if not self.active:
+            return
         if self.figure.figure is None:
             self.show(self.table)
         for span in self._marker:
@@ -69,7 +78,18 @@ class CompletionTab(pn.viewable.Viewer):
         self.recovered = LiveFigure(css_class="wb-lowrank-recovered", min_height=320)
         self.history = LiveFigure(css_class="wb-lowrank-history", min_height=300)
         self.phase = PhaseDiagram(owner)
+        self.active = self.phase.active  # figures drawn: notebooks at once, pages when shown
         owner.param.watch(owner.guarded(self._on_change), _COMPLETION)
+
+    def activate(self) -> None:
+        """The tab is shown: draw what was computed while it was hidden (once)."""
+        if self.active:
+            return
+        self.active = self.phase.active = True
+        if not self.phase.table.empty:
+            self.phase.show(self.phase.table)
+        if self.result is not None:
+            self.show(self.result)
 
     def _on_change(self, *events) -> None:
         self.request()
@@ -90,6 +110,9 @@ class CompletionTab(pn.viewable.Viewer):
 
     def show(self, done) -> None:
         self.result = done
+        self.status.object = completion_text(done)
+        if not self.active:
+            return
         res, mask = done.result, done.mask
         self.masked.render(vl.matrix_image(done.observed, f"observed {mask.mean():.0%} (grey: "
                                         "missing)", kind=done.kind, clim=done.clim,
@@ -97,7 +120,6 @@ class CompletionTab(pn.viewable.Viewer):
         self.recovered.render(vl.matrix_image(res.X, f"recovered, rank {res.rank}",
                                            kind=done.kind, clim=done.clim, height=280))
         self.history.render(vl.completion_history_plot(done.history))
-        self.status.object = completion_text(done)
         self.phase.mark(done.fraction)
 
     def __panel__(self):

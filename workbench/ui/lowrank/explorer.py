@@ -255,6 +255,8 @@ class LowRankExplorer(Explorer, LowRankSettings, CompletionSettings):
             self.curves.activate(self.run, self.run.at(self.rank))
         else:
             self.curves.active = event.new == 1
+        if event.new == 2:
+            self.completion.activate()
         if event.new == 3:
             self.updates.activate()
         self.stream.shown = event.new == 4

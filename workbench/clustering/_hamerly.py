@@ -38,6 +38,24 @@ else:  # pragma: no cover - numba is a dependency; keep imports working without 
 
 
 @njit(cache=True, fastmath=False, inline="always")
+def top_two(p):  # pragma: no cover - compiled
+    """(largest, second largest, index of the largest) of the center moves `p` (>= 0):
+    Hamerly's lower bound of a point falls by the largest move of a center other than
+    its own. O(k)."""
+    pmax = 0.0
+    pmax2 = 0.0
+    amax = -1
+    for c in range(p.shape[0]):
+        if p[c] > pmax:
+            pmax2 = pmax
+            pmax = p[c]
+            amax = c
+        elif p[c] > pmax2:
+            pmax2 = p[c]
+    return pmax, pmax2, amax
+
+
+@njit(cache=True, fastmath=False, inline="always")
 def _dist2(X, i, C, a):  # pragma: no cover - compiled
     """Squared distance of row i to center a: four partial sums over j mod 4, combined as
     (s0 + s1) + (s2 + s3) -- the formula of ``_scan`` too, so both give the same bits."""
@@ -105,16 +123,7 @@ def hamerly_step(X, w, C, CT, s, p, labels, u, lo, first, prune, eps, n_chunks,
     n, d = X.shape
     k = C.shape[0]
     # largest and second largest center move, for l -= max_{c != a} p(c)
-    pmax = 0.0
-    pmax2 = 0.0
-    amax = -1
-    for c in range(k):
-        if p[c] > pmax:
-            pmax2 = pmax
-            pmax = p[c]
-            amax = c
-        elif p[c] > pmax2:
-            pmax2 = p[c]
+    pmax, pmax2, amax = top_two(p)
     sums = np.zeros((n_chunks, k, d), dtype=np.float64)
     cnt = np.zeros((n_chunks, k), dtype=np.float64)
     nfull = np.zeros(n_chunks, dtype=np.int64)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from workbench.backends.numba_support import HAVE_NUMBA, register_warmup
+from workbench.clustering._hamerly import top_two
 
 if HAVE_NUMBA:
     from numba import njit, prange
@@ -313,17 +314,7 @@ def pruned_step(X, xsq, C2, cn, C, w, labels, u, lo, s, p, first, prune, err, cm
     CT2 = np.ascontiguousarray(C2.T)
     cmax2 = cmax * cmax
     infv = np.full(1, np.inf, dtype=X.dtype)
-    pmax = 0.0
-    pmax2 = 0.0
-    amax = -1
-    if not first:
-        for c in range(k):
-            if p[c] > pmax:
-                pmax2 = pmax
-                pmax = p[c]
-                amax = c
-            elif p[c] > pmax2:
-                pmax2 = p[c]
+    pmax, pmax2, amax = (0.0, 0.0, -1) if first else top_two(p)
     sums = np.zeros((n_chunks, k, d), dtype=np.float64)
     cnt = np.zeros((n_chunks, k), dtype=np.float64)
     ngemm = np.zeros(n_chunks, dtype=np.int64)

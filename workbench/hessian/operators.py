@@ -263,6 +263,12 @@ class CurvatureOperator(LinearOperator):
                                       create_graph=self.second_order, allow_unused=True)
                   if loss.requires_grad else (None,) * len(names))
         unused = tuple(n for n, g_ in zip(names, gs) if g_ is None)
+        self._note_unused(unused, names)
+        return sb.bytes
+
+    def _note_unused(self, unused: tuple, names) -> None:
+        """Record the parameters the loss does not reach (`unused`, of `names`): zero
+        curvature and a note, once per change; none reached is an InputFormatError."""
         if unused != self.unused:
             self.unused = unused
             if unused:
@@ -270,7 +276,6 @@ class CurvatureOperator(LinearOperator):
                                   "curvature for these parameters")
         if len(unused) == len(names):
             raise InputFormatError("the loss does not depend on any selected parameter")
-        return sb.bytes
 
     def _cost_factors(self) -> tuple[float, float]:
         """(per-sample, per-sample-per-vector) multiples of the saved bytes of one
@@ -373,13 +378,7 @@ class CurvatureOperator(LinearOperator):
             raise InputFormatError(f"a {probe.kind} probe cannot plan a {self.kind} operator")
         names = self.layout.names
         unused = tuple(n for n in names if n in probe.unused)
-        if unused != self.unused:
-            self.unused = unused
-            if unused:
-                self.notes.append(f"the loss does not reach {', '.join(unused)}: zero "
-                                  "curvature for these parameters")
-        if len(unused) == len(names):
-            raise InputFormatError("the loss does not depend on any selected parameter")
+        self._note_unused(unused, names)
         if probe.attention is not None and self.attention is None:
             self.attention = probe.attention
             self.notes += [n for n in probe.notes if "eager attention" in n]

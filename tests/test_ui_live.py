@@ -117,3 +117,95 @@ def test_spans_are_found_in_the_figure_and_moved():
     assert fig.spans("height")[0].location == 0.75
     fig.render(hv.Curve(([0, 1], [0, 1])))  # a new figure: its own (no) spans
     assert fig.spans("height") == []
+
+
+# ---------------------------------------------------------------- figures kept per process
+def _model_ids(figure) -> set[str]:
+    return {m.id for m in figure.references()}
+
+
+def test_a_keyed_render_is_cloned_with_fresh_ids_and_the_same_names(monkeypatch):
+    import workbench.ui.live as live
+
+    live.clear_figure_cache()
+    calls = []
+    real = live.render_themed
+    monkeypatch.setattr(live, "render_themed", lambda el: calls.append(1) or real(el))
+    made = []
+
+    def element():
+        made.append(1)
+        return _overlay()
+
+    key = ("test figure", 1)
+    first = LiveFigure().render(element, key=key)
+    second = LiveFigure().render(element, key=key)
+    assert len(calls) == 1 and len(made) == 1  # HoloViews once; the element built once
+    assert first.names == second.names and len(second.layers) == len(first.layers)
+    assert not _model_ids(first.figure) & _model_ids(second.figure)  # fresh ids
+    for name in first.names:
+        a, b = first.source(name), second.source(name)
+        assert a is not b and {k: list(v) for k, v in a.data.items()} == \
+            {k: list(v) for k, v in b.data.items()}
+    assert [s.location for s in second.spans()] == [s.location for s in first.spans()]
+    assert second.figure.title.text == "start" and second.renders == 1
+    # the clone is its own: writing into it leaves the first (and the next clone) alone
+    second.write("falling", {"x": [0.0], "y": [9.0]})
+    second.move_spans(0.9)
+    assert list(first.source("falling").data["y"]) == [1.0, 0.75, 0.5, 0.25, 0.0]
+    third = LiveFigure().render(element, key=key)
+    assert list(third.source("falling").data["y"]) == [1.0, 0.75, 0.5, 0.25, 0.0]
+    assert sorted(s.location for s in third.spans()) == [0.2, 0.5]
+    # several clones live in one document without an id clash
+    from bokeh.document import Document
+
+    doc = Document()
+    for fig in (first, second, third):
+        doc.add_root(fig.figure)
+    assert len(doc.models) == sum(len(_model_ids(f.figure)) for f in (first, second, third))
+
+
+def test_keys_compare_results_by_identity_and_keep_them_alive():
+    import gc
+
+    import workbench.ui.live as live
+
+    live.clear_figure_cache()
+
+    class Result:  # equal by value, but another result: another figure
+        def __eq__(self, other):
+            return True
+
+        __hash__ = object.__hash__
+
+    a, b = Result(), Result()
+    x = np.linspace(0, 1, 4)
+    LiveFigure().render(hv.Curve((x, x), "x", "y", label="a"), key=(a, "curve"))
+    other = LiveFigure().render(hv.Curve((x, 2 * x), "x", "y", label="a"), key=(b, "curve"))
+    assert list(other.source("a").data["y"]) == [0.0, 2 / 3, 4 / 3, 2.0]
+    assert len(live._FIGURES) == 2
+    ref = __import__("weakref").ref(a)
+    del a
+    gc.collect()
+    assert ref() is not None  # its id cannot be handed to another result meanwhile
+    live.clear_figure_cache()
+    gc.collect()
+    assert ref() is None
+
+
+def test_another_theme_renders_anew_and_stream_figures_are_never_cloned(monkeypatch):
+    import workbench.ui.live as live
+
+    live.clear_figure_cache()
+    theme = [""]
+    monkeypatch.setattr(live, "_theme_key", lambda: theme[0])
+    x = np.linspace(0, 1, 4)
+    LiveFigure().render(hv.Curve((x, x), "x", "y", label="a"), key="themed")
+    theme[0] = "dark"
+    LiveFigure().render(hv.Curve((x, x), "x", "y", label="a"), key="themed")
+    assert len(live._FIGURES) == 2
+    # a HoloViews stream hangs a Python callback on the figure: rendered every time
+    tapped = hv.DynamicMap(lambda x, y: hv.Points([(x or 0, y or 0)]),
+                           streams=[hv.streams.Tap(x=0, y=0)])
+    LiveFigure().render(hv.Scatter((x, x)) * tapped, key="tap")
+    assert len(live._FIGURES) == 2

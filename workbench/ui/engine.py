@@ -146,22 +146,25 @@ class EngineExplorer(Explorer, PlaygroundSettings):
         # y follows the curves in the browser (hv's framewise ranges cost a server-side
         # re-render per step); x is the fixed density grid
         self._density.render(
-            vs.density_plot(run.hist_edges, run.hist_density, view.slq,
-                         view.kpm if self.kpm else None, logy=self.logy),
+            lambda: vs.density_plot(run.hist_edges, run.hist_density, view.slq,
+                                    view.kpm if self.kpm else None, logy=self.logy),
             auto_range=("y",),
-            starts={"y": vs.log_floor(run.hist_density) if self.logy else 0.0})
+            starts={"y": vs.log_floor(run.hist_density) if self.logy else 0.0},
+            key=(run, "density", view.step, self.broadening, self.kpm, self.logy))
 
     def _build_plots(self) -> None:
         """Render every figure once per run; later steps only write into their sources."""
         run, view = self._run, self._view
         self._build_density()
-        self._nodes.render(vs.nodes_plot(view.slq), auto_range=("x", "y"))
+        at = (run, view.step, self.broadening)  # the cached figures' key: what they show
+        self._nodes.render(lambda: vs.nodes_plot(view.slq), auto_range=("x", "y"),
+                           key=(*at, "nodes"))
         # x: every step up to the run's last; y: the exact eigenvalues' span (the marks
         # hold the extremes), which holds every Ritz value (a Rayleigh quotient): neither
         # range changes with the step
-        self._ritz.render(vs.ritz_plot(view.ritz, run.marks, max_steps=run.steps_run,
-                                    clim=self._clim()))
-        self._race.render(vs.race_plot(run.race))
+        self._ritz.render(lambda: vs.ritz_plot(view.ritz, run.marks, max_steps=run.steps_run,
+                                               clim=self._clim()), key=(*at, "ritz"))
+        self._race.render(lambda: vs.race_plot(run.race), key=(run, "race"))
 
     def _clim(self) -> tuple[float, float]:
         """Residual colour range over all steps: colours keep their meaning."""

@@ -319,8 +319,10 @@ class SweepExplorer(Explorer):
         x, y, color, facet, kind, logx, logy = view[2:]
         self._live = None
         with hold():
-            self._plot.render(vz.sweep_plot(df, x, y, color=color, facet=facet, kind=kind,
-                                         logx=logx, logy=logy, ylabel=ylab))
+            self._plot.render(lambda: vz.sweep_plot(df, x, y, color=color, facet=facet,
+                                                    kind=kind, logx=logx, logy=logy,
+                                                    ylabel=ylab),
+                              key=(self._table, self.y, self.entry, *view[1:], ylab))
             if facet is None:
                 layers = vz.sweep_layers(df, x, y, color, kind)
                 self._fit_ranges(layers, logx, logy)

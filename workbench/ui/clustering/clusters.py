@@ -258,7 +258,8 @@ class ClustersTab(pn.viewable.Viewer):
         gap = self.graph.eigengap()
         # (near-)zero eigenvalues against a rising bulk: a log axis shows the gap
         log = gap < len(lam) and lam[gap] < 0.1 * lam[-1]
-        self.eigen.render(vc.eigenvalue_plot(lam, k=k, k_gap=gap, log=bool(log)))
+        self.eigen.render(lambda: vc.eigenvalue_plot(lam, k=k, k_gap=gap, log=bool(log)),
+                          key=(self.graph, "eigenvalues", k))
         self._eigen_key = self.graph.key
 
     def _draw_embedding(self) -> None:

@@ -69,7 +69,7 @@ class LabelledPlot(pn.viewable.Viewer):
             pane = self.holo
         else:
             self._pipe = None
-            self.live.render(make(labels, None))
+            self.live.render(lambda: make(labels, None), key=("labelled", key, labels))
             self._source, pane = self.live.names[0], self.live.pane
         if self.holder.objects[0] is not pane:
             self.holder.objects = [pane]

@@ -71,7 +71,8 @@ class LayersTab(pn.viewable.Viewer):
             self.bars.write("Alpha", ve.bars_columns(df, selected))
             self.bars.set_range("y", *ve.alpha_ylim(df), reset=True)
             return
-        self.bars.render(ve.alpha_bars(df, selected))
+        self.bars.render(lambda: ve.alpha_bars(df, selected),
+                         key=(self.explorer.fits, self.settings.epoch, selected, "alpha bars"))
         self.bars.source("Alpha").selected.on_change("indices", self._on_bar_tap)
         self._bar_names = names
 
@@ -89,14 +90,18 @@ class LayersTab(pn.viewable.Viewer):
         if fits is None:
             return
         options = s.fit_options()
+        at = None  # the cached figures' key: the table's fit of the layer
         if refit or fits.options != options:
             view = fits.run.at(s.layer, epoch=s.epoch, bins=s.bins, options=options)
         else:
             view = fits.at(s.layer, epoch=s.epoch, bins=s.bins)
+            at = (fits, s.layer, s.epoch, s.bins)
         self.view = view
         if self.esd.figure is None:
-            self.esd.render(ve.esd_plot(view, complete=True))
-            self.ks.render(ve.ks_plot(view, complete=True))
+            self.esd.render(lambda: ve.esd_plot(view, complete=True),
+                            key=None if at is None else (*at, "esd"))
+            self.ks.render(lambda: ve.ks_plot(view, complete=True),
+                           key=None if at is None else (*at, "ks"))
         self.esd.write_columns(ve.esd_columns(view))
         self.ks.write_columns(ve.ks_columns(view))
         later(self.explorer.guarded(self._after_draw))

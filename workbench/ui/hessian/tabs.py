@@ -36,14 +36,16 @@ class SpectrumTab(pn.viewable.Viewer):
 
     def render(self, run, view, logy: bool, over: bool = True) -> None:
         """Draw `view` (a HessianView of `run`) anew; `over`: also the over-training plot."""
-        self.density.render(vh.density_plot(view, logy=logy, all_roles=True))
-        self.top.render(vh.top_eigs_plot(view))
+        at = (run, view.step, view.checkpoints_ready)  # the cached figures' key
+        self.density.render(lambda: vh.density_plot(view, logy=logy, all_roles=True),
+                            key=(*at, "density", view.broadening, logy))
+        self.top.render(lambda: vh.top_eigs_plot(view), key=(*at, "top"))
         if over:
             steps, top = run.over_training()
-            self.over.render(vh.over_training_plot(
+            self.over.render(lambda: vh.over_training_plot(
                 steps, top, current_step=view.step,
                 title="Top eigenvalues at the checkpoints" if view.checkpoints_ready
-                else "Top eigenvalues (earlier checkpoints: computing…)"))
+                else "Top eigenvalues (earlier checkpoints: computing…)"), key=(*at, "over"))
         self.update(view, logy)
 
     def update(self, view, logy: bool, checkpoint: bool = True) -> None:

@@ -33,10 +33,13 @@ class ApproximationTab(pn.viewable.Viewer):
         singular values (with the path's estimates when the run has its path)."""
         src = run.source
         m, n = src.shape
-        self.original.render(vl.matrix_image(src.A, f"original ({m} x {n})", kind=src.kind,
-                                          clim=src.clim))
-        self.recon.render(vl.matrix_image(np.zeros(src.shape), "reconstruction: computing…",
-                                       kind=src.kind, clim=src.clim, colorbar=True))
+        self.original.render(lambda: vl.matrix_image(src.A, f"original ({m} x {n})",
+                                                     kind=src.kind, clim=src.clim),
+                             key=(src, "original"))
+        self.recon.render(lambda: vl.matrix_image(np.zeros(src.shape),
+                                                  "reconstruction: computing…", kind=src.kind,
+                                                  clim=src.clim, colorbar=True),
+                          key=(src, "reconstruction"))
         self.recon.figure.x_range = self.original.figure.x_range
         self.recon.figure.y_range = self.original.figure.y_range
         self.show_path(run, rank)
@@ -48,7 +51,8 @@ class ApproximationTab(pn.viewable.Viewer):
         est = path.base.singular_values if path is not None and path.base is not None \
             else None
         label = METHOD_LABELS.get(path.method, "") if path is not None else ""
-        self.sv.render(vl.singular_value_plot(run.source.sv, int(rank), est, label))
+        self.sv.render(lambda: vl.singular_value_plot(run.source.sv, int(rank), est, label),
+                       key=(run.source, path, int(rank), "singular values"))
 
     def show(self, view, notice: str = "") -> None:
         """A rank step: write the view into the rendered figures (no re-render)."""

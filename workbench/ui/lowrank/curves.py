@@ -38,7 +38,8 @@ class CurvesTab(pn.viewable.Viewer):
             return
         self.stale = False
         df = run.curves.table if run.curves is not None else pd.DataFrame()
-        self.figure.render(vl.error_vs_rank_plot(df, int(rank), labels=METHOD_LABELS))
+        self.figure.render(lambda: vl.error_vs_rank_plot(df, int(rank), labels=METHOD_LABELS),
+                           key=(run.curves, run.source, int(rank), "error vs rank"))
         # the two panels' rank markers, found now: a layout's search walks its whole
         # model graph (~100-200 ms on a busy server), too much for a rank step
         self.figure.spans()

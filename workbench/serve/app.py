@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import panel as pn
 
 from workbench.serve.theme import ACCENT, CSS
@@ -75,8 +77,12 @@ def serve(explorer_cls, **params) -> pn.template.BootstrapTemplate:
     """Build ``explorer_cls(**params)``, sync its URL state and mark the page servable."""
     ensure_extension()
     _local_stylesheet_fallback()
-    explorer = explorer_cls(**params)
-    explorer.sync_url()
-    tmpl = page(explorer)
-    tmpl.servable(title=f"Spectral Workbench · {explorer.title}")
+    doc = pn.state.curdoc
+    # one walk of the page's model graph when the page is built, instead of one per
+    # layout, pane and figure added (each a walk of everything added so far)
+    with doc.models.freeze() if doc is not None else contextlib.nullcontext():
+        explorer = explorer_cls(**params)
+        explorer.sync_url()
+        tmpl = page(explorer)
+        tmpl.servable(title=f"Spectral Workbench · {explorer.title}")
     return tmpl

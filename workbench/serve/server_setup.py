@@ -33,6 +33,15 @@ for _topic in ("workbench.clustering", "workbench.eigenspectra", "workbench.lowr
 n = warm_up()
 log.info("thread pools capped at %d; %d numba warm-ups compiled", threads, n)
 
+# Bokeh checks every new session's document (a walk of all its models, 10-15% of a page's
+# CPU) for layout mistakes that it only logs (an empty row, a figure without renderers);
+# a served class skips them. BOKEH_PERFORM_DOCUMENT_VALIDATION=true turns them back on
+# (when changing a page's layout, read the server log for W-/E- lines).
+if "BOKEH_PERFORM_DOCUMENT_VALIDATION" not in os.environ:
+    from bokeh.settings import settings as _bokeh_settings
+
+    _bokeh_settings.perform_document_validation.set_value(False)
+
 # one process: `panel serve --warm` opens every app once after this script. Several: Panel
 # did not run the apps before forking, so each process opens them now (its own cache).
 if procs > 1:  # (`--no-warm`: no app files are named)

@@ -356,8 +356,15 @@ class BokehSession:
         from bokeh.util.token import get_session_id
         from tornado.httpclient import AsyncHTTPClient
 
-        resp = await AsyncHTTPClient().fetch(f"{self.base_url}/{self.app}{query}",
-                                             request_timeout=timeout, raise_error=False)
+        # a client of its own: the shared one queues all but 10 requests (a class opening
+        # at once) and times the queued ones out after its 20 s connect time-out
+        client = AsyncHTTPClient(force_instance=True, max_clients=4)
+        try:
+            resp = await client.fetch(f"{self.base_url}/{self.app}{query}",
+                                      connect_timeout=timeout, request_timeout=timeout,
+                                      raise_error=False)
+        finally:
+            client.close()
         if resp.code != 200:
             raise RuntimeError(f"GET /{self.app}: HTTP {resp.code}")
         found = re.search(r'"token"\s*:\s*"([A-Za-z0-9_\-.=]+)"', resp.body.decode())

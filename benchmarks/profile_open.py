@@ -14,7 +14,9 @@ warm-up), with a profiler that a signal switches on and off in the server's main
 work in worker threads is not counted). After the warm-up, ``--sessions`` sessions are
 opened one after another, each waiting for its first view (plot data in the page), then
 closed. Printed per app: seconds to the document and to the first view (median), and the
-functions that took the event loop's time (cumulative, per session).
+functions that took the event loop's time (cumulative, per session). ``--changes N``:
+instead, the sessions stay open and each moves its app's cheap slider
+(``bench_load.CHEAP``) N times; the profile covers the changes only (issue #18).
 """
 
 from __future__ import annotations
@@ -99,14 +101,44 @@ async def _sessions(base: str, app: str, n: int) -> tuple[list[float], list[floa
     return docs, views
 
 
-def profile_app(app: str, sessions: int, top: int, work: Path) -> None:
+async def _changes(base: str, app: str, n: int, changes: int, pid: int) -> list[float]:
+    """`n` sessions open (to their first view), then each moves its cheap slider
+    (benchmarks.bench_load.CHEAP) `changes` times, one change at a time; the profiler is
+    on during the changes only. Returns the seconds of each change."""
+    from benchmarks.bench_load import _slider_for
+
+    opened = []
+    for _ in range(n):
+        s = BokehSession(base, app)
+        await s.open(timeout=120)
+        await s.first_view(timeout=120)
+        opened.append(s)
+    times = []
+    os.kill(pid, signal.SIGUSR1)
+    for i, s in enumerate(opened):
+        slider, direction = _slider_for(s, i, None), 1
+        for _ in range(changes):
+            value = slider.next_value(direction)
+            if (value - slider.value) * direction < 0:
+                direction = -direction
+            times.append(await s.move(slider, value, timeout=120))
+    os.kill(pid, signal.SIGUSR2)
+    for s in opened:
+        await s.close()
+    return times
+
+
+def profile_app(app: str, sessions: int, top: int, work: Path, changes: int = 0) -> None:
     proc, base, out = _serve(app, work)
     try:
         _wait_up(base, app, proc)
         asyncio.run(_sessions(base, app, 2))  # first-session effects (imports) not counted
-        os.kill(proc.pid, signal.SIGUSR1)
-        docs, views = asyncio.run(_sessions(base, app, sessions))
-        os.kill(proc.pid, signal.SIGUSR2)
+        if changes:
+            times = asyncio.run(_changes(base, app, sessions, changes, proc.pid))
+        else:
+            os.kill(proc.pid, signal.SIGUSR1)
+            docs, views = asyncio.run(_sessions(base, app, sessions))
+            os.kill(proc.pid, signal.SIGUSR2)
         t0 = time.monotonic()
         while not out.exists() and time.monotonic() - t0 < 30:
             time.sleep(0.2)
@@ -115,6 +147,12 @@ def profile_app(app: str, sessions: int, top: int, work: Path) -> None:
         proc.wait(timeout=30)
     stats = pstats.Stats(str(out))
     total = stats.total_tt
+    if changes:
+        print(f"\n== {app}: {sessions} sessions, {changes} cheap slider changes each, one at "
+              f"a time; change {1000 * statistics.median(times):.0f} ms (median); event "
+              f"loop busy {1000 * total / len(times):.1f} ms per change")
+        stats.sort_stats("cumulative").print_stats(top)
+        return
     print(f"\n== {app}: {sessions} sessions one after another; document "
           f"{statistics.median(docs):.2f} s, first view {statistics.median(views):.2f} s "
           f"(median); event loop busy {total / sessions:.3f} s per session")
@@ -201,6 +239,9 @@ def main(argv: list[str] | None = None) -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--app", action="append", help="app name (repeat); default: all")
     p.add_argument("--sessions", type=int, default=8)
+    p.add_argument("--changes", type=int, default=0,
+                   help="profile this many cheap slider changes per session (bench_load.CHEAP) "
+                        "instead of the sessions' opening")
     p.add_argument("--top", type=int, default=40, help="functions listed")
     p.add_argument("--cpu", action="store_true",
                    help="CPU seconds per page, in this process (no server, no profiler)")
@@ -220,11 +261,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         for app in apps:
-            profile_app(app, args.sessions, args.top, Path(args.out))
+            profile_app(app, args.sessions, args.top, Path(args.out), args.changes)
         return
     with tempfile.TemporaryDirectory(prefix="wb-profile-") as work:
         for app in apps:
-            profile_app(app, args.sessions, args.top, Path(work))
+            profile_app(app, args.sessions, args.top, Path(work), args.changes)
 
 
 if __name__ == "__main__":

@@ -276,3 +276,22 @@ def test_from_matrix_opens_the_explorer_on_your_matrix():
         e = LowRankExplorer.from_matrix(bad)
         assert re.search(pattern, e.message) and e._alert.visible
         assert e.run is None and not e.busy
+
+
+@pytest.mark.parametrize("shape", [(7, 5), (427, 640), (961, 1443), (300, 200)])
+def test_block_mean_is_the_mean_of_each_block(shape):
+    """The displayed image (a rank step's columns): each pixel the mean of its f x f block
+    of entries (a ragged edge block: of the entries it has), with or without NaN."""
+    from workbench.viz.lowrank import block_mean
+
+    rng = np.random.default_rng(1)
+    M = rng.standard_normal(shape).astype(np.float32)
+    f = int(np.ceil(max(shape) / 480))
+    ref = np.array([[M[i:i + f, j:j + f].astype(np.float64).mean()
+                     for j in range(0, shape[1], f)] for i in range(0, shape[0], f)])
+    got = block_mean(M)
+    assert got.dtype == np.float32 and got.shape == ref.shape
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+    M[0, 0] = np.nan  # the NaN-aware path: that block averages the entries it has
+    ref[0, 0] = np.nanmean(M[:f, :f].astype(np.float64)) if f > 1 else np.nan
+    np.testing.assert_allclose(block_mean(M), ref, rtol=1e-5, atol=1e-5)

@@ -102,6 +102,26 @@ def test_new_entry_writes_into_the_rendered_plot(folder, kind):
     _assert_plot_is_current(ex)
 
 
+def test_new_entry_is_cheap_for_the_table_and_the_figure(folder):
+    """An entry step (the cheap slider, issue #18) writes into the drawn figure (no render)
+    and leaves the table as it is: it shows every entry of the array output, in columns
+    that match the plotted data."""
+    ex = _explorer(folder, y="top_k[entry]")
+    table, renders = ex._tabulator.value, ex._plot.renders
+    assert [c for c in table.columns if c.startswith("top_k")] == [
+        "top_k[0]", "top_k[1]", "top_k[2]"]
+    for entry in (1, 2, 0, 2):
+        ex.entry = entry
+        assert ex._tabulator.value is table and ex._plot.renders == renders
+        plotted = ex.export_data()
+        for seed, src in enumerate(ex._plot.layers):  # one layer per seed (colour)
+            for n, value in zip(src.data["n"], src.data["top_k"], strict=True):
+                row = table[(table["n"] == n) & (table["seed"] == seed)]
+                assert row[f"top_k[{entry}]"].item() == value
+                assert value == random_top_eig(n=int(n), seed=int(seed), k=3)["top_k"][entry]
+        assert len(plotted) == len(table)
+
+
 def test_page_built_before_the_table_arrives(tmp_path):
     """The rendered widgets exist before the (background) table does, as on a served page:
     the array output is still the default y, so the entry slider walks it (a Select whose

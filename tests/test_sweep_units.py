@@ -259,6 +259,24 @@ def test_tables_long_format(tmp_path):
     np.testing.assert_array_equal(first, random_top_eig(n=10, k=3)["top_k"])
 
 
+def test_wide_table_spreads_an_array_output():
+    import pandas as pd
+
+    from workbench.sweep.tables import wide_table
+
+    df = pd.DataFrame({"n": [10, 20, 30], "top_k": [[3.0, 2.0, 1.0], [5.0, 4.0], None],
+                       "seed": [0, 1, 2]})
+    wide = wide_table(df, "top_k", after="n")
+    assert list(wide.columns) == ["n", "top_k[0]", "top_k[1]", "top_k[2]", "seed"]
+    np.testing.assert_array_equal(wide["top_k[0]"], [3.0, 5.0, np.nan])
+    np.testing.assert_array_equal(wide["top_k[2]"], [1.0, np.nan, np.nan])
+    assert list(wide["seed"]) == [0, 1, 2]
+    assert wide_table(df, "top_k", max_entries=2) is None  # too many entries for a table
+    assert list(wide_table(df, "top_k").columns)[:3] == ["top_k[0]", "top_k[1]", "top_k[2]"]
+    with pytest.raises(InputFormatError, match="no column"):
+        wide_table(df, "nope")
+
+
 def test_load_sweep_rejects_non_sweep_folder(tmp_path):
     with pytest.raises(InputFormatError, match="does not exist"):
         load_sweep(tmp_path / "nope")

@@ -49,6 +49,11 @@ def page(explorer, theme: str | None = None) -> pn.template.BootstrapTemplate:
         theme=theme,
         header_background=ACCENT,
         sidebar_width=330,
+        # Panel's busy spinner is synced server-wide: every event of any session sets the
+        # spinner of every open page (O(sessions) model updates and messages per slider
+        # step: with 30 pages ~30 x 2 updates for one change, issue #18); each explorer
+        # shows its own session's progress instead
+        busy_indicator=None,
     )
     tmpl.header.append(toggle)
     tmpl.sidebar.append(explorer.sidebar())

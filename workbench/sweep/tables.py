@@ -52,6 +52,30 @@ def long_table(df: pd.DataFrame, column: str, index_name: str = "index") -> pd.D
     return out.reset_index(drop=True)
 
 
+def wide_table(df: pd.DataFrame, column: str, after: str | None = None,
+               max_entries: int | None = None) -> pd.DataFrame | None:
+    """``df`` with the array column ``column`` spread into one float column per entry,
+    named ``column[0]``, ``column[1]``, ... (NaN where a row's array is shorter), placed
+    after the column ``after`` (first when None or absent); ``column`` itself left out.
+    Returns None when the longest array has no entries or more than ``max_entries``.
+    Cost: O(rows x entries)."""
+    if column not in df.columns:
+        raise InputFormatError(f"the sweep table has no column {column!r}")
+    arrays = [np.empty(0) if v is None else np.asarray(v, dtype=float).ravel()
+              for v in df[column]]
+    n = max((len(a) for a in arrays), default=0)
+    if n == 0 or (max_entries is not None and n > max_entries):
+        return None
+    values = np.full((len(arrays), n), np.nan)
+    for i, a in enumerate(arrays):
+        values[i, :len(a)] = a
+    out = df.drop(columns=[column]).reset_index(drop=True)
+    at = out.columns.get_loc(after) + 1 if after in out.columns else 0
+    for i in range(n):
+        out.insert(at + i, f"{column}[{i}]", values[:, i])
+    return out
+
+
 ARRAY_SUFFIX = "[entry]"  # y choices naming an array output, plotted one entry at a time
 
 

@@ -71,6 +71,7 @@ class SweepExplorer(Explorer):
         self._memo: dict = {}
         self._table_gen = 0
         self._plot_df = pd.DataFrame()
+        self._table_df = self._plot_df   # what the table shows (see _table_frame)
         # rendered to Bokeh once per view; a new entry only writes into its sources
         self._plot = LiveFigure("wb-sweep-plot", min_height=380)
         # what the rendered plot shows (None: a faceted plot, rendered anew on any change)
@@ -288,11 +289,32 @@ class SweepExplorer(Explorer):
         keep = [c for c in dict.fromkeys([self.x, ylab, color, facet, *df.columns])
                 if c is not None and (c in scalar or c == ylab)]
         self._plot_df = df[keep].reset_index(drop=True)
+        self._table_df = self._table_frame(keep, ylab)
         if written:
             self._show_table_later()
         else:  # a new figure: the table with it
             self._table_gen += 1
             self._show_table()
+
+    #: an array output with at most this many entries is shown whole in the table
+    WIDE_ENTRIES = 16
+
+    def _table_frame(self, keep: list, ylab: str) -> pd.DataFrame:
+        """What the table shows: the plotted rows (``keep`` columns); for an array output
+        of at most WIDE_ENTRIES entries, every entry in a column of its own (top_k[0],
+        top_k[1], ...: ``workbench.sweep.tables.wide_table``) for every row of the
+        experiment, built once per view: a new entry then changes nothing in the table
+        (a Tabulator given new columns rebuilds them all, ~50-100 ms of the server's
+        event loop per step: issue #18)."""
+        from workbench.sweep.tables import wide_table
+
+        if not self.y.endswith(ARRAY_SUFFIX):
+            return self._plot_df
+        col, others = self.y[: -len(ARRAY_SUFFIX)], [c for c in keep if c != ylab]
+        wide = self._cached("wide", lambda: wide_table(
+            self._experiment_table()[[*others, col]], col, self.x, self.WIDE_ENTRIES),
+            tuple(others), col)
+        return self._plot_df if wide is None else wide
 
     TABLE_DELAY_MS = 200
 
@@ -311,8 +333,8 @@ class SweepExplorer(Explorer):
         later(show, self.TABLE_DELAY_MS)
 
     def _show_table(self) -> None:
-        if self._tabulator.value is not self._plot_df:
-            self._tabulator.value = self._plot_df
+        if self._tabulator.value is not self._table_df:
+            self._tabulator.value = self._table_df
 
     def _draw_plot(self, df: pd.DataFrame, view: tuple, ylab: str) -> None:
         """Render the plot anew (a new table, x, colour, facet, kind or axis scale)."""

@@ -32,6 +32,15 @@ def block_mean(M: np.ndarray, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     if f <= 1:
         return M
     mp, np_ = -(-m // f) * f, -(-n // f) * f
+    if not np.isnan(M).any():  # (a reconstruction, a photo: the rank slider's case)
+        # block sums of the zero-padded matrix over the entries each block has: a
+        # fraction of nanmean's cost (~1 ms for a photo, issue #18)
+        P = np.zeros((mp, np_), dtype=np.float32)
+        P[:m, :n] = M
+        S = P.reshape(mp, np_ // f, f).sum(axis=2).reshape(mp // f, f, np_ // f).sum(axis=1)
+        rows = np.minimum(f, m - np.arange(0, mp, f))
+        cols = np.minimum(f, n - np.arange(0, np_, f))
+        return (S / np.outer(rows, cols)).astype(np.float32)
     P = np.full((mp, np_), np.nan, dtype=np.float32)
     P[:m, :n] = M
     B = P.reshape(mp // f, f, np_ // f, f)

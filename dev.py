@@ -83,7 +83,23 @@ def ensure_env(extras: str) -> None:
               "-c", "constraints.txt", "-e", spec])
     if rc != 0:
         sys.exit(f"[dev.py] pip install failed (exit {rc})")
+    compile_kernels()
     stamp_file.write_text(want)
+
+
+def compile_kernels() -> None:
+    """Compile the numba kernels into numba's on-disk cache (workbench/*/__pycache__), one
+    process per core, each a share of the kernel modules: otherwise the first server start
+    or test that calls them compiles them all on one core (a few minutes of CPU on a fresh
+    checkout). A failure only costs time: kernels compile on first use."""
+    n = max(1, min(os.cpu_count() or 1, 4))
+    log(f"compiling the numba kernels ({n} process(es))")
+    code = "import sys; from workbench.backends.numba_support import compile_cache; " \
+           "compile_cache(int(sys.argv[1]), int(sys.argv[2]))"
+    procs = [subprocess.Popen([str(PY), "-c", code, str(k), str(n)], cwd=ROOT)
+             for k in range(n)]
+    if any([p.wait() != 0 for p in procs]):  # (waits for every one)
+        log("could not compile every numba kernel ahead; they compile on first use")
 
 
 def ensure_chromium() -> None:

@@ -79,7 +79,9 @@ def ensure_env(extras: str) -> None:
     if stamp_file.exists() and stamp_file.read_text() == want:
         return
     spec = f".[{extras}]" if extras else "."
-    rc = run([PY, "-m", "pip", "install", "--disable-pip-version-check", "-q",
+    # --no-compile: pip would byte-compile every installed module (~20,000 files, about a
+    # minute of one core); Python compiles the ones a run imports, once, when it imports them
+    rc = run([PY, "-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-compile",
               "-c", "constraints.txt", "-e", spec])
     if rc != 0:
         sys.exit(f"[dev.py] pip install failed (exit {rc})")

@@ -79,11 +79,42 @@ def ensure_env(extras: str) -> None:
     if stamp_file.exists() and stamp_file.read_text() == want:
         return
     spec = f".[{extras}]" if extras else "."
-    rc = run([PY, "-m", "pip", "install", "--disable-pip-version-check", "-q",
+    # --no-compile, then compileall on every core: pip byte-compiles the ~20,000 installed
+    # modules one by one (about a minute of one core). The .pyc files must be written here:
+    # with PYTHONDONTWRITEBYTECODE set, no later import would write them.
+    rc = run([PY, "-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-compile",
               "-c", "constraints.txt", "-e", spec])
     if rc != 0:
         sys.exit(f"[dev.py] pip install failed (exit {rc})")
+    compile_bytecode()
+    compile_kernels()
     stamp_file.write_text(want)
+
+
+def compile_bytecode() -> None:
+    """Byte-compile the virtual environment's packages (what pip does without
+    --no-compile), one process per core. Files that are not valid Python (templates some
+    packages ship) are skipped, as pip skips them."""
+    site = subprocess.check_output(
+        [str(PY), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        text=True).strip()
+    log("byte-compiling the installed packages")
+    subprocess.call([str(PY), "-m", "compileall", "-qq", "-j", "0", site], cwd=ROOT)
+
+
+def compile_kernels() -> None:
+    """Compile the numba kernels into numba's on-disk cache (workbench/*/__pycache__), one
+    process per core, each a share of the kernel modules: otherwise the first server start
+    or test that calls them compiles them all on one core (a few minutes of CPU on a fresh
+    checkout). A failure only costs time: kernels compile on first use."""
+    n = max(1, min(os.cpu_count() or 1, 4))
+    log(f"compiling the numba kernels ({n} process(es))")
+    code = "import sys; from workbench.backends.numba_support import compile_cache; " \
+           "compile_cache(int(sys.argv[1]), int(sys.argv[2]))"
+    procs = [subprocess.Popen([str(PY), "-c", code, str(k), str(n)], cwd=ROOT)
+             for k in range(n)]
+    if any([p.wait() != 0 for p in procs]):  # (waits for every one)
+        log("could not compile every numba kernel ahead; they compile on first use")
 
 
 def ensure_chromium() -> None:

@@ -16,6 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 APPS = ROOT / "apps"
+FIXTURE_APP = ROOT / "tests" / "fixtures" / "apps" / "fixture.py"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -55,13 +56,40 @@ def wait_http(url: str, timeout: float = 120.0, proc: subprocess.Popen | None = 
 
 
 @pytest.fixture(scope="session")
-def server():
+def sweeps_disk(tmp_path_factory):
+    """A sweeps root for the served dashboards: it holds a real sweep ("inside") and a
+    symlink ("link") to a real sweep outside the root ("../outside/real"); the outside one
+    exists, so refusing it must not say so (tests/test_url_fuzz.py)."""
+    import os
+
+    from workbench.sweep import Grid, run_sweep
+
+    base = tmp_path_factory.mktemp("sweeps")
+    root, outside = base / "root", base / "outside"
+    root.mkdir()
+    for folder in (root / "inside", outside / "real"):
+        run_sweep("demo.random_top_eig", Grid.product(n=[10], seed=[0, 1], k=[3]), folder,
+                  scheduler="serial", progress=False)
+    os.symlink(outside / "real", root / "link")
+    return root
+
+
+@pytest.fixture(scope="session")
+def server(sweeps_disk, tmp_path_factory):
     """All dashboards served once for the whole test session (with --warm), by the same
     harness the benchmarks use (``workbench serve`` on a free loopback port, one thread
-    per computation, stopped at the end)."""
+    per computation, stopped at the end), with the fixture dashboard beside them and the
+    sweeps root `sweeps_disk`. Every module that
+    needs the plain dashboards shares it (one start-up and warm-up of every app); a test
+    that needs other flags, kills the server or counts its sessions starts its own."""
     from workbench.serve.harness import ServedApps
 
-    srv = ServedApps(APPS)
+    # apps/ and the fixture dashboard (tests/test_classroom_bad_input.py uploads to it),
+    # linked into one folder: the index also lists the fixture
+    served = tmp_path_factory.mktemp("served_apps")
+    for src in [*APPS.iterdir(), FIXTURE_APP]:
+        (served / src.name).symlink_to(src)
+    srv = ServedApps(served, extra=["--sweeps", str(sweeps_disk)])
     try:
         first = app_files()[0].stem if app_files() else ""
         srv.wait("/" + first)

@@ -7,8 +7,7 @@ a ``.npy`` holding NaN. Each must show a message naming the problem in the page'
 no "Traceback" or "Internal error" text may appear, the plotted data must not change, and
 afterwards a slider still updates the plot (the session keeps working).
 
-One server for the module, serving the fixture and the upload apps (symlinked into a
-temporary folder) on a free loopback port.
+The session's server (tests/conftest.py ``server``) serves the fixture beside the apps.
 """
 
 from __future__ import annotations
@@ -32,8 +31,6 @@ from browser_utils import (
 )
 from conftest import APPS
 from helpers import nan_matrix, npy_bytes, object_npy_bytes
-
-from workbench.serve.harness import ServedApps
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -63,17 +60,12 @@ def bad_files(app: str) -> list[tuple[str, str, bytes, re.Pattern]]:
 
 
 @pytest.fixture(scope="module")
-def upload_server(tmp_path_factory):
-    d = tmp_path_factory.mktemp("upload_apps")
+def upload_server(server):
+    """The session's server (tests/conftest.py ``server``: apps/ and the fixture
+    dashboard), once the fixture and the upload apps answer."""
     for src in [FIXTURE, *UPLOAD_APPS]:
-        (d / src.name).symlink_to(src)
-    srv = ServedApps(d)
-    try:
-        for src in [FIXTURE, *UPLOAD_APPS]:
-            srv.wait("/" + src.stem, timeout=300)
-        yield srv
-    finally:
-        srv.stop()
+        server.wait("/" + src.stem, timeout=300)
+    return server
 
 
 def _wait_alert(page, pattern: re.Pattern, previous: str = "", timeout_s: float = 60.0) -> str:

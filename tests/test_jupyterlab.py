@@ -16,9 +16,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from browser_utils import data_hash, plot_data, wait_idle
+from browser_utils import data_hash, wait_for_change, wait_for_plot, wait_idle
 from conftest import free_port
 from helpers import wait_until
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -98,6 +99,22 @@ def _cells_state(page) -> dict:
     }""")
 
 
+# True once run-all has settled: every code cell has run (or one raised: an error output),
+# none runs, and the kernel is idle. _cells_state and _error_outputs, in one check.
+JS_RUN_ALL_SETTLED = """() => {
+  const prompts = Array.from(document.querySelectorAll(
+    '.jp-Notebook .jp-CodeCell .jp-InputArea-prompt')).map(p => p.textContent.trim());
+  if (prompts.length === 0 || prompts.some(p => p.includes('*'))) return false;
+  const done = prompts.filter(p => /\\[\\d+\\]/.test(p)).length;
+  const errors = Array.from(document.querySelectorAll(
+      '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'))
+    .some(e => /Traceback|Error:/.test(e.innerText));
+  const w = window.jupyterapp.shell.currentWidget;
+  return (done === prompts.length || errors) &&
+    w.sessionContext.session.kernel.status === 'idle';
+}"""
+
+
 def _error_outputs(page) -> list[str]:
     """Text of outputs that are errors (tracebacks), not plain stderr warnings."""
     return page.evaluate("""() => Array.from(document.querySelectorAll(
@@ -149,20 +166,19 @@ def test_notebook_runs_in_jupyterlab_and_its_explorer_answers(lab, browser, path
             "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
             ".status === 'idle'", timeout=180_000)
         page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-        # run-all stops at a cell that raises: an error output ends the wait too
-        wait_until(lambda: (s := _cells_state(page))["n"] > 0 and s["running"] == 0
-                   and (s["done"] == s["n"] or _error_outputs(page)) and page.evaluate(
-                       "() => window.jupyterapp.shell.currentWidget.sessionContext.session"
-                       ".kernel.status") == "idle",
-                   timeout=600, what=f"{path.name} to run all its cells")
+        # run-all stops at a cell that raises: an error output ends the wait too (one
+        # condition checked in the page every 100 ms: no round trip per check)
+        try:
+            page.wait_for_function(JS_RUN_ALL_SETTLED, polling=100, timeout=600_000)
+        except PlaywrightTimeout:
+            raise AssertionError(f"timed out after 600 s waiting for {path.name} to run all "
+                                 f"its cells ({_cells_state(page)})") from None
         assert _error_outputs(page) == []
         assert _cells_state(page)["done"] == _cells_state(page)["n"]
         wait_idle(page)  # background work started by the cells has been delivered
         page.locator(".jp-Notebook .jp-CodeCell").last.scroll_into_view_if_needed()
-        # the embedded explorer (last cell) rendered with data in its plots
-        wait_until(lambda: sum(max((len(v) for v in d.values()), default=0)
-                               for d in plot_data(page)) > 10,
-                   timeout=180, what="the explorer's plots to hold data")
+        # the embedded explorer (last cell) rendered with data in its plots (> 10 points)
+        wait_for_plot(page, min_points=11, timeout=180_000)
         last = page.locator(".jp-Notebook .jp-CodeCell").last
         handle = last.locator(".noUi-handle").first
         handle.wait_for(timeout=60_000)
@@ -171,8 +187,7 @@ def test_notebook_runs_in_jupyterlab_and_its_explorer_answers(lab, browser, path
         handle.focus()
         handle.press("ArrowRight")
         handle.press("ArrowRight")
-        wait_until(lambda: data_hash(page) != before, timeout=120,
-                   what="the plot data to change after the slider moved")
+        wait_for_change(page, before, timeout=120_000)  # the slider moved: new plot data
         wait_idle(page)
         wait_until(lambda: page.evaluate(
             "() => window.jupyterapp.shell.currentWidget.sessionContext.session"

@@ -8,7 +8,8 @@ says nothing about whether a path exists on the server (the message for an exist
 and for a missing one is the same, once the value itself is taken out), the server stays
 up and the next slider move still redraws.
 
-Cost: one server for every app (one process, warmed once), browser-less sessions
+Cost: the session's server for every app (tests/conftest.py ``server``: one process,
+warmed once, shared with the browser tests), browser-less sessions
 (``workbench.serve.harness.BokehSession``: the messages a browser tab sends), a few
 sessions at once, and links that carry several parameters each (every parameter is
 applied or refused on its own: ``URLState._restore_from_url``), so each app costs a few
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import os
 import random
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +29,7 @@ import pytest
 from conftest import app_files
 
 from workbench.paths import NOT_UNDER_ROOT
-from workbench.serve.harness import REPO, BokehSession, ServedApps
+from workbench.serve.harness import BokehSession
 
 pytestmark = [pytest.mark.slow]
 
@@ -91,27 +91,18 @@ def _links(names: tuple[str, ...]) -> list[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def disk(tmp_path_factory):
-    """A sweeps root holding a real sweep ("inside") and a symlink ("link") to a real
-    sweep outside the root; the outside one exists, so refusing it must not say so."""
-    from workbench.sweep import Grid, run_sweep
-
-    base = tmp_path_factory.mktemp("urlfuzz")
-    root, outside = base / "root", base / "outside"
-    root.mkdir()
-    for folder in (root / "inside", outside / "real"):
-        run_sweep("demo.random_top_eig", Grid.product(n=[10], seed=[0, 1], k=[3]), folder,
-                  scheduler="serial", progress=False)
-    os.symlink(outside / "real", root / "link")
-    return root
+def disk(sweeps_disk):
+    """The served sweeps root (tests/conftest.py ``sweeps_disk``): a real sweep
+    ("inside") and a symlink ("link") to a real sweep outside the root."""
+    return sweeps_disk
 
 
 @pytest.fixture(scope="module")
-def served(disk):
-    """Every dashboard in one server process (warmed once), sweeps under `disk`."""
-    with ServedApps(REPO / "apps", extra=["--sweeps", str(disk)]) as srv:
-        srv.wait("/sweep", timeout=600)
-        yield srv
+def served(server):
+    """Every dashboard in one server process (the session's ``server``: warmed once),
+    sweeps under `disk`."""
+    server.wait("/sweep", timeout=600)
+    return server
 
 
 def _run(coro, limit: float):

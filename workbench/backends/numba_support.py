@@ -71,9 +71,39 @@ def register_warmup(fn: Callable[[], None]) -> Callable[[], None]:
     return fn
 
 
-def warm_up() -> int:
-    """Compile every registered kernel now; returns how many warm-ups ran."""
+def _module_of(fn: Callable[[], None]) -> str:
+    return getattr(getattr(fn, "func", fn), "__module__", "")
+
+
+def warm_up(part: int = 0, parts: int = 1) -> int:
+    """Compile the registered kernels now; returns how many warm-ups ran.
+
+    ``part``/``parts``: only the warm-ups of every ``parts``-th module, starting at the
+    ``part``-th (in registration order), so ``parts`` processes can compile the on-disk
+    cache together (``compile_cache``; dev.py's set-up). A module's warm-ups
+    never split: two processes that compile different signatures of one cached function
+    at once can overwrite each other's entry in its cache index."""
     threading_layer()
-    for fn in list(_warmups):
+    modules = list(dict.fromkeys(_module_of(fn) for fn in _warmups))
+    mine = set(modules[part::parts])
+    fns = [fn for fn in list(_warmups) if _module_of(fn) in mine]
+    for fn in fns:
         fn()
-    return len(_warmups)
+    return len(fns)
+
+
+#: the topics whose modules register numba warm-ups (imported by ``compile_cache``)
+KERNEL_TOPICS = ("workbench.clustering", "workbench.eigenspectra", "workbench.lowrank")
+
+
+def compile_cache(part: int = 0, parts: int = 1) -> int:
+    """Import the kernel topics and compile their share of the warm-ups (``warm_up``) into
+    numba's on-disk cache (``__pycache__`` beside the sources), so no later process pays
+    the compile (a few minutes of one core on a fresh checkout; a warm cache loads in a
+    second or two). Returns how many warm-ups ran."""
+    import importlib
+
+    for topic in KERNEL_TOPICS:
+        importlib.import_module(topic)
+    return warm_up(part, parts)
+

@@ -11,6 +11,7 @@ import logging
 import os
 
 from workbench.backends import cap_threads, warm_up
+from workbench.backends.numba_support import KERNEL_TOPICS
 from workbench.backends.threads import default_threads
 from workbench.jobs import BACKGROUND_WORKERS
 from workbench.serve.warmup import app_files, num_procs, warm_apps
@@ -25,7 +26,7 @@ log = logging.getLogger("workbench.serve")
 procs = num_procs()
 threads = cap_threads(default_threads() if os.environ.get("WORKBENCH_THREADS")
                       else max(1, default_threads() // (BACKGROUND_WORKERS * procs)))
-for _topic in ("workbench.clustering", "workbench.eigenspectra", "workbench.lowrank"):  # register numba warm-ups
+for _topic in KERNEL_TOPICS:  # register numba warm-ups
     try:
         importlib.import_module(_topic)
     except Exception as exc:  # pragma: no cover - a broken topic must not stop the server

@@ -7,6 +7,8 @@ import holoviews as hv
 import numpy as np
 import pytest
 
+import workbench.ui.live as live
+from workbench.ui import figure_cache
 from workbench.ui.live import LiveFigure, hold, set_changed
 
 hv.extension("bokeh", logo=False)
@@ -119,15 +121,13 @@ def test_spans_are_found_in_the_figure_and_moved():
     assert fig.spans("height") == []
 
 
-# ---------------------------------------------------------------- figures kept per process
+# ------------------------------------------- figures kept per process (ui.figure_cache)
 def _model_ids(figure) -> set[str]:
     return {m.id for m in figure.references()}
 
 
 def test_a_keyed_render_is_cloned_with_fresh_ids_and_the_same_names(monkeypatch):
-    import workbench.ui.live as live
-
-    live.clear_figure_cache()
+    figure_cache.clear_figure_cache()
     calls = []
     real = live.render_themed
     monkeypatch.setattr(live, "render_themed", lambda el: calls.append(1) or real(el))
@@ -168,9 +168,7 @@ def test_a_keyed_render_is_cloned_with_fresh_ids_and_the_same_names(monkeypatch)
 def test_keys_compare_results_by_identity_and_keep_them_alive():
     import gc
 
-    import workbench.ui.live as live
-
-    live.clear_figure_cache()
+    figure_cache.clear_figure_cache()
 
     class Result:  # equal by value, but another result: another figure
         def __eq__(self, other):
@@ -183,29 +181,27 @@ def test_keys_compare_results_by_identity_and_keep_them_alive():
     LiveFigure().render(hv.Curve((x, x), "x", "y", label="a"), key=(a, "curve"))
     other = LiveFigure().render(hv.Curve((x, 2 * x), "x", "y", label="a"), key=(b, "curve"))
     assert list(other.source("a").data["y"]) == [0.0, 2 / 3, 4 / 3, 2.0]
-    assert len(live._FIGURES) == 2
+    assert len(figure_cache._FIGURES) == 2
     ref = __import__("weakref").ref(a)
     del a
     gc.collect()
     assert ref() is not None  # its id cannot be handed to another result meanwhile
-    live.clear_figure_cache()
+    figure_cache.clear_figure_cache()
     gc.collect()
     assert ref() is None
 
 
 def test_another_theme_renders_anew_and_stream_figures_are_never_cloned(monkeypatch):
-    import workbench.ui.live as live
-
-    live.clear_figure_cache()
+    figure_cache.clear_figure_cache()
     theme = [""]
-    monkeypatch.setattr(live, "_theme_key", lambda: theme[0])
+    monkeypatch.setattr(figure_cache, "theme_key", lambda: theme[0])
     x = np.linspace(0, 1, 4)
     LiveFigure().render(hv.Curve((x, x), "x", "y", label="a"), key="themed")
     theme[0] = "dark"
     LiveFigure().render(hv.Curve((x, x), "x", "y", label="a"), key="themed")
-    assert len(live._FIGURES) == 2
+    assert len(figure_cache._FIGURES) == 2
     # a HoloViews stream hangs a Python callback on the figure: rendered every time
     tapped = hv.DynamicMap(lambda x, y: hv.Points([(x or 0, y or 0)]),
                            streams=[hv.streams.Tap(x=0, y=0)])
     LiveFigure().render(hv.Scatter((x, x)) * tapped, key="tap")
-    assert len(live._FIGURES) == 2
+    assert len(figure_cache._FIGURES) == 2

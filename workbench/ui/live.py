@@ -20,17 +20,16 @@ server, one websocket message per changed model.
 
 from __future__ import annotations
 
-import json
 import math
-import re
 import threading
-from collections import OrderedDict
 from collections.abc import Hashable, Iterable, Mapping
 
 import numpy as np
 import panel as pn
 
-__all__ = ["LiveFigure", "clear_figure_cache", "render_themed", "set_changed"]
+from workbench.ui import figure_cache
+
+__all__ = ["LiveFigure", "render_themed", "set_changed"]
 
 
 # HoloViews/Bokeh rendering is not thread-safe (two plots built at once in a notebook or a
@@ -54,103 +53,6 @@ def render_themed(element):
         renderer = renderer.instance(theme=theme)
     with _RENDER_LOCK:
         return renderer.get_plot(element, doc=Document())
-
-
-#: Rendered figures kept per process for ``LiveFigure.render(..., key=...)``: the first view
-#: of an app is the same for every session, and cloning its Bokeh models from their
-#: serialized form costs a third to a half of a HoloViews render (which builds the same
-#: models through HoloViews' plotting classes). Least recently used entries go first.
-FIGURE_CACHE_SIZE = 96
-_FIGURES: OrderedDict = OrderedDict()
-_FIGURES_LOCK = threading.Lock()
-_ID = re.compile(r'"id":"([^"]+)"')
-
-
-def clear_figure_cache() -> None:
-    """Forget every rendered figure kept by ``LiveFigure.render(..., key=...)``."""
-    with _FIGURES_LOCK:
-        _FIGURES.clear()
-
-
-def _theme_key() -> str:
-    """The current page's Bokeh theme as text (part of a cached figure's key)."""
-    theme = getattr(pn.state.curdoc, "theme", None)
-    if theme is None or not theme._json.get("attrs"):
-        return ""
-    return json.dumps(theme._json, sort_keys=True, default=str)
-
-
-def _has_python_callbacks(models) -> bool:
-    """True when a model carries Python-side callbacks (a HoloViews stream, a tap
-    handler): those do not survive serialization, so such a figure is never cloned."""
-    return any(getattr(m, "_callbacks", None) or getattr(m, "_event_callbacks", None)
-               for m in models)
-
-
-def _identity(key, objects: list):
-    """`key` with every part that is not a number, string, None or tuple of them
-    replaced by its identity (results are compared as the objects they are, not by
-    value), those objects appended to `objects`."""
-    if key is None or isinstance(key, (str, bytes, int, float, bool)):
-        return key
-    if isinstance(key, tuple):
-        return tuple(_identity(part, objects) for part in key)
-    objects.append(key)
-    return ("id", type(key).__name__, id(key))
-
-
-def _is_element(obj) -> bool:
-    """True for a HoloViews object (they are callable too: the old options call)."""
-    from holoviews.core.dimension import Dimensioned
-
-    return isinstance(obj, Dimensioned)
-
-
-def _freeze(figure, sources: dict, layers: list) -> tuple | None:
-    """(serialized text, {source name: id}, [layer source id or None]) of a rendered
-    figure, or None when it cannot be cloned (Python callbacks). A source the figure does
-    not draw is kept as its data."""
-    from bokeh.core.serialization import Serializer
-
-    if _has_python_callbacks(figure.references()):
-        return None
-    models = figure.references()
-    content = Serializer(deferred=False).serialize(figure).content
-
-    def ref(src):  # a source the figure does not draw (a VLine's) is kept as its data
-        return None if src is None else src.id if src in models else dict(src.data)
-
-    return (json.dumps(content, separators=(",", ":")),
-            {name: ref(src) for name, src in sources.items()}, [ref(s) for s in layers])
-
-
-def _thaw(frozen: tuple):
-    """New Bokeh models (fresh ids) from a ``_freeze`` result: (figure, sources, layers).
-    Cost: O(models + data) -- JSON decoding and Bokeh model construction, no HoloViews."""
-    from bokeh.core.serialization import Deserializer
-    from bokeh.models import ColumnDataSource
-    from bokeh.util.serialization import make_id
-
-    text, source_ids, layer_ids = frozen[:3]
-    fresh: dict[str, str] = {}
-
-    def new_id(match) -> str:
-        old = match.group(1)
-        if old not in fresh:
-            fresh[old] = make_id()
-        return f'"id":"{fresh[old]}"'
-
-    decoder = Deserializer()
-    figure = decoder.deserialize(json.loads(_ID.sub(new_id, text)))
-    models = decoder._references
-
-    def source(ref):
-        if ref is None or isinstance(ref, dict):
-            return None if ref is None else ColumnDataSource(data=dict(ref))
-        return models[fresh[ref]]
-
-    return (figure, {name: source(r) for name, r in source_ids.items()},
-            [source(r) for r in layer_ids])
 
 
 def set_changed(model, **props) -> None:
@@ -235,29 +137,18 @@ class LiveFigure(pn.viewable.Viewer):
         After it ``sources`` maps names to data sources and ``layers`` lists an Overlay's
         sources in drawing order (for overlays whose layers share a label, e.g. a line and
         its points)."""
-        figure = None
-        if key is not None:
-            key_objects = []  # kept alive with the entry: their ids are not reused
-            key = (_identity(key, key_objects), _theme_key())
-            with _FIGURES_LOCK:
-                frozen = _FIGURES.get(key)
-                if frozen is not None:
-                    _FIGURES.move_to_end(key)
-            if frozen is not None:
-                figure, self.sources, self.layers = _thaw(frozen)
-        if figure is None:
-            if not _is_element(element):
+        cached = figure_cache.lookup(key) if key is not None else None
+        if cached is not None:
+            figure, self.sources, self.layers = cached
+        else:
+            if not figure_cache.is_element(element):
                 element = element()  # a function returning the element
             plot = render_themed(element)
             figure = plot.state
             self.sources = _sources(plot)
             self.layers = _layers(element, plot)
-            frozen = _freeze(figure, self.sources, self.layers) if key is not None else None
-            if frozen is not None:
-                with _FIGURES_LOCK:
-                    _FIGURES[key] = (*frozen, key_objects)
-                    while len(_FIGURES) > FIGURE_CACHE_SIZE:
-                        _FIGURES.popitem(last=False)
+            if key is not None:
+                figure_cache.store(key, figure, self.sources, self.layers)
         self.figure, self._spans = figure, None
         for axis in auto_range:
             self.auto_range(axis, (starts or {}).get(axis))

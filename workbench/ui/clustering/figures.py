@@ -69,7 +69,9 @@ class LabelledPlot(pn.viewable.Viewer):
             pane = self.holo
         else:
             self._pipe = None
-            self.live.render(lambda: make(labels, None), key=("labelled", key, labels))
+            # (the css class tells the points from the embedding: both show these labels)
+            self.live.render(lambda: make(labels, None),
+                             key=("labelled", tuple(self.live.pane.css_classes), key, labels))
             self._source, pane = self.live.names[0], self.live.pane
         if self.holder.objects[0] is not pane:
             self.holder.objects = [pane]

@@ -104,9 +104,27 @@ def test_source_loads_and_the_rank_path_is_ready(ex):
 
 
 def shown(e):
-    """(image in the reconstruction plot, its title)."""
+    """(image in the reconstruction plot as the page shows it -- Bokeh draws the source's
+    first row at the bottom, so row 0 on top is the source's last row --, its title)."""
     recon = e.approximation.recon
-    return recon.source(recon.names[0]).data["image"][0], recon.figure.title.text
+    return (np.flipud(recon.source(recon.names[0]).data["image"][0]),
+            recon.figure.title.text)
+
+
+def test_a_written_image_has_the_rendered_images_orientation():
+    """A rank step writes ``matrix_image_columns`` into the image HoloViews rendered from
+    ``matrix_image``: the same rows in the same order (a flipped reconstruction drew the
+    photo upside down under the original)."""
+    import holoviews as hv
+
+    from workbench.viz.lowrank import matrix_image, matrix_image_columns
+
+    M = np.arange(12.0).reshape(3, 4)
+    fig = hv.render(matrix_image(M, kind="matrix"))
+    drawn = next(r.data_source for r in fig.renderers if "image" in r.data_source.data)
+    np.testing.assert_array_equal(matrix_image_columns(M)["image"][0],
+                                  drawn.data["image"][0])
+    np.testing.assert_array_equal(np.flipud(matrix_image_columns(M)["image"][0]), M)
 
 
 def test_rank_changes_only_update_the_rendered_plots(ex):

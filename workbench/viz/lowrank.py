@@ -76,9 +76,11 @@ def _image_opts(shape: tuple[int, int], kind: str, clim, title: str, height: int
 def matrix_image_columns(M: np.ndarray, max_pixels: int = MAX_PIXELS) -> dict:
     """The columns of :func:`matrix_image`'s source for matrix M (the image block-averaged
     to at most `max_pixels` per side, float32, and its frame): what a cheap update writes
-    into a rendered image (``LiveFigure.write``)."""
+    into a rendered image (``LiveFigure.write``). Bokeh draws an image's first row at the
+    bottom, so the rows go in reversed, as HoloViews renders the hv.Image (row 0 on top)."""
     m, n = np.shape(M)
-    return {"image": [block_mean(M, max_pixels)], "x": [0], "y": [0], "dw": [n], "dh": [m]}
+    return {"image": [np.flipud(block_mean(M, max_pixels))], "x": [0], "y": [0],
+            "dw": [n], "dh": [m]}
 
 
 def matrix_image(M: np.ndarray, title: str = "", kind: str = "matrix",

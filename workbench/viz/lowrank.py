@@ -13,12 +13,15 @@ import holoviews.plotting.bokeh  # noqa: F401 - registers the options even befor
 import numpy as np
 import pandas as pd
 
-ACCENT = "#2f4b7c"
-OPT_COLOR = "#222222"
+#: the optimum (Eckart-Young) curve: a grey that reads on both themes' backgrounds
+OPT_COLOR = "#8c8c8c"
 PALETTE = {"svd": "#1f77b4", "randomized": "#ff7f0e", "krylov": "#2ca02c",
            "cur_leverage": "#d62728", "cur_qr": "#9467bd", "id": "#8c564b",
            "nystrom": "#e377c2", "altmin": "#1f77b4", "softimpute": "#ff7f0e"}
 MAX_PIXELS = 480
+#: the kept singular values and the rank line: a blue that reads on the light and the dark
+#: theme's background (the page's header navy vanished on the dark one)
+KEPT = "#1f77b4"
 
 
 def block_mean(M: np.ndarray, max_pixels: int = MAX_PIXELS) -> np.ndarray:
@@ -128,13 +131,13 @@ def singular_value_plot(sv: np.ndarray, rank: int, estimated: np.ndarray | None 
     els = [hv.Curve((i, s), "index i", "singular value s_i", label="all (exact)").opts(
                color="#999999", line_width=1.5),
            hv.Scatter((i[:k], s[:k]), "index i", "singular value s_i", label="kept").opts(
-               color=ACCENT, size=6)]
+               color=KEPT, size=6)]
     if estimated is not None and len(estimated):
         e = np.maximum(np.asarray(estimated, dtype=np.float64), floor)
         els.append(hv.Scatter((np.arange(1, len(e) + 1), e), "index i",
                               "singular value s_i", label=f"{method} estimate").opts(
             color="#ff7f0e", marker="x", size=7, line_width=1.5))
-    els.append(hv.VLine(k + 0.5).opts(color=ACCENT, line_dash="dotted", line_width=1))
+    els.append(hv.VLine(k + 0.5).opts(color=KEPT, line_dash="dotted", line_width=1))
     return hv.Overlay(els).opts(logy=True, logx=True, height=height, responsive=True,
                                 legend_position="bottom_left", show_grid=True,
                                 title="Singular value decay (log-log)", tools=["hover"],
@@ -185,7 +188,7 @@ def error_vs_rank_plot(df: pd.DataFrame, rank: int | None = None, height: int = 
                  legend_position="right", title="Error / optimum (1 = Eckart–Young)")
 
     def marker():
-        return [hv.VLine(rank).opts(color=ACCENT, line_dash="dotted", line_width=1)] \
+        return [hv.VLine(rank).opts(color=KEPT, line_dash="dotted", line_width=1)] \
             if rank is not None else []
 
     a, b = hv.Overlay(err + marker()), hv.Overlay(ratio + marker())
@@ -223,10 +226,10 @@ def phase_transition_plot(df: pd.DataFrame, fraction: float | None = None,
         return hv.Overlay([hv.Curve([], "observed fraction", "success rate")]).opts(
             height=height, responsive=True, backend="bokeh")
     els = [hv.Curve((df["fraction"], df["success"]), "observed fraction",
-                    "success rate", label="recovered to 1e-6").opts(color=ACCENT,
+                    "success rate", label="recovered to 1e-6").opts(color=KEPT,
                                                                      line_width=2),
            hv.Scatter((df["fraction"], df["success"]), "observed fraction",
-                      "success rate").opts(color=ACCENT, size=6)]
+                      "success rate").opts(color=KEPT, size=6)]
     over = df["oversampling"].to_numpy()
     fr = df["fraction"].to_numpy()
     if over[0] < 1 < over[-1]:

@@ -1,10 +1,9 @@
 """The "Error vs rank" tab: every method's relative error against rank next to the
 Eckart–Young optimum, and the table at the curve rank nearest the slider.
 
-On a served page the figure is rendered only while its tab is shown: rendering it cost
-~0.5-0.8 s of the server's time per new session (twice: empty, then with the curves), most
-of a session's start, for a tab most never open. ``activate`` renders it when the tab is
-chosen.
+The figure is drawn with the page (a keyed render: after the first session a clone of the
+kept figure, see ``workbench.ui.figure_cache``). Drawing it only when the tab was first
+chosen left a blank space in the browser: the figure's data arrived, nothing was drawn.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ import panel as pn
 
 from workbench.lowrank.settings import METHOD_LABELS
 from workbench.ui.live import LiveFigure
-from workbench.ui.session import served
 from workbench.viz import lowrank as vl
 
 
@@ -26,17 +24,10 @@ class CurvesTab(pn.viewable.Viewer):
         self.figure = LiveFigure(css_class="wb-lowrank-curves", min_height=340)
         self.table = pn.widgets.Tabulator(pd.DataFrame(), disabled=True, show_index=False,
                                           sizing_mode="stretch_width", height=260)
-        self.active = False   # the tab is shown
-        self.stale = False    # the figure waits for its tab (served pages)
         self._table_rank = None
 
     def show_curves(self, run, rank: int) -> None:
-        """Render the curves of `run` (empty axes before they are computed); deferred
-        until the tab is shown on a served page."""
-        if served(pn.state.curdoc) and not self.active:
-            self.stale = True
-            return
-        self.stale = False
+        """Render the curves of `run` (empty axes before they are computed)."""
         df = run.curves.table if run.curves is not None else pd.DataFrame()
         self.figure.render(lambda: vl.error_vs_rank_plot(df, int(rank), labels=METHOD_LABELS),
                            key=(run.curves, run.source, int(rank), "error vs rank"))
@@ -51,13 +42,6 @@ class CurvesTab(pn.viewable.Viewer):
         if view.table_rank != self._table_rank:
             self._table_rank = view.table_rank
             self.table.value = view.table
-
-    def activate(self, run, view) -> None:
-        """The tab was chosen: draw what waited for it."""
-        self.active = True
-        if self.stale and run is not None:
-            self.show_curves(run, view.rank)
-            self.show(view)
 
     def __panel__(self):
         return pn.Column(

@@ -251,10 +251,6 @@ class LowRankExplorer(Explorer, LowRankSettings, CompletionSettings):
         return tabs
 
     def _on_tab(self, event) -> None:
-        if event.new == 1 and self.run is not None:
-            self.curves.activate(self.run, self.run.at(self.rank))
-        else:
-            self.curves.active = event.new == 1
         if event.new == 2:
             self.completion.activate()
         if event.new == 3:

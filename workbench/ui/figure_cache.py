@@ -74,9 +74,9 @@ def _freeze(figure, sources: dict, layers: list) -> tuple | None:
     not draw is kept as its data."""
     from bokeh.core.serialization import Serializer
 
-    if _has_python_callbacks(figure.references()):
+    models = figure.references()  # (one walk of the model graph, for both uses)
+    if _has_python_callbacks(models):
         return None
-    models = figure.references()
     content = Serializer(deferred=False).serialize(figure).content
 
     def ref(src):  # a source the figure does not draw (a VLine's) is kept as its data

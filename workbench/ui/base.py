@@ -52,6 +52,48 @@ def section(text: str) -> pn.pane.Markdown:
     return pn.pane.Markdown(f"**{text}**", margin=(12, 5, 0, 5))
 
 
+WIDE = {"sizing_mode": "stretch_width"}  #: a pane or layout as wide as its container
+
+
+def text(obj: str = "", css: str | None = None, **params) -> pn.pane.Markdown:
+    """A full-width Markdown pane holding `obj`; `css`: a class for tests to find it."""
+    return pn.pane.Markdown(obj, css_classes=[css] if css else [], **{**WIDE, **params})
+
+
+def row(*objects, **params) -> pn.Row:
+    """A full-width Row of `objects`."""
+    return pn.Row(*objects, **{**WIDE, **params})
+
+
+def col(*objects, **params) -> pn.Column:
+    """A full-width Column of `objects`."""
+    return pn.Column(*objects, **{**WIDE, **params})
+
+
+def control(p: param.Parameter, name: str | None = None, widget=None, fast: bool = False,
+            **params):
+    """The widget of parameter `p`, labelled `name` (default: the parameter's label):
+    `widget` (a widget class), else Panel's own choice for the parameter's type (a slider
+    for a bounded number, a select for a selector, a checkbox, a button for an event).
+    `fast`: changes reach the callbacks without Panel's debounce (``undelayed``)."""
+    kind = widget or pn.Param.widget_type(p)
+    made = kind.from_param(p, name=p.label if name is None else name, **params)
+    return undelayed(made) if fast else made
+
+
+def upload_box(accept: str, what: str, on_upload: Callable) -> tuple:
+    """An upload widget for files ending in `accept` (".npz,.npy") and the line above it
+    ("**Or upload** `what` (at most N MiB)"); `on_upload(event)` is called with each
+    file. Returns (the Markdown line, the FileInput)."""
+    from workbench.io import UPLOAD_MAX_BYTES
+
+    widget = pn.widgets.FileInput(accept=accept, multiple=False, **WIDE)
+    widget.param.watch(on_upload, "value")
+    line = pn.pane.Markdown(f"**Or upload** {what} (at most {UPLOAD_MAX_BYTES // 2**20} MiB)",
+                            margin=(8, 5, 0, 5))
+    return line, widget
+
+
 def undelayed(widget):
     """`widget` with its changes handed to the Python callbacks on the server's next tick
     instead of after Panel's 50 ms debounce -- half a slider step's latency once the plots

@@ -14,7 +14,7 @@ from workbench.backends import cap_threads, warm_up
 from workbench.backends.numba_support import KERNEL_TOPICS
 from workbench.backends.threads import default_threads
 from workbench.jobs import BACKGROUND_WORKERS
-from workbench.serve.warmup import app_files, num_procs, warm_apps
+from workbench.serve.warmup import app_files, num_procs, warm_apps, warm_under_lock
 
 log = logging.getLogger("workbench.serve")
 
@@ -45,6 +45,7 @@ if "BOKEH_PERFORM_DOCUMENT_VALIDATION" not in os.environ:
 
 # one process: `panel serve --warm` opens every app once after this script. Several: Panel
 # did not run the apps before forking, so each process opens them now (its own cache).
+warm_under_lock()  # a background result must not draw into a warm-up page being discarded
 if procs > 1:  # (`--no-warm`: no app files are named)
     warmed = warm_apps(app_files())
     print(f"workbench: server process {os.getpid()} of {procs} warmed "

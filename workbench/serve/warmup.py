@@ -54,17 +54,42 @@ def warm_apps(files: list[Path]) -> dict[str, float]:
     from panel.io.session import generate_session
     from panel.io.state import set_curdoc, state
 
+    from workbench.ui.session import unserved_lock
+
     out: dict[str, float] = {}
     apps = build_single_handler_applications([str(f) for f in files], {})
     for route, app in apps.items():
         t0 = time.perf_counter()
         try:
-            session = generate_session(app)
-            with set_curdoc(session.document):
-                state._on_load(None)
-            _cleanup_doc(session.document, destroy=True)
+            with unserved_lock():  # no background result draws into it meanwhile
+                session = generate_session(app)
+                with set_curdoc(session.document):
+                    state._on_load(None)
+                _cleanup_doc(session.document, destroy=True)
         except Exception as exc:  # noqa: BLE001 - a broken app must not stop the server
             log.warning("could not warm %s: %s", route, exc)
             continue
         out[route.strip("/")] = time.perf_counter() - t0
     return out
+
+
+def warm_under_lock() -> None:
+    """Make ``panel serve --warm`` (Panel's ``Serve.warm_applications``: every app opened
+    once, then its document cleaned up, before the server starts) run under
+    ``workbench.ui.session.unserved_lock``, as ``warm_apps`` does: an explorer's background
+    result that arrives while a warm-up document is being cleaned up waits until it is
+    gone. Calling it again does nothing."""
+    from panel.command.serve import Serve
+
+    from workbench.ui.session import unserved_lock
+
+    original = Serve.warm_applications
+    if getattr(original, "_under_lock", False):
+        return
+
+    def warm_applications(self, *args, **kwargs):
+        with unserved_lock():
+            return original(self, *args, **kwargs)
+
+    warm_applications._under_lock = True
+    Serve.warm_applications = warm_applications

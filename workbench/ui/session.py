@@ -45,6 +45,15 @@ _CURRENT = object()
 _UNSERVED_LOCK = threading.RLock()
 
 
+def unserved_lock() -> threading.RLock:
+    """The lock that ``later`` holds while it runs UI work outside a served session's loop
+    or hands it to a session's loop. Hold it while a page is built and discarded off the
+    server's loop (the warm-up at server start): a background result delivered meanwhile
+    then waits, instead of changing the document that is being cleaned up ("Set changed
+    size during iteration", which stopped the server at start on a busy machine)."""
+    return _UNSERVED_LOCK
+
+
 def later(fn: Callable[[], None], delay_ms: int = 0, doc=_CURRENT, loop=None) -> bool:
     """Run `fn` on the event loop of the served session of `doc` (default: the current
     one; None: none), holding its lock with that document current, on the next tick
@@ -76,10 +85,13 @@ def later(fn: Callable[[], None], delay_ms: int = 0, doc=_CURRENT, loop=None) ->
             fn()
 
     try:
-        if delay_ms:
-            doc.add_timeout_callback(cb, delay_ms)
-        else:
-            doc.add_next_tick_callback(cb)
+        # (under the lock: a worker thread adding a callback to a warm-up document while
+        # Panel cleans it up changed the set that the clean-up iterates)
+        with _UNSERVED_LOCK:
+            if delay_ms:
+                doc.add_timeout_callback(cb, delay_ms)
+            else:
+                doc.add_next_tick_callback(cb)
     except Exception:  # noqa: BLE001 - session already destroyed: nothing to update
         log.debug("session gone; dropping UI update")
         return False

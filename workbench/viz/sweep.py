@@ -177,3 +177,15 @@ def sweep_plot(df: pd.DataFrame, x: str, y: str, color: str | None = None,
               for val, sub in data.groupby(facet, sort=True)]
     return hv.Layout(panels).cols(min(3, max(1, len(panels)))).opts(shared_axes=True,
                                                                     backend="bokeh")
+
+
+def sweep_info(browse, experiment: str, where: str) -> str:
+    """The Markdown line above the sweep plot: how many results `experiment` has in
+    `browse` (a ``workbench.sweep.browse.SweepBrowse``), the failed runs and older results
+    left out, its parameters and the folder, named `where` (as the page may name it)."""
+    failed = f", {browse.errors} failed" if browse.errors else ""
+    if browse.older:
+        failed += f" ({browse.older} older results of earlier code versions left out)"
+    params = ", ".join(browse.offer(experiment).params) or "—"
+    return (f"**{len(browse.rows(experiment))} results** of `{experiment}`{failed} · "
+            f"parameters: {params} · folder `{where}`")

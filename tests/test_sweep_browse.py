@@ -114,3 +114,19 @@ def test_browse_sweep_reads_a_folder(tmp_path):
     assert b.experiments == ["demo.random_top_eig"] and b.errors == 0
     v = b.at("demo.random_top_eig", "n", "top_k[entry]", entry=1)
     assert list(v.rows["top_k[1]"]) == [random_top_eig(n=n, k=2)["top_k"][1] for n in (10, 20)]
+
+
+def test_limits_fit_the_drawn_layers():
+    from workbench.viz.sweep import sweep_layers, sweep_limits
+
+    df = pd.DataFrame({"n": [1, 100, 1, 100], "y": [2.0, 4.0, 3.0, 3.0], "s": [0, 0, 1, 1],
+                       "c": ["a", "b", "a", "b"]})
+    lim = sweep_limits(sweep_layers(df, "n", "y", "s"))
+    assert lim["xlim"] == pytest.approx((1 - 9.9, 100 + 9.9))
+    assert lim["ylim"] == pytest.approx((1.8, 4.2))
+    log = sweep_limits(sweep_layers(df, "n", "y", kind="mean"), logx=True)
+    assert log["xlim"] == pytest.approx((10**-0.2, 10**2.2))
+    sd = np.sqrt(0.5)  # of (2, 3) at n = 1 and of (4, 3) at n = 100: bars from 2.5 - sd
+    lo, hi = 2.5 - sd, 3.5 + sd  # to 3.5 + sd
+    assert log["ylim"] == pytest.approx((lo - 0.1 * (hi - lo), hi + 0.1 * (hi - lo)))
+    assert set(sweep_limits(sweep_layers(df, "c", "y"))) == {"ylim"}  # categories: no x

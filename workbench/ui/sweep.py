@@ -76,8 +76,8 @@ class SweepExplorer(Explorer):
         self._table_gen = 0
         # rendered to Bokeh once per view; a new entry only writes into its sources
         self._plot = LiveFigure("wb-sweep-plot", min_height=380)
-        # what the rendered plot shows (None: a faceted plot, rendered anew on any change)
-        self._live: dict | None = None
+        # what the rendered plot shows: (view, its layers); None: rendered anew on any change
+        self._live: tuple | None = None
         self._info = text()
         self._tabulator = pn.widgets.Tabulator(pd.DataFrame(), disabled=True, pagination="local",
                                                page_size=10, sizing_mode="stretch_width",
@@ -209,9 +209,7 @@ class SweepExplorer(Explorer):
             raise
         self._view = v
         shown = (b, v.experiment, v.x, v.ycol, v.color, v.facet, v.kind, self.logx, self.logy)
-        written = self._write_plot(v, shown)
-        if not written:
-            self._draw_plot(v, shown)
+        written = self._plot_view(v, shown)
         self._entry_widget.disabled = not v.array
         if written:
             self._show_table_later()
@@ -239,43 +237,27 @@ class SweepExplorer(Explorer):
         if self._tabulator.value is not self._view.table:
             self._tabulator.value = self._view.table
 
-    def _draw_plot(self, v: SweepView, shown: tuple) -> None:
-        """Render the plot anew (a new table, x, colour, facet, kind or axis scale)."""
+    def _plot_view(self, v: SweepView, shown: tuple) -> bool:
+        """Write view `v` into the rendered plot when only its data changed (a new entry of
+        an array output: no new figure, the browser redraws only the glyphs), else render
+        it anew (a new table, x, colour groups, facet, kind or axis scale); the axes fit
+        the data (the reset tool returns to this fit). Returns True when it was written."""
         logx, logy = shown[-2:]
-        self._live = None
-        with hold():
-            self._plot.render(lambda: vz.sweep_plot(
-                v.plotted, v.x, v.ycol, color=v.color, facet=v.facet, kind=v.kind,
-                logx=logx, logy=logy, ylabel=v.ylabel), key=(v.y, v.entry, *shown, v.ylabel))
-            if v.facet is None:
-                layers = vz.sweep_layers(v.plotted, v.x, v.ycol, v.color, v.kind)
-                self._fit_ranges(layers, logx, logy)
-                self._live = {"view": shown, "layers": [(la.element, la.label) for la in layers]}
-
-    def _write_plot(self, v: SweepView, shown: tuple) -> bool:
-        """Write view `v` into the rendered plot when only the data changed (a new entry of
-        an array output): no new figure, so the browser redraws only the glyphs. Returns
-        False when the plot must be rendered anew (another view, other colour groups)."""
-        live = self._live
-        if live is None or live["view"] != shown:
-            return False
-        layers = vz.sweep_layers(v.plotted, v.x, v.ycol, v.color, v.kind)
-        if [(la.element, la.label) for la in layers] != live["layers"]:
-            return False
+        layers = None if v.facet else vz.sweep_layers(v.plotted, v.x, v.ycol, v.color, v.kind)
+        live = None if layers is None else (shown, [(la.element, la.label) for la in layers])
         with hold():  # one message to the browser: one redraw
-            if not self._plot.write_layers([vz.layer_columns(layer) for layer in layers]):
-                return False
-            self._fit_ranges(layers, *shown[-2:])
-            self._plot.set_axis_label("y", v.ylabel)
-        return True
-
-    def _fit_ranges(self, layers, logx: bool, logy: bool) -> None:
-        """Fit the plot's axes to the layers' data (10% padding, in log10 on a log axis);
-        the reset tool returns to this fit. A categorical axis keeps its factors."""
-        for axis, log in (("x", logx), ("y", logy)):
-            extent = vz.layers_extent(layers, axis, log)
-            if extent is not None:
-                self._plot.set_range(axis, *vz.padded(*extent, log=log), reset=True)
+            written = live is not None and live == self._live and self._plot.write_layers(
+                [vz.layer_columns(layer) for layer in layers])
+            if written:
+                self._plot.set_axis_label("y", v.ylabel)
+            else:
+                self._plot.render(lambda: vz.sweep_plot(
+                    v.plotted, v.x, v.ycol, color=v.color, facet=v.facet, kind=v.kind,
+                    logx=logx, logy=logy, ylabel=v.ylabel), key=(v.y, v.entry, *shown, v.ylabel))
+            if layers is not None:
+                self._plot.write_columns(vz.sweep_limits(layers, logx, logy))
+        self._live = live  # (None: a faceted plot, rendered anew on any change)
+        return written
 
     def export_data(self) -> pd.DataFrame | None:
         return None if self._view is None else self._view.shown

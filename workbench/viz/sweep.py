@@ -114,6 +114,18 @@ def padded(lo: float, hi: float, log: bool = False, pad: float = 0.1) -> tuple[f
     return lo - pad * width, hi + pad * width
 
 
+def sweep_limits(layers: list[Layer], logx: bool = False, logy: bool = False) -> dict:
+    """``{"xlim": ..., "ylim": ...}`` fitting the axes to the layers' data (10% padding,
+    in log10 on a log axis; ``LiveFigure.write_columns`` sets them); an axis with nothing
+    numeric drawn (categories keep their factors) is left out."""
+    limits = {}
+    for axis, log in (("x", logx), ("y", logy)):
+        extent = layers_extent(layers, axis, log)
+        if extent is not None:
+            limits[f"{axis}lim"] = padded(*extent, log=log)
+    return limits
+
+
 def _element(layer: Layer, x: str, y: str):
     if layer.element == "ErrorBars":
         return hv.ErrorBars(layer.data, x, ["mean", "std"]).opts(color=layer.color,

@@ -108,6 +108,9 @@ def test_browse_sweep_reads_a_folder(tmp_path):
 
     with pytest.raises(InputFormatError, match="not a sweep folder"):
         browse_sweep(tmp_path)
+    with pytest.raises(InputFormatError) as named:  # a served page's name, not the path
+        browse_sweep(tmp_path, name="mine")
+    assert str(named.value).startswith("'mine' is not") and str(tmp_path) not in str(named.value)
     run_sweep("demo.random_top_eig", Grid.product(n=[10, 20], k=[2]), tmp_path,
               scheduler="serial", progress=False)
     b = browse_sweep(tmp_path)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from workbench.errors import InputFormatError
+from workbench.errors import InputFormatError, WorkbenchError
 from workbench.sweep.tables import ARRAY_SUFFIX, PlotChoices, long_table, plot_choices, wide_table
 
 
@@ -170,13 +170,25 @@ class SweepBrowse:
                          rows, shown, table)
 
 
-def browse_sweep(folder: str | os.PathLike) -> SweepBrowse:
+def browse_sweep(folder: str | os.PathLike, example: bool = False,
+                 name: str | None = None) -> SweepBrowse:
     """The sweep in `folder` ready to browse: its table (``load_sweep``) and its failed
-    runs. Raises InputFormatError for a folder that holds no sweep or no results yet.
-    Cost: reads every result file once."""
+    runs; `example`: the built-in example, computed into `folder` first where it is
+    missing (``example_sweep``). `name`: what messages call the folder instead of its path
+    (a served page never shows a path of the server). Raises InputFormatError for a folder
+    that holds no sweep or no results yet. Cost: reads every result file once (the
+    example's first time: 12 small Hessian experiments)."""
+    from workbench.sweep.examples import example_sweep
     from workbench.sweep.store import SweepStore, load_sweep
 
-    table = load_sweep(folder)
-    if table.empty:
-        raise InputFormatError(f"the sweep folder {str(folder)!r} holds no results yet")
-    return SweepBrowse(table, len(SweepStore(folder).errors()))
+    try:
+        if example:
+            example_sweep(folder)
+        table = load_sweep(folder)
+        if table.empty:
+            raise InputFormatError(f"the sweep folder {str(folder)!r} holds no results yet")
+        return SweepBrowse(table, len(SweepStore(folder).errors()))
+    except WorkbenchError as exc:
+        if name is None:
+            raise
+        raise InputFormatError(str(exc).replace(str(folder), name)) from None

@@ -11,6 +11,7 @@ one entry at a time, chosen with the "entry" slider.
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -89,8 +90,8 @@ class SweepExplorer(Explorer):
                                      placeholder=f"{hint} (empty: the example)")
         self.param.watch(self._on_folder, ["folder", "reload"])
         self.param.watch(self.guarded(self._on_experiment), ["experiment"])
-        self.param.watch(self._on_view, ["x", "y", "entry", "color", "facet", "kind", "logx",
-                                         "logy"])
+        self.param.watch(self.guarded(self._refresh), ["x", "y", "entry", "color", "facet",
+                                                        "kind", "logx", "logy"])
         self.guarded(self._load)()
 
     @classmethod
@@ -116,7 +117,7 @@ class SweepExplorer(Explorer):
         """Load the folder's table in the background (the example's when the box is
         empty); a bad name raises, and the guarded caller shows the message."""
         from workbench.sweep.browse import browse_sweep
-        from workbench.sweep.examples import example_folder, example_sweep
+        from workbench.sweep.examples import example_folder
         from workbench.sweep.store import SweepStore
 
         try:
@@ -132,20 +133,11 @@ class SweepExplorer(Explorer):
         # what the page calls the folder: on a served page never a path of the server
         shown = str(target) if self._root is None else (
             self.folder.strip() if path is not None else "the example")
-
-        def work():
-            try:
-                if path is None:
-                    example_sweep(target)
-                return browse_sweep(target)
-            except WorkbenchError as exc:
-                if self._root is None:
-                    raise
-                raise InputFormatError(str(exc).replace(str(target), shown)) from None
-
+        name = None if self._root is None else shown  # (a notebook's messages: its path)
         label = ("Computing the example sweep (12 Hessian experiments)…" if path is None
                  else "Loading the sweep…")
-        self.run_background(("sweep", str(target), SweepStore(target).stamp()), work,
+        self.run_background(("sweep", str(target), SweepStore(target).stamp()),
+                            lambda: browse_sweep(target, example=path is None, name=name),
                             while_session_lives(lambda b: self._set_table(b, shown)),
                             channel="load", label=label, use_cache=use_cache)
 
@@ -187,15 +179,12 @@ class SweepExplorer(Explorer):
         self.loaded += 1
 
     # ------------------------------------------------------------------ view
-    def _on_view(self, *_events) -> None:
-        self.guarded(self._refresh)()
-
     def plot_table(self) -> pd.DataFrame:
         """The rows behind the plot: the chosen experiment, with an array output reduced
         to its selected entry (``SweepView.rows``); empty before a table is shown."""
         return pd.DataFrame() if self._view is None else self._view.rows
 
-    def _refresh(self) -> None:
+    def _refresh(self, *_events) -> None:
         """Show the current view: written into the rendered plot when only the entry
         changed (the table follows once the entry rests), else rendered anew."""
         b = self._browse
@@ -211,30 +200,20 @@ class SweepExplorer(Explorer):
         shown = (b, v.experiment, v.x, v.ycol, v.color, v.facet, v.kind, self.logx, self.logy)
         written = self._plot_view(v, shown)
         self._entry_widget.disabled = not v.array
-        if written:
-            self._show_table_later()
+        self._table_gen += 1
+        if written:  # a new entry: the table once it has rested (at once in a notebook)
+            later(partial(self._show_table, self._table_gen), self.TABLE_DELAY_MS)
         else:  # a new figure: the table with it
-            self._table_gen += 1
-            self._show_table()
+            self._show_table(self._table_gen)
 
+    #: a new column (top_k[1] after top_k[0]) rebuilds the Tabulator in the browser, which
+    #: would delay the plot's redraw of every entry step: the table waits for the entry to
+    #: rest this long
     TABLE_DELAY_MS = 200
 
-    def _show_table_later(self) -> None:
-        """After a new entry was written into the plot: show the rows in the table once the
-        entry has rested TABLE_DELAY_MS (served), or now (notebook). A new column (top_k[1]
-        after top_k[0]) rebuilds the Tabulator in the browser, which would otherwise delay
-        the plot's redraw of every step."""
-        self._table_gen += 1
-        gen = self._table_gen
-
-        def show():
-            if gen == self._table_gen:  # else a newer view is waiting its turn
-                self._show_table()
-
-        later(show, self.TABLE_DELAY_MS)
-
-    def _show_table(self) -> None:
-        if self._tabulator.value is not self._view.table:
+    def _show_table(self, gen: int) -> None:
+        """Show the view's table, unless a newer view (`_table_gen` past `gen`) waits."""
+        if gen == self._table_gen and self._tabulator.value is not self._view.table:
             self._tabulator.value = self._view.table
 
     def _plot_view(self, v: SweepView, shown: tuple) -> bool:

@@ -133,3 +133,22 @@ def test_limits_fit_the_drawn_layers():
     lo, hi = 2.5 - sd, 3.5 + sd  # to 3.5 + sd
     assert log["ylim"] == pytest.approx((lo - 0.1 * (hi - lo), hi + 0.1 * (hi - lo)))
     assert set(sweep_limits(sweep_layers(df, "c", "y"))) == {"ylim"}  # categories: no x
+
+
+def test_settings_offer_a_table_and_ask_for_its_view():
+    from workbench.sweep.settings import NONE, BrowseSettings
+
+    s = BrowseSettings(y="top", entry=5, facet="seed")
+    b = SweepBrowse(_table())
+    called = []
+    s.param.watch(lambda *events: called.append(sorted(e.name for e in events)), list(s.VIEW))
+    s.offer(b.choices("b", **s.wanted(), first=True))
+    assert called == [["color", "entry", "x"]]  # one batch: x, colour, entry clamped
+    # the first table's colour: the next varying parameter
+    assert (s.x, s.y, s.color, s.facet, s.entry) == ("n", "top", "seed", "seed", 2)
+    assert s.param.y.objects == ["top", "top_k[entry]"] and s.param.entry.bounds == (0, 2)
+    assert s.param.color.objects[0] == NONE and "seed" in s.param.color.objects
+    s.color = NONE
+    assert s.wanted() == {"x": "n", "y": "top", "color": None, "facet": "seed"}
+    v = b.at("b", **s.wanted(), entry=s.entry, kind=s.kind)
+    assert (v.facet, v.color, len(v.rows)) == ("seed", None, 4)

@@ -21,45 +21,22 @@ import param
 from workbench.errors import InputFormatError, WorkbenchError
 from workbench.paths import is_sweep_folder, under_root
 from workbench.sweep.browse import NotInSweep, SweepBrowse, SweepView
-from workbench.ui.base import Explorer, col, control, text
+from workbench.sweep.settings import BrowseSettings
+from workbench.ui.base import WIDE, Explorer, col, control, text
 from workbench.ui.live import LiveFigure, hold
 from workbench.ui.session import later, while_session_lives
 from workbench.viz import sweep as vz
 
-NONE = "(none)"
 
-
-def _some(choice: str) -> str | None:
-    return None if choice == NONE else choice
-
-
-class SweepExplorer(Explorer):
-    """Browse a saved sweep: y against x, coloured and faceted by parameters."""
+class SweepExplorer(Explorer, BrowseSettings):
+    """Browse a saved sweep: y against x, coloured and faceted by parameters (the
+    settings are ``BrowseSettings``' in ``workbench.sweep.settings``)."""
 
     title = "Sweep explorer"
     description = ("Browse a saved parameter sweep: an output against a parameter, coloured "
                    "by another (e.g. top Hessian eigenvalue vs width, coloured by seed).")
-    url_params = ("folder", "experiment", "x", "y", "entry", "color", "facet", "kind",
-                  "logx", "logy")
+    url_params = ("folder", "experiment", *BrowseSettings.VIEW)
 
-    folder = param.String(default="", label="Sweep folder",
-                          doc="Sweep folder (empty: the example); on a served page a name "
-                              "under the server's sweeps root")
-    experiment = param.Selector(default="", objects=[""], check_on_set=False,
-                                label="Experiment", doc="Experiment (a folder may hold several)")
-    x = param.Selector(default="", objects=[""], check_on_set=False, label="x", doc="x axis")
-    y = param.Selector(default="", objects=[""], check_on_set=False, label="y (output)",
-                       doc="y axis")
-    entry = param.Integer(default=0, bounds=(0, 9), label="Entry of an array output",
-                          doc="Entry of an array output (0 = first, e.g. the largest)")
-    color = param.Selector(default=NONE, objects=[NONE], check_on_set=False,
-                           label="Colour by", doc="Colour by")
-    facet = param.Selector(default=NONE, objects=[NONE], check_on_set=False,
-                           label="Facet by", doc="One panel per value of")
-    kind = param.Selector(default="points", objects=["points", "lines", "mean"], label="Show",
-                          doc="points, points joined by colour, or mean +- sd")
-    logx = param.Boolean(default=False, label="log x", doc="log x")
-    logy = param.Boolean(default=False, label="log y", doc="log y")
     reload = param.Event(label="Reload folder",
                          doc="Read the folder again (results of a running sweep)")
     loaded = param.Integer(default=0, precedence=-1, doc="Counts tables shown (for tests)")
@@ -81,8 +58,7 @@ class SweepExplorer(Explorer):
         self._live: tuple | None = None
         self._info = text()
         self._tabulator = pn.widgets.Tabulator(pd.DataFrame(), disabled=True, pagination="local",
-                                               page_size=10, sizing_mode="stretch_width",
-                                               height=320, show_index=False)
+                                               page_size=10, height=320, show_index=False, **WIDE)
         self._entry_widget = control(self.param.entry, fast=True)
         hint = ("a folder under the server's sweeps root, e.g. widths" if self._root
                 is not None else "e.g. runs/widths")
@@ -90,8 +66,7 @@ class SweepExplorer(Explorer):
                                      placeholder=f"{hint} (empty: the example)")
         self.param.watch(self._on_folder, ["folder", "reload"])
         self.param.watch(self.guarded(self._on_experiment), ["experiment"])
-        self.param.watch(self.guarded(self._refresh), ["x", "y", "entry", "color", "facet",
-                                                        "kind", "logx", "logy"])
+        self.param.watch(self.guarded(self._refresh), list(self.VIEW))
         self.guarded(self._load)()
 
     @classmethod
@@ -157,23 +132,11 @@ class SweepExplorer(Explorer):
         b = self._browse
         if b is None:
             return
-        if self.experiment not in b.experiments:
-            asked = self.experiment  # a hand-edited link: the first experiment instead
-            self.experiment = b.experiments[0]  # (its watcher draws it)
+        if self.experiment not in b.experiments:  # a hand-edited link: the first instead
+            asked, self.experiment = self.experiment, b.experiments[0]  # (its watcher draws it)
             raise InputFormatError(f"this sweep has no experiment {asked!r}: showing "
                                    f"{self.experiment!r}")
-        c = b.choices(self.experiment, self.x, self.y, _some(self.color), _some(self.facet),
-                      first=self.loaded == 0)
-        # the options change after the values are chosen: a Select widget whose value
-        # leaves its options picks the first option at once (y = top_eig instead of the
-        # array output, when the table arrived after the page was built)
-        self.param.x.objects, self.param.y.objects = list(c.xs), list(c.ys)
-        self.param.color.objects = [NONE, *c.groups]
-        self.param.facet.objects = [NONE, *c.groups]
-        self.param.entry.bounds = (0, max(1, c.entries - 1))
-        with param.parameterized.batch_call_watchers(self):
-            self.param.update(x=c.x, y=c.y, color=c.color or NONE, facet=c.facet or NONE,
-                              entry=min(self.entry, self.param.entry.bounds[1]))
+        self.offer(b.choices(self.experiment, **self.wanted(), first=self.loaded == 0))
         self._info.object = vz.sweep_info(b, self.experiment, self._where)
         self._refresh()
         self.loaded += 1
@@ -191,8 +154,7 @@ class SweepExplorer(Explorer):
         if b is None or not self.x or not self.y:
             return
         try:
-            v = b.at(self.experiment, self.x, self.y, self.entry, _some(self.color),
-                     _some(self.facet), self.kind)
+            v = b.at(self.experiment, **self.wanted(), entry=self.entry, kind=self.kind)
         except NotInSweep:  # a hand-edited link: the table's own choices instead
             self._on_experiment()
             raise

@@ -93,8 +93,7 @@ class EngineExplorer(Explorer, PlaygroundSettings):
     def _on_costly(self, *events) -> None:
         if any(e.name == "max_steps" for e in events):
             self._step_slider.end = int(self.max_steps)
-            if self.step > self.max_steps:
-                self.step = int(self.max_steps)
+            self.step = min(self.step, int(self.max_steps))  # (unchanged: no event)
         self.guarded(self._compute)()
 
     def _set_run(self, run) -> None:

@@ -34,7 +34,7 @@ def _column(ex, figure, label, column):
 def _fresh_sources(ex):
     """The sources a full HoloViews render of the current view would have."""
     from workbench.ui.live import LiveFigure
-    from workbench.viz.spectral import density_plot, nodes_plot, ritz_plot
+    from workbench.viz.spectral import density_plot, nodes_plot, residual_range, ritz_plot
 
     run, view = ex._run, ex._view
     return {
@@ -43,7 +43,7 @@ def _fresh_sources(ex):
             logy=ex.logy)).sources,
         "nodes": LiveFigure().render(nodes_plot(view.slq)).sources,
         "ritz": LiveFigure().render(ritz_plot(view.ritz, run.marks, run.steps_run,
-                                              clim=ex._clim())).sources,
+                                              clim=residual_range(run.ritz))).sources,
     }
 
 

@@ -66,7 +66,7 @@ def _assert_plot_is_current(ex):
     its axes show all of it."""
     from workbench.ui.live import LiveFigure
 
-    df, ylab, ycol = ex.plot_table(), ex._y_label(), ex._y_column()
+    df, ylab, ycol = ex.plot_table(), ex._view.ylabel, ex._view.ycol
     color = None if ex.color == "(none)" else ex.color
     fresh = LiveFigure().render(sweep_plot(df.rename(columns={ylab: ycol}), ex.x, ycol,
                                            color=color, kind=ex.kind, logy=ex.logy,

@@ -15,14 +15,18 @@ class PlaygroundSettings(param.Parameterized):
     """What ``run_playground`` computes: the test spectrum, its size, the Lanczos budget,
     the probes, the race's k and the seed."""
 
-    spectrum = param.Selector(default="bulk+outliers", objects=KINDS, doc="Test spectrum")
-    n = param.Selector(default=2000, objects=SIZES, doc="Dimension of the operator")
-    max_steps = param.Integer(default=40, bounds=(5, 120),
+    spectrum = param.Selector(default="bulk+outliers", objects=KINDS, label="Test spectrum",
+                              doc="Test spectrum")
+    n = param.Selector(default=2000, objects=SIZES, label="Size n",
+                       doc="Dimension of the operator")
+    max_steps = param.Integer(default=40, bounds=(5, 120), label="Lanczos steps run (costly)",
                               doc="Lanczos steps run per probe (and KPM moments / 2)")
-    probes = param.Integer(default=10, bounds=(1, 30), doc="Random probe vectors")
-    k = param.Integer(default=5, bounds=(1, 10),
+    probes = param.Integer(default=10, bounds=(1, 30), label="Probes (costly)",
+                           doc="Random probe vectors")
+    k = param.Integer(default=5, bounds=(1, 10), label="Top-k race: k (costly)",
                       doc="Eigenvalues in the top_eigs vs power iteration race")
-    seed = param.Integer(default=0, bounds=(0, 99), doc="Seed of spectrum and probes")
+    seed = param.Integer(default=0, bounds=(0, 99), label="Seed",
+                         doc="Seed of spectrum and probes")
 
     COSTLY = ("spectrum", "n", "max_steps", "probes", "k", "seed")
 

@@ -14,7 +14,7 @@ import panel as pn
 import param
 
 from workbench.spectral.settings import PlaygroundSettings
-from workbench.ui.base import Explorer, undelayed
+from workbench.ui.base import Explorer, col, control, row, text
 from workbench.ui.live import LiveFigure, hold
 from workbench.ui.session import later, while_session_lives
 from workbench.viz import spectral as vs
@@ -32,13 +32,16 @@ class EngineExplorer(Explorer, PlaygroundSettings):
     url_params = ("step", "broadening", "spectrum", "n", "max_steps", "probes", "k", "seed",
                   "kpm", "logy")
 
-    step = param.Integer(default=8, bounds=(1, 200),
+    step = param.Integer(default=8, bounds=(1, 200), label="Lanczos steps shown",
                          doc="Lanczos steps shown (matvecs per probe); free to change")
     broadening = param.Number(default=1.0, bounds=(0.1, 3.0), step=0.1,
+                              label="SLQ broadening (x default)",
                               doc="SLQ Gaussian width, as a multiple of the default "
                                   "(range / 2 x steps)")
-    kpm = param.Boolean(default=True, doc="Show the kernel polynomial method's density")
-    logy = param.Boolean(default=True, doc="Log-scale density (shows the outliers)")
+    kpm = param.Boolean(default=True, label="show KPM",
+                        doc="Show the kernel polynomial method's density")
+    logy = param.Boolean(default=True, label="log density",
+                         doc="Log-scale density (shows the outliers)")
     computed = param.Integer(default=0, precedence=-1, doc="Runs delivered (for tests)")
     updated = param.Integer(default=0, precedence=-1, doc="Views drawn (for tests)")
 
@@ -52,14 +55,9 @@ class EngineExplorer(Explorer, PlaygroundSettings):
         self._ritz = LiveFigure("wb-engine-ritz", min_height=400)
         self._race = LiveFigure("wb-engine-race", min_height=300)
         # fixed height: a text that changes with every step must not re-layout the page
-        self._info = pn.pane.Markdown("", sizing_mode="stretch_width", height=96,
-                                      css_classes=["wb-engine-info"])
-        self._step_slider = pn.widgets.IntSlider.from_param(
-            self.param.step, name="Lanczos steps shown", start=1, end=self.max_steps)
-        self._broadening_slider = pn.widgets.FloatSlider.from_param(
-            self.param.broadening, name="SLQ broadening (x default)")
-        for slider in (self._step_slider, self._broadening_slider):
-            undelayed(slider)
+        self._info = text(css="wb-engine-info", height=96)
+        self._step_slider = control(self.param.step, fast=True, start=1, end=self.max_steps)
+        self._broadening_slider = control(self.param.broadening, fast=True)
         self.param.watch(self._on_costly, list(self.COSTLY))
         self.param.watch(self._on_cheap, ["step", "broadening", "kpm", "logy"])
         self._requested = None
@@ -95,8 +93,7 @@ class EngineExplorer(Explorer, PlaygroundSettings):
     def _on_costly(self, *events) -> None:
         if any(e.name == "max_steps" for e in events):
             self._step_slider.end = int(self.max_steps)
-            if self.step > self.max_steps:
-                self.step = int(self.max_steps)
+            self.step = min(self.step, int(self.max_steps))  # (unchanged: no event)
         self.guarded(self._compute)()
 
     def _set_run(self, run) -> None:
@@ -163,13 +160,9 @@ class EngineExplorer(Explorer, PlaygroundSettings):
         # hold the extremes), which holds every Ritz value (a Rayleigh quotient): neither
         # range changes with the step
         self._ritz.render(lambda: vs.ritz_plot(view.ritz, run.marks, max_steps=run.steps_run,
-                                               clim=self._clim()), key=(*at, "ritz"))
+                                               clim=vs.residual_range(run.ritz)),
+                          key=(*at, "ritz"))
         self._race.render(lambda: vs.race_plot(run.race), key=(run, "race"))
-
-    def _clim(self) -> tuple[float, float]:
-        """Residual colour range over all steps: colours keep their meaning."""
-        full = self._run.ritz.residual
-        return float(full.min()), float(full.max())
 
     def _show_summary(self, view) -> None:
         if view is self._view:  # else a newer step has been drawn meanwhile
@@ -178,30 +171,15 @@ class EngineExplorer(Explorer, PlaygroundSettings):
     # ------------------------------------------------------------------ export
     def export_data(self) -> pd.DataFrame | None:
         """The density curves shown (grid, SLQ, KPM) at the current step."""
-        if self._view is None:
-            return None
-        v = self._view
-        return pd.DataFrame({"eigenvalue": v.slq.grid, "slq_density": v.slq.density,
-                             "kpm_density": v.kpm.density})
+        return None if self._view is None else pd.DataFrame(vs.curves_columns(self._view))
 
     # ------------------------------------------------------------------ layout
     def controls(self) -> list:
-        return [
-            self._step_slider,
-            self._broadening_slider,
-            pn.widgets.Select.from_param(self.param.spectrum, name="Test spectrum"),
-            pn.widgets.Select.from_param(self.param.n, name="Size n"),
-            pn.widgets.IntSlider.from_param(self.param.max_steps,
-                                            name="Lanczos steps run (costly)"),
-            pn.widgets.IntSlider.from_param(self.param.probes, name="Probes (costly)"),
-            pn.widgets.IntSlider.from_param(self.param.k, name="Top-k race: k (costly)"),
-            pn.widgets.IntInput.from_param(self.param.seed, name="Seed"),
-            pn.Row(pn.widgets.Checkbox.from_param(self.param.kpm, name="show KPM"),
-                   pn.widgets.Checkbox.from_param(self.param.logy, name="log density")),
-        ]
+        p = self.param
+        return [self._step_slider, self._broadening_slider, control(p.spectrum), control(p.n),
+                control(p.max_steps), control(p.probes), control(p.k),
+                control(p.seed, widget=pn.widgets.IntInput),
+                pn.Row(control(p.kpm), control(p.logy))]
 
     def view(self):
-        left = pn.Column(self._density, self._nodes, sizing_mode="stretch_width")
-        right = pn.Column(self._ritz, self._race, sizing_mode="stretch_width")
-        return pn.Column(self._info, pn.Row(left, right, sizing_mode="stretch_width"),
-                         sizing_mode="stretch_width")
+        return col(self._info, row(col(self._density, self._nodes), col(self._ritz, self._race)))

@@ -83,6 +83,13 @@ def density_plot(hist_edges, hist_density, slq=None, kpm=None, logy: bool = Fals
     return hv.Overlay(layers).opts(**_density_opts(logy, height, title), backend="bokeh")
 
 
+def curves_columns(view) -> dict:
+    """The density curves of a PlaygroundView as columns (a dashboard's CSV export):
+    ``eigenvalue`` (the grid), ``slq_density`` and ``kpm_density``."""
+    return {"eigenvalue": np.asarray(view.slq.grid), "slq_density": np.asarray(view.slq.density),
+            "kpm_density": np.asarray(view.kpm.density)}
+
+
 def nodes_columns(slq) -> dict:
     """The columns of the quadrature-node plot: every probe's Gauss nodes (``node``), their
     weights (``weight``, only positive ones: the axis is log) and the ``probe`` index."""
@@ -121,6 +128,12 @@ def ritz_points(ritz, clim=None) -> hv.Scatter:
         opts["clim"] = tuple(float(c) for c in clim)
     return hv.Scatter(ritz_columns(ritz), "step", ["Ritz value", "residual"],
                       label=RITZ_LABEL).opts(**opts, backend="bokeh")
+
+
+def residual_range(ritz) -> tuple[float, float]:
+    """(lowest, highest) residual of a RitzSteps: the Ritz plot's colour range over all
+    of a run's steps, so that colours keep their meaning as steps are added."""
+    return float(np.min(ritz.residual)), float(np.max(ritz.residual))
 
 
 def exact_marks(marks, max_steps: int) -> hv.Scatter:

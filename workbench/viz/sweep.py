@@ -114,6 +114,18 @@ def padded(lo: float, hi: float, log: bool = False, pad: float = 0.1) -> tuple[f
     return lo - pad * width, hi + pad * width
 
 
+def sweep_limits(layers: list[Layer], logx: bool = False, logy: bool = False) -> dict:
+    """``{"xlim": ..., "ylim": ...}`` fitting the axes to the layers' data (10% padding,
+    in log10 on a log axis; ``LiveFigure.write_columns`` sets them); an axis with nothing
+    numeric drawn (categories keep their factors) is left out."""
+    limits = {}
+    for axis, log in (("x", logx), ("y", logy)):
+        extent = layers_extent(layers, axis, log)
+        if extent is not None:
+            limits[f"{axis}lim"] = padded(*extent, log=log)
+    return limits
+
+
 def _element(layer: Layer, x: str, y: str):
     if layer.element == "ErrorBars":
         return hv.ErrorBars(layer.data, x, ["mean", "std"]).opts(color=layer.color,
@@ -177,3 +189,15 @@ def sweep_plot(df: pd.DataFrame, x: str, y: str, color: str | None = None,
               for val, sub in data.groupby(facet, sort=True)]
     return hv.Layout(panels).cols(min(3, max(1, len(panels)))).opts(shared_axes=True,
                                                                     backend="bokeh")
+
+
+def sweep_info(browse, experiment: str, where: str) -> str:
+    """The Markdown line above the sweep plot: how many results `experiment` has in
+    `browse` (a ``workbench.sweep.browse.SweepBrowse``), the failed runs and older results
+    left out, its parameters and the folder, named `where` (as the page may name it)."""
+    failed = f", {browse.errors} failed" if browse.errors else ""
+    if browse.older:
+        failed += f" ({browse.older} older results of earlier code versions left out)"
+    params = ", ".join(browse.offer(experiment).params) or "—"
+    return (f"**{len(browse.rows(experiment))} results** of `{experiment}`{failed} · "
+            f"parameters: {params} · folder `{where}`")

@@ -16,6 +16,30 @@ RANK_COLOR = "#2f4b7c"
 TARGET_COLOR = "#d62728"
 _X_SV, _Y_SV = "index i", "singular value s_i"
 _X_R = "rank r"
+TEXT = ("ΔW = W(after) − W(before) per layer of the digits MLP this workbench trains "
+        "(64-256-128-10): how many directions did training move? Grey: all singular values "
+        "of ΔW (log scale), blue: the r kept, dotted: your rank r; red dashed: the energy "
+        "target and the rank it needs. Right: ‖ΔW − [ΔW]_r‖_F / ‖ΔW‖_F, the best any rank-r "
+        "adapter can do.")
+#: what an uploaded adapter file holds (the upload box's line)
+ADAPTER_FILE = ("a LoRA adapter (.safetensors / .npz with `<layer>.lora_A.weight` r x n and "
+                "`<layer>.lora_B.weight` m x r)")
+
+
+def updates_text(run, view) -> str:
+    """The summary line of an UpdateView of `run` (Markdown): the rank the energy target
+    needs, and the energy and best error at the rank chosen."""
+    lora = f" · adapter rank {view.lora_rank}" if view.lora_rank else ""
+    return (f"**{run.label}** · {view.layer} ({view.shape[0]} x {view.shape[1]}){lora}  \n"
+            f"A LoRA adapter needs rank **{view.rank_for_energy}** to keep "
+            f"{view.energy:.1%} of ‖ΔW‖²_F · rank **{view.rank}** keeps "
+            f"**{view.energy_at_rank:.1%}**, best relative error "
+            f"**{view.error_at_rank:.4f}** (Eckart–Young)")
+
+
+def update_sv_title(view) -> str:
+    """Title of the singular value plot of an UpdateView."""
+    return f"s_i of ΔW: {view.layer} ({view.shape[0]} x {view.shape[1]})"
 
 
 def _floor(s: np.ndarray) -> float:
@@ -44,8 +68,7 @@ def update_sv_plot(view, height: int = 300) -> hv.Overlay:
         hv.VLine(view.rank_for_energy + 0.5).opts(color=TARGET_COLOR, line_dash="dashed",
                                                   line_width=1.5),
     ]).opts(logy=True, height=height, responsive=True, show_grid=True, tools=["hover"],
-            show_legend=False, title=f"s_i of ΔW: {view.layer}",
-            backend="bokeh")
+            show_legend=False, title=update_sv_title(view), backend="bokeh")
 
 
 def energy_columns(view) -> dict:

@@ -14,6 +14,7 @@ import panel as pn
 
 from workbench.lowrank.run import completion_key, phase_diagram, run_completion
 from workbench.lowrank.settings import COMPLETION_SIZE, CompletionSettings
+from workbench.ui.base import col, control, row, text
 from workbench.ui.live import LiveFigure, set_changed
 from workbench.ui.session import served
 from workbench.viz import lowrank as vl
@@ -47,8 +48,7 @@ class PhaseDiagram(pn.viewable.Viewer):
             return
         s = self._owner
         self.figure.render(vl.phase_transition_plot(table, float(s.fraction)).opts(
-            title=f"When is completion possible? ({COMPLETION_SIZE} x {COMPLETION_SIZE}, "
-                  f"rank {s.true_rank})"))
+            title=vl.phase_title(COMPLETION_SIZE, s.true_rank)))
         # the dotted line (the dashed one marks the degrees of freedom), found per render
         self._marker = [sp for sp in self.figure.spans() if list(sp.line_dash) == [2, 4]]
 
@@ -73,7 +73,7 @@ class CompletionTab(pn.viewable.Viewer):
         super().__init__()
         self._owner = owner                  # the explorer: settings + background work
         self.result = None                   # the CompletionRun shown
-        self.status = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self.status = text()
         self.masked = LiveFigure(css_class="wb-lowrank-masked", min_height=320)
         self.recovered = LiveFigure(css_class="wb-lowrank-recovered", min_height=320)
         self.history = LiveFigure(css_class="wb-lowrank-history", min_height=300)
@@ -123,25 +123,9 @@ class CompletionTab(pn.viewable.Viewer):
         self.phase.mark(done.fraction)
 
     def __panel__(self):
-        s = self._owner
-        controls = pn.Row(
-            pn.Column(pn.widgets.FloatSlider.from_param(s.param.fraction,
-                                                        name="Observed fraction"),
-                      pn.widgets.IntSlider.from_param(s.param.completion_rank,
-                                                      name="Rank of the completion"),
-                      sizing_mode="stretch_width"),
-            pn.Column(pn.widgets.Select.from_param(s.param.completion_matrix, name="Matrix"),
-                      pn.widgets.IntSlider.from_param(s.param.true_rank,
-                                                      name="True rank (random matrix)"),
-                      pn.widgets.RadioButtonGroup.from_param(s.param.completion_method),
-                      sizing_mode="stretch_width"),
-            sizing_mode="stretch_width")
-        return pn.Column(
-            controls, self.status,
-            pn.Row(self.masked, self.recovered, sizing_mode="stretch_width"),
-            pn.Row(self.history, self.phase, sizing_mode="stretch_width"),
-            pn.pane.Markdown("Right: success rate over 2 random matrices per fraction; grey "
-                             "dashed: samples = degrees of freedom r(m + n − r), below which "
-                             "no method can succeed; red dotted: your observed fraction.",
-                             sizing_mode="stretch_width"),
-            sizing_mode="stretch_width")
+        p = self._owner.param
+        controls = row(col(control(p.fraction), control(p.completion_rank)),
+                       col(control(p.completion_matrix), control(p.true_rank),
+                           control(p.completion_method, widget=pn.widgets.RadioButtonGroup)))
+        return col(controls, self.status, row(self.masked, self.recovered),
+                   row(self.history, self.phase), text(vl.PHASE_TEXT))

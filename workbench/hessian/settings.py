@@ -78,6 +78,15 @@ class ExperimentSettings(param.Parameterized):
         """Classes of the chosen data set (fixed for two moons and digits)."""
         return FIXED_CLASSES.get(self.dataset, self.num_classes)
 
+    def preset_changes(self, name: str) -> dict:
+        """{field: value} of the shown fields where preset `name` (``experiments.PRESETS``)
+        differs from these settings (empty: they are that preset)."""
+        from workbench.hessian.experiments import PRESETS
+
+        cfg = PRESETS[name]
+        return {f: getattr(cfg, f) for f in fields(ExperimentSettings, shown=True)
+                if getattr(cfg, f) != getattr(self, f)}
+
     def config(self):
         """The ExperimentConfig of these settings (a frozen, hashable value), with
         ``sharpness_every=None`` resolved to ``max(1, steps // 40)``."""

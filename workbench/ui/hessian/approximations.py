@@ -83,14 +83,10 @@ class ApproximationsTab(pn.viewable.Viewer):
             return
         self.run = None  # the selectors' moves below draw nothing meanwhile
         last = len(run.steps) - 1
-        self.checkpoint.end = max(last, 1)
-        self.checkpoint.disabled = last < 1
-        if self.checkpoint.value > last:
-            self.checkpoint.value = last
-        if list(self.layer.options) != list(run.layers):
-            self.layer.options = list(run.layers)
-        if self.layer.value not in run.layers:
-            self.layer.value = run.layers[-1]
+        self.checkpoint.param.update(end=max(last, 1), disabled=last < 1,
+                                     value=min(self.checkpoint.value, last))
+        layer = self.layer.value if self.layer.value in run.layers else run.layers[-1]
+        self.layer.param.update(options=list(run.layers), value=layer)
         view = run.at(self.checkpoint.value, self.layer.value)
         self.spectra.render(va.spectra_plot(view), auto_range=("y",))
         self.overlaps.render(va.overlap_plot(view))

@@ -57,22 +57,15 @@ class LayersTab(pn.viewable.Viewer):
         self._requested = None   # key of the per-layer run asked for last
         self.param.watch(lambda *_: self._ex.guarded(self.compute)(), ["model"])
         self.param.watch(lambda *_: self._ex.guarded(self._on_block)(), ["block"])
-        self._layout = col(text(vl.LAYERS_TEXT),
-                           pn.Row(control(self.param.model), control(self.param.block)),
-                           self.info, row(self.top, self.trace), self.density, self.table)
 
     def figures(self) -> list[LiveFigure]:
         return [self.top, self.trace, self.density]
 
     # ------------------------------------------------------------------ wiring
-    def attach(self, tabs: pn.Tabs) -> None:
-        """Compute when `tabs` shows this tab (not before: the first view stays cheap)."""
-        def on_active(event):
-            if 0 <= event.new < len(tabs.objects) and tabs.objects[event.new] is self._layout:
-                self.shown = True
-                self._ex.guarded(self.compute)()
-
-        tabs.param.watch(on_active, ["active"])
+    def activate(self) -> None:
+        """The tab is shown: compute from now on (not before: the first view stays cheap)."""
+        self.shown = True
+        self.compute()
 
     def follow(self, key, run) -> None:
         """The explorer shows `run` (its request `key`): the trained network's blocks are
@@ -144,4 +137,6 @@ class LayersTab(pn.viewable.Viewer):
             fig.push()
 
     def __panel__(self):
-        return self._layout
+        return col(text(vl.LAYERS_TEXT),
+                   pn.Row(control(self.param.model), control(self.param.block)),
+                   self.info, row(self.top, self.trace), self.density, self.table)

@@ -14,9 +14,8 @@ from __future__ import annotations
 import panel as pn
 import param
 
-from workbench.hessian.experiments import PRESETS
 from workbench.hessian.run import check_settings, run_hessian
-from workbench.hessian.settings import ExperimentSettings, HessianSettings, fields
+from workbench.hessian.settings import HessianSettings, fields
 from workbench.jobs import CACHE
 from workbench.ui.base import Explorer, col, control, section, text
 from workbench.ui.hessian.approximations import ApproximationsTab
@@ -29,8 +28,7 @@ from workbench.viz.text import hessian_summary
 
 DEMOS = {"bulk + outliers (Sagun et al.)": "bulk_and_outliers",
          "edge of stability (Cohen et al.)": "edge_of_stability", "custom": None}
-#: the settings a demo sets and the URL keeps (the widgets' fields)
-PRESET_FIELDS = fields(ExperimentSettings, shown=True)
+#: the settings the URL keeps (the widgets' fields)
 URL_FIELDS = fields(HessianSettings, shown=True)
 SPECTRUM, TRAINING, COMPARE, LAYERS, APPROXIMATIONS = range(5)  # the tabs
 
@@ -111,11 +109,10 @@ class HessianExplorer(Explorer):
         name = DEMOS.get(self.demo)
         if name is None:
             return
-        preset = PRESETS[name]
         self._applying = True
         try:
             with param.parameterized.batch_call_watchers(self.settings):
-                self.settings.param.update(**{f: getattr(preset, f) for f in PRESET_FIELDS})
+                self.settings.param.update(**self.settings.preset_changes(name))
         finally:
             self._applying = False
         self.guarded(self._compute)()
@@ -124,13 +121,8 @@ class HessianExplorer(Explorer):
         if self._applying:
             return
         name = DEMOS.get(self.demo)
-        if name is not None and any(getattr(PRESETS[name], f) != getattr(self.settings, f)
-                                    for f in PRESET_FIELDS):
-            self._applying = True
-            try:
-                self.demo = "custom"
-            finally:
-                self._applying = False
+        if name is not None and self.settings.preset_changes(name):
+            self.demo = "custom"  # (a demo without a preset: _on_demo does nothing)
         self.guarded(self._compute)()
 
     def _on_run(self, *_events) -> None:
@@ -263,15 +255,17 @@ class HessianExplorer(Explorer):
                        (LAYERS_TITLE, self.layers),
                        ("Curvature approximations", self.approximations), dynamic=True,
                        sizing_mode="stretch_width")
-        self.layers.attach(tabs)
         tabs.param.watch(self.guarded(self._on_tab), "active")
         return col(self._summary, tabs)
 
     def _on_tab(self, event) -> None:
-        """A tab shown: the approximations start; a tab shown for the first time draws
-        the result shown (the training and comparison tabs of a served page)."""
+        """A tab shown: the approximations start, the per-layer tab computes; a tab shown
+        for the first time draws the result shown (the training and comparison tabs of a
+        served page)."""
         if event.new == APPROXIMATIONS:
             self.approximations.start()
+        if event.new == LAYERS:
+            self.layers.activate()
         if event.new in self._drawn_tabs or event.new not in (TRAINING, COMPARE):
             return
         self._drawn_tabs.add(event.new)

@@ -17,7 +17,7 @@ import panel as pn
 
 from workbench.lowrank.update_run import UpdateSettings, run_updates, updates_from_upload
 from workbench.ui.base import WIDE, col, control, row, text, upload_box
-from workbench.ui.live import LiveFigure, hold, set_changed
+from workbench.ui.live import LiveFigure, hold
 from workbench.viz import updates as vu
 
 
@@ -46,7 +46,6 @@ class UpdatesTab(pn.viewable.Viewer):
                                                            vu.ADAPTER_FILE, g(self._on_upload))
         self.alpha_widget = pn.widgets.FloatInput(label="LoRA alpha (0: scale 1)", value=0.0,
                                                   start=0.0, width=160)
-        self._markers = {}
         self.layer_widget.param.watch(g(lambda e: setattr(s, "layer", e.new or "")), "value")
         self.back_button = pn.widgets.Button(label="Show the MLP's checkpoints",
                                              button_type="light", width=220)
@@ -114,10 +113,6 @@ class UpdatesTab(pn.viewable.Viewer):
         self.sv.render(vu.update_sv_plot(view))
         self.energy.render(vu.energy_plot(view))
         self.error.render(vu.error_plot(view))
-        # the marker lines, found once per render (LiveFigure.spans), by colour and role
-        self._markers = {name: fig.spans("height") + fig.spans("width")
-                         for name, fig in (("sv", self.sv), ("energy", self.energy),
-                                           ("error", self.error))}
         self._write(view, rendered=True)
 
     def _view(self):
@@ -129,32 +124,20 @@ class UpdatesTab(pn.viewable.Viewer):
             self._write(self._view())
 
     def _write(self, view, rendered: bool = False) -> None:
-        """A cheap step (layer, rank, energy): new columns and marker positions."""
+        """A cheap step (layer, rank, energy): new columns and marker positions; a layer's
+        whole curves only when it changed."""
         k = len(view.singular_values)
         if self.settings.param.update_rank.bounds[1] != k:
             self.settings.param.update_rank.bounds = (0, k)
-        layer_changed = self.view is None or view.layer != self.view.layer
+        layer_changed = rendered or self.view is None or view.layer != self.view.layer
         self.view = view
         with hold():
-            sv, en, er = (vu.update_sv_columns(view), vu.energy_columns(view),
-                          vu.error_columns(view))
-            if layer_changed or rendered:
-                self.sv.write("all", sv["all"])
-                self.energy.write("energy", en["energy"])
-                self.error.write("optimum", er["optimum"])
-                self.sv.set_title(vu.update_sv_title(view))
-            self.sv.write("kept", sv["kept"])
-            self.energy.write("at r", en["at r"])
-            self.error.write("at r", er["at r"])
-            for name, spans in self._markers.items():
-                shift = 0.5 if name == "sv" else 0.0
-                for span in spans:
-                    if span.dimension == "width":
-                        set_changed(span, location=view.energy)
-                    elif span.line_color == vu.RANK_COLOR:
-                        set_changed(span, location=view.rank + shift)
-                    else:
-                        set_changed(span, location=view.rank_for_energy + shift)
+            for fig, cols in ((self.sv, vu.update_sv_columns(view)),
+                              (self.energy, vu.energy_columns(view)),
+                              (self.error, vu.error_columns(view))):
+                if layer_changed:
+                    fig.write_columns({"sources": cols["layer"]})
+                fig.write_columns(cols)
             self.table.value = view.table
             self.status.object = vu.updates_text(self.run, view)
 

@@ -173,6 +173,15 @@ def test_uploads_follow_the_one_rule():
         lr.uploaded_matrix(b"\x80\x04K\x01.", "w.pkl")
 
 
+def test_settings_fields_in_declaration_order():
+    assert lr.LowRankSettings.fields()[:3] == ["rank", "source", "method"]
+    assert lr.CompletionSettings.fields() == ["fraction", "completion_rank",
+                                              "completion_matrix", "true_rank",
+                                              "completion_method"]
+    s = lr.CompletionSettings(fraction=0.5)
+    assert lr.CompletionSettings.copy_of(s).fraction == 0.5
+
+
 def test_an_array_is_checked_like_an_upload():
     from workbench.lowrank.sources import array_matrix
 

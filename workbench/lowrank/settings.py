@@ -70,10 +70,15 @@ def layer_choices() -> dict[str, str]:
 
 class _Settings(param.Parameterized):
     @classmethod
+    def fields(cls) -> list[str]:
+        """The names of this class's settings, in declaration order."""
+        return [k for k in cls.param if k != "name"]
+
+    @classmethod
     def copy_of(cls, obj: param.Parameterized):
         """A new instance holding `obj`'s current values of this class's parameters (a
         snapshot for work done in another thread while `obj` keeps changing)."""
-        return cls(**{k: getattr(obj, k) for k in cls.param if k != "name"})
+        return cls(**{k: getattr(obj, k) for k in cls.fields()})
 
 
 class LowRankSettings(_Settings):

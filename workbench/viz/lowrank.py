@@ -236,6 +236,13 @@ def completion_history_plot(history: pd.DataFrame, height: int = 300) -> hv.Over
                                 "(dashed: 1e-6, the recovery threshold)", backend="bokeh")
 
 
+def _named(name: str):
+    """A hook naming the Bokeh model of a marker line (``LiveFigure.move_span`` finds it)."""
+    def hook(plot, _element):
+        plot.handles["glyph"].name = name
+    return hook
+
+
 def phase_title(size: int, true_rank: int) -> str:
     """Title of the phase diagram of random `size` x `size` matrices of rank `true_rank`."""
     return f"When is completion possible? ({size} x {size}, rank {true_rank})"
@@ -260,8 +267,9 @@ def phase_transition_plot(df: pd.DataFrame, fraction: float | None = None,
         f_dof = float(np.interp(1.0, over, fr))
         els.append(hv.VLine(f_dof, label="samples = degrees of freedom").opts(
             color="#999999", line_dash="dashed"))
-    if fraction is not None:
-        els.append(hv.VLine(fraction).opts(color="#d62728", line_dash="dotted"))
+    if fraction is not None:  # named: the dashboard moves it (LiveFigure.move_span)
+        els.append(hv.VLine(fraction).opts(color="#d62728", line_dash="dotted",
+                                           hooks=[_named("fraction")]))
     return hv.Overlay(els).opts(height=height, responsive=True, show_grid=True,
                                 ylim=(-0.05, 1.05), legend_position="bottom_right",
                                 title="When is completion possible?", backend="bokeh")

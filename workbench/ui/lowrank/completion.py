@@ -15,13 +15,10 @@ import panel as pn
 from workbench.lowrank.run import completion_key, phase_diagram, run_completion
 from workbench.lowrank.settings import COMPLETION_SIZE, CompletionSettings
 from workbench.ui.base import col, control, row, text
-from workbench.ui.live import LiveFigure, set_changed
+from workbench.ui.live import LiveFigure
 from workbench.ui.session import served
 from workbench.viz import lowrank as vl
 from workbench.viz.text import completion_text
-
-_COMPLETION = ["fraction", "completion_rank", "completion_matrix", "true_rank",
-               "completion_method"]
 
 
 class PhaseDiagram(pn.viewable.Viewer):
@@ -33,7 +30,6 @@ class PhaseDiagram(pn.viewable.Viewer):
         self._owner = owner
         self.table = pd.DataFrame()
         self.figure = LiveFigure(css_class="wb-lowrank-phase", min_height=300)
-        self._marker = []
         self.active = not served(pn.state.curdoc)  # drawn (CompletionTab.activate)
 
     def request(self) -> None:
@@ -49,17 +45,16 @@ class PhaseDiagram(pn.viewable.Viewer):
         s = self._owner
         self.figure.render(vl.phase_transition_plot(table, float(s.fraction)).opts(
             title=vl.phase_title(COMPLETION_SIZE, s.true_rank)))
-        # the dotted line (the dashed one marks the degrees of freedom), found per render
-        self._marker = [sp for sp in self.figure.spans() if list(sp.line_dash) == [2, 4]]
 
     def mark(self, fraction: float) -> None:
-        """Move the observed-fraction marker (the dotted line) in place."""
+        """Move the observed-fraction marker (the dotted line) in place (there is none
+        before the diagram is computed)."""
         if not self.active:
             return
         if self.figure.figure is None:
             self.show(self.table)
-        for span in self._marker:
-            set_changed(span, location=float(fraction))
+        if not self.table.empty:
+            self.figure.move_span("fraction", fraction)
 
     def __panel__(self):
         return self.figure
@@ -79,7 +74,7 @@ class CompletionTab(pn.viewable.Viewer):
         self.history = LiveFigure(css_class="wb-lowrank-history", min_height=300)
         self.phase = PhaseDiagram(owner)
         self.active = self.phase.active  # figures drawn: notebooks at once, pages when shown
-        owner.param.watch(owner.guarded(self._on_change), _COMPLETION)
+        owner.param.watch(owner.guarded(self._on_change), CompletionSettings.fields())
 
     def activate(self) -> None:
         """The tab is shown: draw what was computed while it was hidden (once)."""

@@ -39,8 +39,7 @@ class LowRankExplorer(Explorer, LowRankSettings, CompletionSettings):
     description = ("Approximate a photo, a MiniLM weight matrix, a kernel or your own matrix "
                    "with SVD, randomized SVD, CUR, Nyström...: what each keeps at each "
                    "rank, against the optimum; and when matrix completion is possible.")
-    url_params = ("rank", "source", "method", "image", "layer", "decay", "noise", "fraction",
-                  "completion_rank", "completion_matrix", "true_rank", "completion_method")
+    url_params = (*LowRankSettings.fields(), *CompletionSettings.fields())
 
     def __init__(self, _upload=None, _start: bool = True, **params):
         super().__init__(**params)

@@ -12,6 +12,8 @@ a block is cheap: ``run.at(block)`` -> ``viz.layers.*_columns`` -> ``LiveFigure.
 
 from __future__ import annotations
 
+import dataclasses
+
 import panel as pn
 import param
 
@@ -53,10 +55,10 @@ class LayersTab(pn.viewable.Viewer):
         self.minilm_options = dict(MINILM_OPTIONS)
         self._drawing = False    # a result being drawn: block changes wait for it
         self.shown = False       # the tab has been shown: compute from now on
-        self._trained = None     # (key, HessianRun) of the explorer's trained network
         self._requested = None   # key of the per-layer run asked for last
         self.param.watch(lambda *_: self._ex.guarded(self.compute)(), ["model"])
         self.param.watch(lambda *_: self._ex.guarded(self._on_block)(), ["block"])
+        explorer.param.watch(explorer.guarded(self._on_new_run), "runs")
 
     def figures(self) -> list[LiveFigure]:
         return [self.top, self.trace, self.density]
@@ -67,13 +69,9 @@ class LayersTab(pn.viewable.Viewer):
         self.shown = True
         self.compute()
 
-    def follow(self, key, run) -> None:
-        """The explorer shows `run` (its request `key`): the trained network's blocks are
-        computed for it once this tab is shown."""
-        if self._trained is not None and self._trained[0] == key:
-            return
-        self._trained = (key, run)
-        if self.shown and self.model == TRAINED:
+    def _on_new_run(self, *_events) -> None:
+        """The explorer trained another network: its blocks, if this tab was shown."""
+        if self.model == TRAINED:
             self.compute()
 
     def compute(self) -> None:
@@ -86,13 +84,14 @@ class LayersTab(pn.viewable.Viewer):
             key = ("layers", "minilm", repr(sorted(opts.items())))
             label = "MiniLM per-layer spectra (minutes on a CPU)…"
             work = lambda progress: minilm_layers(progress=progress, **opts)  # noqa: E731
-        elif self._trained is None:
+        elif self._ex.result is None:
             self.info.object = "*Waiting for the trained network…*"
             return
         else:
-            key, run = ("layers", self._trained[0]), self._trained[1]
+            exp = self._ex.result.experiment
+            key = ("layers", dataclasses.astuple(exp.config))
             label = "Per-layer spectra of the trained network…"
-            work = lambda progress: trained_layers(run, progress=progress)  # noqa: E731
+            work = lambda progress: trained_layers(exp, progress=progress)  # noqa: E731
         if key == self._requested:
             return
         self._requested = key

@@ -158,7 +158,6 @@ class HessianExplorer(Explorer):
             run = later_stage
         first = self.result is None or self.result.experiment is not run.experiment
         self._refresh(run)
-        self.layers.follow(key, run)
         if first:
             self.runs += 1
         if run.checkpoints is None:

@@ -1,7 +1,6 @@
-"""The Hessian explorer's "Curvature approximations" tab: per linear layer and training
-checkpoint, the top eigenvalues of the exact Gauss-Newton block next to K-FAC's, Shampoo's
-and the optimal Kronecker product's, their eigenvectors' overlaps with the exact ones, the
-top overlap and relative error along training, and M-FAC's inverse-Fisher error vs m.
+"""The Hessian explorer's "Curvature approximations" tab: per linear layer and checkpoint,
+the exact Gauss-Newton block against K-FAC, Shampoo, the optimal Kronecker product and
+M-FAC (``viz.approximations.TEXT`` says what is compared).
 
 The costly part is one ``run_approximations`` on the explorer's trained experiment (its
 checkpoints; no new training), a keyed background request started when the tab is first
@@ -99,14 +98,11 @@ class ApproximationsTab(pn.viewable.Viewer):
         self._text(view)
 
     # ------------------------------------------------------------------ cheap
-    def view(self):
-        """The ApproxView of the selectors (no products)."""
-        return self.run.at(self.checkpoint.value, self.layer.value)
-
     def _on_view(self, event) -> None:
+        """A selector moved: the ApproxView written into the figures (no products)."""
         if self.run is None or self.spectra.figure is None:
             return
-        view = self.view()
+        view = self.run.at(self.checkpoint.value, self.layer.value)
         self.spectra.write_columns(va.spectra_columns(view))
         self.overlaps.write_columns(va.overlap_columns(view))
         for fig, what in ((self.over, "overlap"), (self.errors, "error")):

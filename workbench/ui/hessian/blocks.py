@@ -1,7 +1,6 @@
-"""The Hessian explorer's "Per-layer curvature" tab: which layers are sharp. Top eigenvalue
-and trace of the Hessian block of each layer / module as bars and a table, and the
-density of the block picked, for the network the explorer trained (MLP / CNN) or the
-pretrained MiniLM (a preset: the model choice of this tab).
+"""The Hessian explorer's "Per-layer curvature" tab: top eigenvalue and trace of each
+layer's Hessian block (bars, table) and the picked block's density, for the network the
+explorer trained or the pretrained MiniLM (this tab's model choice).
 
 Nothing is computed until the tab is shown (the explorer's first view stays cheap); then
 ``workbench.hessian.layers`` runs in the background (``Explorer.run_background``, keyed

@@ -66,7 +66,6 @@ class HessianExplorer(Explorer):
         self.settings.param.update(**given)
         self.result = None      # the HessianRun shown (stages fill it in)
         self._requested = None  # key of the run asked for last
-        self._applying = False
         self._deferred = False
         self._pending_compare = self._pending_text = False
         self._view = None  # the view drawn last (its text follows: _deferred_updates)
@@ -106,20 +105,14 @@ class HessianExplorer(Explorer):
 
     # ------------------------------------------------------------------ settings
     def _on_demo(self, *_events) -> None:
+        """A demo chosen: its preset's settings, in one change (``_on_settings`` computes;
+        settings that are the preset already need nothing new)."""
         name = DEMOS.get(self.demo)
-        if name is None:
-            return
-        self._applying = True
-        try:
+        if name is not None:
             with param.parameterized.batch_call_watchers(self.settings):
                 self.settings.param.update(**self.settings.preset_changes(name))
-        finally:
-            self._applying = False
-        self.guarded(self._compute)()
 
     def _on_settings(self, *_events) -> None:
-        if self._applying:
-            return
         name = DEMOS.get(self.demo)
         if name is not None and self.settings.preset_changes(name):
             self.demo = "custom"  # (a demo without a preset: _on_demo does nothing)

@@ -1,8 +1,7 @@
-"""The "Completion" tab: complete a matrix from a fraction of its entries (the observed and
-the recovered matrix, the error per sweep) and the phase diagram (success against the
-observed fraction). Both are keyed background requests of the topic run
-(``run_completion``, ``phase_diagram``), cached across sessions by their settings. They
-are computed at once; a served page draws their figures when the tab is first shown
+"""The "Completion" tab: a matrix completed from a fraction of its entries (observed,
+recovered, error per sweep) and the phase diagram (success against the observed fraction):
+keyed background requests of the topic run (``run_completion``, ``phase_diagram``),
+computed at once. A served page draws their figures when the tab is first shown
 (``CompletionTab.activate``: a new session does not pay for five figures it may never
 look at); a notebook draws them at once.
 """

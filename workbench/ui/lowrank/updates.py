@@ -1,7 +1,6 @@
-"""The "Fine-tuning updates" tab: the singular values of a weight update dW (between two
-checkpoints of the shipped digits MLP, or a LoRA adapter from an uploaded safetensors /
-npz file), the rank a LoRA adapter needs to keep a chosen energy, the energy kept per rank
-and the rank-r error of the Eckart–Young optimum.
+"""The "Fine-tuning updates" tab: the singular values of a weight update dW (two
+checkpoints of the shipped digits MLP, or an uploaded LoRA adapter), the rank an adapter
+needs to keep a chosen energy, the energy kept and the optimum's error per rank.
 
 The spectra are one keyed background request (``run_updates`` / ``updates_from_upload``
 of :mod:`workbench.lowrank.update_run`, cached across sessions); layer, rank and energy

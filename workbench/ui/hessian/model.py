@@ -89,12 +89,8 @@ class ModelHessianExplorer(Explorer):
             f.push()
 
     def export_data(self):
-        if self.result is None:
-            return None
-        import pandas as pd
-
-        view = self.result.at(self.broadening)
-        return pd.DataFrame({"eigenvalue": view.grid, "density": view.density})
+        """The density shown (``ModelHessianRun.export``)."""
+        return None if self.result is None else self.result.export(self.broadening)
 
     def controls(self) -> list:
         return [control(self.param.broadening, fast=True), control(self.param.logy)]

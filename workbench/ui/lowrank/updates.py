@@ -49,7 +49,7 @@ class UpdatesTab(pn.viewable.Viewer):
         self.back_button = pn.widgets.Button(label="Show the MLP's checkpoints",
                                              button_type="light", width=220)
         self.back_button.on_click(g(lambda _e: self.use_checkpoints()))
-        s.param.watch(g(self._on_checkpoints), ["before", "after"])
+        s.param.watch(g(lambda *_: self.use_checkpoints()), ["before", "after"])
         s.param.watch(g(self._on_view), ["layer", "update_rank", "energy"])
 
     # ------------------------------------------------------------------ costly
@@ -84,9 +84,6 @@ class UpdatesTab(pn.viewable.Viewer):
         o.run_background(("updates-upload", hashlib.sha1(data).hexdigest(), alpha), read,
                          self.show, channel="updates",
                          label="Spectra of the adapter's updates…")
-
-    def _on_checkpoints(self, *_events) -> None:
-        self.use_checkpoints()
 
     def use_checkpoints(self) -> None:
         """Back from an uploaded adapter to the MLP's checkpoints."""

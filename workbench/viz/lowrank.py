@@ -243,6 +243,18 @@ def _named(name: str):
     return hook
 
 
+def completion_plots(done, height: int = 280) -> tuple:
+    """(observed, recovered, error history) of a CompletionRun: the observed entries (grey:
+    missing) and the completed matrix as images in the same colour scale, and
+    ``completion_history_plot``. O(matrix pixels)."""
+    res = done.result
+    return (matrix_image(done.observed, f"observed {done.mask.mean():.0%} (grey: missing)",
+                         kind=done.kind, clim=done.clim, height=height),
+            matrix_image(res.X, f"recovered, rank {res.rank}", kind=done.kind,
+                         clim=done.clim, height=height),
+            completion_history_plot(done.history))
+
+
 def phase_title(size: int, true_rank: int) -> str:
     """Title of the phase diagram of random `size` x `size` matrices of rank `true_rank`."""
     return f"When is completion possible? ({size} x {size}, rank {true_rank})"

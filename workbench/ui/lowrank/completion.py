@@ -107,13 +107,9 @@ class CompletionTab(pn.viewable.Viewer):
         self.status.object = completion_text(done)
         if not self.active:
             return
-        res, mask = done.result, done.mask
-        self.masked.render(vl.matrix_image(done.observed, f"observed {mask.mean():.0%} (grey: "
-                                        "missing)", kind=done.kind, clim=done.clim,
-                                        height=280))
-        self.recovered.render(vl.matrix_image(res.X, f"recovered, rank {res.rank}",
-                                           kind=done.kind, clim=done.clim, height=280))
-        self.history.render(vl.completion_history_plot(done.history))
+        for fig, element in zip((self.masked, self.recovered, self.history),
+                                vl.completion_plots(done), strict=True):
+            fig.render(element)
         self.phase.mark(done.fraction)
 
     def __panel__(self):

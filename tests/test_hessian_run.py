@@ -138,6 +138,14 @@ def test_settings_are_the_one_declaration():
         "depth", "activation", "loss", "optimizer", "lr", "batch_size", "steps"]
     for preset in PRESETS.values():
         assert isinstance(preset, ExperimentConfig)
+    # a preset's changes: the shown fields where it differs; none once applied
+    s = HessianSettings(width=7, steps=400, seed=5)
+    changes = s.preset_changes("edge_of_stability")
+    assert changes["width"] == 32 and changes["loss"] == "mse" and "steps" not in changes
+    assert "seed" not in changes and "k" not in changes  # hidden fields, estimators
+    s.param.update(**changes)
+    assert s.preset_changes("edge_of_stability") == {}
+    assert s.preset_changes("bulk_and_outliers")["optimizer"] == "sgd"
     # k is raised to 2C + 2 (digits: 10 classes)
     assert HessianSettings(dataset="digits", k=3).estimator()["k"] == 22
     with pytest.raises(ValueError, match="width"):

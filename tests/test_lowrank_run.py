@@ -123,6 +123,13 @@ def test_nystrom_is_refused_on_a_non_kernel_and_left_out_of_the_curves():
     with pytest.raises(WorkbenchError, match="square"):
         lr.rank_path_for(run.source, "nystrom")
     assert "nystrom" not in run.curves.paths
+    # the dashboard's request: the refusal is its result, a method that applies its path
+    from workbench.lowrank.run import try_rank_path
+
+    refused = try_rank_path(run.source, "nystrom")
+    assert isinstance(refused, WorkbenchError) and "square" in str(refused)
+    path = try_rank_path(run.source, "svd")
+    assert isinstance(path, lr.RankPath) and path.method == "svd"
 
 
 def test_source_dispatch_and_keys():
@@ -164,6 +171,30 @@ def test_uploads_follow_the_one_rule():
         lr.uploaded_matrix(npy_bytes(np.ones((6, 2))), "w.npy", max_side=5)
     with pytest.raises(InputFormatError, match="pickle"):
         lr.uploaded_matrix(b"\x80\x04K\x01.", "w.pkl")
+
+
+def test_settings_fields_in_declaration_order():
+    assert lr.LowRankSettings.fields()[:3] == ["rank", "source", "method"]
+    assert lr.CompletionSettings.fields() == ["fraction", "completion_rank",
+                                              "completion_matrix", "true_rank",
+                                              "completion_method"]
+    s = lr.CompletionSettings(fraction=0.5)
+    assert lr.CompletionSettings.copy_of(s).fraction == 0.5
+
+
+def test_an_array_is_checked_like_an_upload():
+    from workbench.lowrank.sources import array_matrix
+
+    A = np.arange(12.0).reshape(4, 3)
+    up = array_matrix(A.astype(np.float32), "mine")
+    assert up.name == "mine.npy" and up.A.dtype == np.float64 and np.array_equal(up.A, A)
+    assert up.digest == _upload(A).digest             # same content, same key
+    with pytest.raises(InputFormatError, match="mine is not a numeric array"):
+        array_matrix(np.array([{}, None], dtype=object), "mine")
+    with pytest.raises(WorkbenchError, match="NaN"):
+        array_matrix(np.full((3, 3), np.nan))
+    with pytest.raises(ShapeError, match="2-D"):
+        array_matrix(np.arange(3.0))
 
 
 def test_completion_run_recovers_and_keys_by_settings():

@@ -157,10 +157,10 @@ def test_tab_writes_run_at_into_its_figures(ex):
     np.testing.assert_allclose(err[list(err)[1]], view.error_curve)
     at = tab.energy.source("at r").data
     assert list(at[list(at)[1]]) == [pytest.approx(view.energy_at_rank)]
-    spans = tab._markers["energy"]
-    assert [sp.location for sp in spans if sp.dimension == "width"] == [0.95]
-    assert {sp.location for sp in spans if sp.dimension == "height"} == \
-        {2, view.rank_for_energy}
+    assert [sp.location for sp in tab.energy.spans("width")] == [0.95]
+    assert {sp.location for sp in tab.energy.spans("height")} == {2, view.rank_for_energy}
+    assert {sp.location for sp in tab.sv.spans("height")} == \
+        {2.5, view.rank_for_energy + 0.5}
     assert f"rank **{view.rank_for_energy}**" in tab.status.object
 
 

@@ -81,6 +81,10 @@ def test_hessian_from_model_on_a_user_module_with_a_custom_loss():
     after = np.array(ex.density.source("0").data["y"])
     np.testing.assert_allclose(after, density_columns(run.at(2.5), logy=True)["area"]["y"])
     assert not np.allclose(after, before)
+    # the download: the density shown
+    table = ex.export_data()
+    np.testing.assert_allclose(table["density"], run.at(2.5).density)
+    np.testing.assert_allclose(table["eigenvalue"], run.at(2.5).grid)
 
 
 def test_hessian_from_model_bad_loss_is_a_message():

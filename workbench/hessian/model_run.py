@@ -57,6 +57,11 @@ class ModelHessianRun:
                          num_matvecs=int(spec.num_matvecs + self.blocks["num_matvecs"].sum()),
                          layers=table, layer_curves=curves)
 
+    def export(self, broadening: float = 1.0) -> pd.DataFrame:
+        """The density behind the view at `broadening` (columns eigenvalue, density)."""
+        view = self.at(broadening)
+        return pd.DataFrame({"eigenvalue": view.grid, "density": view.density})
+
 
 def _sub(progress, a: float, b: float):
     return (lambda f: progress(a + (b - a) * f)) if progress else None

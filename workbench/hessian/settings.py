@@ -31,11 +31,14 @@ class ExperimentSettings(param.Parameterized):
     shown as widgets in the dashboard (nor kept in its URL)."""
 
     # ---- data
-    dataset = param.Selector(default="gaussian_mixture", objects=list(DATASETS))
-    num_samples = param.Integer(default=512, bounds=(32, 1797))
-    num_classes = param.Integer(default=4, bounds=(2, 10), doc="Gaussian mixture only")
-    dim = param.Integer(default=10, bounds=(2, 64), doc="Gaussian mixture only")
-    separation = param.Number(default=12.0, bounds=(0.5, 30.0), doc="Gaussian mixture only")
+    dataset = param.Selector(default="gaussian_mixture", objects=list(DATASETS), label="Data set")
+    num_samples = param.Integer(default=512, bounds=(32, 1797), label="Samples")
+    num_classes = param.Integer(default=4, bounds=(2, 10), doc="Gaussian mixture only",
+                                label="Classes (mixture)")
+    dim = param.Integer(default=10, bounds=(2, 64), doc="Gaussian mixture only",
+                        label="Dimension (mixture)")
+    separation = param.Number(default=12.0, bounds=(0.5, 30.0), step=0.5,
+                              doc="Gaussian mixture only", label="Class separation (mixture)")
     noise = param.Number(default=0.1, bounds=(0.0, 2.0), precedence=-1,
                          doc="Two moons only")
     # ---- model
@@ -43,13 +46,16 @@ class ExperimentSettings(param.Parameterized):
                            doc="'cnn' is made for the 8x8 digits")
     width = param.Integer(default=32, bounds=(2, 256),
                           doc="hidden units (the CNN: 8 x its channels)")
-    depth = param.Integer(default=2, bounds=(1, 4), doc="hidden layers of the MLP")
+    depth = param.Integer(default=2, bounds=(1, 4), doc="hidden layers of the MLP",
+                          label="Hidden layers")
     activation = param.Selector(default="relu", objects=list(ACTIVATIONS))
     loss = param.Selector(default="cross_entropy", objects=list(LOSSES))
     # ---- training
     optimizer = param.Selector(default="sgd", objects=list(OPTIMIZERS),
-                               doc="'gd': full-batch gradient descent")
-    lr = param.Number(default=0.05, bounds=(1e-4, 5.0), doc="learning rate η")
+                               doc="'gd': full-batch gradient descent",
+                               label="Optimizer (gd = full batch)")
+    lr = param.Number(default=0.05, bounds=(1e-4, 5.0), step=0.01, doc="learning rate η",
+                      label="Learning rate η")
     batch_size = param.Integer(default=64, bounds=(1, None), allow_None=True,
                                doc="mini-batch of sgd/adam (None: the full batch)")
     steps = param.Integer(default=100, bounds=(0, 2000), doc="training steps")
@@ -72,6 +78,15 @@ class ExperimentSettings(param.Parameterized):
         """Classes of the chosen data set (fixed for two moons and digits)."""
         return FIXED_CLASSES.get(self.dataset, self.num_classes)
 
+    def preset_changes(self, name: str) -> dict:
+        """{field: value} of the shown fields where preset `name` (``experiments.PRESETS``)
+        differs from these settings (empty: they are that preset)."""
+        from workbench.hessian.experiments import PRESETS
+
+        cfg = PRESETS[name]
+        return {f: getattr(cfg, f) for f in fields(ExperimentSettings, shown=True)
+                if getattr(cfg, f) != getattr(self, f)}
+
     def config(self):
         """The ExperimentConfig of these settings (a frozen, hashable value), with
         ``sharpness_every=None`` resolved to ``max(1, steps // 40)``."""
@@ -87,11 +102,15 @@ class HessianSettings(ExperimentSettings):
     """An experiment plus the estimators of its spectra (``curvature_spectrum``)."""
 
     k = param.Integer(default=10, bounds=(1, 40),
-                      doc="Top eigenvalues (raised to at least 2C + 2)")
-    num_probes = param.Integer(default=4, bounds=(1, 32), doc="SLQ probe vectors")
-    num_steps = param.Integer(default=32, bounds=(4, 120), doc="Lanczos steps per probe")
+                      doc="Top eigenvalues (raised to at least 2C + 2)",
+                      label="Top eigenvalues k")
+    num_probes = param.Integer(default=4, bounds=(1, 32), doc="SLQ probe vectors",
+                               label="SLQ probes")
+    num_steps = param.Integer(default=32, bounds=(4, 120), doc="Lanczos steps per probe",
+                              label="Lanczos steps per probe")
     trace_matvecs = param.Integer(default=40, bounds=(0, 400),
-                                  doc="XTrace products (0: no trace, in the sweep only)")
+                                  doc="XTrace products (0: no trace, in the sweep only)",
+                                  label="Trace products (XTrace)")
 
     def estimator(self) -> dict:
         """The estimator settings; k is raised to 2C + 2 so that the bulk's edge is among

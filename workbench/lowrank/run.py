@@ -141,6 +141,15 @@ def rank_path_for(source: MatrixSource, method: str) -> RankPath:
     return rank_path(source.A, source.max_rank, method, reference_sv=source.sv)
 
 
+def try_rank_path(source: MatrixSource, method: str) -> RankPath | WorkbenchError:
+    """``rank_path_for(source, method)``, or the WorkbenchError it raised: a refused method
+    is a result too (a dashboard caches it like one and answers it with a fallback)."""
+    try:
+        return rank_path_for(source, method)
+    except WorkbenchError as exc:
+        return exc
+
+
 @dataclass(frozen=True)
 class ErrorCurves:
     """Every applicable method's relative Frobenius error at CURVE_RANKS ranks next to the

@@ -70,25 +70,32 @@ def layer_choices() -> dict[str, str]:
 
 class _Settings(param.Parameterized):
     @classmethod
+    def fields(cls) -> list[str]:
+        """The names of this class's settings, in declaration order."""
+        return [k for k in cls.param if k != "name"]
+
+    @classmethod
     def copy_of(cls, obj: param.Parameterized):
         """A new instance holding `obj`'s current values of this class's parameters (a
         snapshot for work done in another thread while `obj` keeps changing)."""
-        return cls(**{k: getattr(obj, k) for k in cls.param if k != "name"})
+        return cls(**{k: getattr(obj, k) for k in cls.fields()})
 
 
 class LowRankSettings(_Settings):
     """Which matrix, which method, which rank."""
 
-    rank = param.Integer(default=10, bounds=(1, MAX_RANK), doc="Rank k of the approximation")
+    rank = param.Integer(default=10, bounds=(1, MAX_RANK), label="Rank k",
+                         doc="Rank k of the approximation")
     source = param.Selector(default="image", objects=SOURCES, check_on_set=False,
-                            doc="Matrix to approximate")
+                            label="Matrix", doc="Matrix to approximate")
     method = param.Selector(default="svd", objects={v: k for k, v in METHOD_LABELS.items()},
                             doc="Approximation method")
     image = param.Selector(default="china.jpg", objects=["china.jpg", "flower.jpg"],
-                           doc="Photo")
+                           label="Photo", doc="Photo")
     layer = param.Selector(default=_DEFAULT_LAYER, objects=[_DEFAULT_LAYER],
-                           check_on_set=False, doc="MiniLM weight matrix")
-    decay = param.Selector(default="slow", objects=["fast", "slow", "flat"],
+                           check_on_set=False, label="Weight matrix",
+                           doc="MiniLM weight matrix")
+    decay = param.Selector(default="slow", objects=["fast", "slow", "flat"], label="Spectrum",
                            doc="Spectrum of the synthetic matrix")
     noise = param.Number(default=0.01, bounds=(0.0, 0.2), step=0.005,
                          doc="Noise added to the synthetic matrix")
@@ -108,11 +115,12 @@ class CompletionSettings(_Settings):
     and method."""
 
     fraction = param.Number(default=0.3, bounds=(0.02, 0.9), step=0.01,
-                            doc="Fraction of entries observed")
-    completion_rank = param.Integer(default=5, bounds=(1, 30), doc="Rank of the completion")
+                            label="Observed fraction", doc="Fraction of entries observed")
+    completion_rank = param.Integer(default=5, bounds=(1, 30), label="Rank of the completion",
+                                    doc="Rank of the completion")
     completion_matrix = param.Selector(default="random", objects=COMPLETION_MATRICES,
-                                       doc="Matrix to complete")
-    true_rank = param.Integer(default=5, bounds=(1, 20),
+                                       label="Matrix", doc="Matrix to complete")
+    true_rank = param.Integer(default=5, bounds=(1, 20), label="True rank (random matrix)",
                               doc="Rank of the random matrix to complete")
     completion_method = param.Selector(default="altmin", objects=COMPLETION_METHODS,
                                        doc="Completion method")

@@ -205,3 +205,20 @@ def uploaded_matrix(data, filename: str | None = None, *,
     A = np.ascontiguousarray(arr, dtype=np.float64)
     return UploadedMatrix(A=A, name=name if len(arrays) == 1 else f"{name}[{key}]",
                           digest=hashlib.blake2b(A.tobytes(), digest_size=12).hexdigest())
+
+
+def array_matrix(A, name: str = "your matrix") -> UploadedMatrix:
+    """`A` (numpy, torch, anything ``np.asarray`` takes) as an UploadedMatrix named
+    "`name`.npy", checked by the upload rule of :func:`uploaded_matrix` (2-D, real,
+    finite, 2 to UPLOAD_MAX_SIDE per side). Raises a WorkbenchError naming the problem
+    (InputFormatError: not a numeric array). Costs a copy and one hash of the matrix."""
+    import io
+
+    from workbench.backends.arrays import to_numpy
+
+    buf = io.BytesIO()
+    try:
+        np.save(buf, np.asarray(to_numpy(A)), allow_pickle=False)
+    except (TypeError, ValueError) as exc:     # object arrays, non-arrays
+        raise InputFormatError(f"{name} is not a numeric array ({exc})") from None
+    return uploaded_matrix(buf.getvalue(), f"{name}.npy")

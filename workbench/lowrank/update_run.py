@@ -38,14 +38,15 @@ class UpdateSettings(param.Parameterized):
     """What the "Fine-tuning updates" tab shows: the two checkpoints (costly: one SVD per
     layer), and the view (layer, rank, energy: cheap)."""
 
-    before = param.Selector(default=0, objects=list(_EPOCHS),
+    before = param.Selector(default=0, objects=list(_EPOCHS), label="Checkpoint (epoch)",
                             doc="Epoch of the first checkpoint of the digits MLP")
-    after = param.Selector(default=60, objects=list(_EPOCHS),
+    after = param.Selector(default=60, objects=list(_EPOCHS), label="Fine-tuned to (epoch)",
                            doc="Epoch of the second checkpoint")
     layer = param.String(default="", doc="Layer shown (empty: the first)")
-    update_rank = param.Integer(default=4, bounds=(0, 256),
+    update_rank = param.Integer(default=4, bounds=(0, 256), label="Adapter rank r",
                                 doc="Rank r of the adapter: energy kept, error at r")
     energy = param.Number(default=0.9, bounds=(0.5, 0.999), step=0.005,
+                          label="Energy to keep",
                           doc="Energy a LoRA adapter must keep (sum of kept s_i^2)")
 
     @classmethod

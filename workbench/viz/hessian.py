@@ -58,6 +58,32 @@ def top_eigs_title(view) -> str:
     return f"Top {len(view.top_values)} eigenvalues at step {view.step}"
 
 
+def over_training_title(view) -> str:
+    """Title of the over-training plot of a HessianView (earlier checkpoints may still be
+    computing)."""
+    return ("Top eigenvalues at the checkpoints" if view.checkpoints_ready
+            else "Top eigenvalues (earlier checkpoints: computing…)")
+
+
+def model_density_title(label: str, view) -> str:
+    """Title of the density plot of a ModelView of the model called `label`."""
+    return (f"Hessian spectral density of {label} ({view.num_outliers} outliers, "
+            f"broadening {view.broadening:g})")
+
+
+def model_summary(run, view) -> str:
+    """The summary of a model's Hessian run (Markdown): size, loss, λ1, λmin, trace,
+    outliers, products, and a table of its layers' top eigenvalues and traces."""
+    rows = "\n".join(f"| {r.block} | {r.num_params:,} | {r.top_eigenvalue:.4g} | "
+                     f"{r.trace:.4g} ± {r.trace_std:.2g} |" for r in view.layers.itertuples())
+    return (f"**{view.num_params:,} parameters**, loss {run.loss:.4g} · "
+            f"λ1 = {view.top_values[0]:.4g}, λmin = {view.min_value:.3g} · "
+            f"trace = {view.trace:.4g} ± {view.trace_std:.2g} (XTrace) · "
+            f"**{view.num_outliers} outliers** · {view.num_matvecs:,} Hessian-vector "
+            f"products\n\n| layer | parameters | top eigenvalue | trace |\n|---|---|---|---|\n"
+            + rows)
+
+
 def _density_parts(grid, density, top_values, num_outliers, min_value, logy):
     """What density_plot draws: grid, clipped density, baseline, and the marker segments
     per role ({role: list of (x0, y0, x1, y1, role, name)})."""

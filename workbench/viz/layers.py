@@ -23,6 +23,27 @@ from workbench.viz import hessian as vh
 SELECTED, SHARPEST, OTHER, UNREACHED = "#d62728", "#ff7f0e", "#4c72b0", "#bbbbbb"
 METRICS = {"top_eigenvalue": "top eigenvalue", "trace": "trace"}
 _LAYER = re.compile(r"^(?:.*\.)?(?:layer|layers|h|block|blocks)\.(\d+)\.(attention|mlp)$")
+LAYERS_TEXT = (
+    "**Which layers are sharp.** The Hessian restricted to one layer's (or module's) "
+    "parameters is a diagonal block of the full Hessian; its top eigenvalue and trace say "
+    "how sharply the loss curves along that layer's weights alone. Each block costs a few "
+    "dozen Hessian-vector products of the whole model. Pick a block to see its spectral "
+    "density. *MiniLM*: the pretrained sentence encoder (22.7M parameters) under a "
+    "paraphrase head on bundled sentence pairs, split into the attention and the MLP of "
+    "each layer; this takes minutes on a CPU.")
+#: column names of a LayerView's table as the page's table shows them
+TABLE_NAMES = {"num_params": "parameters", "top_eigenvalue": "top eigenvalue",
+               "trace_std": "trace ± (std. error)", "num_matvecs": "HVPs"}
+
+
+def layers_text(lrun) -> str:
+    """The summary line of a LayerRun (Markdown): parameters, blocks, the sharpest block,
+    products, seconds and the operator's memory plan."""
+    blocks, labels = lrun.blocks(), list(lrun.spectra["label"])
+    return (f"**{lrun.description}**: {lrun.num_params:,} parameters in {len(blocks)} "
+            f"blocks; sharpest: **{labels[blocks.index(lrun.sharpest())]}**; "
+            f"{lrun.num_matvecs:,} Hessian-vector products in {lrun.seconds:.1f} s · "
+            f"{lrun.plan_text()}")
 
 
 def short_name(block: str) -> str:

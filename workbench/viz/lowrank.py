@@ -22,6 +22,12 @@ MAX_PIXELS = 480
 #: the kept singular values and the rank line: a blue that reads on the light and the dark
 #: theme's background (the page's header navy vanished on the dark one)
 KEPT = "#1f77b4"
+CURVES_TEXT = ("Every method computed once at the largest rank and evaluated at 14 ranks; "
+               "the dashed line is the best any rank-k matrix can do. The table shows the "
+               "rank nearest the slider.")
+PHASE_TEXT = ("Right: success rate over 2 random matrices per fraction; grey dashed: samples "
+              "= degrees of freedom r(m + n − r), below which no method can succeed; red "
+              "dotted: your observed fraction.")
 
 
 def block_mean(M: np.ndarray, max_pixels: int = MAX_PIXELS) -> np.ndarray:
@@ -144,6 +150,19 @@ def singular_value_plot(sv: np.ndarray, rank: int, estimated: np.ndarray | None 
                                 backend="bokeh")
 
 
+def run_sv_plot(run, rank: int) -> hv.Overlay:
+    """``singular_value_plot`` of a LowRankRun's matrix at `rank`, with its rank path's own
+    estimates when its method makes any. O(min(m, n))."""
+    from workbench.lowrank.settings import METHOD_LABELS
+
+    path = run.path
+    if path is None:
+        return singular_value_plot(run.source.sv, int(rank))
+    est = path.base.singular_values if path.base is not None else None
+    return singular_value_plot(run.source.sv, int(rank), est,
+                               METHOD_LABELS.get(path.method, ""))
+
+
 def error_vs_rank_plot(df: pd.DataFrame, rank: int | None = None, height: int = 340,
                        labels: dict[str, str] | None = None) -> hv.Layout:
     """Two panels against the rank, one curve per method (columns method, rank, fro,
@@ -217,6 +236,30 @@ def completion_history_plot(history: pd.DataFrame, height: int = 300) -> hv.Over
                                 "(dashed: 1e-6, the recovery threshold)", backend="bokeh")
 
 
+def _named(name: str):
+    """A hook naming the Bokeh model of a marker line (``LiveFigure.move_span`` finds it)."""
+    def hook(plot, _element):
+        plot.handles["glyph"].name = name
+    return hook
+
+
+def completion_plots(done, height: int = 280) -> tuple:
+    """(observed, recovered, error history) of a CompletionRun: the observed entries (grey:
+    missing) and the completed matrix as images in the same colour scale, and
+    ``completion_history_plot``. O(matrix pixels)."""
+    res = done.result
+    return (matrix_image(done.observed, f"observed {done.mask.mean():.0%} (grey: missing)",
+                         kind=done.kind, clim=done.clim, height=height),
+            matrix_image(res.X, f"recovered, rank {res.rank}", kind=done.kind,
+                         clim=done.clim, height=height),
+            completion_history_plot(done.history))
+
+
+def phase_title(size: int, true_rank: int) -> str:
+    """Title of the phase diagram of random `size` x `size` matrices of rank `true_rank`."""
+    return f"When is completion possible? ({size} x {size}, rank {true_rank})"
+
+
 def phase_transition_plot(df: pd.DataFrame, fraction: float | None = None,
                           height: int = 300) -> hv.Overlay:
     """Success rate against the observed fraction (columns fraction, success,
@@ -236,8 +279,9 @@ def phase_transition_plot(df: pd.DataFrame, fraction: float | None = None,
         f_dof = float(np.interp(1.0, over, fr))
         els.append(hv.VLine(f_dof, label="samples = degrees of freedom").opts(
             color="#999999", line_dash="dashed"))
-    if fraction is not None:
-        els.append(hv.VLine(fraction).opts(color="#d62728", line_dash="dotted"))
+    if fraction is not None:  # named: the dashboard moves it (LiveFigure.move_span)
+        els.append(hv.VLine(fraction).opts(color="#d62728", line_dash="dotted",
+                                           hooks=[_named("fraction")]))
     return hv.Overlay(els).opts(height=height, responsive=True, show_grid=True,
                                 ylim=(-0.05, 1.05), legend_position="bottom_right",
                                 title="When is completion possible?", backend="bokeh")

@@ -11,6 +11,18 @@ import numpy as np
 STEP_COLOR = "#2f4b7c"
 _ROWS, _RATIO = "rows seen", "error / optimum"
 _I, _S = "index i", "singular value s_i"
+TEXT = ("The rows of the matrix arrive in blocks; a rank-k SVD is updated with each block "
+        "(Zha–Simon, as in Deng et al. 2024) instead of recomputed. Left: its error over the "
+        "best rank-k error of the rows seen; right: its singular values against a fresh "
+        "SVD's.")
+
+
+def stream_text(run) -> str:
+    """The summary line of a StreamRun: blocks, rank, and the time of the updates against
+    that of the fresh SVDs."""
+    return (f"{len(run.steps)} blocks, rank {run.rank}: the updates took "
+            f"{run.seconds_incremental * 1e3:.0f} ms in all, the fresh SVDs of the rows seen "
+            f"{run.seconds_fresh * 1e3:.0f} ms.")
 
 
 def stream_ratio_columns(run) -> dict:

@@ -1,7 +1,6 @@
-"""The Hessian explorer's "Curvature approximations" tab: per linear layer and training
-checkpoint, the top eigenvalues of the exact Gauss-Newton block next to K-FAC's, Shampoo's
-and the optimal Kronecker product's, their eigenvectors' overlaps with the exact ones, the
-top overlap and relative error along training, and M-FAC's inverse-Fisher error vs m.
+"""The Hessian explorer's "Curvature approximations" tab: per linear layer and checkpoint,
+the exact Gauss-Newton block against K-FAC, Shampoo, the optimal Kronecker product and
+M-FAC (``viz.approximations.TEXT`` says what is compared).
 
 The costly part is one ``run_approximations`` on the explorer's trained experiment (its
 checkpoints; no new training), a keyed background request started when the tab is first
@@ -16,23 +15,11 @@ import dataclasses
 import panel as pn
 
 from workbench.backends.threads import capped
-from workbench.ui.base import undelayed
+from workbench.ui.base import col, row, text, undelayed
+from workbench.ui.hessian.tabs import QUEUE
 from workbench.ui.live import LiveFigure
 from workbench.ui.session import while_session_lives
 from workbench.viz import approximations as va
-
-QUEUE = "hessian"  # the explorer's torch queue: one torch job at a time
-NOTE = (
-    "**Curvature approximations.** Second-order optimizers and pruners never form the "
-    "Gauss-Newton block H of a layer's weight (m·n × m·n); they keep a Kronecker product "
-    "B ⊗ A of two small factors. **K-FAC** takes the output-gradient and input covariances "
-    "as if independent; **Shampoo** uses E[GGᵀ] ⊗ E[GᵀG] of the per-sample gradients G, "
-    "one power-iteration step towards the **optimal** B ⊗ A (nearest to H in Frobenius "
-    "norm: the top singular pair of H rearranged). Compare their top eigenvalues with the "
-    "exact block's and how well their top eigenvectors line up (overlap 1 = the same "
-    "direction), layer by layer, as training goes on. **M-FAC** instead keeps m gradients "
-    "and applies the damped inverse empirical Fisher in O(dm): its error against the dense "
-    "answer falls as m grows and vanishes at m = N.")
 
 
 class ApproximationsTab(pn.viewable.Viewer):
@@ -53,8 +40,7 @@ class ApproximationsTab(pn.viewable.Viewer):
         self.over = LiveFigure("wb-hessian-approx-over", min_height=300)
         self.errors = LiveFigure("wb-hessian-approx-errors", min_height=300)
         self.mfac = LiveFigure("wb-hessian-approx-mfac", min_height=300)
-        self.info = pn.pane.Markdown("*Open this tab to compute the approximations.*",
-                                     sizing_mode="stretch_width")
+        self.info = text("*Open this tab to compute the approximations.*")
         self.checkpoint.param.watch(explorer.guarded(self._on_view), "value")
         self.layer.param.watch(explorer.guarded(self._on_view), "value")
         explorer.param.watch(explorer.guarded(self._on_new_run), "runs")
@@ -96,14 +82,10 @@ class ApproximationsTab(pn.viewable.Viewer):
             return
         self.run = None  # the selectors' moves below draw nothing meanwhile
         last = len(run.steps) - 1
-        self.checkpoint.end = max(last, 1)
-        self.checkpoint.disabled = last < 1
-        if self.checkpoint.value > last:
-            self.checkpoint.value = last
-        if list(self.layer.options) != list(run.layers):
-            self.layer.options = list(run.layers)
-        if self.layer.value not in run.layers:
-            self.layer.value = run.layers[-1]
+        self.checkpoint.param.update(end=max(last, 1), disabled=last < 1,
+                                     value=min(self.checkpoint.value, last))
+        layer = self.layer.value if self.layer.value in run.layers else run.layers[-1]
+        self.layer.param.update(options=list(run.layers), value=layer)
         view = run.at(self.checkpoint.value, self.layer.value)
         self.spectra.render(va.spectra_plot(view), auto_range=("y",))
         self.overlaps.render(va.overlap_plot(view))
@@ -116,25 +98,17 @@ class ApproximationsTab(pn.viewable.Viewer):
         self._text(view)
 
     # ------------------------------------------------------------------ cheap
-    def view(self):
-        """The ApproxView of the selectors (no products)."""
-        return self.run.at(self.checkpoint.value, self.layer.value)
-
     def _on_view(self, event) -> None:
+        """A selector moved: the ApproxView written into the figures (no products)."""
         if self.run is None or self.spectra.figure is None:
             return
-        view = self.view()
-        for fig, cols in ((self.spectra, va.spectra_columns(view)),
-                          (self.overlaps, va.overlap_columns(view))):
-            for name, data in cols["sources"].items():
-                fig.write(name, data)
-            fig.set_title(cols["title"])
+        view = self.run.at(self.checkpoint.value, self.layer.value)
+        self.spectra.write_columns(va.spectra_columns(view))
+        self.overlaps.write_columns(va.overlap_columns(view))
         for fig, what in ((self.over, "overlap"), (self.errors, "error")):
             cols = va.over_training_columns(view, what)
             if event.obj is self.layer:
-                for name, data in cols["sources"].items():
-                    fig.write(name, data)
-                fig.set_title(cols["title"])
+                fig.write_columns(cols)  # the curves and title (its "marker" moves below)
             fig.move_spans(cols["marker"])
         for fig in self.figures():
             fig.push()
@@ -142,17 +116,8 @@ class ApproximationsTab(pn.viewable.Viewer):
 
     def _text(self, view) -> None:
         self.checkpoint.label = f"Checkpoint (step {view.step})"
-        err = " · ".join(f"{va.METHOD_LABELS[m]}: error {view.errors[m]:.3f}, top overlap "
-                         f"{view.overlaps[m][0]:.3f}" for m in va.APPROX)
-        run = self.run
-        self.info.object = (
-            f"Layer **{view.layer}** ({view.shape[0]}×{view.shape[1]} weight, a "
-            f"{view.shape[0] * view.shape[1]}² GGN block) at step {view.step}, on "
-            f"{run.num_samples} samples: {err}.")
+        self.info.object = va.approx_text(self.run, view)
 
     def __panel__(self):
-        return pn.Column(pn.pane.Markdown(NOTE, sizing_mode="stretch_width"),
-                         pn.Row(self.layer, self.checkpoint), self.info,
-                         pn.Row(self.spectra, self.overlaps, sizing_mode="stretch_width"),
-                         pn.Row(self.over, self.errors, sizing_mode="stretch_width"),
-                         self.mfac, sizing_mode="stretch_width")
+        return col(text(va.TEXT), pn.Row(self.layer, self.checkpoint), self.info,
+                   row(self.spectra, self.overlaps), row(self.over, self.errors), self.mfac)

@@ -11,32 +11,25 @@ are the URL's query names.
 
 from __future__ import annotations
 
-import threading
-
 import panel as pn
 import param
 
-from workbench.backends.threads import capped
-from workbench.hessian.experiments import PRESETS
 from workbench.hessian.run import check_settings, run_hessian
-from workbench.hessian.settings import ExperimentSettings, HessianSettings, fields
+from workbench.hessian.settings import HessianSettings, fields
 from workbench.jobs import CACHE
-from workbench.ui.base import Explorer, undelayed
+from workbench.ui.base import Explorer, col, control, section, text
 from workbench.ui.hessian.approximations import ApproximationsTab
 from workbench.ui.hessian.blocks import TITLE as LAYERS_TITLE
 from workbench.ui.hessian.blocks import LayersTab
 from workbench.ui.hessian.controls import settings_controls
-from workbench.ui.hessian.tabs import CompareTab, SpectrumTab, TrainingTab
+from workbench.ui.hessian.tabs import CompareTab, SpectrumTab, TrainingTab, torch_job
 from workbench.ui.session import later, served
 from workbench.viz.text import hessian_summary
 
 DEMOS = {"bulk + outliers (Sagun et al.)": "bulk_and_outliers",
          "edge of stability (Cohen et al.)": "edge_of_stability", "custom": None}
-#: the settings a demo sets and the URL keeps (the widgets' fields)
-PRESET_FIELDS = fields(ExperimentSettings, shown=True)
+#: the settings the URL keeps (the widgets' fields)
 URL_FIELDS = fields(HessianSettings, shown=True)
-#: the torch jobs of every session run one at a time, single-threaded (threads.py)
-QUEUE = "hessian"
 SPECTRUM, TRAINING, COMPARE, LAYERS, APPROXIMATIONS = range(5)  # the tabs
 
 
@@ -52,14 +45,16 @@ class HessianExplorer(Explorer):
     url_params = ("broadening", "checkpoint", "logy", "demo", *URL_FIELDS)
 
     broadening = param.Number(default=1.0, bounds=(0.25, 4.0), step=0.25,
+                              label="Density broadening (× σ)",
                               doc="Density broadening (x the estimator's own width)")
-    checkpoint = param.Integer(default=4, bounds=(0, 4),
+    checkpoint = param.Integer(default=4, bounds=(0, 4), label="Checkpoint shown",
                                doc="Checkpoint shown (0 = initialization)")
-    logy = param.Boolean(default=True, doc="Log-scale density")
-    demo = param.Selector(default="bulk + outliers (Sagun et al.)", objects=list(DEMOS))
+    logy = param.Boolean(default=True, label="log-scale density", doc="Log-scale density")
+    demo = param.Selector(default="bulk + outliers (Sagun et al.)", objects=list(DEMOS),
+                          label="Preset")
     settings = param.ClassSelector(class_=HessianSettings, precedence=-1,
                                    doc="Data, model, training and estimators")
-    run = param.Event(doc="Recompute (cached results are reused)")
+    run = param.Event(label="Recompute", doc="Recompute (cached results are reused)")
     runs = param.Integer(default=0, precedence=-1, doc="Results shown (for tests)")
 
     TEXT_DELAY_MS = 150  #: served: ms from a view change to the text updates after it
@@ -71,7 +66,6 @@ class HessianExplorer(Explorer):
         self.settings.param.update(**given)
         self.result = None      # the HessianRun shown (stages fill it in)
         self._requested = None  # key of the run asked for last
-        self._applying = False
         self._deferred = False
         self._pending_compare = self._pending_text = False
         self._view = None  # the view drawn last (its text follows: _deferred_updates)
@@ -80,10 +74,9 @@ class HessianExplorer(Explorer):
         # shown (a new session pays for the tab it shows); a notebook draws them all
         self._drawn_tabs = {SPECTRUM} if served(self._doc) else {SPECTRUM, TRAINING, COMPARE}
         self.approximations = ApproximationsTab(self)  # computed once its tab is shown
-        self.layers = LayersTab(self, queue=QUEUE)  # computes once shown
-        self._summary = pn.pane.Markdown("", sizing_mode="stretch_width")
-        self._checkpoint_widget = undelayed(pn.widgets.IntSlider.from_param(
-            self.param.checkpoint, name="Checkpoint shown"))
+        self.layers = LayersTab(self)  # computes once shown
+        self._summary = text()
+        self._checkpoint_widget = control(self.param.checkpoint, fast=True)
         self.settings.param.watch(self._on_settings, URL_FIELDS)
         self.param.watch(self._on_demo, ["demo"])
         self.param.watch(self._on_run, ["run"])
@@ -93,14 +86,11 @@ class HessianExplorer(Explorer):
 
     @classmethod
     def from_model(cls, model, loss_fn, data, label: str = "your model", **run_options):
-        """An explorer on your own torch `model`, loss `loss_fn(output, target)` and
-        `data` ((X, y) tensors, a list of batches or a DataLoader): the Hessian's density,
-        top-k, trace and each layer's spectrum, computed once in the background with a
-        progress bar and a Cancel button, then re-broadened for free. `run_options` go to
-        ``workbench.hessian.model_run.run_model_hessian`` (k, num_probes, num_steps,
-        layers, device, ...). Returns a ``ModelHessianExplorer`` (nothing trained: the
-        model as it is); a problem (not a module, a loss that fails on the data) is a
-        message in its alert."""
+        """A ``ModelHessianExplorer`` (model.py) on your own torch `model` as it is, loss
+        `loss_fn(output, target)` and `data` ((X, y) tensors, a list of batches or a
+        DataLoader); `run_options` go to ``run_model_hessian`` (k, num_probes, num_steps,
+        layers, device, ...). Costs one run in the background; a problem (not a module, a
+        loss that fails on the data) is a message in its alert."""
         from workbench.ui.hessian.model import ModelHessianExplorer
 
         return ModelHessianExplorer(model, loss_fn, data, label=label,
@@ -115,29 +105,17 @@ class HessianExplorer(Explorer):
 
     # ------------------------------------------------------------------ settings
     def _on_demo(self, *_events) -> None:
+        """A demo chosen: its preset's settings, in one change (``_on_settings`` computes;
+        settings that are the preset already need nothing new)."""
         name = DEMOS.get(self.demo)
-        if name is None:
-            return
-        preset = PRESETS[name]
-        self._applying = True
-        try:
+        if name is not None:
             with param.parameterized.batch_call_watchers(self.settings):
-                self.settings.param.update(**{f: getattr(preset, f) for f in PRESET_FIELDS})
-        finally:
-            self._applying = False
-        self.guarded(self._compute)()
+                self.settings.param.update(**self.settings.preset_changes(name))
 
     def _on_settings(self, *_events) -> None:
-        if self._applying:
-            return
         name = DEMOS.get(self.demo)
-        if name is not None and any(getattr(PRESETS[name], f) != getattr(self.settings, f)
-                                    for f in PRESET_FIELDS):
-            self._applying = True
-            try:
-                self.demo = "custom"
-            finally:
-                self._applying = False
+        if name is not None and self.settings.preset_changes(name):
+            self.demo = "custom"  # (a demo without a preset: _on_demo does nothing)
         self.guarded(self._compute)()
 
     def _on_run(self, *_events) -> None:
@@ -155,14 +133,10 @@ class HessianExplorer(Explorer):
             return  # the same request is already running
         self._requested = key
         values = self.settings.param.values()  # a copy: the widgets may move meanwhile
-        label = "Training and computing the spectrum…"
-        cancel = threading.Event()
-        progress = self.progress_reporter(label, cancel)
-        self.run_background(key, capped(lambda: run_hessian(
-                                checkpoints=False, compare=False, progress=progress,
-                                **values), queue=QUEUE),
-                            lambda run: self._set_run(key, run), channel="experiment",
-                            label=label, use_cache=not force, cancel=cancel)
+        torch_job(self, key, lambda progress: run_hessian(
+                      checkpoints=False, compare=False, progress=progress, **values),
+                  lambda run: self._set_run(key, run), channel="experiment",
+                  label="Training and computing the spectrum…", use_cache=not force)
 
     def _set_run(self, key, run) -> None:
         """Show `run` (a stage of the run asked for last) and chain the next stage. Stages
@@ -177,23 +151,17 @@ class HessianExplorer(Explorer):
             run = later_stage
         first = self.result is None or self.result.experiment is not run.experiment
         self._refresh(run)
-        self.layers.follow(key, run)
         if first:
             self.runs += 1
-        cancel = threading.Event()
         if run.checkpoints is None:
-            stage, label = "checkpoints", "Spectra at the earlier checkpoints…"
-            progress = self.progress_reporter(label, cancel)
-            work = lambda: run.with_checkpoints(progress)  # noqa: E731
+            stage, work, label = ("checkpoints", run.with_checkpoints,
+                                  "Spectra at the earlier checkpoints…")
         elif run.compare is None:
-            stage, label = "compare", "Gauss-Newton and Fisher spectra…"
-            progress = self.progress_reporter(label, cancel)
-            work = lambda: run.with_compare(progress)  # noqa: E731
+            stage, work, label = "compare", run.with_compare, "Gauss-Newton and Fisher spectra…"
         else:
             return
-        self.run_background((*key, stage), capped(work, queue=QUEUE),
-                            lambda nxt: self._set_run(key, nxt), channel="followup",
-                            label=label, cancel=cancel)
+        torch_job(self, (*key, stage), work, lambda nxt: self._set_run(key, nxt),
+                  channel="followup", label=label)
 
     # ------------------------------------------------------------------ view
     def _refresh(self, run=None, training: bool = True) -> None:
@@ -269,16 +237,9 @@ class HessianExplorer(Explorer):
     # ------------------------------------------------------------------ layout
     def controls(self) -> list:
         p = self.param
-        return [
-            undelayed(pn.widgets.FloatSlider.from_param(p.broadening,
-                                                        name="Density broadening (× σ)")),
-            self._checkpoint_widget,
-            pn.widgets.Checkbox.from_param(p.logy, name="log-scale density"),
-            pn.pane.Markdown("**Demo**", margin=(10, 5, 0, 5)),
-            pn.widgets.Select.from_param(p.demo, name="Preset"),
-            *settings_controls(self.settings),
-            pn.widgets.Button.from_param(p.run, name="Recompute", button_type="primary"),
-        ]
+        return [control(p.broadening, fast=True), self._checkpoint_widget, control(p.logy),
+                section("Demo"), control(p.demo), *settings_controls(self.settings),
+                control(p.run, button_type="primary")]
 
     def view(self):
         tabs = pn.Tabs(("Spectrum", self.spectrum), ("Sharpness & loss", self.training),
@@ -286,15 +247,17 @@ class HessianExplorer(Explorer):
                        (LAYERS_TITLE, self.layers),
                        ("Curvature approximations", self.approximations), dynamic=True,
                        sizing_mode="stretch_width")
-        self.layers.attach(tabs)
         tabs.param.watch(self.guarded(self._on_tab), "active")
-        return pn.Column(self._summary, tabs, sizing_mode="stretch_width")
+        return col(self._summary, tabs)
 
     def _on_tab(self, event) -> None:
-        """A tab shown: the approximations start; a tab shown for the first time draws
-        the result shown (the training and comparison tabs of a served page)."""
+        """A tab shown: the approximations start, the per-layer tab computes; a tab shown
+        for the first time draws the result shown (the training and comparison tabs of a
+        served page)."""
         if event.new == APPROXIMATIONS:
             self.approximations.start()
+        if event.new == LAYERS:
+            self.layers.activate()
         if event.new in self._drawn_tabs or event.new not in (TRAINING, COMPARE):
             return
         self._drawn_tabs.add(event.new)

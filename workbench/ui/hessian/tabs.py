@@ -5,21 +5,61 @@ rendered once per result, then updated in place from a ``HessianView``).
   eigenvalues over the checkpoints.
 - ``TrainingTab``: sharpness vs 2/η and the loss over training.
 - ``CompareTab``: Hessian vs Gauss-Newton vs Fisher at the last checkpoint.
+
+And what the Hessian tabs share: ``torch_job`` (a background run with progress and
+Cancel) and ``write_density`` (a density figure written in place).
 """
 
 from __future__ import annotations
 
+import threading
+
 import panel as pn
 
+from workbench.backends.threads import capped
+from workbench.ui.base import col, row, text
 from workbench.ui.live import LiveFigure, set_changed
 from workbench.viz import hessian as vh
 from workbench.viz import text as vt
 
-_WIDE = dict(sizing_mode="stretch_width")
+#: the torch jobs of every session run one at a time, single-threaded (threads.py)
+QUEUE = "hessian"
 
 
-def _text(obj: str = "") -> pn.pane.Markdown:
-    return pn.pane.Markdown(obj, **_WIDE)
+def torch_job(explorer, key, work, on_done, *, label: str, queue: str | None = QUEUE,
+              **kw):
+    """``work(progress)`` in `explorer`'s background (``run_background(key, ..., on_done,
+    label=label, **kw)``), on the torch `queue` (None: not capped), its progress shown
+    under `label`; the Cancel button stops it at its next report. Returns the Future
+    (None when cached)."""
+    cancel = threading.Event()
+    progress = explorer.progress_reporter(label, cancel)
+    job = lambda: work(progress)  # noqa: E731
+    return explorer.run_background(key, capped(job, queue=queue) if queue else job, on_done,
+                                   label=label, cancel=cancel, **kw)
+
+
+def hide_empty_roles(fig: LiveFigure, markers: dict) -> None:
+    """Hide the legend entry of each marker role of `markers` ({role: columns}) that has
+    no data; show the others."""
+    items = fig.legend_items()
+    for role, data in markers.items():
+        if role in items:
+            set_changed(items[role], visible=len(data["x0"]) > 0)
+
+
+def write_density(fig: LiveFigure, cols: dict, title: str, legend: bool = True) -> None:
+    """Write ``viz.hessian.density_columns`` `cols` into `fig` (drawn by ``density_plot(...,
+    all_roles=True)``): the band, the markers (with `legend`: ``hide_empty_roles``), the
+    axis ranges and `title`. No re-render."""
+    fig.write("0", cols["area"])
+    for role, data in cols["markers"].items():
+        fig.write(role, data)
+    if legend:
+        hide_empty_roles(fig, cols["markers"])
+    fig.set_range("x", *cols["xlim"])
+    fig.set_range("y", *cols["ylim"])
+    fig.set_title(title)
 
 
 class SpectrumTab(pn.viewable.Viewer):
@@ -43,9 +83,8 @@ class SpectrumTab(pn.viewable.Viewer):
         if over:
             steps, top = run.over_training()
             self.over.render(lambda: vh.over_training_plot(
-                steps, top, current_step=view.step,
-                title="Top eigenvalues at the checkpoints" if view.checkpoints_ready
-                else "Top eigenvalues (earlier checkpoints: computing…)"), key=(*at, "over"))
+                steps, top, current_step=view.step, title=vh.over_training_title(view)),
+                key=(*at, "over"))
         self.update(view, logy)
 
     def update(self, view, logy: bool, checkpoint: bool = True) -> None:
@@ -53,19 +92,9 @@ class SpectrumTab(pn.viewable.Viewer):
         marker); the top-k bars and the marker only when `checkpoint`. No re-render.
         (Not under ``pn.io.hold``: its single message leaves the server ~10 ms later than
         the plain ones, which go out as the callback ends.)"""
-        fig = self.density
-        if fig.figure is None:
+        if self.density.figure is None:
             return
-        cols = vh.density_columns(view, logy=logy)
-        fig.write("0", cols["area"])
-        items = fig.legend_items()
-        for role, data in cols["markers"].items():
-            fig.write(role, data)
-            if role in items:
-                set_changed(items[role], visible=len(data["x0"]) > 0)
-        fig.set_range("x", *cols["xlim"])
-        fig.set_range("y", *cols["ylim"])
-        fig.set_title(vh.density_title(view))
+        write_density(self.density, vh.density_columns(view, logy=logy), vh.density_title(view))
         if not checkpoint:
             return
         top = vh.top_eigs_columns(view)
@@ -76,8 +105,7 @@ class SpectrumTab(pn.viewable.Viewer):
         self.over.move_spans(view.step)
 
     def __panel__(self):
-        return pn.Column(_text(vt.BULK_TEXT), self.density, pn.Row(self.top, self.over, **_WIDE),
-                         **_WIDE)
+        return col(text(vt.BULK_TEXT), self.density, row(self.top, self.over))
 
 
 class TrainingTab(pn.viewable.Viewer):
@@ -87,7 +115,7 @@ class TrainingTab(pn.viewable.Viewer):
         super().__init__()
         self.sharp = LiveFigure("wb-hessian-sharpness", min_height=300)
         self.loss = LiveFigure("wb-hessian-loss", min_height=300)
-        self.info = _text()
+        self.info = text()
 
     def figures(self) -> list[LiveFigure]:
         return [self.sharp, self.loss]
@@ -107,7 +135,7 @@ class TrainingTab(pn.viewable.Viewer):
         self.sharp.move_spans(view.step)
 
     def __panel__(self):
-        return pn.Column(_text(vt.EOS_TEXT), self.info, self.sharp, self.loss, **_WIDE)
+        return col(text(vt.EOS_TEXT), self.info, self.sharp, self.loss)
 
 
 class CompareTab(pn.viewable.Viewer):
@@ -117,7 +145,7 @@ class CompareTab(pn.viewable.Viewer):
         super().__init__()
         self.density = LiveFigure("wb-hessian-compare", min_height=340)
         self.top = LiveFigure("wb-hessian-compare-top", min_height=300)
-        self.info = _text()
+        self.info = text()
 
     def figures(self) -> list[LiveFigure]:
         return [self.density, self.top]
@@ -135,9 +163,8 @@ class CompareTab(pn.viewable.Viewer):
 
     def update(self, cmp, logy: bool) -> None:
         """Write the comparison densities of `cmp` (a CompareView) into their figure."""
-        if cmp is None or self.density.figure is None:
-            return
-        self.density.write_columns(vh.compare_density_columns(cmp, logy=logy), reset=False)
+        if cmp is not None:
+            self.density.write_columns(vh.compare_density_columns(cmp, logy=logy), reset=False)
 
     def __panel__(self):
-        return pn.Column(_text(vt.COMPARE_TEXT), self.info, self.density, self.top, **_WIDE)
+        return col(text(vt.COMPARE_TEXT), self.info, self.density, self.top)

@@ -12,6 +12,7 @@ import numpy as np
 import panel as pn
 
 from workbench.lowrank.settings import METHOD_LABELS
+from workbench.ui.base import col, row, text
 from workbench.ui.live import LiveFigure, hold
 from workbench.viz import lowrank as vl
 from workbench.viz.text import approximation_text
@@ -25,8 +26,7 @@ class ApproximationTab(pn.viewable.Viewer):
         self.original = LiveFigure(css_class="wb-lowrank-original", min_height=340)
         self.recon = LiveFigure(css_class="wb-lowrank-recon", min_height=340)
         self.sv = LiveFigure(css_class="wb-lowrank-sv", min_height=300)
-        self.stats = pn.pane.Markdown("", sizing_mode="stretch_width",
-                                      css_classes=["wb-lowrank-stats"])
+        self.stats = text(css="wb-lowrank-stats")
 
     def show_source(self, run, rank: int) -> None:
         """Render the matrix, a placeholder reconstruction sharing its zoom, and the
@@ -47,12 +47,8 @@ class ApproximationTab(pn.viewable.Viewer):
     def show_path(self, run, rank: int) -> None:
         """Render the singular value decay, with the method's own estimates if it makes
         any."""
-        path = run.path
-        est = path.base.singular_values if path is not None and path.base is not None \
-            else None
-        label = METHOD_LABELS.get(path.method, "") if path is not None else ""
-        self.sv.render(lambda: vl.singular_value_plot(run.source.sv, int(rank), est, label),
-                       key=(run.source, path, int(rank), "singular values"))
+        self.sv.render(lambda: vl.run_sv_plot(run, rank),
+                       key=(run.source, run.path, int(rank), "singular values"))
 
     def show(self, view, notice: str = "") -> None:
         """A rank step: write the view into the rendered figures (no re-render)."""
@@ -66,7 +62,5 @@ class ApproximationTab(pn.viewable.Viewer):
             self.stats.object = approximation_text(view, notice)
 
     def __panel__(self):
-        return pn.Column(
-            pn.Row(self.original, self.recon, sizing_mode="stretch_width"),
-            pn.Row(pn.Column(self.stats, width=430), self.sv, sizing_mode="stretch_width"),
-            sizing_mode="stretch_width")
+        return col(row(self.original, self.recon),
+                   row(pn.Column(self.stats, width=430), self.sv))

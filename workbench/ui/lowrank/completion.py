@@ -1,8 +1,7 @@
-"""The "Completion" tab: complete a matrix from a fraction of its entries (the observed and
-the recovered matrix, the error per sweep) and the phase diagram (success against the
-observed fraction). Both are keyed background requests of the topic run
-(``run_completion``, ``phase_diagram``), cached across sessions by their settings. They
-are computed at once; a served page draws their figures when the tab is first shown
+"""The "Completion" tab: a matrix completed from a fraction of its entries (observed,
+recovered, error per sweep) and the phase diagram (success against the observed fraction):
+keyed background requests of the topic run (``run_completion``, ``phase_diagram``),
+computed at once. A served page draws their figures when the tab is first shown
 (``CompletionTab.activate``: a new session does not pay for five figures it may never
 look at); a notebook draws them at once.
 """
@@ -14,13 +13,11 @@ import panel as pn
 
 from workbench.lowrank.run import completion_key, phase_diagram, run_completion
 from workbench.lowrank.settings import COMPLETION_SIZE, CompletionSettings
-from workbench.ui.live import LiveFigure, set_changed
+from workbench.ui.base import col, control, row, text
+from workbench.ui.live import LiveFigure
 from workbench.ui.session import served
 from workbench.viz import lowrank as vl
 from workbench.viz.text import completion_text
-
-_COMPLETION = ["fraction", "completion_rank", "completion_matrix", "true_rank",
-               "completion_method"]
 
 
 class PhaseDiagram(pn.viewable.Viewer):
@@ -32,7 +29,6 @@ class PhaseDiagram(pn.viewable.Viewer):
         self._owner = owner
         self.table = pd.DataFrame()
         self.figure = LiveFigure(css_class="wb-lowrank-phase", min_height=300)
-        self._marker = []
         self.active = not served(pn.state.curdoc)  # drawn (CompletionTab.activate)
 
     def request(self) -> None:
@@ -47,19 +43,17 @@ class PhaseDiagram(pn.viewable.Viewer):
             return
         s = self._owner
         self.figure.render(vl.phase_transition_plot(table, float(s.fraction)).opts(
-            title=f"When is completion possible? ({COMPLETION_SIZE} x {COMPLETION_SIZE}, "
-                  f"rank {s.true_rank})"))
-        # the dotted line (the dashed one marks the degrees of freedom), found per render
-        self._marker = [sp for sp in self.figure.spans() if list(sp.line_dash) == [2, 4]]
+            title=vl.phase_title(COMPLETION_SIZE, s.true_rank)))
 
     def mark(self, fraction: float) -> None:
-        """Move the observed-fraction marker (the dotted line) in place."""
+        """Move the observed-fraction marker (the dotted line) in place (there is none
+        before the diagram is computed)."""
         if not self.active:
             return
         if self.figure.figure is None:
             self.show(self.table)
-        for span in self._marker:
-            set_changed(span, location=float(fraction))
+        if not self.table.empty:
+            self.figure.move_span("fraction", fraction)
 
     def __panel__(self):
         return self.figure
@@ -73,13 +67,13 @@ class CompletionTab(pn.viewable.Viewer):
         super().__init__()
         self._owner = owner                  # the explorer: settings + background work
         self.result = None                   # the CompletionRun shown
-        self.status = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self.status = text()
         self.masked = LiveFigure(css_class="wb-lowrank-masked", min_height=320)
         self.recovered = LiveFigure(css_class="wb-lowrank-recovered", min_height=320)
         self.history = LiveFigure(css_class="wb-lowrank-history", min_height=300)
         self.phase = PhaseDiagram(owner)
         self.active = self.phase.active  # figures drawn: notebooks at once, pages when shown
-        owner.param.watch(owner.guarded(self._on_change), _COMPLETION)
+        owner.param.watch(owner.guarded(self._on_change), CompletionSettings.fields())
 
     def activate(self) -> None:
         """The tab is shown: draw what was computed while it was hidden (once)."""
@@ -113,35 +107,15 @@ class CompletionTab(pn.viewable.Viewer):
         self.status.object = completion_text(done)
         if not self.active:
             return
-        res, mask = done.result, done.mask
-        self.masked.render(vl.matrix_image(done.observed, f"observed {mask.mean():.0%} (grey: "
-                                        "missing)", kind=done.kind, clim=done.clim,
-                                        height=280))
-        self.recovered.render(vl.matrix_image(res.X, f"recovered, rank {res.rank}",
-                                           kind=done.kind, clim=done.clim, height=280))
-        self.history.render(vl.completion_history_plot(done.history))
+        for fig, element in zip((self.masked, self.recovered, self.history),
+                                vl.completion_plots(done), strict=True):
+            fig.render(element)
         self.phase.mark(done.fraction)
 
     def __panel__(self):
-        s = self._owner
-        controls = pn.Row(
-            pn.Column(pn.widgets.FloatSlider.from_param(s.param.fraction,
-                                                        name="Observed fraction"),
-                      pn.widgets.IntSlider.from_param(s.param.completion_rank,
-                                                      name="Rank of the completion"),
-                      sizing_mode="stretch_width"),
-            pn.Column(pn.widgets.Select.from_param(s.param.completion_matrix, name="Matrix"),
-                      pn.widgets.IntSlider.from_param(s.param.true_rank,
-                                                      name="True rank (random matrix)"),
-                      pn.widgets.RadioButtonGroup.from_param(s.param.completion_method),
-                      sizing_mode="stretch_width"),
-            sizing_mode="stretch_width")
-        return pn.Column(
-            controls, self.status,
-            pn.Row(self.masked, self.recovered, sizing_mode="stretch_width"),
-            pn.Row(self.history, self.phase, sizing_mode="stretch_width"),
-            pn.pane.Markdown("Right: success rate over 2 random matrices per fraction; grey "
-                             "dashed: samples = degrees of freedom r(m + n − r), below which "
-                             "no method can succeed; red dotted: your observed fraction.",
-                             sizing_mode="stretch_width"),
-            sizing_mode="stretch_width")
+        p = self._owner.param
+        controls = row(col(control(p.fraction), control(p.completion_rank)),
+                       col(control(p.completion_matrix), control(p.true_rank),
+                           control(p.completion_method, widget=pn.widgets.RadioButtonGroup)))
+        return col(controls, self.status, row(self.masked, self.recovered),
+                   row(self.history, self.phase), text(vl.PHASE_TEXT))

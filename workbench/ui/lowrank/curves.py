@@ -12,6 +12,7 @@ import pandas as pd
 import panel as pn
 
 from workbench.lowrank.settings import METHOD_LABELS
+from workbench.ui.base import WIDE, col, text
 from workbench.ui.live import LiveFigure
 from workbench.viz import lowrank as vl
 
@@ -23,7 +24,7 @@ class CurvesTab(pn.viewable.Viewer):
         super().__init__()
         self.figure = LiveFigure(css_class="wb-lowrank-curves", min_height=340)
         self.table = pn.widgets.Tabulator(pd.DataFrame(), disabled=True, show_index=False,
-                                          sizing_mode="stretch_width", height=260)
+                                          height=260, **WIDE)
         self._table_rank = None
 
     def show_curves(self, run, rank: int) -> None:
@@ -44,9 +45,4 @@ class CurvesTab(pn.viewable.Viewer):
             self.table.value = view.table
 
     def __panel__(self):
-        return pn.Column(
-            pn.pane.Markdown("Every method computed once at the largest rank and evaluated "
-                             "at 14 ranks; the dashed line is the best any rank-k matrix "
-                             "can do. The table shows the rank nearest the slider.",
-                             sizing_mode="stretch_width"),
-            self.figure, self.table, sizing_mode="stretch_width")
+        return col(text(vl.CURVES_TEXT), self.figure, self.table)

@@ -12,41 +12,24 @@ settings. A rank step is ``run.at(rank)`` written into the figures of the tabs.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import panel as pn
 
 from workbench.errors import InputFormatError, WorkbenchError
-from workbench.io import UPLOAD_MAX_BYTES
-from workbench.lowrank.run import (
-    LowRankRun,
-    error_curves,
-    load_source,
-    rank_path_for,
-    source_key,
-)
+from workbench.lowrank.run import LowRankRun, error_curves, load_source, source_key, try_rank_path
 from workbench.lowrank.settings import (
     METHOD_LABELS,
     UPLOAD_MAX_SIDE,
     CompletionSettings,
     LowRankSettings,
 )
-from workbench.lowrank.sources import uploaded_matrix
-from workbench.ui.base import Explorer, undelayed
+from workbench.lowrank.sources import array_matrix, uploaded_matrix
+from workbench.ui.base import Explorer, col, control, upload_box
 from workbench.ui.lowrank.approximation import ApproximationTab
 from workbench.ui.lowrank.completion import CompletionTab
 from workbench.ui.lowrank.curves import CurvesTab
 from workbench.ui.lowrank.stream import StreamTab
 from workbench.ui.lowrank.updates import UpdatesTab
-
-
-def _attempt(fn, *args):
-    """fn(*args), or the WorkbenchError it raised (a refused method is a result too: it
-    is cached like one and answered with a fallback)."""
-    try:
-        return fn(*args)
-    except WorkbenchError as exc:
-        return exc
 
 
 class LowRankExplorer(Explorer, LowRankSettings, CompletionSettings):
@@ -56,8 +39,7 @@ class LowRankExplorer(Explorer, LowRankSettings, CompletionSettings):
     description = ("Approximate a photo, a MiniLM weight matrix, a kernel or your own matrix "
                    "with SVD, randomized SVD, CUR, Nyström...: what each keeps at each "
                    "rank, against the optimum; and when matrix completion is possible.")
-    url_params = ("rank", "source", "method", "image", "layer", "decay", "noise", "fraction",
-                  "completion_rank", "completion_matrix", "true_rank", "completion_method")
+    url_params = (*LowRankSettings.fields(), *CompletionSettings.fields())
 
     def __init__(self, _upload=None, _start: bool = True, **params):
         super().__init__(**params)
@@ -71,16 +53,14 @@ class LowRankExplorer(Explorer, LowRankSettings, CompletionSettings):
         self.completion = CompletionTab(self)
         self.updates = UpdatesTab(self)         # computes when first shown
         self.stream = StreamTab(self)           # computes while shown
-        self._upload_widget = pn.widgets.FileInput(accept=".npy,.npz", multiple=False,
-                                                   sizing_mode="stretch_width")
-        self._upload_widget.param.watch(self.guarded(self._on_upload), "value")
+        self._upload_line, self._upload_widget = upload_box(
+            ".npy,.npz", f"a matrix (.npy / .npz, 2-D, at most {UPLOAD_MAX_SIDE} x "
+            f"{UPLOAD_MAX_SIDE}; never pickles)", self.guarded(self._on_upload))
+        p = self.param
         self._source_widgets = {
-            "image": pn.widgets.Select.from_param(self.param.image, name="Photo"),
-            "minilm": pn.widgets.Select.from_param(self.param.layer, name="Weight matrix"),
-            "synthetic": pn.Column(
-                pn.widgets.RadioButtonGroup.from_param(self.param.decay, name="Spectrum"),
-                pn.widgets.FloatSlider.from_param(self.param.noise, name="Noise"),
-                sizing_mode="stretch_width", margin=0)}
+            "image": control(p.image), "minilm": control(p.layer),
+            "synthetic": col(control(p.decay, widget=pn.widgets.RadioButtonGroup),
+                             control(p.noise), margin=0)}
         self._update_visibility()
         self.param.watch(self._on_source, ["source", "image", "layer", "decay", "noise"])
         self.param.watch(self.guarded(self._on_method), ["method"])
@@ -96,18 +76,8 @@ class LowRankExplorer(Explorer, LowRankSettings, CompletionSettings):
         ``np.asarray`` takes; 2-D, real, finite, 2 to UPLOAD_MAX_SIDE per side). A matrix
         it cannot take (NaN / inf, not 2-D, not numbers) opens the explorer with the
         problem named in its alert and nothing computed (``explorer.message``)."""
-        import io
-
-        from workbench.backends.arrays import to_numpy
-        from workbench.errors import WorkbenchError
-
-        buf = io.BytesIO()
         try:
-            try:
-                np.save(buf, np.asarray(to_numpy(A)), allow_pickle=False)
-            except (TypeError, ValueError) as exc:     # object arrays, non-arrays
-                raise InputFormatError(f"{name} is not a numeric array ({exc})") from None
-            upload = uploaded_matrix(buf.getvalue(), f"{name}.npy")
+            upload = array_matrix(A, name)
         except WorkbenchError as exc:
             explorer = cls(_start=False, **params)
             explorer.show_error(str(exc))
@@ -173,8 +143,7 @@ class LowRankExplorer(Explorer, LowRankSettings, CompletionSettings):
             self._set_path((known, source.key, method))
             return
         self.run_background(("path", source.key, method),
-                            lambda: (_attempt(rank_path_for, source, method), source.key,
-                                     method),
+                            lambda: (try_rank_path(source, method), source.key, method),
                             self._set_path, channel="path",
                             label=f"Computing the {METHOD_LABELS[method]} (once, at rank "
                                   f"{source.max_rank})…")
@@ -229,17 +198,9 @@ class LowRankExplorer(Explorer, LowRankSettings, CompletionSettings):
             widget.visible = self.source == source
 
     def controls(self) -> list:
-        return [
-            undelayed(pn.widgets.IntSlider.from_param(self.param.rank, name="Rank k")),
-            pn.widgets.Select.from_param(self.param.source, name="Matrix"),
-            *self._source_widgets.values(),
-            pn.widgets.Select.from_param(self.param.method, name="Method"),
-            pn.pane.Markdown(f"**Upload a matrix** (.npy / .npz, 2-D, at most "
-                             f"{UPLOAD_MAX_SIDE} x {UPLOAD_MAX_SIDE}, "
-                             f"{UPLOAD_MAX_BYTES // 2**20} MiB; never pickles)",
-                             margin=(10, 5, 0, 5)),
-            self._upload_widget,
-        ]
+        p = self.param
+        return [control(p.rank, fast=True), control(p.source), *self._source_widgets.values(),
+                control(p.method), self._upload_line, self._upload_widget]
 
     def view(self):
         tabs = pn.Tabs(("Approximation", self.approximation), ("Error vs rank", self.curves),

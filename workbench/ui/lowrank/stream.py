@@ -8,7 +8,7 @@ from __future__ import annotations
 import panel as pn
 
 from workbench.lowrank.stream_run import run_stream
-from workbench.ui.base import undelayed
+from workbench.ui.base import col, row, text, undelayed
 from workbench.ui.live import LiveFigure, hold
 from workbench.viz import stream as vs
 
@@ -29,7 +29,7 @@ class StreamTab(pn.viewable.Viewer):
         self.sv = LiveFigure(css_class="wb-stream-sv", min_height=280)
         self.step = undelayed(pn.widgets.IntSlider(label="Blocks of rows seen", start=1,
                                                    end=BLOCKS, value=BLOCKS, width=260))
-        self.info = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self.info = text()
         self.step.param.watch(owner.guarded(lambda e: self.show_step(e.new - 1)), "value")
 
     def request(self, source, rank: int) -> None:
@@ -50,10 +50,7 @@ class StreamTab(pn.viewable.Viewer):
         self.run, step = run, self.step.value - 1
         self.ratio.render(vs.stream_ratio_plot(run, step))
         self.sv.render(vs.stream_sv_plot(run.at(step)))
-        self.info.object = (
-            f"{len(run.steps)} blocks, rank {run.rank}: the updates took "
-            f"{run.seconds_incremental * 1e3:.0f} ms in all, the fresh SVDs of the rows "
-            f"seen {run.seconds_fresh * 1e3:.0f} ms.")
+        self.info.object = vs.stream_text(run)
 
     def show_step(self, step: int) -> None:
         """A step: the marker moves and the singular values are written in place."""
@@ -65,11 +62,4 @@ class StreamTab(pn.viewable.Viewer):
             self.sv.write_columns(vs.stream_sv_columns(view))
 
     def __panel__(self):
-        return pn.Column(
-            pn.pane.Markdown(
-                "The rows of the matrix arrive in blocks; a rank-k SVD is updated with "
-                "each block (Zha–Simon, as in Deng et al. 2024) instead of recomputed. "
-                "Left: its error over the best rank-k error of the rows seen; right: its "
-                "singular values against a fresh SVD's.", sizing_mode="stretch_width"),
-            self.step, pn.Row(self.ratio, self.sv, sizing_mode="stretch_width"), self.info,
-            sizing_mode="stretch_width")
+        return col(text(vs.TEXT), self.step, row(self.ratio, self.sv), self.info)

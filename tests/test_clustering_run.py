@@ -82,6 +82,23 @@ def test_spectral_labels_match_the_api_and_scikit_learn(blobs):
     assert v.scores == score(X, v.labels, truth, sample_size=2000)
 
 
+def test_table_is_the_points_with_the_views_labels(blobs):
+    run = run_clustering(blobs)
+    v, d = run.at(3), run.data.dataset
+    df = run.table(v)
+    assert list(df.columns) == ["x", "y", "cluster", "true_label"] and len(df) == 500
+    np.testing.assert_array_equal(df[["x", "y"]].to_numpy(), d.X[:, :2])
+    np.testing.assert_array_equal(df["cluster"], v.labels)
+    np.testing.assert_array_equal(df["true_label"], d.labels)
+    from workbench.clustering.datasets import user_dataset
+
+    s = ClusteringSettings()
+    s.use_dataset(user_dataset(np.arange(12.0).reshape(6, 2)[:, :1], label="one").name)
+    one = run_clustering(s)
+    df = one.table(one.at(2))     # 1-D data without labels: y is 0, no true_label
+    assert list(df.columns) == ["x", "y", "cluster"] and (df["y"] == 0).all()
+
+
 def test_kmeans_run_matches_the_estimator_and_scikit_learn(blobs):
     s = blobs.copy()
     s.algorithm = "k-means"

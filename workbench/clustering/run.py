@@ -216,6 +216,18 @@ class ClusteringRun:
                 view = old
         return view
 
+    def table(self, view: ClusteringView):
+        """The points of the data with `view`'s labels, as a DataFrame: x, y (the data's
+        first two columns; y 0 for 1-D data), cluster, true_label (when the data has
+        labels). Cost: O(n)."""
+        import pandas as pd
+
+        X, truth = self.data.dataset.X, self.data.dataset.labels
+        cols = {"x": X[:, 0], "y": X[:, 1] if X.shape[1] > 1 else 0.0, "cluster": view.labels}
+        if truth is not None:
+            cols["true_label"] = truth
+        return pd.DataFrame(cols)
+
     def _label(self, k: int, assign: str) -> ClusteringView:
         from workbench.clustering.compare import make_estimator
         from workbench.clustering.spectral import assign_labels

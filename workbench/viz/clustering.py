@@ -99,6 +99,28 @@ def _shaded_points_maker(xy: np.ndarray):
     return make
 
 
+def run_status(settings) -> str:
+    """The progress line while a clustering run of ``ClusteringSettings`` `settings` is
+    computed."""
+    s, n = settings, settings.n_points
+    if s.algorithm != "spectral":
+        return f"Computing {s.dataset} ({n:,} points)…"
+    slow = " (a million points: about a minute)" if n >= 500_000 else ""
+    return f"Computing the {s.affinity} graph and the Laplacian embedding of {n:,} points…{slow}"
+
+
+def labels_status(run, k: int) -> str:
+    """The progress line while `run` labels its points for `k` clusters."""
+    verb = "Labelling" if run.algorithm == "spectral" else f"Fitting {run.algorithm} on"
+    return f"{verb} {run.data.n:,} points for k = {k}…"
+
+
+def spectrum_note(limit: int) -> str:
+    """The line shown instead of the Laplacian figures beyond `limit` points."""
+    return ("*The Laplacian spectrum and embedding are computed for spectral clustering, "
+            f"and for the other algorithms up to {limit:,} points.*")
+
+
 def cluster_scatter(X, labels=None, *, title: str = "", xlabel: str = "x", ylabel: str = "y",
                     height: int = 380, size: float | None = None,
                     rasterize_above: int = RASTERIZE_ABOVE, stream=None):
@@ -304,3 +326,16 @@ def projection_histogram(projection, labels, *, bins: int = 60, height: int = 34
     return hv.Overlay(layers).opts(height=height, responsive=True, show_grid=True,
                                    title=title, xlabel="entry of u₁", ylabel="points",
                                    legend_position="top_right", backend="bokeh")
+
+
+def split_columns(split) -> dict:
+    """The histogram of a ``detectability.SplitResult`` for ``LiveFigure.write_columns``:
+    its bars (``projection_histogram_columns``) and title."""
+    return {"sources": projection_histogram_columns(split.projection, split.truth),
+            "title": f"Top singular vector's entries at signal {split.signal:.2f}"}
+
+
+def split_plot(split):
+    """``projection_histogram`` of a ``detectability.SplitResult``, titled by its signal."""
+    return projection_histogram(split.projection, split.truth,
+                                title=split_columns(split)["title"])

@@ -16,6 +16,7 @@ import param
 
 from workbench.clustering.run import run_clustering, side_embedding
 from workbench.clustering.settings import EMBED_SIDE_LIMIT, ClusteringSettings
+from workbench.ui.base import col, row, text
 from workbench.ui.clustering.figures import LabelledPlot
 from workbench.ui.live import LiveFigure, hold
 from workbench.ui.session import later
@@ -45,19 +46,15 @@ class ClustersTab(pn.viewable.Viewer):
         self.embedded = LabelledPlot(320, css_class="wb-cl-embedding")
         self.eigen = LiveFigure("wb-cl-eigenvalues", min_height=320)
         self._eigen_key = None
-        self.note = pn.pane.Markdown("", visible=False, sizing_mode="stretch_width")
-        self.metrics = pn.pane.Markdown("", sizing_mode="stretch_width",
-                                        css_classes=["wb-cl-metrics"])
+        self.note = text(vc.spectrum_note(EMBED_SIDE_LIMIT), visible=False)
+        self.metrics = text(css="wb-cl-metrics")
         s = settings
         s.param.watch(self._on_costly, [*s.DATA, *s.GRAPH, *s.METHOD])
-        s.param.watch(explorer.guarded(self._on_cheap), list(s.CHEAP))
+        s.param.watch(explorer.guarded(self.show_k), list(s.CHEAP))
 
     def __panel__(self):
-        return pn.Column(self.metrics, pn.Row(self.points, self.embedded,
-                                              sizing_mode="stretch_width"),
-                         self.eigen, self.note,
-                         pn.pane.Markdown(READING, sizing_mode="stretch_width"),
-                         sizing_mode="stretch_width")
+        return col(self.metrics, row(self.points, self.embedded), self.eigen, self.note,
+                   text(READING))
 
     # ------------------------------------------------------------------ costly: the run
     def request(self) -> None:
@@ -69,14 +66,8 @@ class ClustersTab(pn.viewable.Viewer):
             self.show_k()
             return
         snap = s.copy()
-        n = s.n_points
-        what = (f"the {s.affinity} graph and the Laplacian embedding of {n:,} points"
-                if s.algorithm == "spectral" else f"{s.dataset} ({n:,} points)")
-        slow = " (a million points: about a minute)" if n >= 500_000 and \
-            s.algorithm == "spectral" else ""
         self.explorer.run_background(s.run_key(), lambda: run_clustering(snap),
-                                     self._set_run, channel="run",
-                                     label=f"Computing {what}…{slow}")
+                                     self._set_run, channel="run", label=vc.run_status(s))
 
     def _set_run(self, run) -> None:
         if run.key != self.settings.run_key():
@@ -86,7 +77,6 @@ class ClustersTab(pn.viewable.Viewer):
             self.graph = run.graph
         self._request_graph()
         self.show_k()
-        self._prefetch()
         self._on_run()
 
     def _request_graph(self) -> None:
@@ -120,11 +110,15 @@ class ClustersTab(pn.viewable.Viewer):
         self.explorer.guarded(self.request)()
 
     # ------------------------------------------------------------------ cheap: k, assign
-    def show_k(self) -> None:
-        """Show the run's labels for the settings' k (see ``_labels_now``)."""
+    def show_k(self, *_) -> None:
+        """Show the run's labels for the settings' k, then label the other k's. Also the
+        (guarded) handler of k and the labelling method: ``run.at(k)`` (``_labels_now``)
+        -> ``_show`` -> the drawn figures' label columns (``LabelledPlot.write`` ->
+        ``LiveFigure.patch``)."""
         view = self._labels_now()
         if view is not None:
             self._show(view)
+        self._prefetch()
 
     def _labels_now(self):
         """The run's view for the settings' k when it can be had now: a lookup when
@@ -137,21 +131,10 @@ class ClustersTab(pn.viewable.Viewer):
         if run.has(k, assign, scores=False) or (
                 run.algorithm == "spectral" and run.data.n <= SYNC_ASSIGN_LIMIT):
             return run.at(k, assign, scores=False)
-        verb = "Labelling" if run.algorithm == "spectral" else f"Fitting {run.algorithm} on"
         self.explorer.run_background(("labels", run.key, assign, k),
                                      lambda: run.at(k, assign), self._show,
-                                     channel="labels",
-                                     label=f"{verb} {run.data.n:,} points for k = {k}…")
+                                     channel="labels", label=vc.labels_status(run, k))
         return None
-
-    def _on_cheap(self, *_) -> None:
-        """k or the labelling method moved (the guarded handler): ``run.at(k)`` ->
-        ``_show`` -> the drawn figures' label columns (``LabelledPlot.write`` ->
-        ``LiveFigure.patch``); then label the other k's."""
-        view = self._labels_now()
-        if view is not None:
-            self._show(view)
-        self._prefetch()
 
     def _prefetch(self) -> None:
         """Label (and score) every k of a spectral run in the background, nearest k first,
@@ -217,7 +200,7 @@ class ClustersTab(pn.viewable.Viewer):
                 self._draw_embedding()
             if view.scores is None:
                 self.view = run.at(view.k, view.assign)
-            self._draw_metrics()
+            self.metrics.object = metrics_text(self.view, self.run, self.graph)
 
         later(self.explorer.guarded(finish))
 
@@ -239,9 +222,6 @@ class ClustersTab(pn.viewable.Viewer):
         self.note.visible = not shown
         self.eigen.pane.visible = self.embedded.holder.visible = shown
         if not shown:
-            self.note.object = (
-                "*The Laplacian spectrum and embedding are computed for spectral clustering, "
-                f"and for the other algorithms up to {EMBED_SIDE_LIMIT:,} points.*")
             return
         self._draw_eigenvalues()
         if embedding:
@@ -278,6 +258,3 @@ class ClustersTab(pn.viewable.Viewer):
             self._eigen_key = None
             self._draw_points()
             self._draw_spectrum()
-
-    def _draw_metrics(self) -> None:
-        self.metrics.object = metrics_text(self.view, self.run, self.graph)

@@ -16,7 +16,7 @@ import pandas as pd
 import panel as pn
 
 from workbench.clustering.settings import ClusteringSettings, DetectabilitySettings
-from workbench.ui.base import Explorer, section, undelayed
+from workbench.ui.base import Explorer, control, section
 from workbench.ui.clustering.attributed import AttributedTab
 from workbench.ui.clustering.choosing_k import ChoosingKTab
 from workbench.ui.clustering.clusters import ClustersTab
@@ -99,47 +99,25 @@ class ClusteringExplorer(Explorer):
         self.detectability.active = tab == DETECTABILITY
         if tab != GRID:
             self.grid.stop()
-        if tab == GRID:
-            self.grid.request()
-        elif tab == CHOOSING_K:
-            self.choosing_k.request()
-        elif tab == DETECTABILITY:
-            self.detectability.request()
-        elif tab == ATTRIBUTED:
-            self.attributed.request()
+        side = {GRID: self.grid, CHOOSING_K: self.choosing_k,
+                DETECTABILITY: self.detectability, ATTRIBUTED: self.attributed}.get(tab)
+        if side is not None:
+            side.request()
 
     # ------------------------------------------------------------------ export, layout
     def export_data(self) -> pd.DataFrame | None:
         run, view = self.clusters.run, self.clusters.view
-        if run is None or view is None:
-            return None
-        d = run.data.dataset
-        cols = {"x": d.X[:, 0], "y": d.X[:, 1] if d.X.shape[1] > 1 else 0.0,
-                "cluster": view.labels}
-        if d.labels is not None:
-            cols["true_label"] = d.labels
-        return pd.DataFrame(cols)
+        return None if run is None or view is None else run.table(view)
 
     def controls(self) -> list:
         p = self.settings.param
-
+        radio = pn.widgets.RadioButtonGroup
         return [
-            undelayed(pn.widgets.IntSlider.from_param(p.n_clusters,
-                                                      name="Number of clusters k")),
-            pn.widgets.Select.from_param(p.algorithm, name="Algorithm"),
-            section("Data"),
-            pn.widgets.Select.from_param(p.dataset, name="Dataset"),
-            pn.widgets.Select.from_param(p.n_samples, name="Points"),
-            pn.widgets.FloatSlider.from_param(p.noise, name="Noise (x scikit-learn's gallery)"),
-            pn.widgets.IntSlider.from_param(p.seed, name="Seed"),
-            section("Spectral clustering"),
-            pn.widgets.Select.from_param(p.affinity, name="Graph"),
-            pn.widgets.IntSlider.from_param(p.n_neighbors, name="Neighbours"),
-            pn.widgets.RadioButtonGroup.from_param(p.assign, name="Labels from the embedding"),
-            section("k-means and mixtures"),
-            pn.widgets.Select.from_param(p.init, name="k-means seeding"),
-            pn.widgets.Select.from_param(p.backend, name="k-means backend"),
-            pn.widgets.Select.from_param(p.covariance, name="Mixture covariance"),
+            control(p.n_clusters, fast=True), control(p.algorithm),
+            section("Data"), *map(control, (p.dataset, p.n_samples, p.noise, p.seed)),
+            section("Spectral clustering"), control(p.affinity), control(p.n_neighbors),
+            control(p.assign, widget=radio),
+            section("k-means and mixtures"), *map(control, (p.init, p.backend, p.covariance)),
         ]
 
     def view(self):

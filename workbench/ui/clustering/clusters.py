@@ -49,7 +49,7 @@ class ClustersTab(pn.viewable.Viewer):
         self.note = text(vc.spectrum_note(EMBED_SIDE_LIMIT), visible=False)
         self.metrics = text(css="wb-cl-metrics")
         s = settings
-        s.param.watch(self._on_costly, [*s.DATA, *s.GRAPH, *s.METHOD])
+        s.param.watch(lambda *_: explorer.guarded(self.request)(), [*s.DATA, *s.GRAPH, *s.METHOD])
         s.param.watch(explorer.guarded(self.show_k), list(s.CHEAP))
 
     def __panel__(self):
@@ -102,12 +102,7 @@ class ClustersTab(pn.viewable.Viewer):
                 self._on_run()
 
         self.explorer.run_background(s.graph_key(), lambda: side_embedding(snap), done,
-                                     channel="embed",
-                                     label=f"Building the Laplacian embedding of "
-                                           f"{s.n_points:,} points…")
-
-    def _on_costly(self, *_) -> None:
-        self.explorer.guarded(self.request)()
+                                     channel="embed", label=vc.embedding_status(s.n_points))
 
     # ------------------------------------------------------------------ cheap: k, assign
     def show_k(self, *_) -> None:
@@ -159,8 +154,7 @@ class ClustersTab(pn.viewable.Viewer):
         self.explorer.run_background(
             ("labels", run.key, assign, k), lambda: run.at(k, assign),
             lambda _: self._prefetch_next(token, rest), channel="prefetch",
-            label=f"Labelling the {run.data.n:,} points for every k (1–{run.k_max}), so "
-                  "that the k slider only looks them up…")
+            label=vc.prefetch_status(run))
 
     # ------------------------------------------------------------------ drawing
     def _show(self, view) -> None:
@@ -236,9 +230,7 @@ class ClustersTab(pn.viewable.Viewer):
                 self.eigen.move_spans(vc.eigenvalue_k_location(k), dashed=True)
             return
         gap = self.graph.eigengap()
-        # (near-)zero eigenvalues against a rising bulk: a log axis shows the gap
-        log = gap < len(lam) and lam[gap] < 0.1 * lam[-1]
-        self.eigen.render(lambda: vc.eigenvalue_plot(lam, k=k, k_gap=gap, log=bool(log)),
+        self.eigen.render(lambda: vc.eigenvalue_plot(lam, k=k, k_gap=gap, log="auto"),
                           key=(self.graph, "eigenvalues", k))
         self._eigen_key = self.graph.key
 

@@ -39,8 +39,8 @@ class DetectabilityTab(pn.viewable.Viewer):
         self._drawn_curve = None
         self._hist_dims = None
         self.active = False     # the tab is shown: compute on changes
-        self.settings.param.watch(self._on_signal, ["signal"])
-        self.settings.param.watch(self._on_size, ["det_n", "det_ratio"])
+        self.settings.param.watch(explorer.guarded(self._on_signal), ["signal"])
+        self.settings.param.watch(explorer.guarded(self._on_size), ["det_n", "det_ratio"])
 
     def controls(self) -> pn.Row:
         p = self.settings.param
@@ -79,15 +79,15 @@ class DetectabilityTab(pn.viewable.Viewer):
                                      channel="det-split", label="Drawing the mixture…")
 
     def _on_signal(self, *_):
-        def go():
-            self._move_marker()
-            if self.active:
-                self.request_split()
-        self.explorer.guarded(go)()
+        """The current signal's (solid) line moves at once (no new figure); its split is
+        asked for when the tab is shown."""
+        self.curve_figure.move_spans(float(self.settings.signal), dashed=False)
+        if self.active:
+            self.request_split()
 
     def _on_size(self, *_):
         if self.active:
-            self.explorer.guarded(self.request)()
+            self.request()
 
     # ------------------------------------------------------------------ drawing
     def _draw_curve(self) -> None:
@@ -103,10 +103,6 @@ class DetectabilityTab(pn.viewable.Viewer):
             df["signal"], df["spectral"], grid, theory, df.attrs["threshold"],
             current=float(s.signal), kmeans_accuracy=df["kmeans"]))
         self._drawn_curve = df
-
-    def _move_marker(self) -> None:
-        """The current signal's (solid) line moves: no new figure."""
-        self.curve_figure.move_spans(float(self.settings.signal), dashed=False)
 
     def _draw_split(self) -> None:
         r = self.split

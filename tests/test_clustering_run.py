@@ -99,6 +99,23 @@ def test_table_is_the_points_with_the_views_labels(blobs):
     assert list(df.columns) == ["x", "y", "cluster"] and (df["y"] == 0).all()
 
 
+def test_quick_and_unlabelled(blobs):
+    BIG.clear()
+    run = run_clustering(blobs)
+    assert run.unlabelled(4) == [4, 3, 5, 2, 6, 1, 7, 8, 9, 10]
+    assert run.quick(4) and run.quick(9, "cluster_qr")     # spectral, 500 points
+    run.at(4)
+    run.at(3, scores=False)
+    assert run.unlabelled(4) == [3, 5, 2, 6, 1, 7, 8, 9, 10]   # 3 is labelled, not scored
+    assert run.unlabelled(4, "cluster_qr")[0] == 4
+    s = blobs.copy()
+    s.algorithm = "k-means"
+    km = run_clustering(s)
+    assert not km.quick(2)                                  # a fit: not in a callback
+    km.at(2, scores=False)
+    assert km.quick(2) and not km.quick(3)
+
+
 def test_kmeans_run_matches_the_estimator_and_scikit_learn(blobs):
     s = blobs.copy()
     s.algorithm = "k-means"

@@ -23,8 +23,6 @@ from workbench.ui.session import later
 from workbench.viz import clustering as vc
 from workbench.viz.text import READING, metrics_text, points_title
 
-SYNC_ASSIGN_LIMIT = 20_000  # up to this many points a missing labelling runs in the callback
-
 
 class ClustersTab(pn.viewable.Viewer):
     """The Clusters tab of a ClusteringExplorer (`explorer`: background work and messages;
@@ -116,15 +114,13 @@ class ClustersTab(pn.viewable.Viewer):
         self._prefetch()
 
     def _labels_now(self):
-        """The run's view for the settings' k when it can be had now: a lookup when
-        labelled, else labelled here (spectral, up to SYNC_ASSIGN_LIMIT points); else
+        """The run's view for the settings' k when it can be had now (``run.quick``); else
         None, the labelling started in the background (it shows them when done)."""
         run, s = self.run, self.settings
         if run is None:
             return None
         k, assign = run.clamp(s.n_clusters), s.assign
-        if run.has(k, assign, scores=False) or (
-                run.algorithm == "spectral" and run.data.n <= SYNC_ASSIGN_LIMIT):
+        if run.quick(k, assign):
             return run.at(k, assign, scores=False)
         self.explorer.run_background(("labels", run.key, assign, k),
                                      lambda: run.at(k, assign), self._show,
@@ -142,9 +138,7 @@ class ClustersTab(pn.viewable.Viewer):
         if self._prefetching == token:
             return
         self._prefetching = token
-        k0 = run.clamp(s.n_clusters)
-        todo = sorted(range(1, run.k_max + 1), key=lambda k: (abs(k - k0), k))
-        self._prefetch_next(token, [k for k in todo if not run.has(k, s.assign)])
+        self._prefetch_next(token, run.unlabelled(run.clamp(s.n_clusters), s.assign))
 
     def _prefetch_next(self, token, todo: list) -> None:
         if self._prefetching != token or not todo:

@@ -2,9 +2,8 @@
 sets (up to a million points), seen through the graph Laplacian's spectrum.
 
 A thin explorer: the settings (``workbench.clustering.settings``) build the sidebar and
-are synced to the URL; four tab Viewers draw them: *Clusters* (``ClustersTab``: points,
-embedding, Laplacian eigenvalues, metrics), *Comparison grid* (``GridTab``), *Choosing k*
-(``ChoosingKTab``) and *Detectability* (``DetectabilityTab``, with its own settings). The
+are synced to the URL; five tab Viewers draw them (``clusters``, ``grid``, ``choosing_k``,
+``detectability`` and ``attributed``, the last two with settings of their own). The
 computing lives in ``workbench.clustering.run`` (one run per costly setting, ``run.at(k)``
 for the k slider); every background request is keyed by the settings, so it is cached and
 shared across sessions (in-flight included).
@@ -47,12 +46,10 @@ class ClusteringExplorer(Explorer):
         super().__init__()
         self.settings = settings or ClusteringSettings()
         det = detectability or DetectabilitySettings()
-        self.settings.param.update(**{k: v for k, v in values.items()
-                                      if k in self.settings.param})
-        det.param.update(**{k: v for k, v in values.items() if k in det.param})
-        unknown = [k for k in values if k not in self.settings.param and k not in det.param]
-        if unknown:
-            raise TypeError(f"ClusteringExplorer got unknown settings {unknown}")
+        for owner in (self.settings, det):
+            owner.param.update(**{k: values.pop(k) for k in list(values) if k in owner.param})
+        if values:
+            raise TypeError(f"ClusteringExplorer got unknown settings {list(values)}")
         self.clusters = ClustersTab(self, self.settings, on_run=self._refresh_side_tabs)
         self.grid = GridTab(self, self.settings)
         self.choosing_k = ChoosingKTab(self, self.settings, self.clusters)
@@ -91,11 +88,8 @@ class ClusteringExplorer(Explorer):
         return [self.settings, self.detectability.settings]
 
     # ------------------------------------------------------------------ side tabs
-    def active_tab(self) -> int:
-        return self._tabs.active if self._tabs is not None else CLUSTERS
-
     def _refresh_side_tabs(self) -> None:
-        tab = self.active_tab()
+        tab = self._tabs.active if self._tabs is not None else CLUSTERS
         self.detectability.active = tab == DETECTABILITY
         if tab != GRID:
             self.grid.stop()

@@ -70,10 +70,9 @@ class EigenspectraExplorer(Explorer):
         self.run = None  # EigenspectraRun shown
         self.fits = None  # its FitTable for the current options
         self._run_key = None
-        # the model "upload": an uploaded file's arrays or the user's own weights
-        self._upload_arrays = weights
-        self._upload_key = digest
-        self._upload_name = weights_label
+        # the model "upload" (an uploaded file's or the user's own weights): arrays, digest
+        # (the run's key) and label
+        self._weights = (weights, digest, weights_label)
         self._table_due = 0  # coalesces table refits after fit-option changes
 
         self.layers = LayersTab(self)
@@ -117,11 +116,10 @@ class EigenspectraExplorer(Explorer):
 
         s = self.settings
         model, farms, randomize = s.model, bool(s.farms), bool(s.randomize)
-        if model == "upload" and self._upload_arrays is None:
+        arrays, digest, label = self._weights if model == "upload" else (None, "", "")
+        if model == "upload" and arrays is None:
             raise InputFormatError("upload a .safetensors, .npz or .npy file first (sidebar)")
-        arrays = self._upload_arrays if model == "upload" else None
-        label = self._upload_name if model == "upload" else ""
-        key = s.run_key(self._upload_key)
+        key = s.run_key(digest)
 
         def done(run):
             self.run, self._run_key = run, key
@@ -184,11 +182,9 @@ class EigenspectraExplorer(Explorer):
 
         if not event.new:
             return
-        data = bytes(event.new)
-        name = self._upload.filename or "upload"
-        self._upload_arrays = read_weights_upload(data, name)
-        self._upload_key = hashlib.sha1(data).hexdigest()
-        self._upload_name = f"uploaded {name}"
+        data, name = bytes(event.new), self._upload.filename or "upload"
+        self._weights = (read_weights_upload(data, name), hashlib.sha1(data).hexdigest(),
+                         f"uploaded {name}")
         if self.settings.model == "upload":
             self.request_run()
         else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import panel as pn
+from panel.io.state import set_curdoc
 
 from workbench.ui.base import col, row, text
 from workbench.ui.live import LiveFigure
@@ -66,7 +67,7 @@ class LayersTab(pn.viewable.Viewer):
 
     def _draw_bars(self) -> None:
         df = self.table
-        selected = self._selected_name()
+        selected = None if df.empty else df["name"].iloc[min(self.settings.layer, len(df) - 1)]
         names = tuple(df["name"])
         if names == self._bar_names and self.bars.figure is not None:
             self.bars.write("Alpha", ve.bars_columns(df, selected))
@@ -76,11 +77,6 @@ class LayersTab(pn.viewable.Viewer):
                          key=(self.explorer.fits, self.settings.epoch, selected, "alpha bars"))
         self.bars.source("Alpha").selected.on_change("indices", self._on_bar_tap)
         self._bar_names = names
-
-    def _selected_name(self):
-        if self.table.empty:
-            return None
-        return self.table["name"].iloc[min(self.settings.layer, len(self.table) - 1)]
 
     # ------------------------------------------------------------------ one layer
     def draw(self, *_events, refit: bool = False) -> None:
@@ -135,8 +131,6 @@ class LayersTab(pn.viewable.Viewer):
             later(lambda: setattr(src.selected, "indices", []))
             if 0 <= new[0] < len(self.table):
                 self.settings.layer = int(new[0])
-
-        from panel.io.state import set_curdoc
 
         # (on the figure's document, which Panel may not have made current; None: as is)
         with set_curdoc(getattr(self.bars.figure, "document", None)):

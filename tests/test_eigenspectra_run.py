@@ -192,6 +192,12 @@ def test_settings_give_hashable_options_and_keys():
     s.param.update(model="upload", farms=True)
     assert s.run_key("abc") == ("spectra", "upload", "abc", True, False)
     assert es.RMTSettings(M=100).values()["M"] == 100
+    s.layer, changes = 20, []
+    s.param.watch(lambda *events: changes.append(len(events)), ["layer"])
+    s.set_layers(5)
+    assert s.layer == 4 and s.param.layer.bounds == (0, 4) and changes == [1]
+    s.set_layers(9)
+    assert s.layer == 4 and s.param.layer.bounds == (0, 8) and changes == [1]
 
 
 def test_rmt_demos_follow_theory():

@@ -95,6 +95,13 @@ class EigenspectraSettings(param.Parameterized):
                           xmin_q=round(float(self.xmin_q), 4), xmax_clip=int(self.xmax_clip),
                           fix_fingers=bool(self.fix_fingers), mp_fit=bool(self.mp_fit))
 
+    def set_layers(self, n: int) -> None:
+        """Bound ``layer`` to `n` layers (0..n-1; the last when beyond), in one change."""
+        with param.parameterized.batch_call_watchers(self):
+            self.param.layer.bounds = (0, max(n - 1, 1))
+            if self.layer > n - 1:
+                self.layer = n - 1
+
     def run_key(self, upload: str = "") -> tuple:
         """Cache key of the run these settings need (``upload``: the uploaded file's
         digest, part of the key when the model is "upload")."""

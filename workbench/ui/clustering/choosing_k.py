@@ -38,13 +38,12 @@ class ChoosingKTab(pn.viewable.Viewer):
         if key == self.key:
             self.draw()
             return
-        data = run.data
 
         def done(sel):
             self.selection, self.key = sel, key
             self.draw()
 
-        self.explorer.run_background(key, lambda: choose_k(data, graph), done,
+        self.explorer.run_background(key, lambda: choose_k(run.data, graph), done,
                                      channel="selection",
                                      label=f"Computing the k-selection curves (k = 1..{K_MAX})…")
 

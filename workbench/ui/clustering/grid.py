@@ -29,10 +29,6 @@ class GridTab(pn.viewable.Viewer):
     def __panel__(self):
         return col(self.info, self.figure)
 
-    @property
-    def complete(self) -> bool:
-        return len(self.cells) == len(GRID_DATASETS) * len(ALGORITHMS)
-
     def request(self) -> None:
         """Compute the grid of the current noise and seed (nothing when drawn already)."""
         noise, seed = round(float(self.settings.noise), 3), int(self.settings.seed)
@@ -45,7 +41,7 @@ class GridTab(pn.viewable.Viewer):
 
     def stop(self) -> None:
         """Stop an unfinished grid (the shared workers are few): it restarts when asked."""
-        if not self.complete:
+        if len(self.cells) < len(GRID_DATASETS) * len(ALGORITHMS):
             self._key = None
 
     def _next(self, key, todo: list) -> None:

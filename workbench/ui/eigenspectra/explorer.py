@@ -168,11 +168,7 @@ class EigenspectraExplorer(Explorer):
         fits = self.fits
         if fits is None:
             return
-        n = len(fits.layer_fits(self.settings.epoch))
-        with param.parameterized.batch_call_watchers(self.settings):
-            self.settings.param.layer.bounds = (0, max(n - 1, 1))
-            if self.settings.layer > n - 1:
-                self.settings.layer = n - 1
+        self.settings.set_layers(len(fits.layer_fits(self.settings.epoch)))
         self.layers.show(fits)
         self.table.show(fits, self.settings.epoch)
 

@@ -93,8 +93,7 @@ class ClustersTab(pn.viewable.Viewer):
         snap = s.copy()
 
         def done(graph):
-            if graph.key == self.settings.graph_key() and self.settings.algorithm != \
-                    "spectral":
+            if graph.key == s.graph_key() and s.algorithm != "spectral":  # still wanted
                 self.graph = graph
                 self._draw_spectrum()
                 self._on_run()

@@ -76,6 +76,18 @@ def test_gaussian_threshold_formulas():
     assert acc[0] == 0.5 and acc[3] > 0.95
 
 
+def test_theory_curve_of_the_detectability_tab():
+    from scipy.stats import norm
+
+    from workbench.clustering.detectability import theory_curve
+
+    s, acc = theory_curve(4000, 2000, 2.5, points=11)     # threshold 0.5^(1/4) = 0.84
+    np.testing.assert_allclose(s, np.linspace(0, 2.5, 11))
+    assert (acc[s < 0.84] == 0.5).all() and (np.diff(acc[s > 0.85]) > 0).all()
+    rho = (1 - 0.5 / 2.5 ** 4) / (1 + 1 / 2.5 ** 2)       # the overlap at s = 2.5, c = 0.5
+    assert acc[-1] == pytest.approx(norm.cdf(np.sqrt(rho / (1 - rho))), rel=1e-12)
+
+
 @pytest.mark.slow
 def test_spectral_accuracy_matches_theory_across_the_threshold():
     # ground truth: the top singular vector of X, computed exactly (dense eigh of the

@@ -82,6 +82,40 @@ def test_spectral_labels_match_the_api_and_scikit_learn(blobs):
     assert v.scores == score(X, v.labels, truth, sample_size=2000)
 
 
+def test_table_is_the_points_with_the_views_labels(blobs):
+    run = run_clustering(blobs)
+    v, d = run.at(3), run.data.dataset
+    df = run.table(v)
+    assert list(df.columns) == ["x", "y", "cluster", "true_label"] and len(df) == 500
+    np.testing.assert_array_equal(df[["x", "y"]].to_numpy(), d.X[:, :2])
+    np.testing.assert_array_equal(df["cluster"], v.labels)
+    np.testing.assert_array_equal(df["true_label"], d.labels)
+    from workbench.clustering.datasets import user_dataset
+
+    s = ClusteringSettings()
+    s.use_dataset(user_dataset(np.arange(12.0).reshape(6, 2)[:, :1], label="one").name)
+    one = run_clustering(s)
+    df = one.table(one.at(2))     # 1-D data without labels: y is 0, no true_label
+    assert list(df.columns) == ["x", "y", "cluster"] and (df["y"] == 0).all()
+
+
+def test_quick_and_unlabelled(blobs):
+    BIG.clear()
+    run = run_clustering(blobs)
+    assert run.unlabelled(4) == [4, 3, 5, 2, 6, 1, 7, 8, 9, 10]
+    assert run.quick(4) and run.quick(9, "cluster_qr")     # spectral, 500 points
+    run.at(4)
+    run.at(3, scores=False)
+    assert run.unlabelled(4) == [3, 5, 2, 6, 1, 7, 8, 9, 10]   # 3 is labelled, not scored
+    assert run.unlabelled(4, "cluster_qr")[0] == 4
+    s = blobs.copy()
+    s.algorithm = "k-means"
+    km = run_clustering(s)
+    assert not km.quick(2)                                  # a fit: not in a callback
+    km.at(2, scores=False)
+    assert km.quick(2) and not km.quick(3)
+
+
 def test_kmeans_run_matches_the_estimator_and_scikit_learn(blobs):
     s = blobs.copy()
     s.algorithm = "k-means"

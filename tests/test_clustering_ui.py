@@ -237,6 +237,10 @@ def test_viz_elements():
     assert isinstance(big, hv.DynamicMap)          # datashader image when large
     ov = vc.eigenvalue_plot([0, 0, 0.2, 0.21, 0.5], k=2, k_gap=2, log=True)
     assert any(isinstance(el, hv.Segments) for el in ov)
+    for lam, gap, log in (([0, 0, 0.02, 0.5], 2, True), ([0, 0, 0.2, 0.5], 2, False),
+                          ([0, 0, 0.02, 0.5], 4, False)):
+        plot = hv.renderer("bokeh").get_plot(vc.eigenvalue_plot(lam, k_gap=gap, log="auto"))
+        assert (type(plot.state.y_scale).__name__ == "LogScale") == log, (lam, gap)
     emb = vc.embedding_plot(rng.standard_normal((50, 4)), lab[:50])
     assert isinstance(emb, hv.Points)
     cells = [{"dataset": "moons", "algorithm": "k-means", "X": X, "labels": lab,

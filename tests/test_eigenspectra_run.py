@@ -11,7 +11,7 @@ import pytest
 from helpers import npy_bytes
 
 import workbench.eigenspectra as es
-from workbench.eigenspectra.run import log_histogram
+from workbench.eigenspectra.run import TABLE_COLUMNS, log_histogram
 from workbench.errors import InputFormatError, NonFiniteError, ShapeError
 
 
@@ -56,6 +56,11 @@ def test_fit_table_matches_analyze(run, weights):
     np.testing.assert_array_equal(fits.table()["num_spikes"].to_numpy(),
                                   ref["num_spikes"].to_numpy())
     assert fits.trajectories().empty  # no checkpoints
+    shown = fits.metrics_table()
+    assert set(shown.columns) <= set(TABLE_COLUMNS) and len(shown) == 3
+    assert [c for c in TABLE_COLUMNS if c in shown.columns] == list(shown.columns)
+    np.testing.assert_array_equal(shown["alpha"], fits.table()["alpha"].round(4))
+    assert list(shown["name"]) == ["dense", "heavy", "conv"]
 
 
 def test_table_view_reuses_the_fit_and_bins_only_rebin(run):
@@ -187,6 +192,12 @@ def test_settings_give_hashable_options_and_keys():
     s.param.update(model="upload", farms=True)
     assert s.run_key("abc") == ("spectra", "upload", "abc", True, False)
     assert es.RMTSettings(M=100).values()["M"] == 100
+    s.layer, changes = 20, []
+    s.param.watch(lambda *events: changes.append(len(events)), ["layer"])
+    s.set_layers(5)
+    assert s.layer == 4 and s.param.layer.bounds == (0, 4) and changes == [1]
+    s.set_layers(9)
+    assert s.layer == 4 and s.param.layer.bounds == (0, 8) and changes == [1]
 
 
 def test_rmt_demos_follow_theory():

@@ -47,7 +47,7 @@ from workbench.io import UPLOAD_MAX_BYTES
 
 __all__ = ["ATTRIBUTED_METHODS", "AttributedRun", "AttributedSettings", "AttributedView",
            "attributed_npz_bytes", "run_uploaded_graph",
-           "UPLOAD_MAX_VERTICES", "attribute_clustering", "read_attributed_npz",
+           "UPLOAD_MAX_VERTICES", "upload_key", "attribute_clustering", "read_attributed_npz",
            "run_attributed", "save_attributed_npz"]
 
 ATTRIBUTED_METHODS = {"attributed": "edges + attributes",
@@ -60,17 +60,20 @@ class AttributedSettings(param.Parameterized):
     and three clusterings)."""
 
     att_n = param.Selector(default=1000, objects=[500, 1000, 2000, 5000],
-                           doc="Vertices n")
-    att_k = param.Integer(default=4, bounds=(2, 8), doc="Planted groups k")
+                           doc="Vertices n", label="Vertices")
+    att_k = param.Integer(default=4, bounds=(2, 8), doc="Planted groups k",
+                          label="Groups k")
     structure = param.Number(default=1.2, bounds=(0.0, 3.0), step=0.1,
                              doc="Edge signal a - b, in multiples of the detectability "
-                                 "threshold k sqrt(mean degree)")
+                                 "threshold k sqrt(mean degree)",
+                             label="Edge signal (× detectability threshold)")
     purity = param.Number(default=0.4, bounds=(0.0, 1.0), step=0.05,
                           doc="Attribute signal: fraction of a vertex's attributes drawn "
-                              "from its own group's")
+                              "from its own group's", label="Attribute signal (purity)")
     attribute_weight = param.Number(default=1.0, bounds=(0.0, 5.0), step=0.1,
-                                    doc="Weight of an attribute edge against a graph edge")
-    att_seed = param.Integer(default=0, bounds=(0, 99), doc="Seed")
+                                    doc="Weight of an attribute edge against a graph edge",
+                                    label="Attribute weight")
+    att_seed = param.Integer(default=0, bounds=(0, 99), doc="Seed", label="Seed")
 
     def copy(self) -> AttributedSettings:
         return type(self)(**{k: v for k, v in self.param.values().items() if k != "name"})
@@ -305,10 +308,16 @@ def run_uploaded_graph(data, filename: str | None, n_clusters: int,
     """An AttributedRun of an uploaded graph (:func:`read_attributed_npz`), k groups (ARI
     only when the file has ``labels``). Cost: as :func:`run_attributed`."""
     A, X, labels = read_attributed_npz(data, filename)
-    digest = hashlib.sha1(bytes(data)).hexdigest()[:16]
     return _run(A, X, labels, int(n_clusters), float(attribute_weight), int(seed),
                 f"{filename or 'uploaded graph'}: {A.shape[0]:,} vertices",
-                ("attributed-upload", digest, int(n_clusters), float(attribute_weight), seed))
+                upload_key(data, n_clusters, attribute_weight, seed))
+
+
+def upload_key(data, n_clusters: int, attribute_weight: float = 1.0, seed: int = 0) -> tuple:
+    """The key of ``run_uploaded_graph(data, _, n_clusters, attribute_weight, seed)``: a
+    digest of the file's bytes and the settings. Cost: one SHA-1 of `data`."""
+    digest = hashlib.sha1(bytes(data)).hexdigest()[:16]
+    return ("attributed-upload", digest, int(n_clusters), float(attribute_weight), int(seed))
 
 
 def attributed_npz_bytes(adjacency, attributes, labels=None) -> bytes:

@@ -65,6 +65,14 @@ def spectral_split(n_samples: int, n_features: int, signal: float, seed: int = 0
                        float(_datasets.gaussian_accuracy(signal, n_samples, n_features)))
 
 
+def theory_curve(n_samples: int, n_features: int, signal_max: float = 3.0,
+                 points: int = 300) -> tuple[np.ndarray, np.ndarray]:
+    """The asymptotic accuracy (``datasets.gaussian_accuracy``) on `points` signals evenly
+    spaced from 0 to `signal_max`: (signals, accuracy). Cost: O(points)."""
+    signals = np.linspace(0.0, float(signal_max), points)
+    return signals, _datasets.gaussian_accuracy(signals, n_samples, n_features)
+
+
 def detectability_curve(n_samples: int = 2000, n_features: int = 1000, signals=None,
                         seed: int = 0, kmeans: bool = True) -> pd.DataFrame:
     """Accuracy against signal strength, one fresh draw per signal: columns signal,

@@ -35,6 +35,7 @@ from workbench.clustering.settings import K_MAX, N_EIGS, ClusteringSettings
 
 SCORE_SAMPLE = 2000        # the silhouette of a view on a sample of this many points
 SELECTION_SAMPLE = 20_000  # k-selection curves on a random sample of this many points
+QUICK_LABELS = 20_000      # spectral labels of up to this many points: quick (k-means on n x k)
 
 
 class LRU:
@@ -191,6 +192,18 @@ class ClusteringRun:
         view = self._views.get(self._memo_key(k, assign))
         return view is not None and (view.scores is not None or not scores)
 
+    def quick(self, k: int, assign: str = "kmeans") -> bool:
+        """Whether ``at(k, assign, scores=False)`` is quick enough for a slider's callback:
+        a lookup, or spectral labels of at most QUICK_LABELS points."""
+        return self.has(k, assign, scores=False) or (
+            self.algorithm == "spectral" and self.data.n <= QUICK_LABELS)
+
+    def unlabelled(self, k0: int, assign: str = "kmeans") -> list[int]:
+        """The k's (1..k_max) not yet labelled and scored with `assign`, nearest `k0` first
+        (the smaller of two as near)."""
+        todo = sorted(range(1, self.k_max + 1), key=lambda k: (abs(k - k0), k))
+        return [k for k in todo if not self.has(k, assign)]
+
     def at(self, k: int, assign: str = "kmeans", scores: bool = True) -> ClusteringView:
         """The clustering into k clusters (clamped to 1..k_max); `assign` ("kmeans" or
         "cluster_qr") is how spectral clustering labels its embedding (ignored by the
@@ -215,6 +228,18 @@ class ClusteringRun:
             else:
                 view = old
         return view
+
+    def table(self, view: ClusteringView):
+        """The points of the data with `view`'s labels, as a DataFrame: x, y (the data's
+        first two columns; y 0 for 1-D data), cluster, true_label (when the data has
+        labels). Cost: O(n)."""
+        import pandas as pd
+
+        X, truth = self.data.dataset.X, self.data.dataset.labels
+        cols = {"x": X[:, 0], "y": X[:, 1] if X.shape[1] > 1 else 0.0, "cluster": view.labels}
+        if truth is not None:
+            cols["true_label"] = truth
+        return pd.DataFrame(cols)
 
     def _label(self, k: int, assign: str) -> ClusteringView:
         from workbench.clustering.compare import make_estimator

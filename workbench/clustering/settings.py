@@ -55,25 +55,33 @@ class ClusteringSettings(_DatasetChoice, param.Parameterized):
     algorithm and its parameters, and the number of clusters k (the one cheap parameter:
     ``run.at(k)``)."""
 
-    n_clusters = param.Integer(default=2, bounds=(1, K_MAX), doc="Number of clusters k")
-    dataset = param.Selector(default="moons", objects=list(DATASETS), doc="Dataset")
-    n_samples = param.Selector(default=1500, objects=list(SIZES), doc="Number of points")
+    n_clusters = param.Integer(default=2, bounds=(1, K_MAX), doc="Number of clusters k",
+                               label="Number of clusters k")
+    dataset = param.Selector(default="moons", objects=list(DATASETS), doc="Dataset",
+                           label="Dataset")
+    n_samples = param.Selector(default=1500, objects=list(SIZES), doc="Number of points",
+                             label="Points")
     noise = param.Number(default=1.0, bounds=(0.0, 3.0), step=0.1,
-                         doc="Noise, as a multiple of scikit-learn's gallery")
-    seed = param.Integer(default=0, bounds=(0, 99), doc="Random seed of the data")
-    algorithm = param.Selector(default="spectral", objects=list(ALGORITHMS), doc="Algorithm")
+                         doc="Noise, as a multiple of scikit-learn's gallery",
+                         label="Noise (x scikit-learn's gallery)")
+    seed = param.Integer(default=0, bounds=(0, 99), doc="Random seed of the data",
+                         label="Seed")
+    algorithm = param.Selector(default="spectral", objects=list(ALGORITHMS), doc="Algorithm",
+                               label="Algorithm")
     affinity = param.Selector(default="nearest_neighbors",
                               objects=["nearest_neighbors", "knn_rbf", "rbf"],
-                              doc="Graph of spectral clustering")
-    n_neighbors = param.Integer(default=10, bounds=(3, 50), doc="Neighbours in the kNN graph")
+                              doc="Graph of spectral clustering", label="Graph")
+    n_neighbors = param.Integer(default=10, bounds=(3, 50), doc="Neighbours in the kNN graph",
+                                label="Neighbours")
     assign = param.Selector(default="kmeans", objects=["kmeans", "cluster_qr"],
-                            doc="Labels from the embedding")
+                            doc="Labels from the embedding",
+                            label="Labels from the embedding")
     init = param.Selector(default="k-means++", objects=["k-means++", "k-means||", "random"],
-                          doc="k-means seeding")
+                          doc="k-means seeding", label="k-means seeding")
     backend = param.Selector(default="auto", objects=["auto", "numba", "numpy", "torch"],
-                             doc="k-means backend")
+                             doc="k-means backend", label="k-means backend")
     covariance = param.Selector(default="full", objects=["full", "tied", "diag", "spherical"],
-                                doc="Mixture covariance")
+                                doc="Mixture covariance", label="Mixture covariance")
 
     # parameter groups: what each stage of a run depends on
     DATA = ("dataset", "n_samples", "noise", "seed")
@@ -140,10 +148,12 @@ class DetectabilitySettings(param.Parameterized):
     """The two-cluster Gaussian mixture x = y mu + z of the detectability demo."""
 
     signal = param.Number(default=1.2, bounds=(0.0, 3.0), step=0.05,
-                          doc="Signal strength ||mu|| of the two-cluster mixture")
-    det_n = param.Selector(default=1000, objects=list(DET_SIZES), doc="Points n")
+                          doc="Signal strength ||mu|| of the two-cluster mixture",
+                          label="Signal strength ‖μ‖")
+    det_n = param.Selector(default=1000, objects=list(DET_SIZES), doc="Points n",
+                         label="Points n")
     det_ratio = param.Selector(default=0.5, objects=list(DET_RATIOS),
-                               doc="Dimension ratio d/n")
+                               doc="Dimension ratio d/n", label="Dimension ratio d/n")
 
     def dims(self) -> tuple[int, int]:
         """(n, d): points and dimensions (d = ratio x n, at least 1)."""

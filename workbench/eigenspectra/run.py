@@ -220,6 +220,12 @@ class FitTable:
         """One row per layer (WeightWatcher's columns, see :func:`fit_layer`)."""
         return pd.DataFrame([f.row for f in self.layer_fits(epoch)])
 
+    def metrics_table(self, epoch=None) -> pd.DataFrame:
+        """What the explorer's Table tab shows: ``table(epoch)``'s TABLE_COLUMNS (those
+        present, in that order), rounded to 4 digits. Cost: O(layers)."""
+        df = self.table(epoch)
+        return df[[c for c in TABLE_COLUMNS if c in df.columns]].round(4)
+
     def at(self, layer: int, *, epoch=None, bins: int = 60) -> LayerView:
         """The stored fit of layer `layer` (clamped) viewed with `bins` bins. Cost:
         :func:`layer_view` (a histogram), no fitting."""

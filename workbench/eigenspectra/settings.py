@@ -56,22 +56,33 @@ class EigenspectraSettings(param.Parameterized):
     layer), the fit options (milliseconds per layer) and the view (layer, checkpoint,
     bins: free)."""
 
-    layer = param.Integer(default=0, bounds=(0, 38), doc="Layer shown (click a bar too)")
-    model = param.Selector(default="minilm", objects=MODELS, doc="Weights to analyze")
+    layer = param.Integer(default=0, bounds=(0, 38), doc="Layer shown (click a bar too)",
+                          label="Layer (or click a bar)")
+    model = param.Selector(default="minilm", objects=MODELS, doc="Weights to analyze",
+                           label="Model")
     epoch = param.Selector(default=MLP_CHECKPOINTS[-1], objects=list(MLP_CHECKPOINTS),
-                           doc="Training checkpoint of the digits MLP")
-    bins = param.Integer(default=60, bounds=(10, 150), doc="Histogram bins of the ESD")
-    fit = param.Selector(default="power_law", objects=FITS)
+                           doc="Training checkpoint of the digits MLP",
+                           label="Training checkpoint (epoch, digits MLP)")
+    bins = param.Integer(default=60, bounds=(10, 150), doc="Histogram bins of the ESD",
+                        label="Histogram bins")
+    fit = param.Selector(default="power_law", objects=FITS, label="Fit")
     finite_size = param.Selector(default="auto", objects=FINITE_SIZE,
-                                 doc="Bias-corrected fit for few eigenvalues")
+                                 doc="Bias-corrected fit for few eigenvalues",
+                                 label="Finite-size correction")
     xmin_q = param.Number(default=0.0, bounds=(0.0, 0.95), step=0.05,
-                          doc="Search xmin only above this quantile of the ESD")
+                          doc="Search xmin only above this quantile of the ESD",
+                          label="xmin above quantile of the ESD")
     xmax_clip = param.Integer(default=0, bounds=(0, 10),
-                              doc="Drop this many largest eigenvalues before fitting")
-    fix_fingers = param.Boolean(default=False, doc="Clip 'finger' eigenvalues automatically")
-    farms = param.Boolean(default=False, doc="FARMS: fixed-aspect-ratio submatrix ESD")
-    mp_fit = param.Boolean(default=True, doc="Fit the Marchenko–Pastur bulk, count spikes")
-    randomize = param.Boolean(default=False, doc="Shuffled-weights baseline (traps)")
+                              doc="Drop this many largest eigenvalues before fitting",
+                              label="Drop largest eigenvalues (fingers)")
+    fix_fingers = param.Boolean(default=False, doc="Clip 'finger' eigenvalues automatically",
+                                label="Clip fingers automatically")
+    farms = param.Boolean(default=False, doc="FARMS: fixed-aspect-ratio submatrix ESD",
+                          label="FARMS (no aspect-ratio bias)")
+    mp_fit = param.Boolean(default=True, doc="Fit the Marchenko–Pastur bulk, count spikes",
+                           label="Marchenko–Pastur fit (spikes)")
+    randomize = param.Boolean(default=False, doc="Shuffled-weights baseline (traps)",
+                              label="Shuffled baseline (traps)")
 
     RUN = ("model", "farms", "randomize")
     """Parameters whose change needs new eigenvalues (a new run)."""
@@ -84,6 +95,13 @@ class EigenspectraSettings(param.Parameterized):
                           xmin_q=round(float(self.xmin_q), 4), xmax_clip=int(self.xmax_clip),
                           fix_fingers=bool(self.fix_fingers), mp_fit=bool(self.mp_fit))
 
+    def set_layers(self, n: int) -> None:
+        """Bound ``layer`` to `n` layers (0..n-1; the last when beyond), in one change."""
+        with param.parameterized.batch_call_watchers(self):
+            self.param.layer.bounds = (0, max(n - 1, 1))
+            if self.layer > n - 1:
+                self.layer = n - 1
+
     def run_key(self, upload: str = "") -> tuple:
         """Cache key of the run these settings need (``upload``: the uploaded file's
         digest, part of the key when the model is "upload")."""
@@ -94,14 +112,18 @@ class EigenspectraSettings(param.Parameterized):
 class RMTSettings(param.Parameterized):
     """The random-matrix demos: an N x M matrix with N = round(Q M)."""
 
-    Q = param.Number(default=2.0, bounds=(1.0, 10.0), step=0.1, doc="Aspect ratio N/M")
-    sigma = param.Number(default=1.0, bounds=(0.2, 3.0), step=0.1, doc="Entry std")
+    Q = param.Number(default=2.0, bounds=(1.0, 10.0), step=0.1, doc="Aspect ratio N/M",
+                     label="Aspect ratio Q = N/M")
+    sigma = param.Number(default=1.0, bounds=(0.2, 3.0), step=0.1, doc="Entry std",
+                         label="Entry std sigma")
     theta = param.Number(default=1.5, bounds=(0.0, 4.0), step=0.05,
-                         doc="Planted spike strength theta")
+                         doc="Planted spike strength theta",
+                         label="Spike strength theta (BBP)")
     mu = param.Number(default=1.0, bounds=(0.5, 5.0), step=0.1,
-                      doc="Tail exponent mu of the entries")
-    M = param.Integer(default=300, bounds=(50, 800), step=50, doc="Matrix size M")
-    seed = param.Integer(default=0, bounds=(0, 99), doc="Random seed")
+                      doc="Tail exponent mu of the entries",
+                      label="Heavy-tail exponent mu")
+    M = param.Integer(default=300, bounds=(50, 800), step=50, doc="Matrix size M", label="Size M")
+    seed = param.Integer(default=0, bounds=(0, 99), doc="Random seed", label="Seed")
 
     def values(self) -> dict:
         """Keyword arguments of :func:`workbench.eigenspectra.run_rmt_demos`."""

@@ -14,6 +14,12 @@ from workbench.viz.clustering import PALETTE, cluster_scatter, label_columns
 
 MAX_POINTS = 20_000
 METHOD_COLORS = {"attributed": "#2ca02c", "structure": "#1f77b4", "attributes": "#ff7f0e"}
+COLOR_NAMES = {"clusters": "its clusters", "truth": "planted groups"}  #: what colours a view
+ATTRIBUTED_NOTE = (
+    "Vertices carry attributes (words, tags): each attribute becomes a vertex joined to "
+    "those that carry it, and the Laplacian embedding of this augmented graph (AMG-"
+    "preconditioned LOBPCG) finds groups that neither the edges nor the attributes reveal "
+    "alone.")
 
 
 def _stride(n: int, max_points: int) -> int:
@@ -40,8 +46,21 @@ def attributed_scatter(view, method_label: str = "", height: int = 360):
 def scatter_title(view, method_label: str = "") -> str:
     step = _stride(len(view.labels), MAX_POINTS)
     every = f", every {step}th vertex" if step > 1 else ""
-    by = "planted groups" if view.color == "truth" else "its clusters"
-    return f"Embedding ({method_label or view.method}): {by}{every}"
+    return f"Embedding ({method_label or view.method}): {COLOR_NAMES[view.color]}{every}"
+
+
+def attributed_text(run) -> str:
+    """The Markdown line under the tab's settings: the graph, each clustering's ARI against
+    the planted groups ("n/a" without them) and seconds."""
+    def fmt(m):
+        return "n/a" if run.ari[m] is None else f"{run.ari[m]:.3f}"
+
+    truth = "" if run.truth is not None else " · the file has no `labels`: no ARI"
+    return (f"**{run.name}**, {run.n_edges:,} edges, {run.n_attributes:,} attributes, "
+            f"k = {run.n_clusters}{truth}  \nARI: edges + attributes "
+            f"**{fmt('attributed')}** · edges only {fmt('structure')} · attributes "
+            f"only {fmt('attributes')} (seconds: "
+            + ", ".join(f"{run.seconds[m]:.2f}" for m in METHOD_COLORS) + ")")
 
 
 def ari_bars(table: pd.DataFrame, height: int = 360) -> hv.Bars:

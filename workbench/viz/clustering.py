@@ -99,6 +99,40 @@ def _shaded_points_maker(xy: np.ndarray):
     return make
 
 
+def run_status(settings) -> str:
+    """The progress line while a clustering run of ``ClusteringSettings`` `settings` is
+    computed."""
+    s, n = settings, settings.n_points
+    if s.algorithm != "spectral":
+        return f"Computing {s.dataset} ({n:,} points)…"
+    slow = " (a million points: about a minute)" if n >= 500_000 else ""
+    return f"Computing the {s.affinity} graph and the Laplacian embedding of {n:,} points…{slow}"
+
+
+def labels_status(run, k: int) -> str:
+    """The progress line while `run` labels its points for `k` clusters."""
+    verb = "Labelling" if run.algorithm == "spectral" else f"Fitting {run.algorithm} on"
+    return f"{verb} {run.data.n:,} points for k = {k}…"
+
+
+def embedding_status(n: int) -> str:
+    """The progress line while the Laplacian embedding of `n` points is built beside
+    another algorithm's run."""
+    return f"Building the Laplacian embedding of {n:,} points…"
+
+
+def prefetch_status(run) -> str:
+    """The progress line while a spectral `run` labels its points for every k."""
+    return (f"Labelling the {run.data.n:,} points for every k (1–{run.k_max}), so that the k "
+            "slider only looks them up…")
+
+
+def spectrum_note(limit: int) -> str:
+    """The line shown instead of the Laplacian figures beyond `limit` points."""
+    return ("*The Laplacian spectrum and embedding are computed for spectral clustering, "
+            f"and for the other algorithms up to {limit:,} points.*")
+
+
 def cluster_scatter(X, labels=None, *, title: str = "", xlabel: str = "x", ylabel: str = "y",
                     height: int = 380, size: float | None = None,
                     rasterize_above: int = RASTERIZE_ABOVE, stream=None):
@@ -157,12 +191,15 @@ def embedding_plot(maps, labels=None, dims: tuple[int, int] = (1, 2), *, height:
 
 
 def eigenvalue_plot(eigenvalues, k: int | None = None, k_gap: int | None = None, *,
-                    height: int = 320, log: bool = False) -> hv.Overlay:
+                    height: int = 320, log: bool | str = False) -> hv.Overlay:
     """The smallest normalized-Laplacian eigenvalues against their index, the gap after
     ``k_gap`` (the eigengap estimate) shaded and labelled, the chosen ``k`` marked by a
     dashed line between eigenvalues k and k+1. ``log``: logarithmic y axis, eigenvalues
-    below ``ZERO_FLOOR`` drawn at the floor (they are 0 to solver accuracy)."""
+    below ``ZERO_FLOOR`` drawn at the floor (they are 0 to solver accuracy); "auto": when
+    the eigenvalue after the gap is below a tenth of the largest."""
     lam = np.sort(np.asarray(eigenvalues, dtype=np.float64))
+    if log == "auto":  # (near-)zero eigenvalues against a rising bulk: a log axis shows the gap
+        log = k_gap is not None and k_gap < lam.size and bool(lam[k_gap] < 0.1 * lam[-1])
     if log:
         lam = np.maximum(lam, ZERO_FLOOR)
     idx = np.arange(1, lam.size + 1)
@@ -304,3 +341,16 @@ def projection_histogram(projection, labels, *, bins: int = 60, height: int = 34
     return hv.Overlay(layers).opts(height=height, responsive=True, show_grid=True,
                                    title=title, xlabel="entry of u₁", ylabel="points",
                                    legend_position="top_right", backend="bokeh")
+
+
+def split_columns(split) -> dict:
+    """The histogram of a ``detectability.SplitResult`` for ``LiveFigure.write_columns``:
+    its bars (``projection_histogram_columns``) and title."""
+    return {"sources": projection_histogram_columns(split.projection, split.truth),
+            "title": f"Top singular vector's entries at signal {split.signal:.2f}"}
+
+
+def split_plot(split):
+    """``projection_histogram`` of a ``detectability.SplitResult``, titled by its signal."""
+    return projection_histogram(split.projection, split.truth,
+                                title=split_columns(split)["title"])

@@ -17,6 +17,31 @@ COLORS = {NC_LABELS["nc1"]: "#1f77b4", NC_LABELS["nc2"]: "#ff7f0e",
           "within-class ΣW": "#1f77b4", "between-class ΣB": "#d62728"}
 
 
+COLLAPSE_NOTE = (
+    "**Neural collapse** (Papyan, Han & Donoho 2020). Late in training, the penultimate "
+    "features of each class shrink to their class mean (**NC1**: within-class variability "
+    "against between-class, tr(ΣW ΣB⁺)/C, falls), the class means spread into a simplex "
+    "equiangular tight frame (**NC2**: distance of their Gram matrix from the simplex's), "
+    "the last layer's weights line up with the means (**NC3**) and the classifier becomes "
+    "the nearest-class-centre rule (**NC4**: share of samples where they disagree). The "
+    "right plot shows why NC1 falls: the within-class covariance's eigenvalues against the "
+    "between-class one's (rank C − 1). *MiniLM + head*: a small MLP head trained on frozen "
+    "pretrained MiniLM sentence-pair features (2 classes: NC2 is 0 by construction); loading "
+    "MiniLM takes a few seconds.")
+SOURCE_STATUS = {"mlp": "Training the digits MLP and measuring its collapse…",
+                 "minilm": "Loading MiniLM and training a head on its features…"}
+"""The progress line while a source's collapse run is computed."""
+
+
+def collapse_text(view) -> str:
+    """The Markdown line above the figures: the checkpoint's accuracy and NC1-NC4."""
+    m = view.metrics
+    return (f"**{view.label}** at {view.step_name} {view.step}: training accuracy "
+            f"{view.accuracy:.1%} · NC1 = {m.nc1:.3g}, NC2 = {m.nc2:.3g}, NC3 = {m.nc3:.3g}, "
+            f"NC4 = {m.nc4:.1%} · {m.num_classes} classes, {m.num_samples} samples, "
+            f"features of dimension {m.dim}.")
+
+
 ROUNDOFF = 1e-10  #: eigenvalues below this share of the largest are round-off
 
 

@@ -412,3 +412,28 @@ def heavy_tail_plot(evals: np.ndarray, mu: float, fit=None, bins: int = 60,
              else f"Heavy-tailed entries, mu = {mu:.2f} >= 2: no universal alpha")
     return hv.Overlay(els).opts(logx=True, logy=True, height=height, responsive=True,
                                 title=title, legend_position="bottom_left")
+
+
+def rmt_demo_plots(d) -> dict:
+    """Every figure of an ``RMTDemos`` `d` by name: "mp" (Marchenko–Pastur), "bbp" (the
+    spiked spectrum), "overlap" (eigenvector overlap), "wigner" (semicircle), "heavy"
+    (heavy tails)."""
+    return {"mp": mp_demo_plot(d.mp, d.Q_eff, d.sigma),
+            "bbp": bbp_plot(d.spiked, d.theta, d.gamma, d.overlap),
+            "overlap": overlap_plot(d.gamma, observed=(d.theta, d.overlap)),
+            "wigner": semicircle_plot(d.wigner, d.sigma),
+            "heavy": heavy_tail_plot(d.heavy, d.mu, d.heavy_fit)}
+
+
+def run_status(model: str, farms: bool = False) -> str:
+    """The progress line while the eigenvalues of `model`'s layers are computed."""
+    what = {"mlp": "Training the digits MLP and computing its spectra…",
+            "minilm": "Eigenvalues of every MiniLM layer…"}.get(model, "Computing spectra…")
+    return what.rstrip("…") + " (+ FARMS)…" if farms else what
+
+
+def training_intro(epochs: int) -> str:
+    """The Training tab's line before the digits MLP is trained (`epochs` of training)."""
+    return ("Train a small MLP on scikit-learn's digits (64-256-128-10, "
+            f"{epochs} epochs, a few seconds) and watch the alpha of each weight matrix "
+            "move during training.")

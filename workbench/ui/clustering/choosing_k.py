@@ -8,6 +8,7 @@ import panel as pn
 
 from workbench.clustering.run import choose_k
 from workbench.clustering.settings import K_MAX, ClusteringSettings
+from workbench.ui.base import col, text
 from workbench.ui.live import LiveFigure
 from workbench.viz.clustering import selection_curves
 from workbench.viz.text import selection_text
@@ -20,13 +21,13 @@ class ChoosingKTab(pn.viewable.Viewer):
         super().__init__()
         self.explorer, self.settings, self.clusters = explorer, settings, clusters
         self.figure = LiveFigure("wb-cl-selection", min_height=480)
-        self.info = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self.info = text()
         self.selection = None    # the KSelection shown
         self.key = None          # and its key
         self.drawn = None        # the KSelection drawn in the figure
 
     def __panel__(self):
-        return pn.Column(self.info, self.figure, sizing_mode="stretch_width")
+        return col(self.info, self.figure)
 
     def request(self) -> None:
         """Ask for the curves of the data shown now (a lookup when they are drawn)."""
@@ -37,13 +38,12 @@ class ChoosingKTab(pn.viewable.Viewer):
         if key == self.key:
             self.draw()
             return
-        data = run.data
 
         def done(sel):
             self.selection, self.key = sel, key
             self.draw()
 
-        self.explorer.run_background(key, lambda: choose_k(data, graph), done,
+        self.explorer.run_background(key, lambda: choose_k(run.data, graph), done,
                                      channel="selection",
                                      label=f"Computing the k-selection curves (k = 1..{K_MAX})…")
 

@@ -16,13 +16,12 @@ import param
 
 from workbench.clustering.run import run_clustering, side_embedding
 from workbench.clustering.settings import EMBED_SIDE_LIMIT, ClusteringSettings
+from workbench.ui.base import col, row, text
 from workbench.ui.clustering.figures import LabelledPlot
 from workbench.ui.live import LiveFigure, hold
 from workbench.ui.session import later
 from workbench.viz import clustering as vc
 from workbench.viz.text import READING, metrics_text, points_title
-
-SYNC_ASSIGN_LIMIT = 20_000  # up to this many points a missing labelling runs in the callback
 
 
 class ClustersTab(pn.viewable.Viewer):
@@ -45,19 +44,15 @@ class ClustersTab(pn.viewable.Viewer):
         self.embedded = LabelledPlot(320, css_class="wb-cl-embedding")
         self.eigen = LiveFigure("wb-cl-eigenvalues", min_height=320)
         self._eigen_key = None
-        self.note = pn.pane.Markdown("", visible=False, sizing_mode="stretch_width")
-        self.metrics = pn.pane.Markdown("", sizing_mode="stretch_width",
-                                        css_classes=["wb-cl-metrics"])
+        self.note = text(vc.spectrum_note(EMBED_SIDE_LIMIT), visible=False)
+        self.metrics = text(css="wb-cl-metrics")
         s = settings
-        s.param.watch(self._on_costly, [*s.DATA, *s.GRAPH, *s.METHOD])
-        s.param.watch(explorer.guarded(self._on_cheap), list(s.CHEAP))
+        s.param.watch(lambda *_: explorer.guarded(self.request)(), [*s.DATA, *s.GRAPH, *s.METHOD])
+        s.param.watch(explorer.guarded(self.show_k), list(s.CHEAP))
 
     def __panel__(self):
-        return pn.Column(self.metrics, pn.Row(self.points, self.embedded,
-                                              sizing_mode="stretch_width"),
-                         self.eigen, self.note,
-                         pn.pane.Markdown(READING, sizing_mode="stretch_width"),
-                         sizing_mode="stretch_width")
+        return col(self.metrics, row(self.points, self.embedded), self.eigen, self.note,
+                   text(READING))
 
     # ------------------------------------------------------------------ costly: the run
     def request(self) -> None:
@@ -69,14 +64,8 @@ class ClustersTab(pn.viewable.Viewer):
             self.show_k()
             return
         snap = s.copy()
-        n = s.n_points
-        what = (f"the {s.affinity} graph and the Laplacian embedding of {n:,} points"
-                if s.algorithm == "spectral" else f"{s.dataset} ({n:,} points)")
-        slow = " (a million points: about a minute)" if n >= 500_000 and \
-            s.algorithm == "spectral" else ""
         self.explorer.run_background(s.run_key(), lambda: run_clustering(snap),
-                                     self._set_run, channel="run",
-                                     label=f"Computing {what}…{slow}")
+                                     self._set_run, channel="run", label=vc.run_status(s))
 
     def _set_run(self, run) -> None:
         if run.key != self.settings.run_key():
@@ -86,7 +75,6 @@ class ClustersTab(pn.viewable.Viewer):
             self.graph = run.graph
         self._request_graph()
         self.show_k()
-        self._prefetch()
         self._on_run()
 
     def _request_graph(self) -> None:
@@ -105,53 +93,38 @@ class ClustersTab(pn.viewable.Viewer):
         snap = s.copy()
 
         def done(graph):
-            if graph.key == self.settings.graph_key() and self.settings.algorithm != \
-                    "spectral":
+            if graph.key == s.graph_key() and s.algorithm != "spectral":  # still wanted
                 self.graph = graph
                 self._draw_spectrum()
                 self._on_run()
 
         self.explorer.run_background(s.graph_key(), lambda: side_embedding(snap), done,
-                                     channel="embed",
-                                     label=f"Building the Laplacian embedding of "
-                                           f"{s.n_points:,} points…")
-
-    def _on_costly(self, *_) -> None:
-        self.explorer.guarded(self.request)()
+                                     channel="embed", label=vc.embedding_status(s.n_points))
 
     # ------------------------------------------------------------------ cheap: k, assign
-    def show_k(self) -> None:
-        """Show the run's labels for the settings' k (see ``_labels_now``)."""
+    def show_k(self, *_) -> None:
+        """Show the run's labels for the settings' k, then label the other k's. Also the
+        (guarded) handler of k and the labelling method: ``run.at(k)`` (``_labels_now``)
+        -> ``_show`` -> the drawn figures' label columns (``LabelledPlot.write`` ->
+        ``LiveFigure.patch``)."""
         view = self._labels_now()
         if view is not None:
             self._show(view)
+        self._prefetch()
 
     def _labels_now(self):
-        """The run's view for the settings' k when it can be had now: a lookup when
-        labelled, else labelled here (spectral, up to SYNC_ASSIGN_LIMIT points); else
+        """The run's view for the settings' k when it can be had now (``run.quick``); else
         None, the labelling started in the background (it shows them when done)."""
         run, s = self.run, self.settings
         if run is None:
             return None
         k, assign = run.clamp(s.n_clusters), s.assign
-        if run.has(k, assign, scores=False) or (
-                run.algorithm == "spectral" and run.data.n <= SYNC_ASSIGN_LIMIT):
+        if run.quick(k, assign):
             return run.at(k, assign, scores=False)
-        verb = "Labelling" if run.algorithm == "spectral" else f"Fitting {run.algorithm} on"
         self.explorer.run_background(("labels", run.key, assign, k),
                                      lambda: run.at(k, assign), self._show,
-                                     channel="labels",
-                                     label=f"{verb} {run.data.n:,} points for k = {k}…")
+                                     channel="labels", label=vc.labels_status(run, k))
         return None
-
-    def _on_cheap(self, *_) -> None:
-        """k or the labelling method moved (the guarded handler): ``run.at(k)`` ->
-        ``_show`` -> the drawn figures' label columns (``LabelledPlot.write`` ->
-        ``LiveFigure.patch``); then label the other k's."""
-        view = self._labels_now()
-        if view is not None:
-            self._show(view)
-        self._prefetch()
 
     def _prefetch(self) -> None:
         """Label (and score) every k of a spectral run in the background, nearest k first,
@@ -164,9 +137,7 @@ class ClustersTab(pn.viewable.Viewer):
         if self._prefetching == token:
             return
         self._prefetching = token
-        k0 = run.clamp(s.n_clusters)
-        todo = sorted(range(1, run.k_max + 1), key=lambda k: (abs(k - k0), k))
-        self._prefetch_next(token, [k for k in todo if not run.has(k, s.assign)])
+        self._prefetch_next(token, run.unlabelled(run.clamp(s.n_clusters), s.assign))
 
     def _prefetch_next(self, token, todo: list) -> None:
         if self._prefetching != token or not todo:
@@ -176,8 +147,7 @@ class ClustersTab(pn.viewable.Viewer):
         self.explorer.run_background(
             ("labels", run.key, assign, k), lambda: run.at(k, assign),
             lambda _: self._prefetch_next(token, rest), channel="prefetch",
-            label=f"Labelling the {run.data.n:,} points for every k (1–{run.k_max}), so "
-                  "that the k slider only looks them up…")
+            label=vc.prefetch_status(run))
 
     # ------------------------------------------------------------------ drawing
     def _show(self, view) -> None:
@@ -217,7 +187,7 @@ class ClustersTab(pn.viewable.Viewer):
                 self._draw_embedding()
             if view.scores is None:
                 self.view = run.at(view.k, view.assign)
-            self._draw_metrics()
+            self.metrics.object = metrics_text(self.view, self.run, self.graph)
 
         later(self.explorer.guarded(finish))
 
@@ -239,9 +209,6 @@ class ClustersTab(pn.viewable.Viewer):
         self.note.visible = not shown
         self.eigen.pane.visible = self.embedded.holder.visible = shown
         if not shown:
-            self.note.object = (
-                "*The Laplacian spectrum and embedding are computed for spectral clustering, "
-                f"and for the other algorithms up to {EMBED_SIDE_LIMIT:,} points.*")
             return
         self._draw_eigenvalues()
         if embedding:
@@ -256,9 +223,7 @@ class ClustersTab(pn.viewable.Viewer):
                 self.eigen.move_spans(vc.eigenvalue_k_location(k), dashed=True)
             return
         gap = self.graph.eigengap()
-        # (near-)zero eigenvalues against a rising bulk: a log axis shows the gap
-        log = gap < len(lam) and lam[gap] < 0.1 * lam[-1]
-        self.eigen.render(lambda: vc.eigenvalue_plot(lam, k=k, k_gap=gap, log=bool(log)),
+        self.eigen.render(lambda: vc.eigenvalue_plot(lam, k=k, k_gap=gap, log="auto"),
                           key=(self.graph, "eigenvalues", k))
         self._eigen_key = self.graph.key
 
@@ -278,6 +243,3 @@ class ClustersTab(pn.viewable.Viewer):
             self._eigen_key = None
             self._draw_points()
             self._draw_spectrum()
-
-    def _draw_metrics(self) -> None:
-        self.metrics.object = metrics_text(self.view, self.run, self.graph)

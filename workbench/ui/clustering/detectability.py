@@ -9,12 +9,15 @@ whose bars are written into the drawn histogram."""
 
 from __future__ import annotations
 
-import numpy as np
 import panel as pn
 
-from workbench.clustering import datasets as cds
-from workbench.clustering.detectability import detectability_curve, spectral_split
+from workbench.clustering.detectability import (
+    detectability_curve,
+    spectral_split,
+    theory_curve,
+)
 from workbench.clustering.settings import DetectabilitySettings
+from workbench.ui.base import col, control, row, text
 from workbench.ui.live import LiveFigure, hold
 from workbench.viz import clustering as vc
 from workbench.viz.text import split_text
@@ -29,37 +32,30 @@ class DetectabilityTab(pn.viewable.Viewer):
         self.settings = settings or DetectabilitySettings()
         self.curve_figure = LiveFigure("wb-cl-detect", min_height=340)
         self.hist_figure = LiveFigure("wb-cl-split", min_height=340)
-        self.info = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self.info = text()
         self.curve = None       # DataFrame of detectability_curve, and its key
         self.curve_key = None
         self.split = None       # SplitResult shown
         self._drawn_curve = None
         self._hist_dims = None
         self.active = False     # the tab is shown: compute on changes
-        self.settings.param.watch(self._on_signal, ["signal"])
-        self.settings.param.watch(self._on_size, ["det_n", "det_ratio"])
+        self.settings.param.watch(explorer.guarded(self._on_signal), ["signal"])
+        self.settings.param.watch(explorer.guarded(self._on_size), ["det_n", "det_ratio"])
 
     def controls(self) -> pn.Row:
         p = self.settings.param
-        return pn.Row(
-            pn.widgets.FloatSlider.from_param(p.signal, name="Signal strength ‖μ‖", width=300),
-            pn.widgets.Select.from_param(p.det_n, name="Points n", width=140),
-            pn.widgets.Select.from_param(p.det_ratio, name="Dimension ratio d/n", width=160),
-            sizing_mode="stretch_width")
+        return row(control(p.signal, width=300), control(p.det_n, width=140),
+                   control(p.det_ratio, width=160))
 
     def __panel__(self):
-        return pn.Column(self.controls(), self.info,
-                         pn.Row(self.curve_figure, self.hist_figure,
-                                sizing_mode="stretch_width"),
-                         sizing_mode="stretch_width")
+        return col(self.controls(), self.info, row(self.curve_figure, self.hist_figure))
 
     # ------------------------------------------------------------------ requests
     def request(self) -> None:
         """The curve of the current (n, d) (when not the one shown) and the split."""
-        s = self.settings
-        key = s.curve_key()
+        key = self.settings.curve_key()
         if key != self.curve_key:
-            n, d = s.dims()
+            n, d = self.settings.dims()
 
             def done(df):
                 self.curve, self.curve_key = df, key
@@ -72,8 +68,7 @@ class DetectabilityTab(pn.viewable.Viewer):
         self.request_split()
 
     def request_split(self) -> None:
-        s = self.settings
-        key = s.split_key()
+        key = self.settings.split_key()
         _, n, d, signal = key
 
         def done(res):
@@ -84,15 +79,15 @@ class DetectabilityTab(pn.viewable.Viewer):
                                      channel="det-split", label="Drawing the mixture…")
 
     def _on_signal(self, *_):
-        def go():
-            self._move_marker()
-            if self.active:
-                self.request_split()
-        self.explorer.guarded(go)()
+        """The current signal's (solid) line moves at once (no new figure); its split is
+        asked for when the tab is shown."""
+        self.curve_figure.move_spans(float(self.settings.signal), dashed=False)
+        if self.active:
+            self.request_split()
 
     def _on_size(self, *_):
         if self.active:
-            self.explorer.guarded(self.request)()
+            self.request()
 
     # ------------------------------------------------------------------ drawing
     def _draw_curve(self) -> None:
@@ -103,30 +98,22 @@ class DetectabilityTab(pn.viewable.Viewer):
         n, d = s.dims()
         if (df.attrs.get("n_samples"), df.attrs.get("n_features")) != (n, d):
             return
-        grid = np.linspace(0, max(3.0, float(df["signal"].max())), 300)
+        grid, theory = theory_curve(n, d, max(3.0, float(df["signal"].max())))
         self.curve_figure.render(vc.detectability_plot(
-            df["signal"], df["spectral"], grid, cds.gaussian_accuracy(grid, n, d),
-            cds.gaussian_threshold(n, d), current=float(s.signal),
-            kmeans_accuracy=df["kmeans"]))
+            df["signal"], df["spectral"], grid, theory, df.attrs["threshold"],
+            current=float(s.signal), kmeans_accuracy=df["kmeans"]))
         self._drawn_curve = df
-
-    def _move_marker(self) -> None:
-        """The current signal's (solid) line moves: no new figure."""
-        self.curve_figure.move_spans(float(self.settings.signal), dashed=False)
 
     def _draw_split(self) -> None:
         r = self.split
         if r is None or self.explorer.detached():
             return
         n, d = r.truth.size, self.settings.dims()[1]
-        title = f"Top singular vector's entries at signal {r.signal:.2f}"
         with hold():
             if self._hist_dims == (n, d) and self.hist_figure.figure is not None:
-                self.hist_figure.write_columns({"sources": vc.projection_histogram_columns(
-                    r.projection, r.truth), "title": title})
+                self.hist_figure.write_columns(vc.split_columns(r))
             else:
-                self.hist_figure.render(vc.projection_histogram(r.projection, r.truth,
-                                                                title=title),
-                                        auto_range=("x", "y"), starts={"y": 0.0})
+                self.hist_figure.render(vc.split_plot(r), auto_range=("x", "y"),
+                                        starts={"y": 0.0})
                 self._hist_dims = (n, d)
         self.info.object = split_text(r, n, d)

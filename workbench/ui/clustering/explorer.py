@@ -2,9 +2,8 @@
 sets (up to a million points), seen through the graph Laplacian's spectrum.
 
 A thin explorer: the settings (``workbench.clustering.settings``) build the sidebar and
-are synced to the URL; four tab Viewers draw them: *Clusters* (``ClustersTab``: points,
-embedding, Laplacian eigenvalues, metrics), *Comparison grid* (``GridTab``), *Choosing k*
-(``ChoosingKTab``) and *Detectability* (``DetectabilityTab``, with its own settings). The
+are synced to the URL; five tab Viewers draw them (``clusters``, ``grid``, ``choosing_k``,
+``detectability`` and ``attributed``, the last two with settings of their own). The
 computing lives in ``workbench.clustering.run`` (one run per costly setting, ``run.at(k)``
 for the k slider); every background request is keyed by the settings, so it is cached and
 shared across sessions (in-flight included).
@@ -16,7 +15,7 @@ import pandas as pd
 import panel as pn
 
 from workbench.clustering.settings import ClusteringSettings, DetectabilitySettings
-from workbench.ui.base import Explorer, section, undelayed
+from workbench.ui.base import Explorer, control, section
 from workbench.ui.clustering.attributed import AttributedTab
 from workbench.ui.clustering.choosing_k import ChoosingKTab
 from workbench.ui.clustering.clusters import ClustersTab
@@ -47,12 +46,10 @@ class ClusteringExplorer(Explorer):
         super().__init__()
         self.settings = settings or ClusteringSettings()
         det = detectability or DetectabilitySettings()
-        self.settings.param.update(**{k: v for k, v in values.items()
-                                      if k in self.settings.param})
-        det.param.update(**{k: v for k, v in values.items() if k in det.param})
-        unknown = [k for k in values if k not in self.settings.param and k not in det.param]
-        if unknown:
-            raise TypeError(f"ClusteringExplorer got unknown settings {unknown}")
+        for owner in (self.settings, det):
+            owner.param.update(**{k: values.pop(k) for k in list(values) if k in owner.param})
+        if values:
+            raise TypeError(f"ClusteringExplorer got unknown settings {list(values)}")
         self.clusters = ClustersTab(self, self.settings, on_run=self._refresh_side_tabs)
         self.grid = GridTab(self, self.settings)
         self.choosing_k = ChoosingKTab(self, self.settings, self.clusters)
@@ -91,55 +88,30 @@ class ClusteringExplorer(Explorer):
         return [self.settings, self.detectability.settings]
 
     # ------------------------------------------------------------------ side tabs
-    def active_tab(self) -> int:
-        return self._tabs.active if self._tabs is not None else CLUSTERS
-
     def _refresh_side_tabs(self) -> None:
-        tab = self.active_tab()
+        tab = self._tabs.active if self._tabs is not None else CLUSTERS
         self.detectability.active = tab == DETECTABILITY
         if tab != GRID:
             self.grid.stop()
-        if tab == GRID:
-            self.grid.request()
-        elif tab == CHOOSING_K:
-            self.choosing_k.request()
-        elif tab == DETECTABILITY:
-            self.detectability.request()
-        elif tab == ATTRIBUTED:
-            self.attributed.request()
+        side = {GRID: self.grid, CHOOSING_K: self.choosing_k,
+                DETECTABILITY: self.detectability, ATTRIBUTED: self.attributed}.get(tab)
+        if side is not None:
+            side.request()
 
     # ------------------------------------------------------------------ export, layout
     def export_data(self) -> pd.DataFrame | None:
         run, view = self.clusters.run, self.clusters.view
-        if run is None or view is None:
-            return None
-        d = run.data.dataset
-        cols = {"x": d.X[:, 0], "y": d.X[:, 1] if d.X.shape[1] > 1 else 0.0,
-                "cluster": view.labels}
-        if d.labels is not None:
-            cols["true_label"] = d.labels
-        return pd.DataFrame(cols)
+        return None if run is None or view is None else run.table(view)
 
     def controls(self) -> list:
         p = self.settings.param
-
+        radio = pn.widgets.RadioButtonGroup
         return [
-            undelayed(pn.widgets.IntSlider.from_param(p.n_clusters,
-                                                      name="Number of clusters k")),
-            pn.widgets.Select.from_param(p.algorithm, name="Algorithm"),
-            section("Data"),
-            pn.widgets.Select.from_param(p.dataset, name="Dataset"),
-            pn.widgets.Select.from_param(p.n_samples, name="Points"),
-            pn.widgets.FloatSlider.from_param(p.noise, name="Noise (x scikit-learn's gallery)"),
-            pn.widgets.IntSlider.from_param(p.seed, name="Seed"),
-            section("Spectral clustering"),
-            pn.widgets.Select.from_param(p.affinity, name="Graph"),
-            pn.widgets.IntSlider.from_param(p.n_neighbors, name="Neighbours"),
-            pn.widgets.RadioButtonGroup.from_param(p.assign, name="Labels from the embedding"),
-            section("k-means and mixtures"),
-            pn.widgets.Select.from_param(p.init, name="k-means seeding"),
-            pn.widgets.Select.from_param(p.backend, name="k-means backend"),
-            pn.widgets.Select.from_param(p.covariance, name="Mixture covariance"),
+            control(p.n_clusters, fast=True), control(p.algorithm),
+            section("Data"), *map(control, (p.dataset, p.n_samples, p.noise, p.seed)),
+            section("Spectral clustering"), control(p.affinity), control(p.n_neighbors),
+            control(p.assign, widget=radio),
+            section("k-means and mixtures"), *map(control, (p.init, p.backend, p.covariance)),
         ]
 
     def view(self):

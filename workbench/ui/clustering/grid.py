@@ -9,6 +9,7 @@ import panel as pn
 
 from workbench.clustering.compare import ALGORITHMS, GRID_DATASETS, GRID_SAMPLES, grid_row
 from workbench.clustering.settings import ClusteringSettings
+from workbench.ui.base import col, text
 from workbench.ui.live import LiveFigure
 from workbench.viz.clustering import comparison_grid
 from workbench.viz.text import grid_text
@@ -21,16 +22,12 @@ class GridTab(pn.viewable.Viewer):
         super().__init__()
         self.explorer, self.settings = explorer, settings
         self.figure = LiveFigure("wb-cl-grid", min_height=300)
-        self.info = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self.info = text()
         self.cells: dict = {}
         self._key = None
 
     def __panel__(self):
-        return pn.Column(self.info, self.figure, sizing_mode="stretch_width")
-
-    @property
-    def complete(self) -> bool:
-        return len(self.cells) == len(GRID_DATASETS) * len(ALGORITHMS)
+        return col(self.info, self.figure)
 
     def request(self) -> None:
         """Compute the grid of the current noise and seed (nothing when drawn already)."""
@@ -44,7 +41,7 @@ class GridTab(pn.viewable.Viewer):
 
     def stop(self) -> None:
         """Stop an unfinished grid (the shared workers are few): it restarts when asked."""
-        if not self.complete:
+        if len(self.cells) < len(GRID_DATASETS) * len(ALGORITHMS):
             self._key = None
 
     def _next(self, key, todo: list) -> None:

@@ -12,23 +12,12 @@ from __future__ import annotations
 
 import panel as pn
 
-from workbench.ui.base import undelayed
+from workbench.ui.base import col, row, text, undelayed
 from workbench.ui.live import LiveFigure
 from workbench.ui.session import while_session_lives
 from workbench.viz import collapse as vc
 
 SOURCE_NAMES = {"digits MLP": "mlp", "MiniLM + head": "minilm"}
-NOTE = (
-    "**Neural collapse** (Papyan, Han & Donoho 2020). Late in training, the penultimate "
-    "features of each class shrink to their class mean (**NC1**: within-class variability "
-    "against between-class, tr(ΣW ΣB⁺)/C, falls), the class means spread into a simplex "
-    "equiangular tight frame (**NC2**: distance of their Gram matrix from the simplex's), "
-    "the last layer's weights line up with the means (**NC3**) and the classifier becomes "
-    "the nearest-class-centre rule (**NC4**: share of samples where they disagree). The "
-    "right plot shows why NC1 falls: the within-class covariance's eigenvalues against the "
-    "between-class one's (rank C − 1). *MiniLM + head*: a small MLP head trained on frozen "
-    "pretrained MiniLM sentence-pair features (2 classes: NC2 is 0 by construction); loading "
-    "MiniLM takes a few seconds.")
 
 
 class CollapseTab(pn.viewable.Viewer):
@@ -46,7 +35,7 @@ class CollapseTab(pn.viewable.Viewer):
                                                          value=1, width=300))
         self.metrics = LiveFigure("wb-es-collapse", min_height=320)
         self.spectra = LiveFigure("wb-es-collapse-spectra", min_height=320)
-        self.info = pn.pane.Markdown("", sizing_mode="stretch_width")
+        self.info = text()
         self.source.param.watch(explorer.guarded(self._on_source), "value")
         self.checkpoint.param.watch(explorer.guarded(self._on_checkpoint), "value")
 
@@ -63,11 +52,9 @@ class CollapseTab(pn.viewable.Viewer):
         if self.run is not None and self._source == source:
             self.render(self.run, source)
             return
-        what = {"mlp": "Training the digits MLP and measuring its collapse…",
-                "minilm": "Loading MiniLM and training a head on its features…"}[source]
         self.explorer.run_background(("collapse", source), lambda: run_collapse(source),
                                      while_session_lives(lambda r: self.render(r, source)),
-                                     channel="collapse", label=what)
+                                     channel="collapse", label=vc.SOURCE_STATUS[source])
 
     def _on_source(self, *_events) -> None:
         if self.started:
@@ -97,22 +84,11 @@ class CollapseTab(pn.viewable.Viewer):
 
     def _update(self, view) -> None:
         """Write `view` into the drawn figures (no render) and the text."""
-        cols = vc.spectra_columns(view)
-        for name, data in cols["sources"].items():
-            self.spectra.write(name, data)
-        self.spectra.set_range("y", *cols["ylim"])
-        self.spectra.set_title(cols["title"])
+        self.spectra.write_columns(vc.spectra_columns(view), reset=False)
         self.metrics.move_spans(vc.metrics_columns(view)["marker"])
-        m = view.metrics
         self.checkpoint.label = f"Checkpoint ({view.step_name} {view.step})"
-        self.info.object = (
-            f"**{view.label}** at {view.step_name} {view.step}: training accuracy "
-            f"{view.accuracy:.1%} · NC1 = {m.nc1:.3g}, NC2 = {m.nc2:.3g}, NC3 = {m.nc3:.3g}, "
-            f"NC4 = {m.nc4:.1%} · {m.num_classes} classes, {m.num_samples} samples, "
-            f"features of dimension {m.dim}.")
+        self.info.object = vc.collapse_text(view)
 
     def __panel__(self):
-        return pn.Column(pn.pane.Markdown(NOTE, sizing_mode="stretch_width"),
-                         pn.Row(self.source, self.checkpoint), self.info,
-                         pn.Row(self.metrics, self.spectra, sizing_mode="stretch_width"),
-                         sizing_mode="stretch_width")
+        return col(text(vc.COLLAPSE_NOTE), pn.Row(self.source, self.checkpoint), self.info,
+                   row(self.metrics, self.spectra))

@@ -19,14 +19,14 @@ import param
 
 from workbench.eigenspectra.settings import EigenspectraSettings, RMTSettings
 from workbench.errors import InputFormatError
-from workbench.io import UPLOAD_MAX_BYTES
-from workbench.ui.base import Explorer, section, undelayed
+from workbench.ui.base import Explorer, control, section, upload_box
 from workbench.ui.eigenspectra.collapse import CollapseTab
 from workbench.ui.eigenspectra.layers import LayersTab
 from workbench.ui.eigenspectra.random_matrices import RandomMatricesTab
 from workbench.ui.eigenspectra.table import TableTab
 from workbench.ui.eigenspectra.training import TrainingTab
 from workbench.ui.session import later, while_session_lives
+from workbench.viz import eigenspectra as ve
 
 TABLE_DELAY_MS = 300  # the table refits once the fit options rest this long
 RMT_PREFIX = "rmt_"  # URL names of the random-matrix settings: rmt_Q, rmt_theta, ...
@@ -70,10 +70,9 @@ class EigenspectraExplorer(Explorer):
         self.run = None  # EigenspectraRun shown
         self.fits = None  # its FitTable for the current options
         self._run_key = None
-        # the model "upload": an uploaded file's arrays or the user's own weights
-        self._upload_arrays = weights
-        self._upload_key = digest
-        self._upload_name = weights_label
+        # the model "upload" (an uploaded file's or the user's own weights): arrays, digest
+        # (the run's key) and label
+        self._weights = (weights, digest, weights_label)
         self._table_due = 0  # coalesces table refits after fit-option changes
 
         self.layers = LayersTab(self)
@@ -81,12 +80,11 @@ class EigenspectraExplorer(Explorer):
         self.random_matrices = RandomMatricesTab(self, self.rmt)
         self.table = TableTab()
         self.collapse = CollapseTab(self)  # computed once its tab is shown
-        self._upload = pn.widgets.FileInput(accept=".safetensors,.npz,.npy",
-                                            sizing_mode="stretch_width")
-        self._upload.param.watch(self.guarded(self._on_upload), "value")
-        self._epoch_widget = pn.widgets.DiscreteSlider.from_param(
-            self.settings.param.epoch, name="Training checkpoint (epoch, digits MLP)")
-        self._epoch_widget.visible = self.settings.model == "mlp"
+        self._upload_line, self._upload = upload_box(
+            ".safetensors,.npz,.npy", "weights (.safetensors, .npz, .npy; no pickles)",
+            self.guarded(self._on_upload))
+        self._epoch_widget = control(self.settings.param.epoch, widget=pn.widgets.DiscreteSlider,
+                                     visible=self.settings.model == "mlp")
         self.settings.param.watch(self.guarded(self._on_run_param),
                                   list(EigenspectraSettings.RUN))
         self.settings.param.watch(self.guarded(self._show_fits), ["epoch"])
@@ -118,26 +116,19 @@ class EigenspectraExplorer(Explorer):
 
         s = self.settings
         model, farms, randomize = s.model, bool(s.farms), bool(s.randomize)
-        if model == "upload" and self._upload_arrays is None:
+        arrays, digest, label = self._weights if model == "upload" else (None, "", "")
+        if model == "upload" and arrays is None:
             raise InputFormatError("upload a .safetensors, .npz or .npy file first (sidebar)")
-        arrays = self._upload_arrays if model == "upload" else None
-        label = self._upload_name if model == "upload" else ""
-        key = s.run_key(self._upload_key)
-        what = {"mlp": "Training the digits MLP and computing its spectra…",
-                "minilm": "Eigenvalues of every MiniLM layer…"}.get(model, "Computing spectra…")
-        if farms:
-            what = what.rstrip("…") + " (+ FARMS)…"
-
-        def work():
-            return run_eigenspectra(model, arrays, farms=farms, randomize=randomize,
-                                    label=label)
+        key = s.run_key(digest)
 
         def done(run):
             self.run, self._run_key = run, key
             self.request_fits()
 
-        self.run_background(key, work, while_session_lives(done), channel="spectra",
-                            label=what)
+        self.run_background(key, lambda: run_eigenspectra(model, arrays, farms=farms,
+                                                          randomize=randomize, label=label),
+                            while_session_lives(done), channel="spectra",
+                            label=ve.run_status(model, farms))
 
     def _on_run_param(self, *_events) -> None:
         self._epoch_widget.visible = self.settings.model == "mlp"
@@ -177,13 +168,9 @@ class EigenspectraExplorer(Explorer):
         fits = self.fits
         if fits is None:
             return
-        n = len(fits.layer_fits(self.settings.epoch))
-        with param.parameterized.batch_call_watchers(self.settings):
-            self.settings.param.layer.bounds = (0, max(n - 1, 1))
-            if self.settings.layer > n - 1:
-                self.settings.layer = n - 1
+        self.settings.set_layers(len(fits.layer_fits(self.settings.epoch)))
         self.layers.show(fits)
-        self.table.show(fits, self.layers.table)
+        self.table.show(fits, self.settings.epoch)
 
     # ------------------------------------------------------------------ upload
     def _on_upload(self, event) -> None:
@@ -191,11 +178,9 @@ class EigenspectraExplorer(Explorer):
 
         if not event.new:
             return
-        data = bytes(event.new)
-        name = self._upload.filename or "upload"
-        self._upload_arrays = read_weights_upload(data, name)
-        self._upload_key = hashlib.sha1(data).hexdigest()
-        self._upload_name = f"uploaded {name}"
+        data, name = bytes(event.new), self._upload.filename or "upload"
+        self._weights = (read_weights_upload(data, name), hashlib.sha1(data).hexdigest(),
+                         f"uploaded {name}")
         if self.settings.model == "upload":
             self.request_run()
         else:
@@ -215,27 +200,14 @@ class EigenspectraExplorer(Explorer):
 
     def controls(self) -> list:
         p = self.settings.param
-
         return [
-            undelayed(pn.widgets.IntSlider.from_param(p.layer, name="Layer (or click a bar)")),
-            pn.widgets.Select.from_param(p.model, name="Model"),
-            self._epoch_widget,
-            pn.pane.Markdown("Or upload weights (.safetensors, .npz, .npy; no pickles, "
-                             f"at most {UPLOAD_MAX_BYTES // 2**20} MiB):", margin=(8, 5, 0, 5)),
-            self._upload,
-            section("Power-law fit"),
-            pn.widgets.RadioButtonGroup.from_param(p.fit, name="Fit"),
-            undelayed(pn.widgets.FloatSlider.from_param(
-                p.xmin_q, name="xmin above quantile of the ESD")),
-            undelayed(pn.widgets.IntSlider.from_param(
-                p.xmax_clip, name="Drop largest eigenvalues (fingers)")),
-            pn.widgets.Checkbox.from_param(p.fix_fingers, name="Clip fingers automatically"),
-            pn.widgets.Select.from_param(p.finite_size, name="Finite-size correction"),
-            section("Spectra"),
-            pn.widgets.Checkbox.from_param(p.farms, name="FARMS (no aspect-ratio bias)"),
-            pn.widgets.Checkbox.from_param(p.mp_fit, name="Marchenko–Pastur fit (spikes)"),
-            pn.widgets.Checkbox.from_param(p.randomize, name="Shuffled baseline (traps)"),
-            undelayed(pn.widgets.IntSlider.from_param(p.bins, name="Histogram bins")),
+            control(p.layer, fast=True), control(p.model), self._epoch_widget,
+            self._upload_line, self._upload,
+            section("Power-law fit"), control(p.fit, widget=pn.widgets.RadioButtonGroup),
+            control(p.xmin_q, fast=True), control(p.xmax_clip, fast=True),
+            control(p.fix_fingers), control(p.finite_size),
+            section("Spectra"), *map(control, (p.farms, p.mp_fit, p.randomize)),
+            control(p.bins, fast=True),
         ]
 
     def view(self):
@@ -243,18 +215,14 @@ class EigenspectraExplorer(Explorer):
                        ("Random matrices", self.random_matrices), ("Table", self.table),
                        ("Neural collapse", self.collapse),
                        dynamic=True, sizing_mode="stretch_width")
+        # figures are (re)drawn when their tab shows: Bokeh log axes drawn while hidden
+        # stay blank
+        on_show = {0: self.layers.redraw, 1: self.training.start,
+                   2: self.random_matrices.draw, 4: self.collapse.start}
 
         def on_tab(event):
-            # figures are (re)drawn when their tab shows: Bokeh log axes drawn while
-            # hidden stay blank
-            if event.new == 0:
-                self.guarded(self.layers.redraw)()
-            elif event.new == 1:
-                self.guarded(self.training.start)()
-            elif event.new == 2:
-                self.guarded(self.random_matrices.draw)()
-            elif event.new == 4:
-                self.guarded(self.collapse.start)()
+            if event.new in on_show:
+                self.guarded(on_show[event.new])()
 
         tabs.param.watch(on_tab, "active")
         return tabs

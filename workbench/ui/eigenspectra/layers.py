@@ -10,7 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import panel as pn
+from panel.io.state import set_curdoc
 
+from workbench.ui.base import col, row, text
 from workbench.ui.live import LiveFigure
 from workbench.ui.session import later, served
 from workbench.viz import eigenspectra as ve
@@ -28,8 +30,8 @@ class LayersTab(pn.viewable.Viewer):
         self.bars = LiveFigure("wb-es-bars", min_height=320)
         self.esd = LiveFigure("wb-es-esd", min_height=380)
         self.ks = LiveFigure("wb-es-ks", min_height=240)
-        self.info = pn.pane.Markdown("", sizing_mode="stretch_width")
-        self.summary = pn.pane.Markdown("Analyzing…", sizing_mode="stretch_width")
+        self.info = text()
+        self.summary = text("Analyzing…")
         self.table = pd.DataFrame()  # the fit table's rows at the shown epoch
         self.view = None  # the LayerView drawn
         self._bar_names: tuple = ()
@@ -65,7 +67,7 @@ class LayersTab(pn.viewable.Viewer):
 
     def _draw_bars(self) -> None:
         df = self.table
-        selected = self._selected_name()
+        selected = None if df.empty else df["name"].iloc[min(self.settings.layer, len(df) - 1)]
         names = tuple(df["name"])
         if names == self._bar_names and self.bars.figure is not None:
             self.bars.write("Alpha", ve.bars_columns(df, selected))
@@ -75,11 +77,6 @@ class LayersTab(pn.viewable.Viewer):
                          key=(self.explorer.fits, self.settings.epoch, selected, "alpha bars"))
         self.bars.source("Alpha").selected.on_change("indices", self._on_bar_tap)
         self._bar_names = names
-
-    def _selected_name(self):
-        if self.table.empty:
-            return None
-        return self.table["name"].iloc[min(self.settings.layer, len(self.table) - 1)]
 
     # ------------------------------------------------------------------ one layer
     def draw(self, *_events, refit: bool = False) -> None:
@@ -135,20 +132,11 @@ class LayersTab(pn.viewable.Viewer):
             if 0 <= new[0] < len(self.table):
                 self.settings.layer = int(new[0])
 
-        doc = self.bars.figure.document if self.bars.figure is not None else None
-        if doc is not None and pn.state.curdoc is not doc:
-            from panel.io.state import set_curdoc
-
-            with set_curdoc(doc):
-                self.explorer.guarded(tap)()
-        else:
+        # (on the figure's document, which Panel may not have made current; None: as is)
+        with set_curdoc(getattr(self.bars.figure, "document", None)):
             self.explorer.guarded(tap)()
 
     def __panel__(self):
-        right = pn.Column(self.info, self.ks, sizing_mode="stretch_width")
-        return pn.Column(
-            self.summary, self.bars,
-            pn.pane.HTML(HEALTH_LEGEND, styles={"font-size": "0.85em"}),
-            pn.Row(pn.Column(self.esd, sizing_mode="stretch_width"), right,
-                   sizing_mode="stretch_width"),
-            sizing_mode="stretch_width")
+        return col(self.summary, self.bars,
+                   pn.pane.HTML(HEALTH_LEGEND, styles={"font-size": "0.85em"}),
+                   row(col(self.esd), col(self.info, self.ks)))

@@ -5,17 +5,15 @@ drawn into five live figures, each rendered once per sample."""
 from __future__ import annotations
 
 import panel as pn
-import param
 
 from workbench.eigenspectra.settings import RMTSettings
+from workbench.ui.base import col, control, row, text
 from workbench.ui.live import LiveFigure
 from workbench.ui.session import while_session_lives
 from workbench.viz import eigenspectra as ve
 from workbench.viz.text import RMT_NOTE, demos_text
 
-SLIDER_NAMES = {"Q": "Aspect ratio Q = N/M", "sigma": "Entry std sigma",
-                "theta": "Spike strength theta (BBP)", "mu": "Heavy-tail exponent mu",
-                "M": "Size M", "seed": "Seed"}
+FIELDS = list(RMTSettings.param)[1:]  # Q, sigma, theta, mu, M, seed: a slider each
 
 
 class RandomMatricesTab(pn.viewable.Viewer):
@@ -33,8 +31,8 @@ class RandomMatricesTab(pn.viewable.Viewer):
                         "overlap": LiveFigure("wb-es-overlap", min_height=260),
                         "wigner": LiveFigure("wb-es-wigner", min_height=300),
                         "heavy": LiveFigure("wb-es-heavy", min_height=300)}
-        self.info = pn.pane.Markdown("", sizing_mode="stretch_width")
-        settings.param.watch(explorer.guarded(self._on_change), list(SLIDER_NAMES))
+        self.info = text()
+        settings.param.watch(explorer.guarded(self._on_change), FIELDS)
 
     def _on_change(self, *_events) -> None:
         if self.drawn:
@@ -52,30 +50,16 @@ class RandomMatricesTab(pn.viewable.Viewer):
                                      label="Sampling random matrices…")
 
     def show(self, d) -> None:
-        f = self.figures
-        f["mp"].render(ve.mp_demo_plot(d.mp, d.Q_eff, d.sigma))
-        f["bbp"].render(ve.bbp_plot(d.spiked, d.theta, d.gamma, d.overlap))
-        f["overlap"].render(ve.overlap_plot(d.gamma, observed=(d.theta, d.overlap)))
-        f["wigner"].render(ve.semicircle_plot(d.wigner, d.sigma))
-        f["heavy"].render(ve.heavy_tail_plot(d.heavy, d.mu, d.heavy_fit))
+        for name, element in ve.rmt_demo_plots(d).items():
+            self.figures[name].render(element)
         self.info.object = demos_text(d)
         self.demos = d
 
     def controls(self) -> pn.GridBox:
-        def slider(name):
-            p = self.settings.param[name]
-            kind = pn.widgets.IntSlider if isinstance(p, param.Integer) else \
-                pn.widgets.FloatSlider
-            return kind.from_param(p, name=SLIDER_NAMES[name], width=260)
-
-        return pn.GridBox(*map(slider, SLIDER_NAMES), ncols=3, sizing_mode="stretch_width")
+        sliders = [control(self.settings.param[name], width=260) for name in FIELDS]
+        return pn.GridBox(*sliders, ncols=3, sizing_mode="stretch_width")
 
     def __panel__(self):
         f = self.figures
-        return pn.Column(
-            self.controls(), self.info,
-            pn.Row(f["mp"], f["bbp"], sizing_mode="stretch_width"),
-            pn.Row(f["overlap"], f["wigner"], sizing_mode="stretch_width"),
-            pn.Row(f["heavy"], pn.pane.Markdown(RMT_NOTE, sizing_mode="stretch_width"),
-                   sizing_mode="stretch_width"),
-            sizing_mode="stretch_width")
+        return col(self.controls(), self.info, row(f["mp"], f["bbp"]),
+                   row(f["overlap"], f["wigner"]), row(f["heavy"], text(RMT_NOTE)))

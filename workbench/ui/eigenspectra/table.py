@@ -6,11 +6,11 @@ from __future__ import annotations
 import pandas as pd
 import panel as pn
 
-from workbench.eigenspectra.run import TABLE_COLUMNS
+from workbench.ui.base import col, text
 
 
 class TableTab(pn.viewable.Viewer):
-    """Two tables, filled by ``show(fits, table)``."""
+    """Two tables, filled by ``show(fits, epoch)``."""
 
     def __init__(self):
         super().__init__()
@@ -19,14 +19,12 @@ class TableTab(pn.viewable.Viewer):
         self.metrics = pn.widgets.Tabulator(pd.DataFrame(), page_size=15, height=520, **opts)
         self.skipped = pn.widgets.Tabulator(pd.DataFrame(), page_size=10, height=330, **opts)
 
-    def show(self, fits, table: pd.DataFrame) -> None:
-        """`table` (the fit table's rows shown) and `fits.run`'s skipped arrays."""
-        cols = [c for c in TABLE_COLUMNS if c in table.columns]
-        self.metrics.value = table[cols].round(4)
+    def show(self, fits, epoch=None) -> None:
+        """`fits`' metrics at `epoch` and its run's skipped arrays."""
+        self.metrics.value = fits.metrics_table(epoch)
         self.skipped.value = fits.run.skipped_table()
 
     def __panel__(self):
-        return pn.Column(pn.pane.Markdown("**Metrics per layer** (WeightWatcher's column "
-                                          "names; download as CSV in the sidebar)"),
-                         self.metrics, pn.pane.Markdown("**Skipped arrays**, with the reason"),
-                         self.skipped, sizing_mode="stretch_width")
+        return col(text("**Metrics per layer** (WeightWatcher's column names; download as "
+                        "CSV in the sidebar)"), self.metrics,
+                   text("**Skipped arrays**, with the reason"), self.skipped)

@@ -9,13 +9,14 @@ import dataclasses
 import pandas as pd
 import panel as pn
 
-from workbench.eigenspectra.settings import MLP_EPOCHS
+from workbench.eigenspectra.settings import MLP_EPOCHS, EigenspectraSettings
+from workbench.ui.base import col, text
 from workbench.ui.live import LiveFigure
 from workbench.ui.session import while_session_lives
 from workbench.viz import eigenspectra as ve
 from workbench.viz.text import training_text
 
-MLP_RUN_KEY = ("spectra", "mlp", False, False)  # EigenspectraSettings(model="mlp").run_key()
+MLP_RUN_KEY = EigenspectraSettings(model="mlp").run_key()
 
 
 class TrainingTab(pn.viewable.Viewer):
@@ -28,10 +29,7 @@ class TrainingTab(pn.viewable.Viewer):
         self.run = None  # the MLP's EigenspectraRun once trained
         self.traj = pd.DataFrame()  # epoch, name, alpha, test_accuracy, ... per layer
         self.figure = LiveFigure("wb-es-training", min_height=320)
-        self.info = pn.pane.Markdown(
-            "Train a small MLP on scikit-learn's digits (64-256-128-10, "
-            f"{MLP_EPOCHS} epochs, a few seconds) and watch the alpha of each weight matrix "
-            "move during training.", sizing_mode="stretch_width")
+        self.info = text(ve.training_intro(MLP_EPOCHS))
         self.button = pn.widgets.Button(label="Train the digits MLP", color="primary",
                                         width=220)
         self.button.on_click(explorer.guarded(self.start))
@@ -64,11 +62,10 @@ class TrainingTab(pn.viewable.Viewer):
                                      label="Fitting every checkpoint…")
 
     def show(self, fits) -> None:
-        run = fits.run
         self.traj = fits.trajectories()
         self.figure.render(ve.alpha_trajectories(self.traj[["epoch", "name", "alpha"]]))
         self.button.visible = False
-        self.info.object = training_text(run)
+        self.info.object = training_text(fits.run)
 
     def __panel__(self):
-        return pn.Column(self.info, self.button, self.figure, sizing_mode="stretch_width")
+        return col(self.info, self.button, self.figure)

@@ -162,3 +162,91 @@ def press_slider(page, index: int = 0, key: str = "ArrowRight", times: int = 1):
 
 def body_text(page) -> str:
     return page.evaluate("() => document.body.innerText")
+
+
+# The shown figures left empty (a LiveFigure's placeholder, css class wb-figure-empty, in
+# view) and the shown Bokeh plots whose glyphs hold data but are not on screen: for each plot in view
+# with a visible renderer holding rows, three images of its frame (the area inside the
+# axes): what the browser shows now (the plot's canvas), a fresh paint of its models
+# (``export``), and that paint with the glyphs left out. The glyphs must change the fresh
+# paint (there is something to draw), and at least half of the pixels they change must be
+# on screen as the fresh paint has them (they were drawn). A plot the browser left blank while its data arrived (a figure
+# drawn into a hidden tab) fails; a plot still waiting for its data is skipped.
+JS_UNDRAWN = r"""() => {
+  if (!window.Bokeh || !Bokeh.index) return ['no Bokeh on the page'];
+  function image(layer) {
+    const c = layer.canvas;
+    if (!c.width || !c.height) return null;
+    return {w: c.width, h: c.height,
+            data: c.getContext('2d').getImageData(0, 0, c.width, c.height).data};
+  }
+  function near(a, i, b, j) {  // the same colour, give or take anti-aliasing
+    let d = 0;
+    for (let k = 0; k < 4; k++) d += Math.abs(a.data[i + k] - b.data[j + k]);
+    return d <= 48;
+  }
+  function glyph_pixels(shown, fresh, bare, box) {  // [drawn by the glyphs, on screen]
+    let n = 0, on = 0;
+    for (let y = box.y0; y < box.y1; y++) {
+      for (let x = box.x0; x < box.x1; x++) {
+        const i = 4 * (y * shown.w + x), j = 4 * (y * fresh.w + x), k = 4 * (y * bare.w + x);
+        if (near(fresh, j, bare, k)) continue;
+        n++;
+        if (near(shown, i, fresh, j)) on++;
+      }
+    }
+    return [n, on];
+  }
+  const bad = [];
+  for (const doc of Bokeh.documents) for (const m of doc.all_models) {
+    let cls = [];
+    try { cls = Array.from(m.css_classes || []); } catch (e) { cls = []; }
+    if (cls.includes('wb-figure-empty')) {  // a LiveFigure with nothing drawn
+      const v = Bokeh.index.find_one(m);
+      if (v != null && v.el.offsetParent !== null) bad.push('an empty figure (' +
+          (v.el.parentElement ? v.el.parentElement.className : '') + ')');
+      continue;
+    }
+    if (m.renderers === undefined || m.toolbar === undefined) continue;  // a plot
+    const v = Bokeh.index.find_one(m);
+    if (v == null || !v.is_displayed || v.el.offsetParent === null) continue;
+    const glyphs = [...v.renderer_views.values()].filter(rv => rv.model.visible &&
+        rv.model.data_source !== undefined && rv.model.data_source.get_length() > 0);
+    if (glyphs.length === 0) continue;
+    const title = (m.title && m.title.text !== undefined) ? String(m.title.text) : m.id;
+    const shown = image(v.canvas_view.compose());
+    const fresh = image(v.export('png'));
+    const saved = glyphs.map(rv => rv.paint);
+    glyphs.forEach(rv => { rv.paint = () => {}; });
+    let bare;
+    try { bare = image(v.export('png')); } finally {
+      glyphs.forEach((rv, i) => { rv.paint = saved[i]; });
+    }
+    if (shown == null) { bad.push(title + ': no canvas'); continue; }
+    const f = v.frame.bbox, r = window.devicePixelRatio || 1;
+    const box = {x0: Math.ceil((f.x + 2) * r), y0: Math.ceil((f.y + 2) * r),
+                 x1: Math.floor((f.x + f.width - 2) * r), y1: Math.floor((f.y + f.height - 2) * r)};
+    for (const im of [shown, fresh, bare]) {
+      box.x1 = Math.min(box.x1, im.w); box.y1 = Math.min(box.y1, im.h);
+    }
+    if (box.x1 <= box.x0 || box.y1 <= box.y0) { bad.push(title + ': no frame'); continue; }
+    const [glyph, on] = glyph_pixels(shown, fresh, bare, box);
+    if (glyph === 0) bad.push(title + ': its glyphs draw nothing');
+    else if (on < 0.5 * glyph) bad.push(`${title}: ${on} of ${glyph} glyph pixels shown`);
+  }
+  return bad;
+}"""
+
+
+def undrawn_plots(page) -> list[str]:
+    """The shown figures left empty and the shown plots holding data that the browser has
+    not drawn (``JS_UNDRAWN``): their titles with the reason; [] when every figure in view
+    is drawn."""
+    return page.evaluate(JS_UNDRAWN)
+
+
+def wait_for_drawn(page, timeout: float = 60_000) -> None:
+    """Wait until every shown figure is drawn (``undrawn_plots`` is empty); AssertionError
+    naming the figures left blank after `timeout` ms."""
+    wait_in_page(page, lambda: undrawn_plots(page), until=lambda bad: bad == [],
+                 timeout=timeout, what="every shown plot with data to draw it")

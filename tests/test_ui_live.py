@@ -205,3 +205,36 @@ def test_another_theme_renders_anew_and_stream_figures_are_never_cloned(monkeypa
                            streams=[hv.streams.Tap(x=0, y=0)])
     LiveFigure().render(hv.Scatter((x, x)) * tapped, key="tap")
     assert len(figure_cache._FIGURES) == 2
+
+
+def test_an_empty_figure_shows_its_placeholder():
+    """Before its first render and after ``clear`` a LiveFigure shows a Div of css class
+    wb-figure-empty: what the browser test looks for to find a figure left empty."""
+    fig = LiveFigure("wb-test", min_height=200)
+    assert fig.figure is None and fig.pane.object is fig.placeholder
+    assert "wb-figure-empty" in fig.placeholder.css_classes
+    fig.render(_overlay())
+    assert fig.pane.object is fig.figure
+    fig.clear()
+    assert fig.figure is None and fig.pane.object is fig.placeholder
+
+
+def test_render_keeps_off_bokehs_current_document():
+    """A figure is rendered in a document of its own, in the page's theme, whatever
+    Bokeh's curdoc() is: in a served session's callback it could be a warm-up page's
+    document that Panel had destroyed, and HoloViews set the theme on it ("'Document'
+    object has no attribute '_theme'": the figure was never drawn)."""
+    import panel as pn
+    from bokeh.document import Document
+    from bokeh.io.doc import patch_curdoc
+    from panel.io.document import _cleanup_doc
+    from panel.io.state import set_curdoc
+
+    gone, page = Document(), Document()
+    _cleanup_doc(gone, destroy=True)
+    page.theme = pn.template.DarkTheme.bokeh_theme
+    with patch_curdoc(gone), set_curdoc(page):
+        plot = live.render_themed(hv.Curve([1.0, 2.0, 3.0]))
+    assert plot.document is not gone and plot.document is not page
+    assert plot.document.theme is page.theme   # the page's (dark) theme
+    assert page.roots == []                    # nothing hooked to the page's document

@@ -46,13 +46,19 @@ def render_themed(element):
     the tab closes). Returns the HoloViews plot (``plot.state`` is the Bokeh model)."""
     import holoviews as hv
     from bokeh.document import Document
+    from bokeh.io.doc import patch_curdoc
 
     renderer = hv.renderer("bokeh")
     theme = getattr(pn.state.curdoc, "theme", None)
     if theme is not None and theme._json.get("attrs"):
         renderer = renderer.instance(theme=theme)
-    with _RENDER_LOCK:
-        return renderer.get_plot(element, doc=Document())
+    doc = Document()
+    # HoloViews' renderer outside its "server" mode ignores `doc` and hooks the plot to
+    # Bokeh's curdoc(), then sets the theme on it: the page's own document, or a warm-up
+    # page's document that Panel had already destroyed ("'Document' object has no
+    # attribute '_theme'": a tab drawn when first shown stayed empty)
+    with _RENDER_LOCK, patch_curdoc(doc):
+        return renderer.get_plot(element, doc=doc)
 
 
 def set_changed(model, **props) -> None:
@@ -97,6 +103,14 @@ def _sources(plot) -> dict:
     return out
 
 
+def _placeholder():
+    """An empty Bokeh Div of css class ``wb-figure-empty``: what a LiveFigure shows before
+    its first render."""
+    from bokeh.models import Div
+
+    return Div(text="", css_classes=["wb-figure-empty"])
+
+
 class LiveFigure(pn.viewable.Viewer):
     """A figure that is rendered once per costly result and updated in place for every
     cheap view change (see the module docstring). ``pane`` is the Panel pane holding it;
@@ -106,7 +120,9 @@ class LiveFigure(pn.viewable.Viewer):
                  **pane_params):
         super().__init__()
         pane_params.setdefault("sizing_mode", "stretch_width")
-        self.pane = pn.pane.Bokeh(None, min_height=min_height,
+        # shown while nothing is drawn: a browser test finds a figure left empty by it
+        self.placeholder = _placeholder()
+        self.pane = pn.pane.Bokeh(self.placeholder, min_height=min_height,
                                   css_classes=[css_class] if css_class else [],
                                   **pane_params)
         self.figure = None
@@ -167,7 +183,7 @@ class LiveFigure(pn.viewable.Viewer):
     def clear(self) -> None:
         """Show nothing until the next render."""
         self.figure, self.sources, self.layers, self._spans = None, {}, [], None
-        self.pane.object = None
+        self.pane.object = self.placeholder
 
     @property
     def names(self) -> list[str]:

@@ -120,12 +120,9 @@ class ClustersTab(pn.viewable.Viewer):
         one keyed request per k, so that moving k only looks them up. A new run or method
         stops the chain."""
         run, s = self.run, self.settings
-        if run is None or run.algorithm != "spectral":
+        if run is None or run.algorithm != "spectral" or self._prefetching == (run.key, s.assign):
             return
-        token = (run.key, s.assign)
-        if self._prefetching == token:
-            return
-        self._prefetching = token
+        self._prefetching = token = (run.key, s.assign)
         self._prefetch_next(token, run.unlabelled(run.clamp(s.n_clusters), s.assign))
 
     def _prefetch_next(self, token, todo: list) -> None:

@@ -118,6 +118,20 @@ def test_quick_and_unlabelled(blobs):
     assert km.quick(2) and not km.quick(3)
 
 
+def test_shows_tells_a_runs_current_view(blobs):
+    run = run_clustering(blobs)
+    v = run.at(3, scores=False)
+    assert run.shows(v, 3) and run.shows(v, 3, "kmeans") and not run.shows(v, 3, "cluster_qr")
+    assert not run.shows(v, 4) and run.shows(run.at(50, scores=False), 50)   # k clamped
+    s = blobs.copy()
+    s.algorithm = "k-means"
+    km = run_clustering(s)
+    kv = km.at(2, scores=False)
+    assert km.shows(kv, 2, "cluster_qr") and not run.shows(kv, 2)   # assign: spectral only
+    other = run_clustering(ClusteringSettings(dataset="blobs", n_samples=1500, noise=0.5))
+    assert not other.shows(v, 3)                                    # not one label per point
+
+
 def test_kmeans_run_matches_the_estimator_and_scikit_learn(blobs):
     s = blobs.copy()
     s.algorithm = "k-means"

@@ -180,6 +180,21 @@ def test_read_weights_upload_errors_are_typed():
     assert set(es.read_weights_upload(buf.getvalue(), "ok.npz")) == {"w", "b"}
 
 
+def test_uploaded_weights_are_keyed_by_the_bytes():
+    import hashlib
+
+    from workbench.eigenspectra.sources import uploaded_weights
+
+    data = npy_bytes(np.arange(1200.0).reshape(40, 30))
+    arrays, digest, label = uploaded_weights(data, "w.npy")
+    assert digest == hashlib.sha1(data).hexdigest() and label == "uploaded w.npy"
+    (W,) = arrays.values()
+    np.testing.assert_array_equal(W, np.arange(1200.0).reshape(40, 30))
+    assert uploaded_weights(npy_bytes(np.ones((40, 30))), "w.npy")[1] != digest
+    with pytest.raises(ShapeError):
+        uploaded_weights(npy_bytes(np.ones(50)), "v.npy")
+
+
 def test_settings_give_hashable_options_and_keys():
     s = es.EigenspectraSettings(xmin_q=0.25, fix_fingers=True, finite_size="on")
     opts = s.fit_options()

@@ -62,14 +62,14 @@ def test_collapse_tab_draws_the_digits_mlp_run(explorer):
 
 def test_checkpoint_slider_writes_in_place(explorer):
     tab = explorer.collapse
-    renders = [f.renders for f in tab.figures()]
+    renders = [f.renders for f in (tab.metrics, tab.spectra)]
     before = _col(tab.spectra, "within-class ΣW", "eigenvalue").copy()
     for c in (0, 2, 1):
         tab.checkpoint.value = c
         _assert_shows(tab)
     assert not np.allclose(before, _col(tab.spectra, "within-class ΣW", "eigenvalue"),
                            equal_nan=True)
-    assert [f.renders for f in tab.figures()] == renders
+    assert [f.renders for f in (tab.metrics, tab.spectra)] == renders
     assert explorer.message == ""
 
 

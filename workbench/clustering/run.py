@@ -198,6 +198,13 @@ class ClusteringRun:
         return self.has(k, assign, scores=False) or (
             self.algorithm == "spectral" and self.data.n <= QUICK_LABELS)
 
+    def shows(self, view: ClusteringView, k: int, assign: str = "kmeans") -> bool:
+        """Whether `view` is this run's clustering for `k` (clamped) and `assign` (spectral
+        only): its algorithm, its k, one label per point. O(1)."""
+        return (view.algorithm == self.algorithm and view.k == self.clamp(k)
+                and len(view.labels) == self.data.n
+                and (self.algorithm != "spectral" or view.assign == assign))
+
     def unlabelled(self, k0: int, assign: str = "kmeans") -> list[int]:
         """The k's (1..k_max) not yet labelled and scored with `assign`, nearest `k0` first
         (the smaller of two as near)."""

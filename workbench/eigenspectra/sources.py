@@ -85,6 +85,14 @@ def read_weights_upload(data, filename: str | None = None, *,
     return arrays
 
 
+def uploaded_weights(data: bytes, filename: str) -> tuple[dict, str, str]:
+    """An uploaded weights file as the explorer's "upload" model: (its arrays, checked as
+    :func:`read_weights_upload` does; the SHA-1 of its bytes, the run's cache key;
+    the label "uploaded <filename>"). Cost: one read and one hash of the bytes."""
+    arrays = read_weights_upload(data, filename)
+    return arrays, hashlib.sha1(data).hexdigest(), f"uploaded {filename}"
+
+
 def _layers_of(obj, what: str) -> list:
     """The analyzable layers of `obj` (ShapeError naming what it holds when none)."""
     from workbench.eigenspectra.layers import extract_layers

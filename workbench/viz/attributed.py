@@ -10,6 +10,7 @@ import holoviews as hv
 import numpy as np
 import pandas as pd
 
+from workbench.clustering.attributed_run import UPLOAD_MAX_VERTICES
 from workbench.viz.clustering import PALETTE, cluster_scatter, label_columns
 
 MAX_POINTS = 20_000
@@ -20,6 +21,10 @@ ATTRIBUTED_NOTE = (
     "those that carry it, and the Laplacian embedding of this augmented graph (AMG-"
     "preconditioned LOBPCG) finds groups that neither the edges nor the attributes reveal "
     "alone.")
+#: the upload box's line: what a graph file holds
+UPLOAD_TEXT = (
+    f"a graph of at most {UPLOAD_MAX_VERTICES:,} vertices (.npz: `adjacency_indptr/_indices/"
+    "_data`, `attributes_indptr/_indices/_data`, `attributes_shape`, optional `labels`)")
 
 
 def _stride(n: int, max_points: int) -> int:

@@ -87,9 +87,6 @@ def bars_columns(df: pd.DataFrame, selected: str | None = None) -> dict:
     return out
 
 
-alpha_bars_data = bars_columns  # the former name
-
-
 def alpha_ylim(df: pd.DataFrame | None) -> tuple[float, float]:
     """The alpha axis of :func:`alpha_bars_element`: from 0 to the tallest (clipped) bar,
     plus 8 %."""

@@ -1,13 +1,10 @@
-"""The *Attributed graph* tab: a planted graph whose vertices carry attributes, clustered
-three ways (edges + attributes through the augmented graph, edges only, attributes only),
-their ARI against the planted groups and the embedding coloured by labels; or a graph
-uploaded as ``.npz`` (format: :mod:`workbench.clustering.attributed_run`).
+"""The *Attributed graph* tab: a planted (or uploaded ``.npz``) graph whose vertices carry
+attributes, clustered three ways (augmented graph, edges only, attributes only): their ARI
+against the planted groups and the embedding coloured by labels.
 
-The tab owns its settings (``AttributedSettings``: every field costly, one keyed
-background request of ``run_attributed``); the method and colour buttons are cheap:
-``run.at(method, color)`` written into the drawn scatter. Nothing is computed until the
-tab is first shown (``request``).
-"""
+The tab owns its settings (``AttributedSettings``, all costly: one keyed background
+request, made when the tab is first shown); the method and colour buttons are cheap:
+``run.at(method, color)`` written into the drawn scatter."""
 
 from __future__ import annotations
 
@@ -16,7 +13,6 @@ import param
 
 from workbench.clustering.attributed_run import (
     ATTRIBUTED_METHODS,
-    UPLOAD_MAX_VERTICES,
     AttributedSettings,
     run_attributed,
     run_uploaded_graph,
@@ -33,10 +29,9 @@ class AttributedTab(pn.viewable.Viewer):
     method = param.Selector(default="attributed", objects=list(ATTRIBUTED_METHODS))
     color = param.Selector(default="clusters", objects=list(va.COLOR_NAMES))
 
-    def __init__(self, explorer, settings: AttributedSettings | None = None):
+    def __init__(self, explorer):
         super().__init__()
-        self.explorer = explorer
-        self.settings = settings or AttributedSettings()
+        self.explorer, self.settings = explorer, AttributedSettings()
         self.run = None                  # the AttributedRun shown
         self.requested = None            # key of the last request
         self._upload = None              # (bytes, filename)
@@ -44,10 +39,8 @@ class AttributedTab(pn.viewable.Viewer):
         self.bars = LiveFigure("wb-cl-attributed-ari", min_height=360)
         self.info = text(css="wb-cl-attributed-info")
         g = explorer.guarded
-        self.upload_line, self.upload_widget = upload_box(
-            ".npz", f"a graph of at most {UPLOAD_MAX_VERTICES:,} vertices (.npz: "
-            "`adjacency_indptr/_indices/_data`, `attributes_indptr/_indices/_data`, "
-            "`attributes_shape`, optional `labels`)", g(self._on_upload))
+        self.upload_line, self.upload_widget = upload_box(".npz", va.UPLOAD_TEXT,
+                                                          g(self._on_upload))
         self.settings.param.watch(g(self._on_settings), list(AttributedSettings.param)[1:])
         self.param.watch(g(self._on_view), ["method", "color"])
 

@@ -1,13 +1,11 @@
 """The *Clusters* tab: points coloured by cluster, the spectral embedding, the Laplacian's
 smallest eigenvalues with the eigengap, metrics and times.
 
-Costly settings (data, graph, algorithm) ask for a ``run_clustering`` run in the
-background (keyed by ``settings.run_key()``: cached and shared across sessions, in-flight
-included); k and the labelling method are cheap: ``run.at(k)`` (a lookup once the
-background has labelled every k, nearest first) -> ``label_columns`` -> the drawn figures'
-sources (``LabelledPlot``), the eigenvalue figure's dashed k line moves; the metrics line
-follows after the plots have gone out.
-"""
+Costly settings (data, graph, algorithm) ask for a ``run_clustering`` run in the background
+(keyed by ``settings.run_key()``: cached and shared across sessions); k and the labelling
+method are cheap: ``run.at(k)`` (a lookup once every k is labelled, nearest first) -> the
+drawn figures' label columns (``LabelledPlot``) and dashed k line; the metrics line follows
+after the plots have gone out."""
 
 from __future__ import annotations
 
@@ -32,13 +30,11 @@ class ClustersTab(pn.viewable.Viewer):
 
     shown = param.Integer(default=0, doc="Counts label updates (for tests)")
 
-    def __init__(self, explorer, settings: ClusteringSettings, on_run=None):
+    def __init__(self, explorer, settings: ClusteringSettings, on_run):
         super().__init__()
         self.explorer, self.settings = explorer, settings
-        self._on_run = on_run or (lambda: None)
-        self.run = None
-        self.view = None
-        self.graph = None
+        self._on_run = on_run   # called with each new run or side embedding shown
+        self.run = self.view = self.graph = None
         self._prefetching = None
         self.points = LabelledPlot(420, css_class="wb-cl-points")
         self.embedded = LabelledPlot(320, css_class="wb-cl-embedding")
@@ -81,7 +77,7 @@ class ClustersTab(pn.viewable.Viewer):
         """The Laplacian embedding beside another algorithm's run (up to
         EMBED_SIDE_LIMIT points), in the background."""
         s = self.settings
-        if self.run is not None and self.run.graph is not None:
+        if self.run.graph is not None:   # (called with a run shown)
             return
         if not s.shows_spectrum():
             self.graph = None
@@ -104,39 +100,29 @@ class ClustersTab(pn.viewable.Viewer):
     # ------------------------------------------------------------------ cheap: k, assign
     def show_k(self, *_) -> None:
         """Show the run's labels for the settings' k, then label the other k's. Also the
-        (guarded) handler of k and the labelling method: ``run.at(k)`` (``_labels_now``)
-        -> ``_show`` -> the drawn figures' label columns (``LabelledPlot.write`` ->
-        ``LiveFigure.patch``)."""
-        view = self._labels_now()
-        if view is not None:
-            self._show(view)
-        self._prefetch()
-
-    def _labels_now(self):
-        """The run's view for the settings' k when it can be had now (``run.quick``); else
-        None, the labelling started in the background (it shows them when done)."""
+        (guarded) handler of k and the labelling method: ``run.at(k)`` (a lookup when
+        ``run.quick``; else labelled in the background) -> ``_show`` -> the drawn figures'
+        label columns (``LabelledPlot.write`` -> ``LiveFigure.patch``)."""
         run, s = self.run, self.settings
         if run is None:
-            return None
+            return
         k, assign = run.clamp(s.n_clusters), s.assign
         if run.quick(k, assign):
-            return run.at(k, assign, scores=False)
-        self.explorer.run_background(("labels", run.key, assign, k),
-                                     lambda: run.at(k, assign), self._show,
-                                     channel="labels", label=vc.labels_status(run, k))
-        return None
+            self._show(run.at(k, assign, scores=False))
+        else:
+            self.explorer.run_background(("labels", run.key, assign, k),
+                                         lambda: run.at(k, assign), self._show,
+                                         channel="labels", label=vc.labels_status(run, k))
+        self._prefetch()
 
     def _prefetch(self) -> None:
         """Label (and score) every k of a spectral run in the background, nearest k first,
         one keyed request per k, so that moving k only looks them up. A new run or method
         stops the chain."""
         run, s = self.run, self.settings
-        if run is None or run.algorithm != "spectral":
+        if run is None or run.algorithm != "spectral" or self._prefetching == (run.key, s.assign):
             return
-        token = (run.key, s.assign)
-        if self._prefetching == token:
-            return
-        self._prefetching = token
+        self._prefetching = token = (run.key, s.assign)
         self._prefetch_next(token, run.unlabelled(run.clamp(s.n_clusters), s.assign))
 
     def _prefetch_next(self, token, todo: list) -> None:
@@ -156,11 +142,8 @@ class ClustersTab(pn.viewable.Viewer):
         metrics line (scores computed when missing) follow on the next tick, after the
         points have gone out to the browser."""
         run, s = self.run, self.settings
-        if run is None or view.k != run.clamp(s.n_clusters) or view.algorithm != \
-                run.algorithm or (run.algorithm == "spectral" and view.assign != s.assign):
+        if run is None or not run.shows(view, s.n_clusters, s.assign):
             return  # superseded: k, the method or the run changed meanwhile
-        if len(view.labels) != run.data.n:
-            return
         self.view = view
         if self.explorer.detached():
             return
@@ -238,8 +221,6 @@ class ClustersTab(pn.viewable.Viewer):
     def redraw(self) -> None:
         """Draw the tab afresh (when it is shown again)."""
         if self.view is not None:
-            self.points.reset()
-            self.embedded.reset()
-            self._eigen_key = None
+            self.points.key = self.embedded.key = self._eigen_key = None
             self._draw_points()
             self._draw_spectrum()

@@ -26,57 +26,41 @@ from workbench.viz.text import split_text
 class DetectabilityTab(pn.viewable.Viewer):
     """The detectability demo (see the module docstring)."""
 
-    def __init__(self, explorer, settings: DetectabilitySettings | None = None):
+    def __init__(self, explorer, settings: DetectabilitySettings):
         super().__init__()
-        self.explorer = explorer
-        self.settings = settings or DetectabilitySettings()
+        self.explorer, self.settings = explorer, settings
         self.curve_figure = LiveFigure("wb-cl-detect", min_height=340)
         self.hist_figure = LiveFigure("wb-cl-split", min_height=340)
         self.info = text()
-        self.curve = None       # DataFrame of detectability_curve, and its key
-        self.curve_key = None
+        self.curve = None       # DataFrame of detectability_curve drawn
         self.split = None       # SplitResult shown
-        self._drawn_curve = None
         self._hist_dims = None
         self.active = False     # the tab is shown: compute on changes
         self.settings.param.watch(explorer.guarded(self._on_signal), ["signal"])
         self.settings.param.watch(explorer.guarded(self._on_size), ["det_n", "det_ratio"])
 
-    def controls(self) -> pn.Row:
-        p = self.settings.param
-        return row(control(p.signal, width=300), control(p.det_n, width=140),
-                   control(p.det_ratio, width=160))
-
     def __panel__(self):
-        return col(self.controls(), self.info, row(self.curve_figure, self.hist_figure))
+        p = self.settings.param
+        return col(row(control(p.signal, width=300), control(p.det_n, width=140),
+                       control(p.det_ratio, width=160)),
+                   self.info, row(self.curve_figure, self.hist_figure))
 
     # ------------------------------------------------------------------ requests
     def request(self) -> None:
-        """The curve of the current (n, d) (when not the one shown) and the split."""
-        key = self.settings.curve_key()
-        if key != self.curve_key:
-            n, d = self.settings.dims()
-
-            def done(df):
-                self.curve, self.curve_key = df, key
-                self._draw_curve()
-
-            self.explorer.run_background(key, lambda: detectability_curve(n, d, seed=0),
-                                         done, channel="det-curve",
-                                         label="Simulating accuracy against signal "
-                                               "(16 draws)…")
+        """The curve of the current (n, d) (a cache lookup once computed) and the split."""
+        n, d = self.settings.dims()
+        self.explorer.run_background(self.settings.curve_key(),
+                                     lambda: detectability_curve(n, d, seed=0),
+                                     self._draw_curve, channel="det-curve",
+                                     label="Simulating accuracy against signal (16 draws)…")
         self.request_split()
 
     def request_split(self) -> None:
         key = self.settings.split_key()
         _, n, d, signal = key
-
-        def done(res):
-            self.split = res
-            self._draw_split()
-
-        self.explorer.run_background(key, lambda: spectral_split(n, d, signal, seed=0), done,
-                                     channel="det-split", label="Drawing the mixture…")
+        self.explorer.run_background(key, lambda: spectral_split(n, d, signal, seed=0),
+                                     self._draw_split, channel="det-split",
+                                     label="Drawing the mixture…")
 
     def _on_signal(self, *_):
         """The current signal's (solid) line moves at once (no new figure); its split is
@@ -90,23 +74,23 @@ class DetectabilityTab(pn.viewable.Viewer):
             self.request()
 
     # ------------------------------------------------------------------ drawing
-    def _draw_curve(self) -> None:
-        """The accuracy figure, drawn once per curve."""
-        df, s = self.curve, self.settings
-        if df is None or self.explorer.detached() or self._drawn_curve is df:
-            return
+    def _draw_curve(self, df) -> None:
+        """The accuracy figure, drawn once per curve (`df`) of the settings' (n, d)."""
+        s = self.settings
         n, d = s.dims()
-        if (df.attrs.get("n_samples"), df.attrs.get("n_features")) != (n, d):
+        if self.explorer.detached() or df is self.curve or \
+                (df.attrs["n_samples"], df.attrs["n_features"]) != (n, d):
             return
         grid, theory = theory_curve(n, d, max(3.0, float(df["signal"].max())))
         self.curve_figure.render(vc.detectability_plot(
             df["signal"], df["spectral"], grid, theory, df.attrs["threshold"],
             current=float(s.signal), kmeans_accuracy=df["kmeans"]))
-        self._drawn_curve = df
+        self.curve = df
 
-    def _draw_split(self) -> None:
-        r = self.split
-        if r is None or self.explorer.detached():
+    def _draw_split(self, r) -> None:
+        """The histogram of split `r`: its bars written in place when drawn for its (n, d)."""
+        self.split = r
+        if self.explorer.detached():
             return
         n, d = r.truth.size, self.settings.dims()[1]
         with hold():

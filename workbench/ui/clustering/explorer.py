@@ -14,7 +14,7 @@ from __future__ import annotations
 import pandas as pd
 import panel as pn
 
-from workbench.clustering.settings import ClusteringSettings, DetectabilitySettings
+from workbench.clustering.settings import K_MAX, ClusteringSettings, DetectabilitySettings
 from workbench.ui.base import Explorer, control, section
 from workbench.ui.clustering.attributed import AttributedTab
 from workbench.ui.clustering.choosing_k import ChoosingKTab
@@ -36,9 +36,8 @@ class ClusteringExplorer(Explorer):
                    "sets up to a million points: the Laplacian's eigengap counts clusters, "
                    "the spectral embedding turns moons into blobs, and below a signal "
                    "threshold no method can find them.")
-    url_params = ("n_clusters", "dataset", "n_samples", "noise", "seed", "algorithm",
-                  "affinity", "n_neighbors", "assign", "init", "backend", "covariance",
-                  "signal", "det_n", "det_ratio")
+    url_params = (*list(ClusteringSettings.param)[1:],   # every setting, by its name
+                  *list(DetectabilitySettings.param)[1:])
 
     def __init__(self, settings: ClusteringSettings | None = None,
                  detectability: DetectabilitySettings | None = None, *,
@@ -63,12 +62,11 @@ class ClusteringExplorer(Explorer):
 
     @classmethod
     def from_data(cls, X, y=None, label: str = "your data", **values) -> ClusteringExplorer:
-        """The explorer on your own points `X` (n x d array; d > 2 is drawn on its top two
-        principal components) with optional true labels `y` (scored against, and the
-        default k: their number). Keywords set the settings (``n_clusters=4``,
-        ``algorithm="spectral"``). Bad data (not 2-D, NaN / inf, y of another length) is
-        a message in the explorer's alert, with nothing computed. Costs what the chosen
-        algorithm costs on X (in the background)."""
+        """The explorer on your own points `X` (n x d; d > 2 drawn on its top two principal
+        components) with optional true labels `y` (scored against; their number is the
+        default k). Keywords set the settings. Bad data (not 2-D, NaN / inf, y of another
+        length): a message in its alert, nothing computed. Costs what the chosen algorithm
+        costs on X (in the background)."""
         from workbench.clustering.datasets import user_dataset
         from workbench.errors import WorkbenchError
 
@@ -80,8 +78,7 @@ class ClusteringExplorer(Explorer):
             return explorer
         settings = ClusteringSettings()
         settings.use_dataset(data.name)
-        if "n_clusters" not in values:
-            settings.n_clusters = min(max(2, data.n_clusters), settings.param.n_clusters.bounds[1])
+        settings.n_clusters = min(max(2, data.n_clusters), K_MAX)  # `values` may set it
         return cls(settings=settings, **values)
 
     def url_sources(self) -> list:

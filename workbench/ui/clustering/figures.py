@@ -32,7 +32,7 @@ class LabelledPlot(pn.viewable.Viewer):
         self.holo = pn.pane.HoloViews(None, sizing_mode="stretch_width",
                                       min_height=min_height, linked_axes=False)
         self.holder = pn.Column(self.live.pane, sizing_mode="stretch_width", margin=0)
-        self.key: Hashable | None = None
+        self.key: Hashable | None = None  # None: drawn anew at the next ``show``
         self._pipe = None       # the datashaded view's stream of labels
         self._source = None     # the scatter's source name in ``live``
         super().__init__()
@@ -76,7 +76,3 @@ class LabelledPlot(pn.viewable.Viewer):
         if self.holder.objects[0] is not pane:
             self.holder.objects = [pane]
         self.key = key
-
-    def reset(self) -> None:
-        """Draw anew at the next ``show``."""
-        self.key = None

@@ -39,9 +39,6 @@ class CollapseTab(pn.viewable.Viewer):
         self.source.param.watch(explorer.guarded(self._on_source), "value")
         self.checkpoint.param.watch(explorer.guarded(self._on_checkpoint), "value")
 
-    def figures(self) -> list[LiveFigure]:
-        return [self.metrics, self.spectra]
-
     def start(self) -> None:
         """The run of the selected source (background, keyed; cached and shared across
         sessions); redrawn when already there (figures drawn hidden may stay blank)."""
@@ -76,11 +73,11 @@ class CollapseTab(pn.viewable.Viewer):
         self._update(view)
 
     def _on_checkpoint(self, *_events) -> None:
-        if self.run is None or self.metrics.figure is None:
-            return
+        if self.run is None:
+            return  # nothing drawn yet (``render`` sets it once the figures are)
         self._update(self.run.at(self.checkpoint.value))
-        for fig in self.figures():
-            fig.push()
+        self.metrics.push()
+        self.spectra.push()
 
     def _update(self, view) -> None:
         """Write `view` into the drawn figures (no render) and the text."""

@@ -2,16 +2,12 @@
 of one layer with its fit and Marchenko–Pastur bulk, alphas during training, and
 random-matrix demos.
 
-Two keyed background requests feed every tab: the run (``run_eigenspectra``: the
-eigenvalues of every layer; by model, FARMS, randomize and upload digest) and its fit
-table (``run.fit(options)``; by run and fit options), both cached and shared across
-sessions. A fit option refits the selected layer at once (``run.at``) and the table once
-the options rest; the layer and the bins only re-read the table (``fits.at``).
-"""
+Two keyed background requests (cached, shared across sessions) feed every tab: the run
+(``run_eigenspectra``: every layer's eigenvalues) and its fit table (``run.fit(options)``).
+A fit option refits the selected layer at once (``run.at``) and the table once the options
+rest; the layer and the bins only re-read the table (``fits.at``)."""
 
 from __future__ import annotations
-
-import hashlib
 
 import pandas as pd
 import panel as pn
@@ -42,9 +38,8 @@ class EigenspectraExplorer(Explorer):
     description = ("Heavy-tailed self-regularization: power-law alpha of every weight "
                    "matrix's eigenspectrum, the ESD with its fit and Marchenko–Pastur bulk, "
                    "and random-matrix baselines.")
-    url_params = ("layer", "model", "epoch", "bins", "fit", "finite_size", "xmin_q",
-                  "xmax_clip", "fix_fingers", "farms", "mp_fit", "randomize",
-                  "rmt_Q", "rmt_sigma", "rmt_theta", "rmt_mu", "rmt_M")
+    url_params = (*list(EigenspectraSettings.param)[1:],   # every setting, by its name
+                  *(RMT_PREFIX + n for n in ("Q", "sigma", "theta", "mu", "M")))
 
     settings = param.ClassSelector(class_=EigenspectraSettings, precedence=-1)
     rmt = param.ClassSelector(class_=RMTSettings, precedence=-1)
@@ -67,9 +62,8 @@ class EigenspectraExplorer(Explorer):
         own.setdefault("settings", EigenspectraSettings(**sub))
         own.setdefault("rmt", RMTSettings(**rmt))
         super().__init__(**own)
-        self.run = None  # EigenspectraRun shown
-        self.fits = None  # its FitTable for the current options
-        self._run_key = None
+        # the EigenspectraRun shown, its FitTable for the current options, the run's key
+        self.run = self.fits = self._run_key = None
         # the model "upload" (an uploaded file's or the user's own weights): arrays, digest
         # (the run's key) and label
         self._weights = (weights, digest, weights_label)
@@ -85,8 +79,7 @@ class EigenspectraExplorer(Explorer):
             self.guarded(self._on_upload))
         self._epoch_widget = control(self.settings.param.epoch, widget=pn.widgets.DiscreteSlider,
                                      visible=self.settings.model == "mlp")
-        self.settings.param.watch(self.guarded(self._on_run_param),
-                                  list(EigenspectraSettings.RUN))
+        self.settings.param.watch(self.guarded(self.request_run), list(EigenspectraSettings.RUN))
         self.settings.param.watch(self.guarded(self._show_fits), ["epoch"])
         if _start:
             self.request_run()
@@ -94,12 +87,10 @@ class EigenspectraExplorer(Explorer):
     @classmethod
     def from_model(cls, model, label: str = "your model", **params) -> EigenspectraExplorer:
         """The explorer on your own weights: a torch ``nn.Module``, a state dict or dict of
-        arrays, a path (.safetensors file or folder, .npz, .npy) or one matrix. ``params``:
-        settings (``layer=``, ``fit=``, ``farms=``, ...). Weights it cannot take (nothing
-        with a matrix spectrum, an unreadable file) open the explorer with the problem
-        named in its alert and nothing computed (``explorer.message``). Its spectra are
-        computed in the background like an upload's (Model: "uploaded file") and cached
-        by a digest of the weights."""
+        arrays, a path (.safetensors file or folder, .npz, .npy) or one matrix; ``params``
+        set the settings. Weights it cannot take (nothing with a matrix spectrum, an
+        unreadable file): the explorer with the problem in its alert, nothing computed.
+        Costs an upload's run (background; cached by a digest of the weights)."""
         from workbench.errors import WorkbenchError
 
         try:
@@ -110,11 +101,13 @@ class EigenspectraExplorer(Explorer):
             return explorer
 
     # ------------------------------------------------------------------ the run
-    def request_run(self) -> None:
-        """Eigenvalues of every layer for the current settings (background, keyed)."""
+    def request_run(self, *_events) -> None:
+        """Eigenvalues of every layer for the current settings (background, keyed); also
+        the handler of the model and the spectra options."""
         from workbench.eigenspectra.run import run_eigenspectra
 
         s = self.settings
+        self._epoch_widget.visible = s.model == "mlp"
         model, farms, randomize = s.model, bool(s.farms), bool(s.randomize)
         arrays, digest, label = self._weights if model == "upload" else (None, "", "")
         if model == "upload" and arrays is None:
@@ -129,10 +122,6 @@ class EigenspectraExplorer(Explorer):
                                                           randomize=randomize, label=label),
                             while_session_lives(done), channel="spectra",
                             label=ve.run_status(model, farms))
-
-    def _on_run_param(self, *_events) -> None:
-        self._epoch_widget.visible = self.settings.model == "mlp"
-        self.request_run()
 
     # ------------------------------------------------------------------ the fit table
     def request_fits(self) -> None:
@@ -174,13 +163,11 @@ class EigenspectraExplorer(Explorer):
 
     # ------------------------------------------------------------------ upload
     def _on_upload(self, event) -> None:
-        from workbench.eigenspectra.sources import read_weights_upload
+        from workbench.eigenspectra.sources import uploaded_weights
 
         if not event.new:
             return
-        data, name = bytes(event.new), self._upload.filename or "upload"
-        self._weights = (read_weights_upload(data, name), hashlib.sha1(data).hexdigest(),
-                         f"uploaded {name}")
+        self._weights = uploaded_weights(bytes(event.new), self._upload.filename or "upload")
         if self.settings.model == "upload":
             self.request_run()
         else:

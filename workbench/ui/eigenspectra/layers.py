@@ -25,8 +25,7 @@ class LayersTab(pn.viewable.Viewer):
 
     def __init__(self, explorer):
         super().__init__()
-        self.explorer = explorer
-        self.settings = explorer.settings
+        self.explorer, self.settings = explorer, explorer.settings
         self.bars = LiveFigure("wb-es-bars", min_height=320)
         self.esd = LiveFigure("wb-es-esd", min_height=380)
         self.ks = LiveFigure("wb-es-ks", min_height=240)
@@ -34,49 +33,41 @@ class LayersTab(pn.viewable.Viewer):
         self.summary = text("Analyzing…")
         self.table = pd.DataFrame()  # the fit table's rows at the shown epoch
         self.view = None  # the LayerView drawn
-        self._bar_names: tuple = ()
         guarded = explorer.guarded
         self.settings.param.watch(guarded(self.draw), ["layer", "bins"])
         self.settings.param.watch(guarded(self._refit), list(self.settings.FIT))
 
     # ------------------------------------------------------------------ a new table
-    def show(self, fits) -> None:
+    def show(self, fits, fresh: bool = False) -> None:
         """Draw `fits` (a FitTable) at the settings' epoch: bars (rendered anew when the
-        layer names change), the selected layer, the summary."""
+        layer names change), the selected layer, the summary. `fresh`: every figure
+        rendered anew (its tab shows again: Bokeh log axes drawn while hidden stay blank)."""
         s = self.settings
         self.table = fits.table(s.epoch)
-        if not served(self.explorer._doc):
-            # a notebook sends data written into Bokeh models only inside widget
-            # callbacks: a background result gets new figures, which Panel sends
-            self.clear()
+        # (a notebook sends data written into Bokeh models only inside widget callbacks:
+        # a background result gets new figures, which Panel sends)
+        if fresh or not served(self.explorer._doc):
+            for fig in (self.bars, self.esd, self.ks):
+                fig.clear()
         self._draw_bars()
         self.draw()
         self.summary.object = summary_text(fits, self.table, s.epoch, fits.run.farms)
 
-    def clear(self) -> None:
-        """Forget the rendered figures: the next show renders them anew (their tab shows
-        again: Bokeh log axes drawn while hidden stay blank)."""
-        self._bar_names = ()
-        for fig in (self.bars, self.esd, self.ks):
-            fig.clear()
-
     def redraw(self) -> None:
         if self.explorer.fits is not None:
-            self.clear()
-            self.show(self.explorer.fits)
+            self.show(self.explorer.fits, fresh=True)
 
     def _draw_bars(self) -> None:
         df = self.table
         selected = None if df.empty else df["name"].iloc[min(self.settings.layer, len(df) - 1)]
-        names = tuple(df["name"])
-        if names == self._bar_names and self.bars.figure is not None:
+        if self.bars.figure is not None and \
+                list(self.bars.source("Alpha").data["name"]) == list(df["name"]):
             self.bars.write("Alpha", ve.bars_columns(df, selected))
             self.bars.set_range("y", *ve.alpha_ylim(df), reset=True)
             return
         self.bars.render(lambda: ve.alpha_bars(df, selected),
                          key=(self.explorer.fits, self.settings.epoch, selected, "alpha bars"))
         self.bars.source("Alpha").selected.on_change("indices", self._on_bar_tap)
-        self._bar_names = names
 
     # ------------------------------------------------------------------ one layer
     def draw(self, *_events, refit: bool = False) -> None:
@@ -112,8 +103,6 @@ class LayersTab(pn.viewable.Viewer):
     def _after_draw(self) -> None:
         """Outline the shown layer's bar (only its outline column is sent) and describe it."""
         view = self.view
-        if view is None:
-            return
         if self.bars.figure is not None:
             src = self.bars.source("Alpha")
             line = ve.selected_line(src.data["name"], view.name)

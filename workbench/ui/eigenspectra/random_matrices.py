@@ -7,13 +7,14 @@ from __future__ import annotations
 import panel as pn
 
 from workbench.eigenspectra.settings import RMTSettings
-from workbench.ui.base import col, control, row, text
+from workbench.ui.base import WIDE, col, control, row, text
 from workbench.ui.live import LiveFigure
 from workbench.ui.session import while_session_lives
 from workbench.viz import eigenspectra as ve
 from workbench.viz.text import RMT_NOTE, demos_text
 
 FIELDS = list(RMTSettings.param)[1:]  # Q, sigma, theta, mu, M, seed: a slider each
+HEIGHTS = {"mp": 320, "bbp": 320, "overlap": 260, "wigner": 300, "heavy": 300}  # figures
 
 
 class RandomMatricesTab(pn.viewable.Viewer):
@@ -22,15 +23,11 @@ class RandomMatricesTab(pn.viewable.Viewer):
 
     def __init__(self, explorer, settings: RMTSettings):
         super().__init__()
-        self.explorer = explorer
-        self.settings = settings
+        self.explorer, self.settings = explorer, settings
         self.demos = None  # the RMTDemos drawn
         self.drawn = False
-        self.figures = {"mp": LiveFigure("wb-es-mp", min_height=320),
-                        "bbp": LiveFigure("wb-es-bbp", min_height=320),
-                        "overlap": LiveFigure("wb-es-overlap", min_height=260),
-                        "wigner": LiveFigure("wb-es-wigner", min_height=300),
-                        "heavy": LiveFigure("wb-es-heavy", min_height=300)}
+        self.figures = {name: LiveFigure(f"wb-es-{name}", min_height=height)
+                        for name, height in HEIGHTS.items()}
         self.info = text()
         settings.param.watch(explorer.guarded(self._on_change), FIELDS)
 
@@ -55,11 +52,8 @@ class RandomMatricesTab(pn.viewable.Viewer):
         self.info.object = demos_text(d)
         self.demos = d
 
-    def controls(self) -> pn.GridBox:
-        sliders = [control(self.settings.param[name], width=260) for name in FIELDS]
-        return pn.GridBox(*sliders, ncols=3, sizing_mode="stretch_width")
-
     def __panel__(self):
         f = self.figures
-        return col(self.controls(), self.info, row(f["mp"], f["bbp"]),
+        sliders = [control(self.settings.param[name], width=260) for name in FIELDS]
+        return col(pn.GridBox(*sliders, ncols=3, **WIDE), self.info, row(f["mp"], f["bbp"]),
                    row(f["overlap"], f["wigner"]), row(f["heavy"], text(RMT_NOTE)))

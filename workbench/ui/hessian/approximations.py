@@ -43,7 +43,8 @@ class ApproximationsTab(pn.viewable.Viewer):
         self.info = text("*Open this tab to compute the approximations.*")
         self.checkpoint.param.watch(explorer.guarded(self._on_view), "value")
         self.layer.param.watch(explorer.guarded(self._on_view), "value")
-        explorer.param.watch(explorer.guarded(self._on_new_run), "runs")
+        explorer.param.watch(explorer.guarded(lambda *_: self.started and self.start()),
+                             "runs")
 
     def figures(self) -> list[LiveFigure]:
         return [self.spectra, self.overlaps, self.over, self.errors, self.mfac]
@@ -70,10 +71,6 @@ class ApproximationsTab(pn.viewable.Viewer):
         self.explorer.run_background(key, capped(lambda: run_approximations(exp), queue=QUEUE),
                                      while_session_lives(self.render), channel="approx",
                                      label=label)
-
-    def _on_new_run(self, *_events) -> None:
-        if self.started:
-            self.start()
 
     def render(self, run) -> None:
         """Draw `run` anew (a new result): selectors' ranges, every figure; then hold it

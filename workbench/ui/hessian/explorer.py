@@ -66,8 +66,7 @@ class HessianExplorer(Explorer):
         self.settings.param.update(**given)
         self.result = None      # the HessianRun shown (stages fill it in)
         self._requested = None  # key of the run asked for last
-        self._deferred = False
-        self._pending_compare = self._pending_text = False
+        self._waiting = set()   # view names moved since the deferred updates last ran
         self._view = None  # the view drawn last (its text follows: _deferred_updates)
         self.spectrum, self.training, self.compare = SpectrumTab(), TrainingTab(), CompareTab()
         # tabs drawn with every result: a served page draws a hidden tab when it is first
@@ -79,7 +78,7 @@ class HessianExplorer(Explorer):
         self._checkpoint_widget = control(self.param.checkpoint, fast=True)
         self.settings.param.watch(self._on_settings, URL_FIELDS)
         self.param.watch(self._on_demo, ["demo"])
-        self.param.watch(self._on_run, ["run"])
+        self.param.watch(lambda *_: self.guarded(self._compute)(force=True), ["run"])
         self.param.watch(self._on_view, ["broadening", "checkpoint", "logy"])
         # served: after the URL state is applied (no wasted run on the defaults)
         pn.state.onload(self._initial)
@@ -117,9 +116,6 @@ class HessianExplorer(Explorer):
         if name is not None and self.settings.preset_changes(name):
             self.demo = "custom"  # (a demo without a preset: _on_demo does nothing)
         self.guarded(self._compute)()
-
-    def _on_run(self, *_events) -> None:
-        self.guarded(self._compute)(force=True)
 
     # ------------------------------------------------------------------ background work
     def _compute(self, force: bool = False) -> None:
@@ -170,18 +166,14 @@ class HessianExplorer(Explorer):
         `training` -- then hold it as the run shown (so ``result`` is set once its
         figures are drawn)."""
         run = run or self.result
-        if run is None:
+        if run is None or self.detached():
+            self.result = run
             return
-        if not self.detached():
-            view = run.at(self.checkpoint, self.broadening)
-            self.spectrum.render(run, view, self.logy, over=training)
-            if training and TRAINING in self._drawn_tabs:
-                self.training.render(run, view)
-            if COMPARE in self._drawn_tabs:
-                self.compare.render(view, self.logy)
+        view = run.at(self.checkpoint, self.broadening)
+        self.spectrum.render(run, view, self.logy, over=training)
+        self._draw(run, view, self._drawn_tabs if training else self._drawn_tabs - {TRAINING})
         self.result = run
-        if not self.detached():
-            self._update_text(view)
+        self._update_text(view)
 
     def _on_view(self, *events) -> None:
         """A view parameter moved: the shown plots at once, in place (run.at -> columns ->
@@ -201,22 +193,16 @@ class HessianExplorer(Explorer):
             self.training.update(view)
         for fig in self.figures():
             fig.push()
-        self._pending_compare |= "broadening" in names
-        self._pending_text |= moved
-        if not self._deferred:
-            self._deferred = True
+        scheduled, self._waiting = bool(self._waiting), self._waiting | names
+        if not scheduled:  # (`later` runs it at once outside a served page)
             later(self.guarded(self._deferred_updates), self.TEXT_DELAY_MS)
 
     def _deferred_updates(self) -> None:
-        self._deferred = False
-        if self.result is None:
-            return
-        if self._pending_compare:
-            self._pending_compare = False
+        names, self._waiting = self._waiting, set()
+        if "broadening" in names:
             self.compare.update(self.result.compare_at(self.broadening), self.logy)
             self.compare.density.push()
-        if self._pending_text:
-            self._pending_text = False
+        if "checkpoint" in names:
             self._update_text(self._view)
 
     def _update_text(self, view) -> None:
@@ -261,11 +247,13 @@ class HessianExplorer(Explorer):
         if event.new in self._drawn_tabs or event.new not in (TRAINING, COMPARE):
             return
         self._drawn_tabs.add(event.new)
-        run = self.result
-        if run is None or self.detached():
-            return
-        view = run.at(self.checkpoint, self.broadening)
-        if event.new == TRAINING:
+        if self.result is not None and not self.detached():
+            self._draw(self.result, self.result.at(self.checkpoint, self.broadening),
+                       {event.new})
+
+    def _draw(self, run, view, tabs) -> None:
+        """Render the training and comparison tabs among `tabs` from `view` of `run`."""
+        if TRAINING in tabs:
             self.training.render(run, view)
-        else:
+        if COMPARE in tabs:
             self.compare.render(view, self.logy)

@@ -71,15 +71,14 @@ class CompletionTab(pn.viewable.Viewer):
         self.masked = LiveFigure(css_class="wb-lowrank-masked", min_height=320)
         self.recovered = LiveFigure(css_class="wb-lowrank-recovered", min_height=320)
         self.history = LiveFigure(css_class="wb-lowrank-history", min_height=300)
-        self.phase = PhaseDiagram(owner)
-        self.active = self.phase.active  # figures drawn: notebooks at once, pages when shown
+        self.phase = PhaseDiagram(owner)  # its `active`: the figures are drawn (below)
         owner.param.watch(owner.guarded(self._on_change), CompletionSettings.fields())
 
     def activate(self) -> None:
         """The tab is shown: draw what was computed while it was hidden (once)."""
-        if self.active:
+        if self.phase.active:
             return
-        self.active = self.phase.active = True
+        self.phase.active = True
         if not self.phase.table.empty:
             self.phase.show(self.phase.table)
         if self.result is not None:
@@ -105,7 +104,7 @@ class CompletionTab(pn.viewable.Viewer):
     def show(self, done) -> None:
         self.result = done
         self.status.object = completion_text(done)
-        if not self.active:
+        if not self.phase.active:
             return
         for fig, element in zip((self.masked, self.recovered, self.history),
                                 vl.completion_plots(done), strict=True):

@@ -118,8 +118,11 @@ class LowRankExplorer(Explorer, LowRankSettings, CompletionSettings):
         self.param.rank.bounds = (1, source.max_rank)
         if self.rank > source.max_rank:
             self.rank = source.max_rank
-        self._request_path()             # start the background work first (a cached
-        self._request_curves()           # result lands at once), then draw
+        # the background work first (a cached result lands at once), then draw
+        self._request_path()
+        src = self.run.source
+        self.run_background(("curves", src.key), lambda: error_curves(src), self._set_curves,
+                            channel="curves", label="Error vs rank for every method…")
         self._drawn = source.key
         self.approximation.show_source(self.run, self.rank)
         self.curves.show_curves(self.run, self.rank)
@@ -167,12 +170,6 @@ class LowRankExplorer(Explorer, LowRankSettings, CompletionSettings):
         if self._drawn == key:
             self.approximation.show_path(self.run, self.rank)
             self._on_rank()
-
-    def _request_curves(self) -> None:
-        source = self.run.source
-        self.run_background(("curves", source.key), lambda: error_curves(source),
-                            self._set_curves, channel="curves",
-                            label="Error vs rank for every method…")
 
     def _set_curves(self, curves) -> None:
         if self.run is None or curves.key != self.run.source.key:

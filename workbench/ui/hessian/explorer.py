@@ -15,7 +15,7 @@ import panel as pn
 import param
 
 from workbench.hessian.run import check_settings, run_hessian
-from workbench.hessian.settings import HessianSettings, fields
+from workbench.hessian.settings import DensityView, HessianSettings, fields
 from workbench.jobs import CACHE
 from workbench.ui.base import Explorer, col, control, section, text
 from workbench.ui.hessian.approximations import ApproximationsTab
@@ -33,7 +33,7 @@ URL_FIELDS = fields(HessianSettings, shown=True)
 SPECTRUM, TRAINING, COMPARE, LAYERS, APPROXIMATIONS = range(5)  # the tabs
 
 
-class HessianExplorer(Explorer):
+class HessianExplorer(Explorer, DensityView):
     """Train a small network on generated data and look at its Hessian spectrum.
     Settings may be given as keywords (``HessianExplorer(width=64)``) or as
     ``settings=HessianSettings(...)``."""
@@ -44,12 +44,8 @@ class HessianExplorer(Explorer):
                    "Gauss-Newton vs Fisher.")
     url_params = ("broadening", "checkpoint", "logy", "demo", *URL_FIELDS)
 
-    broadening = param.Number(default=1.0, bounds=(0.25, 4.0), step=0.25,
-                              label="Density broadening (× σ)",
-                              doc="Density broadening (x the estimator's own width)")
     checkpoint = param.Integer(default=4, bounds=(0, 4), label="Checkpoint shown",
                                doc="Checkpoint shown (0 = initialization)")
-    logy = param.Boolean(default=True, label="log-scale density", doc="Log-scale density")
     demo = param.Selector(default="bulk + outliers (Sagun et al.)", objects=list(DEMOS),
                           label="Preset")
     settings = param.ClassSelector(class_=HessianSettings, precedence=-1,

@@ -15,22 +15,19 @@ from __future__ import annotations
 import param
 
 from workbench.hessian.model_run import run_model_hessian
+from workbench.hessian.settings import DensityView
 from workbench.ui.base import Explorer, col, control, row, text
 from workbench.ui.hessian.tabs import torch_job, write_density
 from workbench.ui.live import LiveFigure
 from workbench.viz import hessian as vh
 
 
-class ModelHessianExplorer(Explorer):
+class ModelHessianExplorer(Explorer, DensityView):
     """Density, top-k, trace and per-layer spectra of the Hessian of a user's model."""
 
     title = "Hessian spectrum of your model"
     description = "The curvature spectrum of your own torch model and loss, whole and per layer."
 
-    broadening = param.Number(default=1.0, bounds=(0.25, 4.0), step=0.25,
-                              label="Density broadening (× σ)",
-                              doc="Density broadening (x the estimator's own width)")
-    logy = param.Boolean(default=True, label="log-scale densities", doc="Log-scale densities")
     runs = param.Integer(default=0, precedence=-1, doc="Results shown (for tests)")
 
     def __init__(self, model, loss_fn, data, label: str = "your model", run_options=None,
@@ -93,7 +90,7 @@ class ModelHessianExplorer(Explorer):
         return None if self.result is None else self.result.export(self.broadening)
 
     def controls(self) -> list:
-        return [control(self.param.broadening, fast=True), control(self.param.logy)]
+        return [control(self.param.broadening, fast=True), control(self.param.logy, "log-scale densities")]
 
     def view(self):
         return col(self._summary, self.density, row(self.top, self.layer_top),

@@ -127,8 +127,7 @@ class LowRankExplorer(Explorer, LowRankSettings, CompletionSettings):
         self.approximation.show_source(self.run, self.rank)
         self.curves.show_curves(self.run, self.rank)
         self._on_rank()
-        if self.stream.shown:
-            self.stream.request(self.run.source, self.rank)
+        self.stream.request()
         if self.completion_matrix == "current":
             self.completion.request()
 
@@ -214,8 +213,7 @@ class LowRankExplorer(Explorer, LowRankSettings, CompletionSettings):
         if event.new == 3:
             self.updates.activate()
         self.stream.shown = event.new == 4
-        if self.stream.shown and self.run is not None:
-            self.stream.request(self.run.source, self.rank)
+        self.stream.request()
 
     def export_data(self) -> pd.DataFrame | None:
         """The error-vs-rank table of every method (or the singular values before it is

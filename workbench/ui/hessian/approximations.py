@@ -2,10 +2,9 @@
 the exact Gauss-Newton block against K-FAC, Shampoo, the optimal Kronecker product and
 M-FAC (``viz.approximations.TEXT`` says what is compared).
 
-The costly part is one ``run_approximations`` on the explorer's trained experiment (its
-checkpoints; no new training), a keyed background request started when the tab is first
-shown and again for every new experiment. The layer and checkpoint selectors only read it:
-``run.at(checkpoint, layer)`` -> ``viz.approximations.*_columns`` -> ``LiveFigure.write``.
+The costly part is one keyed ``run_approximations`` on the explorer's trained experiment,
+from the tab's first showing on. The selectors only read it: ``run.at(checkpoint,
+layer)`` -> ``viz.approximations.*_columns`` -> ``LiveFigure.write``.
 """
 
 from __future__ import annotations
@@ -14,9 +13,8 @@ import dataclasses
 
 import panel as pn
 
-from workbench.backends.threads import capped
 from workbench.ui.base import col, row, text, undelayed
-from workbench.ui.hessian.tabs import QUEUE
+from workbench.ui.hessian.tabs import torch_job
 from workbench.ui.live import LiveFigure
 from workbench.ui.session import while_session_lives
 from workbench.viz import approximations as va
@@ -67,10 +65,9 @@ class ApproximationsTab(pn.viewable.Viewer):
             self.render(self.run)
             return
         self._key = key
-        label = "Comparing K-FAC, Shampoo, optimal Kronecker and M-FAC…"
-        self.explorer.run_background(key, capped(lambda: run_approximations(exp), queue=QUEUE),
-                                     while_session_lives(self.render), channel="approx",
-                                     label=label)
+        torch_job(self.explorer, key, lambda _progress: run_approximations(exp),
+                  while_session_lives(self.render), channel="approx",
+                  label="Comparing K-FAC, Shampoo, optimal Kronecker and M-FAC…")
 
     def render(self, run) -> None:
         """Draw `run` anew (a new result): selectors' ranges, every figure; then hold it

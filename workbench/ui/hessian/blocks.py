@@ -2,11 +2,10 @@
 layer's Hessian block (bars, table) and the picked block's density, for the network the
 explorer trained or the pretrained MiniLM (this tab's model choice).
 
-Nothing is computed until the tab is shown (the explorer's first view stays cheap); then
-``workbench.hessian.layers`` runs in the background (``Explorer.run_background``, keyed
-by the trained run's settings or the MiniLM preset: cached and shared across sessions,
-progress in the status line, which shows the operator's memory plan once done). Picking
-a block is cheap: ``run.at(block)`` -> ``viz.layers.*_columns`` -> ``LiveFigure.write``.
+Nothing is computed until the tab is shown; then ``workbench.hessian.layers`` runs in
+the background, keyed by the trained run's settings or the MiniLM preset (the status line
+shows the operator's memory plan once done). Picking a block is cheap: ``run.at(block)``
+-> ``viz.layers.*_columns`` -> ``LiveFigure.write``.
 """
 
 from __future__ import annotations

@@ -1,12 +1,10 @@
 """Hessian explorer: train a small network, watch its curvature spectrum.
 
-The costly part is a ``workbench.hessian.HessianRun`` built in three background stages
-(``Explorer.run_background``, keyed by the settings: cached and shared across sessions):
-training + the final Hessian spectrum, the spectra at the earlier checkpoints, the GGN and
-Fisher spectra. The view parameters (broadening, checkpoint, log scale) only read the run:
-``run.at(checkpoint, broadening)`` -> ``viz.hessian.*_columns`` -> ``LiveFigure.write``.
-The settings are a ``HessianSettings`` sub-object (``explorer.settings``); their names
-are the URL's query names.
+The costly part is a ``workbench.hessian.HessianRun`` built in three keyed background
+stages (training + the final spectrum, the earlier checkpoints, GGN and Fisher). The view
+parameters only read it: ``run.at(checkpoint, broadening)`` -> ``viz.hessian.*_columns``
+-> ``LiveFigure.write``. The settings (``explorer.settings``, a ``HessianSettings``) keep
+their names in the URL.
 """
 
 from __future__ import annotations
@@ -81,11 +79,10 @@ class HessianExplorer(Explorer, DensityView):
 
     @classmethod
     def from_model(cls, model, loss_fn, data, label: str = "your model", **run_options):
-        """A ``ModelHessianExplorer`` (model.py) on your own torch `model` as it is, loss
-        `loss_fn(output, target)` and `data` ((X, y) tensors, a list of batches or a
-        DataLoader); `run_options` go to ``run_model_hessian`` (k, num_probes, num_steps,
-        layers, device, ...). Costs one run in the background; a problem (not a module, a
-        loss that fails on the data) is a message in its alert."""
+        """A ``ModelHessianExplorer`` (model.py) on your torch `model`, loss
+        `loss_fn(output, target)` and `data` ((X, y), batches or a DataLoader);
+        `run_options` go to ``run_model_hessian``. Costs one background run; a problem is
+        a message in its alert."""
         from workbench.ui.hessian.model import ModelHessianExplorer
 
         return ModelHessianExplorer(model, loss_fn, data, label=label,
@@ -157,10 +154,8 @@ class HessianExplorer(Explorer, DensityView):
 
     # ------------------------------------------------------------------ view
     def _refresh(self, run=None, training: bool = True) -> None:
-        """Draw the figures of `run` (default: the one shown) anew -- a new stage or
-        another y scale: the spectrum and comparison tabs always, the training tab when
-        `training` -- then hold it as the run shown (so ``result`` is set once its
-        figures are drawn)."""
+        """Draw `run` (default: the one shown) anew, the training tab only when
+        `training`; then hold it as ``result`` (set once its figures are drawn)."""
         run = run or self.result
         if run is None or self.detached():
             self.result = run
@@ -233,9 +228,8 @@ class HessianExplorer(Explorer, DensityView):
         return col(self._summary, tabs)
 
     def _on_tab(self, event) -> None:
-        """A tab shown: the approximations start, the per-layer tab computes; a tab shown
-        for the first time draws the result shown (the training and comparison tabs of a
-        served page)."""
+        """A tab shown: the costly tabs compute; a served page's training or comparison
+        tab shown first draws the result shown."""
         if event.new == APPROXIMATIONS:
             self.approximations.start()
         if event.new == LAYERS:

@@ -3,11 +3,10 @@
     from workbench.ui.hessian import HessianExplorer
     HessianExplorer.from_model(model, loss_fn, (X, y))   # a notebook cell's last line
 
-The costly part, ``workbench.hessian.model_run.run_model_hessian`` (the spectrum of the
-whole model and of each layer), runs in the background with a progress bar and a Cancel
-button; the broadening slider then only reads the run: ``run.at(broadening)`` ->
-``viz.hessian.*_columns`` -> ``LiveFigure.write``. Not cached across explorers (the key
-would have to hash the weights): each explorer computes its own run once.
+The costly part, ``run_model_hessian`` (whole model and each layer), runs in the
+background with progress and Cancel, not cached across explorers (the key would have to
+hash the weights); the broadening slider only reads the run: ``run.at(broadening)`` ->
+``viz.hessian.*_columns`` -> ``LiveFigure.write``.
 """
 
 from __future__ import annotations

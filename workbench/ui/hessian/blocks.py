@@ -117,9 +117,8 @@ class LayersTab(pn.viewable.Viewer):
 
     def _on_block(self) -> None:
         """A block picked: its density and the highlighted bars, written in place."""
-        if self._drawing or self.result is None or self.block is None \
-                or self.density.figure is None:
-            return
+        if self._drawing or self.result is None or self.block is None:
+            return  # (a result is held once its figures are drawn)
         view = self.result.at(self.block)
         for fig, metric in ((self.top, "top_eigenvalue"), (self.trace, "trace")):
             fig.write("0", vl.layer_bars_columns(view.table, metric, self.block)["source"])

@@ -124,6 +124,15 @@ class HessianSettings(ExperimentSettings):
         return (dataclasses.astuple(self.config()), tuple(sorted(self.estimator().items())))
 
 
+class DensityView(param.Parameterized):
+    """How a spectral density is drawn (no new products): both Hessian explorers'."""
+
+    broadening = param.Number(default=1.0, bounds=(0.25, 4.0), step=0.25,
+                              label="Density broadening (× σ)",
+                              doc="Density broadening (x the estimator's own width)")
+    logy = param.Boolean(default=True, label="log-scale density", doc="Log-scale density")
+
+
 def fields(cls: type[param.Parameterized] = HessianSettings, shown: bool = False) -> list:
     """Names of the settings of `cls` in declaration order (``shown``: only those with a
     widget, precedence >= 0)."""

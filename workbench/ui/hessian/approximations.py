@@ -2,10 +2,9 @@
 the exact Gauss-Newton block against K-FAC, Shampoo, the optimal Kronecker product and
 M-FAC (``viz.approximations.TEXT`` says what is compared).
 
-The costly part is one ``run_approximations`` on the explorer's trained experiment (its
-checkpoints; no new training), a keyed background request started when the tab is first
-shown and again for every new experiment. The layer and checkpoint selectors only read it:
-``run.at(checkpoint, layer)`` -> ``viz.approximations.*_columns`` -> ``LiveFigure.write``.
+The costly part is one keyed ``run_approximations`` on the explorer's trained experiment,
+from the tab's first showing on. The selectors only read it: ``run.at(checkpoint,
+layer)`` -> ``viz.approximations.*_columns`` -> ``LiveFigure.write``.
 """
 
 from __future__ import annotations
@@ -14,9 +13,8 @@ import dataclasses
 
 import panel as pn
 
-from workbench.backends.threads import capped
 from workbench.ui.base import col, row, text, undelayed
-from workbench.ui.hessian.tabs import QUEUE
+from workbench.ui.hessian.tabs import torch_job
 from workbench.ui.live import LiveFigure
 from workbench.ui.session import while_session_lives
 from workbench.viz import approximations as va
@@ -43,7 +41,8 @@ class ApproximationsTab(pn.viewable.Viewer):
         self.info = text("*Open this tab to compute the approximations.*")
         self.checkpoint.param.watch(explorer.guarded(self._on_view), "value")
         self.layer.param.watch(explorer.guarded(self._on_view), "value")
-        explorer.param.watch(explorer.guarded(self._on_new_run), "runs")
+        explorer.param.watch(explorer.guarded(lambda *_: self.started and self.start()),
+                             "runs")
 
     def figures(self) -> list[LiveFigure]:
         return [self.spectra, self.overlaps, self.over, self.errors, self.mfac]
@@ -66,14 +65,9 @@ class ApproximationsTab(pn.viewable.Viewer):
             self.render(self.run)
             return
         self._key = key
-        label = "Comparing K-FAC, Shampoo, optimal Kronecker and M-FAC…"
-        self.explorer.run_background(key, capped(lambda: run_approximations(exp), queue=QUEUE),
-                                     while_session_lives(self.render), channel="approx",
-                                     label=label)
-
-    def _on_new_run(self, *_events) -> None:
-        if self.started:
-            self.start()
+        torch_job(self.explorer, key, lambda _progress: run_approximations(exp),
+                  while_session_lives(self.render), channel="approx",
+                  label="Comparing K-FAC, Shampoo, optimal Kronecker and M-FAC…")
 
     def render(self, run) -> None:
         """Draw `run` anew (a new result): selectors' ranges, every figure; then hold it

@@ -2,11 +2,10 @@
 layer's Hessian block (bars, table) and the picked block's density, for the network the
 explorer trained or the pretrained MiniLM (this tab's model choice).
 
-Nothing is computed until the tab is shown (the explorer's first view stays cheap); then
-``workbench.hessian.layers`` runs in the background (``Explorer.run_background``, keyed
-by the trained run's settings or the MiniLM preset: cached and shared across sessions,
-progress in the status line, which shows the operator's memory plan once done). Picking
-a block is cheap: ``run.at(block)`` -> ``viz.layers.*_columns`` -> ``LiveFigure.write``.
+Nothing is computed until the tab is shown; then ``workbench.hessian.layers`` runs in
+the background, keyed by the trained run's settings or the MiniLM preset (the status line
+shows the operator's memory plan once done). Picking a block is cheap: ``run.at(block)``
+-> ``viz.layers.*_columns`` -> ``LiveFigure.write``.
 """
 
 from __future__ import annotations
@@ -23,8 +22,6 @@ from workbench.ui.live import LiveFigure
 from workbench.viz import layers as vl
 
 TITLE = "Per-layer curvature"
-#: keywords of ``minilm_layers`` for the MiniLM preset (each explorer takes a copy)
-MINILM_OPTIONS = dict(num_pairs=MINILM_PAIRS)
 TRAINED = "the trained network (MLP / CNN)"
 MINILM = "pretrained MiniLM (sentence pairs)"
 
@@ -51,13 +48,15 @@ class LayersTab(pn.viewable.Viewer):
         self.info = text("*Computed when this tab is shown.*")
         self.result = None
         #: keywords of ``minilm_layers`` for the MiniLM preset (tests take a subset)
-        self.minilm_options = dict(MINILM_OPTIONS)
+        self.minilm_options = dict(num_pairs=MINILM_PAIRS)
         self._drawing = False    # a result being drawn: block changes wait for it
         self.shown = False       # the tab has been shown: compute from now on
         self._requested = None   # key of the per-layer run asked for last
         self.param.watch(lambda *_: self._ex.guarded(self.compute)(), ["model"])
         self.param.watch(lambda *_: self._ex.guarded(self._on_block)(), ["block"])
-        explorer.param.watch(explorer.guarded(self._on_new_run), "runs")
+        # the explorer trained another network: its blocks (once this tab was shown)
+        explorer.param.watch(explorer.guarded(
+            lambda *_: self.model == TRAINED and self.compute()), "runs")
 
     def figures(self) -> list[LiveFigure]:
         return [self.top, self.trace, self.density]
@@ -67,11 +66,6 @@ class LayersTab(pn.viewable.Viewer):
         """The tab is shown: compute from now on (not before: the first view stays cheap)."""
         self.shown = True
         self.compute()
-
-    def _on_new_run(self, *_events) -> None:
-        """The explorer trained another network: its blocks, if this tab was shown."""
-        if self.model == TRAINED:
-            self.compute()
 
     def compute(self) -> None:
         """Ask for the per-layer run of the model chosen (cached; joins a run in flight;
@@ -123,9 +117,8 @@ class LayersTab(pn.viewable.Viewer):
 
     def _on_block(self) -> None:
         """A block picked: its density and the highlighted bars, written in place."""
-        if self._drawing or self.result is None or self.block is None \
-                or self.density.figure is None:
-            return
+        if self._drawing or self.result is None or self.block is None:
+            return  # (a result is held once its figures are drawn)
         view = self.result.at(self.block)
         for fig, metric in ((self.top, "top_eigenvalue"), (self.trace, "trace")):
             fig.write("0", vl.layer_bars_columns(view.table, metric, self.block)["source"])

@@ -14,17 +14,14 @@ CARDS = (("Data", ("dataset", "num_samples", "num_classes", "dim", "separation")
          ("Training", ("optimizer", "lr", "batch_size", "steps"), False),
          ("Estimators", ("k", "num_probes", "num_steps", "trace_matvecs"), True))
 MIXTURE_ONLY = ("num_classes", "dim", "separation")
+INPUTS = {param.Integer: pn.widgets.IntInput, param.Number: pn.widgets.FloatInput}
 
 
 def widget(settings: HessianSettings, name: str):
     """The widget of one setting: a select for a choice, a number input else."""
     p = settings.param[name]
-    if isinstance(p, param.Selector):
-        return control(p)
-    if isinstance(p, param.Integer):
-        kw = {"start": 4} if name == "trace_matvecs" else {}  # the spectrum needs >= 4
-        return control(p, widget=pn.widgets.IntInput, **kw)
-    return control(p, widget=pn.widgets.FloatInput)
+    kw = {"start": 4} if name == "trace_matvecs" else {}  # the spectrum needs >= 4
+    return control(p, widget=INPUTS.get(type(p)), **kw)
 
 
 def settings_controls(settings: HessianSettings) -> list:

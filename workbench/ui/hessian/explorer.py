@@ -1,12 +1,10 @@
 """Hessian explorer: train a small network, watch its curvature spectrum.
 
-The costly part is a ``workbench.hessian.HessianRun`` built in three background stages
-(``Explorer.run_background``, keyed by the settings: cached and shared across sessions):
-training + the final Hessian spectrum, the spectra at the earlier checkpoints, the GGN and
-Fisher spectra. The view parameters (broadening, checkpoint, log scale) only read the run:
-``run.at(checkpoint, broadening)`` -> ``viz.hessian.*_columns`` -> ``LiveFigure.write``.
-The settings are a ``HessianSettings`` sub-object (``explorer.settings``); their names
-are the URL's query names.
+The costly part is a ``workbench.hessian.HessianRun`` built in three keyed background
+stages (training + the final spectrum, the earlier checkpoints, GGN and Fisher). The view
+parameters only read it: ``run.at(checkpoint, broadening)`` -> ``viz.hessian.*_columns``
+-> ``LiveFigure.write``. The settings (``explorer.settings``, a ``HessianSettings``) keep
+their names in the URL.
 """
 
 from __future__ import annotations
@@ -15,7 +13,7 @@ import panel as pn
 import param
 
 from workbench.hessian.run import check_settings, run_hessian
-from workbench.hessian.settings import HessianSettings, fields
+from workbench.hessian.settings import DensityView, HessianSettings, fields
 from workbench.jobs import CACHE
 from workbench.ui.base import Explorer, col, control, section, text
 from workbench.ui.hessian.approximations import ApproximationsTab
@@ -33,7 +31,7 @@ URL_FIELDS = fields(HessianSettings, shown=True)
 SPECTRUM, TRAINING, COMPARE, LAYERS, APPROXIMATIONS = range(5)  # the tabs
 
 
-class HessianExplorer(Explorer):
+class HessianExplorer(Explorer, DensityView):
     """Train a small network on generated data and look at its Hessian spectrum.
     Settings may be given as keywords (``HessianExplorer(width=64)``) or as
     ``settings=HessianSettings(...)``."""
@@ -44,12 +42,8 @@ class HessianExplorer(Explorer):
                    "Gauss-Newton vs Fisher.")
     url_params = ("broadening", "checkpoint", "logy", "demo", *URL_FIELDS)
 
-    broadening = param.Number(default=1.0, bounds=(0.25, 4.0), step=0.25,
-                              label="Density broadening (× σ)",
-                              doc="Density broadening (x the estimator's own width)")
     checkpoint = param.Integer(default=4, bounds=(0, 4), label="Checkpoint shown",
                                doc="Checkpoint shown (0 = initialization)")
-    logy = param.Boolean(default=True, label="log-scale density", doc="Log-scale density")
     demo = param.Selector(default="bulk + outliers (Sagun et al.)", objects=list(DEMOS),
                           label="Preset")
     settings = param.ClassSelector(class_=HessianSettings, precedence=-1,
@@ -66,8 +60,7 @@ class HessianExplorer(Explorer):
         self.settings.param.update(**given)
         self.result = None      # the HessianRun shown (stages fill it in)
         self._requested = None  # key of the run asked for last
-        self._deferred = False
-        self._pending_compare = self._pending_text = False
+        self._waiting = set()   # view names moved since the deferred updates last ran
         self._view = None  # the view drawn last (its text follows: _deferred_updates)
         self.spectrum, self.training, self.compare = SpectrumTab(), TrainingTab(), CompareTab()
         # tabs drawn with every result: a served page draws a hidden tab when it is first
@@ -79,18 +72,17 @@ class HessianExplorer(Explorer):
         self._checkpoint_widget = control(self.param.checkpoint, fast=True)
         self.settings.param.watch(self._on_settings, URL_FIELDS)
         self.param.watch(self._on_demo, ["demo"])
-        self.param.watch(self._on_run, ["run"])
+        self.param.watch(lambda *_: self.guarded(self._compute)(force=True), ["run"])
         self.param.watch(self._on_view, ["broadening", "checkpoint", "logy"])
         # served: after the URL state is applied (no wasted run on the defaults)
         pn.state.onload(self._initial)
 
     @classmethod
     def from_model(cls, model, loss_fn, data, label: str = "your model", **run_options):
-        """A ``ModelHessianExplorer`` (model.py) on your own torch `model` as it is, loss
-        `loss_fn(output, target)` and `data` ((X, y) tensors, a list of batches or a
-        DataLoader); `run_options` go to ``run_model_hessian`` (k, num_probes, num_steps,
-        layers, device, ...). Costs one run in the background; a problem (not a module, a
-        loss that fails on the data) is a message in its alert."""
+        """A ``ModelHessianExplorer`` (model.py) on your torch `model`, loss
+        `loss_fn(output, target)` and `data` ((X, y), batches or a DataLoader);
+        `run_options` go to ``run_model_hessian``. Costs one background run; a problem is
+        a message in its alert."""
         from workbench.ui.hessian.model import ModelHessianExplorer
 
         return ModelHessianExplorer(model, loss_fn, data, label=label,
@@ -117,9 +109,6 @@ class HessianExplorer(Explorer):
         if name is not None and self.settings.preset_changes(name):
             self.demo = "custom"  # (a demo without a preset: _on_demo does nothing)
         self.guarded(self._compute)()
-
-    def _on_run(self, *_events) -> None:
-        self.guarded(self._compute)(force=True)
 
     # ------------------------------------------------------------------ background work
     def _compute(self, force: bool = False) -> None:
@@ -165,23 +154,17 @@ class HessianExplorer(Explorer):
 
     # ------------------------------------------------------------------ view
     def _refresh(self, run=None, training: bool = True) -> None:
-        """Draw the figures of `run` (default: the one shown) anew -- a new stage or
-        another y scale: the spectrum and comparison tabs always, the training tab when
-        `training` -- then hold it as the run shown (so ``result`` is set once its
-        figures are drawn)."""
+        """Draw `run` (default: the one shown) anew, the training tab only when
+        `training`; then hold it as ``result`` (set once its figures are drawn)."""
         run = run or self.result
-        if run is None:
+        if run is None or self.detached():
+            self.result = run
             return
-        if not self.detached():
-            view = run.at(self.checkpoint, self.broadening)
-            self.spectrum.render(run, view, self.logy, over=training)
-            if training and TRAINING in self._drawn_tabs:
-                self.training.render(run, view)
-            if COMPARE in self._drawn_tabs:
-                self.compare.render(view, self.logy)
+        view = run.at(self.checkpoint, self.broadening)
+        self.spectrum.render(run, view, self.logy, over=training)
+        self._draw(run, view, self._drawn_tabs if training else self._drawn_tabs - {TRAINING})
         self.result = run
-        if not self.detached():
-            self._update_text(view)
+        self._update_text(view)
 
     def _on_view(self, *events) -> None:
         """A view parameter moved: the shown plots at once, in place (run.at -> columns ->
@@ -201,22 +184,16 @@ class HessianExplorer(Explorer):
             self.training.update(view)
         for fig in self.figures():
             fig.push()
-        self._pending_compare |= "broadening" in names
-        self._pending_text |= moved
-        if not self._deferred:
-            self._deferred = True
+        scheduled, self._waiting = bool(self._waiting), self._waiting | names
+        if not scheduled:  # (`later` runs it at once outside a served page)
             later(self.guarded(self._deferred_updates), self.TEXT_DELAY_MS)
 
     def _deferred_updates(self) -> None:
-        self._deferred = False
-        if self.result is None:
-            return
-        if self._pending_compare:
-            self._pending_compare = False
+        names, self._waiting = self._waiting, set()
+        if "broadening" in names:
             self.compare.update(self.result.compare_at(self.broadening), self.logy)
             self.compare.density.push()
-        if self._pending_text:
-            self._pending_text = False
+        if "checkpoint" in names:
             self._update_text(self._view)
 
     def _update_text(self, view) -> None:
@@ -251,9 +228,8 @@ class HessianExplorer(Explorer):
         return col(self._summary, tabs)
 
     def _on_tab(self, event) -> None:
-        """A tab shown: the approximations start, the per-layer tab computes; a tab shown
-        for the first time draws the result shown (the training and comparison tabs of a
-        served page)."""
+        """A tab shown: the costly tabs compute; a served page's training or comparison
+        tab shown first draws the result shown."""
         if event.new == APPROXIMATIONS:
             self.approximations.start()
         if event.new == LAYERS:
@@ -261,11 +237,13 @@ class HessianExplorer(Explorer):
         if event.new in self._drawn_tabs or event.new not in (TRAINING, COMPARE):
             return
         self._drawn_tabs.add(event.new)
-        run = self.result
-        if run is None or self.detached():
-            return
-        view = run.at(self.checkpoint, self.broadening)
-        if event.new == TRAINING:
+        if self.result is not None and not self.detached():
+            self._draw(self.result, self.result.at(self.checkpoint, self.broadening),
+                       {event.new})
+
+    def _draw(self, run, view, tabs) -> None:
+        """Render the training and comparison tabs among `tabs` from `view` of `run`."""
+        if TRAINING in tabs:
             self.training.render(run, view)
-        else:
+        if COMPARE in tabs:
             self.compare.render(view, self.logy)

@@ -3,11 +3,10 @@
     from workbench.ui.hessian import HessianExplorer
     HessianExplorer.from_model(model, loss_fn, (X, y))   # a notebook cell's last line
 
-The costly part, ``workbench.hessian.model_run.run_model_hessian`` (the spectrum of the
-whole model and of each layer), runs in the background with a progress bar and a Cancel
-button; the broadening slider then only reads the run: ``run.at(broadening)`` ->
-``viz.hessian.*_columns`` -> ``LiveFigure.write``. Not cached across explorers (the key
-would have to hash the weights): each explorer computes its own run once.
+The costly part, ``run_model_hessian`` (whole model and each layer), runs in the
+background with progress and Cancel, not cached across explorers (the key would have to
+hash the weights); the broadening slider only reads the run: ``run.at(broadening)`` ->
+``viz.hessian.*_columns`` -> ``LiveFigure.write``.
 """
 
 from __future__ import annotations
@@ -15,22 +14,19 @@ from __future__ import annotations
 import param
 
 from workbench.hessian.model_run import run_model_hessian
+from workbench.hessian.settings import DensityView
 from workbench.ui.base import Explorer, col, control, row, text
 from workbench.ui.hessian.tabs import torch_job, write_density
 from workbench.ui.live import LiveFigure
 from workbench.viz import hessian as vh
 
 
-class ModelHessianExplorer(Explorer):
+class ModelHessianExplorer(Explorer, DensityView):
     """Density, top-k, trace and per-layer spectra of the Hessian of a user's model."""
 
     title = "Hessian spectrum of your model"
     description = "The curvature spectrum of your own torch model and loss, whole and per layer."
 
-    broadening = param.Number(default=1.0, bounds=(0.25, 4.0), step=0.25,
-                              label="Density broadening (× σ)",
-                              doc="Density broadening (x the estimator's own width)")
-    logy = param.Boolean(default=True, label="log-scale densities", doc="Log-scale densities")
     runs = param.Integer(default=0, precedence=-1, doc="Results shown (for tests)")
 
     def __init__(self, model, loss_fn, data, label: str = "your model", run_options=None,
@@ -93,7 +89,7 @@ class ModelHessianExplorer(Explorer):
         return None if self.result is None else self.result.export(self.broadening)
 
     def controls(self) -> list:
-        return [control(self.param.broadening, fast=True), control(self.param.logy)]
+        return [control(self.param.broadening, fast=True), control(self.param.logy, "log-scale densities")]
 
     def view(self):
         return col(self._summary, self.density, row(self.top, self.layer_top),

@@ -1,13 +1,7 @@
-"""The Hessian explorer's three tabs, one Viewer each, owning their figures (LiveFigures:
-rendered once per result, then updated in place from a ``HessianView``).
-
-- ``SpectrumTab``: the density with its top-k markers, the top-k bars, the top
-  eigenvalues over the checkpoints.
-- ``TrainingTab``: sharpness vs 2/η and the loss over training.
-- ``CompareTab``: Hessian vs Gauss-Newton vs Fisher at the last checkpoint.
-
-And what the Hessian tabs share: ``torch_job`` (a background run with progress and
-Cancel) and ``write_density`` (a density figure written in place).
+"""The Hessian explorer's first three tabs (spectrum, training, comparison), one Viewer
+each, owning their LiveFigures: rendered once per result, then updated in place from a
+``HessianView``. And what the Hessian tabs share: ``torch_job`` (a background run with
+progress and Cancel) and ``write_density`` (a density figure written in place).
 """
 
 from __future__ import annotations
@@ -88,10 +82,9 @@ class SpectrumTab(pn.viewable.Viewer):
         self.update(view, logy)
 
     def update(self, view, logy: bool, checkpoint: bool = True) -> None:
-        """Write `view` into the drawn figures (data, ranges, titles, the checkpoint
-        marker); the top-k bars and the marker only when `checkpoint`. No re-render.
-        (Not under ``pn.io.hold``: its single message leaves the server ~10 ms later than
-        the plain ones, which go out as the callback ends.)"""
+        """Write `view` into the drawn figures; the top-k bars and the checkpoint marker
+        only when `checkpoint`. No re-render. (Not under ``pn.io.hold``: its single
+        message leaves the server ~10 ms later than the plain ones.)"""
         if self.density.figure is None:
             return
         write_density(self.density, vh.density_columns(view, logy=logy), vh.density_title(view))

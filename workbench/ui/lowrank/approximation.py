@@ -1,9 +1,6 @@
 """The "Approximation" tab: the matrix next to its rank-k reconstruction, the numbers
-(error, optimum, ratio, compression, time) and the singular value decay with the kept ones.
-
-Figures are rendered once per matrix (``show_source``) and per rank path (``show_path``);
-a rank step (``show``) writes the new reconstruction, the kept singular values and the
-marker into them in place.
+and the singular value decay. Figures are rendered once per matrix (``show_source``) and
+per rank path (``show_path``); a rank step (``show``) writes into them in place.
 """
 
 from __future__ import annotations
@@ -45,8 +42,7 @@ class ApproximationTab(pn.viewable.Viewer):
         self.show_path(run, rank)
 
     def show_path(self, run, rank: int) -> None:
-        """Render the singular value decay, with the method's own estimates if it makes
-        any."""
+        """Render the singular value decay (with the method's estimates, if any)."""
         self.sv.render(lambda: vl.run_sv_plot(run, rank),
                        key=(run.source, run.path, int(rank), "singular values"))
 

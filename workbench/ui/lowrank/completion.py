@@ -1,9 +1,7 @@
-"""The "Completion" tab: a matrix completed from a fraction of its entries (observed,
-recovered, error per sweep) and the phase diagram (success against the observed fraction):
-keyed background requests of the topic run (``run_completion``, ``phase_diagram``),
-computed at once. A served page draws their figures when the tab is first shown
-(``CompletionTab.activate``: a new session does not pay for five figures it may never
-look at); a notebook draws them at once.
+"""The "Completion" tab: a matrix completed from a fraction of its entries and the phase
+diagram, keyed background requests of the topic run computed at once. A served page draws
+their figures when the tab is first shown (``activate``: a new session does not pay for
+five figures it may never look at); a notebook draws them at once.
 """
 
 from __future__ import annotations
@@ -20,12 +18,12 @@ from workbench.viz import lowrank as vl
 from workbench.viz.text import completion_text
 
 
-class PhaseDiagram(pn.viewable.Viewer):
+class PhaseDiagram:
     """Success rate against the observed fraction for the random matrices of the
-    settings' true rank and method; a dotted marker at the observed fraction."""
+    settings' true rank and method (``figure``); a dotted marker at the observed fraction.
+    ``active``: its figures are drawn (notebooks at once, pages when the tab is shown)."""
 
     def __init__(self, owner):
-        super().__init__()
         self._owner = owner
         self.table = pd.DataFrame()
         self.figure = LiveFigure(css_class="wb-lowrank-phase", min_height=300)
@@ -55,9 +53,6 @@ class PhaseDiagram(pn.viewable.Viewer):
         if not self.table.empty:
             self.figure.move_span("fraction", fraction)
 
-    def __panel__(self):
-        return self.figure
-
 
 class CompletionTab(pn.viewable.Viewer):
     """Its controls (the completion half of the explorer's settings), the masked and the
@@ -72,14 +67,13 @@ class CompletionTab(pn.viewable.Viewer):
         self.recovered = LiveFigure(css_class="wb-lowrank-recovered", min_height=320)
         self.history = LiveFigure(css_class="wb-lowrank-history", min_height=300)
         self.phase = PhaseDiagram(owner)
-        self.active = self.phase.active  # figures drawn: notebooks at once, pages when shown
         owner.param.watch(owner.guarded(self._on_change), CompletionSettings.fields())
 
     def activate(self) -> None:
         """The tab is shown: draw what was computed while it was hidden (once)."""
-        if self.active:
+        if self.phase.active:
             return
-        self.active = self.phase.active = True
+        self.phase.active = True
         if not self.phase.table.empty:
             self.phase.show(self.phase.table)
         if self.result is not None:
@@ -105,7 +99,7 @@ class CompletionTab(pn.viewable.Viewer):
     def show(self, done) -> None:
         self.result = done
         self.status.object = completion_text(done)
-        if not self.active:
+        if not self.phase.active:
             return
         for fig, element in zip((self.masked, self.recovered, self.history),
                                 vl.completion_plots(done), strict=True):
@@ -118,4 +112,4 @@ class CompletionTab(pn.viewable.Viewer):
                        col(control(p.completion_matrix), control(p.true_rank),
                            control(p.completion_method, widget=pn.widgets.RadioButtonGroup)))
         return col(controls, self.status, row(self.masked, self.recovered),
-                   row(self.history, self.phase), text(vl.PHASE_TEXT))
+                   row(self.history, self.phase.figure), text(vl.PHASE_TEXT))

@@ -2,12 +2,11 @@
 synthetic matrix with a chosen spectrum, or your own .npy/.npz — and see what each method
 keeps and loses at each rank.
 
-The explorer is its settings (``LowRankSettings`` and ``CompletionSettings`` from the
-topic: every parameter declared once, there; the URL and the widgets use them) and wires
-them to the topic run (:mod:`workbench.lowrank.run`) through keyed background requests:
-the source and its singular values, one rank path per method, every method's error
-curves, the completion and the phase diagram, each cached across sessions by its
-settings. A rank step is ``run.at(rank)`` written into the figures of the tabs.
+The explorer is its settings (``LowRankSettings``, ``CompletionSettings``: declared in
+the topic) wired to the topic run (:mod:`workbench.lowrank.run`) by keyed background
+requests (the source, one rank path per method, the error curves, the completion, the
+phase diagram), cached across sessions. A rank step is ``run.at(rank)`` written into the
+tabs' figures.
 """
 
 from __future__ import annotations
@@ -61,7 +60,7 @@ class LowRankExplorer(Explorer, LowRankSettings, CompletionSettings):
             "image": control(p.image), "minilm": control(p.layer),
             "synthetic": col(control(p.decay, widget=pn.widgets.RadioButtonGroup),
                              control(p.noise), margin=0)}
-        self._update_visibility()
+        self._on_source()  # (no change: only the source's own widgets shown)
         self.param.watch(self._on_source, ["source", "image", "layer", "decay", "noise"])
         self.param.watch(self.guarded(self._on_method), ["method"])
         self.param.watch(self.guarded(self._on_rank), ["rank"])
@@ -89,7 +88,8 @@ class LowRankExplorer(Explorer, LowRankSettings, CompletionSettings):
         if self.source_changed(e.name for e in events):
             self._notice = ""
             self.guarded(self._load_source)()
-        self._update_visibility()
+        for source, widget in self._source_widgets.items():
+            widget.visible = self.source == source
 
     def _load_source(self) -> None:
         try:
@@ -118,14 +118,16 @@ class LowRankExplorer(Explorer, LowRankSettings, CompletionSettings):
         self.param.rank.bounds = (1, source.max_rank)
         if self.rank > source.max_rank:
             self.rank = source.max_rank
-        self._request_path()             # start the background work first (a cached
-        self._request_curves()           # result lands at once), then draw
+        # the background work first (a cached result lands at once), then draw
+        self._request_path()
+        src = self.run.source
+        self.run_background(("curves", src.key), lambda: error_curves(src), self._set_curves,
+                            channel="curves", label="Error vs rank for every method…")
         self._drawn = source.key
         self.approximation.show_source(self.run, self.rank)
         self.curves.show_curves(self.run, self.rank)
         self._on_rank()
-        if self.stream.shown:
-            self.stream.request(self.run.source, self.rank)
+        self.stream.request()
         if self.completion_matrix == "current":
             self.completion.request()
 
@@ -168,12 +170,6 @@ class LowRankExplorer(Explorer, LowRankSettings, CompletionSettings):
             self.approximation.show_path(self.run, self.rank)
             self._on_rank()
 
-    def _request_curves(self) -> None:
-        source = self.run.source
-        self.run_background(("curves", source.key), lambda: error_curves(source),
-                            self._set_curves, channel="curves",
-                            label="Error vs rank for every method…")
-
     def _set_curves(self, curves) -> None:
         if self.run is None or curves.key != self.run.source.key:
             return
@@ -193,10 +189,6 @@ class LowRankExplorer(Explorer, LowRankSettings, CompletionSettings):
         self.curves.show(view)
 
     # ------------------------------------------------------------------ layout
-    def _update_visibility(self) -> None:
-        for source, widget in self._source_widgets.items():
-            widget.visible = self.source == source
-
     def controls(self) -> list:
         p = self.param
         return [control(p.rank, fast=True), control(p.source), *self._source_widgets.values(),
@@ -217,8 +209,7 @@ class LowRankExplorer(Explorer, LowRankSettings, CompletionSettings):
         if event.new == 3:
             self.updates.activate()
         self.stream.shown = event.new == 4
-        if self.stream.shown and self.run is not None:
-            self.stream.request(self.run.source, self.rank)
+        self.stream.request()
 
     def export_data(self) -> pd.DataFrame | None:
         """The error-vs-rank table of every method (or the singular values before it is

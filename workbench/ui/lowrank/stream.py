@@ -17,7 +17,7 @@ BLOCKS = 8
 
 class StreamTab(pn.viewable.Viewer):
     """Two live figures (error ratio per block, one block's singular values) and a step
-    slider; ``request(source, rank)`` asks for the run (when the tab is shown)."""
+    slider; ``request()`` asks for the run of the explorer's matrix and rank."""
 
     def __init__(self, owner):
         super().__init__()
@@ -32,14 +32,18 @@ class StreamTab(pn.viewable.Viewer):
         self.info = text()
         self.step.param.watch(owner.guarded(lambda e: self.show_step(e.new - 1)), "value")
 
-    def request(self, source, rank: int) -> None:
-        """The run for `source` (a MatrixSource) at `rank` (clamped to the first block)."""
-        rank = int(min(rank, source.A.shape[0] // BLOCKS, source.A.shape[1]))
+    def request(self) -> None:
+        """The run for the explorer's matrix at its rank (clamped to the first block),
+        while the tab is shown."""
+        if not self.shown or self._owner.run is None:
+            return
+        source = self._owner.run.source
+        A = source.A
+        rank = int(min(self._owner.rank, A.shape[0] // BLOCKS, A.shape[1]))
         key = ("stream", source.key, rank)
         if key == self._key:
             return
         self._key = key
-        A = source.A
         self._owner.run_background(key, lambda: run_stream(A, rank, BLOCKS),
                                    lambda run: self._show(key, run), channel="stream",
                                    label="Streaming the rows into an incremental SVD…")

@@ -2,10 +2,9 @@
 checkpoints of the shipped digits MLP, or an uploaded LoRA adapter), the rank an adapter
 needs to keep a chosen energy, the energy kept and the optimum's error per rank.
 
-The spectra are one keyed background request (``run_updates`` / ``updates_from_upload``
-of :mod:`workbench.lowrank.update_run`, cached across sessions); layer, rank and energy
-are ``run.at(...)`` written into the rendered figures. Nothing is computed until the tab
-is first shown (``activate``), or ``request()`` is called (notebooks, tests).
+The spectra are one keyed background request (:mod:`workbench.lowrank.update_run`),
+made when the tab is first shown (``activate``) or on ``request()``; layer, rank and
+energy are ``run.at(...)`` written into the rendered figures.
 """
 
 from __future__ import annotations

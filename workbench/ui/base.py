@@ -240,17 +240,15 @@ class Explorer(URLState, pn.viewable.Viewer):
 
         Returns the Future, or None when served from the cache.
         """
-        full_key = (type(self).__name__, key) if key is not None else None
-        with self._gen_lock:
-            gen = self._generation.get(channel, 0) + 1
-            self._generation[channel] = gen
-        if use_cache and full_key is not None and full_key in CACHE:
+        full_key = (type(self).__name__, key) if key is not None and use_cache else None
+        gen = self.supersede(channel)  # a newer request on the channel
+        if full_key is not None and full_key in CACHE:
             self.guarded(on_done)(CACHE.get(full_key))
             return None
 
         doc = pn.state.curdoc
         rid = object()
-        self._requests[rid] = (channel, cancel, full_key if use_cache else None)
+        self._requests[rid] = (channel, cancel, full_key)
         self._set_busy(+1, label)
 
         def deliver(future: cf.Future) -> None:
@@ -267,7 +265,7 @@ class Explorer(URLState, pn.viewable.Viewer):
                         self.show_error(error_message(exc))
                         return
                     result = future.result()
-                    if use_cache and full_key is not None:
+                    if full_key is not None:
                         CACHE.put(full_key, result)
                     self.set_status("")
                     self.guarded(on_done)(result)
@@ -277,7 +275,7 @@ class Explorer(URLState, pn.viewable.Viewer):
             later(apply, doc=doc, loop=self._loop)
 
         try:
-            future = submit(full_key if use_cache else None, fn)
+            future = submit(full_key, fn)
         except RuntimeError:  # the server is shutting down (Ctrl-C): nothing more to run
             self._finish(rid)
             log.debug("not started: the interpreter is shutting down")
@@ -285,13 +283,14 @@ class Explorer(URLState, pn.viewable.Viewer):
         future.add_done_callback(deliver)
         return future
 
-    def supersede(self, channel: str = "default") -> None:
+    def supersede(self, channel: str = "default") -> int:
         """Drop the result of any request pending on `channel`: a newer choice made it moot
         (e.g. a refused input: the late result of an earlier request must not replace the
         message about it). The work itself finishes; other sessions that joined it still get
-        its result."""
+        its result. Returns the channel's new generation."""
         with self._gen_lock:
-            self._generation[channel] = self._generation.get(channel, 0) + 1
+            gen = self._generation[channel] = self._generation.get(channel, 0) + 1
+        return gen
 
     # ------------------------------------------------------------------ export
     def export_data(self) -> pd.DataFrame | None:

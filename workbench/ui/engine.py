@@ -97,13 +97,23 @@ class EngineExplorer(Explorer, PlaygroundSettings):
         self.guarded(self._compute)()
 
     def _set_run(self, run) -> None:
-        """A new run: every figure rendered anew at the current step and broadening."""
+        """A new run: every figure rendered anew at the current step and broadening, once
+        per run (later steps only write into their sources)."""
         self._run = run
-        self._step_slider.end = int(self.max_steps)
-        self._view = run.at(self.step, self.broadening)
-        self._build_plots()
+        view = self._view = run.at(self.step, self.broadening)
+        self._build_density()
+        at = (run, view.step, self.broadening)  # the cached figures' key: what they show
+        self._nodes.render(lambda: vs.nodes_plot(view.slq), auto_range=("x", "y"),
+                           key=(*at, "nodes"))
+        # x: every step up to the run's last; y: the exact eigenvalues' span (the marks
+        # hold the extremes), which holds every Ritz value (a Rayleigh quotient): neither
+        # range changes with the step
+        self._ritz.render(lambda: vs.ritz_plot(view.ritz, run.marks, max_steps=run.steps_run,
+                                               clim=vs.residual_range(run.ritz)),
+                          key=(*at, "ritz"))
+        self._race.render(lambda: vs.race_plot(run.race), key=(run, "race"))
         self.updated += 1
-        self._show_summary(self._view)
+        self._show_summary(view)
         self.computed += 1
 
     # ------------------------------------------------------------------ cheap
@@ -138,7 +148,7 @@ class EngineExplorer(Explorer, PlaygroundSettings):
     def _build_density(self) -> None:
         """The density figure (rebuilt by the log / KPM toggles and a new run)."""
         run, view = self._run, self._view
-        if run is None or view is None:
+        if run is None:
             return
         # y follows the curves in the browser (hv's framewise ranges cost a server-side
         # re-render per step); x is the fixed density grid
@@ -148,21 +158,6 @@ class EngineExplorer(Explorer, PlaygroundSettings):
             auto_range=("y",),
             starts={"y": vs.log_floor(run.hist_density) if self.logy else 0.0},
             key=(run, "density", view.step, self.broadening, self.kpm, self.logy))
-
-    def _build_plots(self) -> None:
-        """Render every figure once per run; later steps only write into their sources."""
-        run, view = self._run, self._view
-        self._build_density()
-        at = (run, view.step, self.broadening)  # the cached figures' key: what they show
-        self._nodes.render(lambda: vs.nodes_plot(view.slq), auto_range=("x", "y"),
-                           key=(*at, "nodes"))
-        # x: every step up to the run's last; y: the exact eigenvalues' span (the marks
-        # hold the extremes), which holds every Ritz value (a Rayleigh quotient): neither
-        # range changes with the step
-        self._ritz.render(lambda: vs.ritz_plot(view.ritz, run.marks, max_steps=run.steps_run,
-                                               clim=vs.residual_range(run.ritz)),
-                          key=(*at, "ritz"))
-        self._race.render(lambda: vs.race_plot(run.race), key=(run, "race"))
 
     def _show_summary(self, view) -> None:
         if view is self._view:  # else a newer step has been drawn meanwhile

@@ -18,10 +18,7 @@ from collections.abc import Hashable
 
 import panel as pn
 
-#: Rendered figures kept per process for ``LiveFigure.render(..., key=...)``: the first view
-#: of an app is the same for every session, and cloning its Bokeh models from their
-#: serialized form costs a third to a half of a HoloViews render (which builds the same
-#: models through HoloViews' plotting classes). Least recently used entries go first.
+#: Figures kept (the least recently used goes first).
 FIGURE_CACHE_SIZE = 96
 _FIGURES: OrderedDict = OrderedDict()
 _FIGURES_LOCK = threading.Lock()
@@ -40,13 +37,6 @@ def theme_key() -> str:
     if theme is None or not theme._json.get("attrs"):
         return ""
     return json.dumps(theme._json, sort_keys=True, default=str)
-
-
-def _has_python_callbacks(models) -> bool:
-    """True when a model carries Python-side callbacks (a HoloViews stream, a tap
-    handler): those do not survive serialization, so such a figure is never cloned."""
-    return any(getattr(m, "_callbacks", None) or getattr(m, "_event_callbacks", None)
-               for m in models)
 
 
 def _identity(key, objects: list):
@@ -75,7 +65,9 @@ def _freeze(figure, sources: dict, layers: list) -> tuple | None:
     from bokeh.core.serialization import Serializer
 
     models = figure.references()  # (one walk of the model graph, for both uses)
-    if _has_python_callbacks(models):
+    # Python-side callbacks (a HoloViews stream, a tap handler) do not survive serialization
+    if any(getattr(m, "_callbacks", None) or getattr(m, "_event_callbacks", None)
+           for m in models):
         return None
     content = Serializer(deferred=False).serialize(figure).content
 
@@ -107,9 +99,9 @@ def _thaw(frozen: tuple):
     models = decoder._references
 
     def source(ref):
-        if ref is None or isinstance(ref, dict):
-            return None if ref is None else ColumnDataSource(data=dict(ref))
-        return models[fresh[ref]]
+        if isinstance(ref, dict):
+            return ColumnDataSource(data=dict(ref))
+        return None if ref is None else models[fresh[ref]]
 
     return (figure, {name: source(r) for name, r in source_ids.items()},
             [source(r) for r in layer_ids])

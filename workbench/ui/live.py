@@ -24,12 +24,12 @@ import math
 import threading
 from collections.abc import Hashable, Iterable, Mapping
 
-import numpy as np
 import panel as pn
+from panel.io import hold  # one message to the browser for every change made inside
 
 from workbench.ui import figure_cache
 
-__all__ = ["LiveFigure", "render_themed", "set_changed"]
+__all__ = ["LiveFigure", "hold", "render_themed", "set_changed"]
 
 
 # HoloViews/Bokeh rendering is not thread-safe (two plots built at once in a notebook or a
@@ -103,14 +103,6 @@ def _sources(plot) -> dict:
     return out
 
 
-def _placeholder():
-    """An empty Bokeh Div of css class ``wb-figure-empty``: what a LiveFigure shows before
-    its first render."""
-    from bokeh.models import Div
-
-    return Div(text="", css_classes=["wb-figure-empty"])
-
-
 class LiveFigure(pn.viewable.Viewer):
     """A figure that is rendered once per costly result and updated in place for every
     cheap view change (see the module docstring). ``pane`` is the Panel pane holding it;
@@ -118,10 +110,12 @@ class LiveFigure(pn.viewable.Viewer):
 
     def __init__(self, css_class: str | None = None, min_height: int = 300,
                  **pane_params):
+        from bokeh.models import Div
+
         super().__init__()
         pane_params.setdefault("sizing_mode", "stretch_width")
         # shown while nothing is drawn: a browser test finds a figure left empty by it
-        self.placeholder = _placeholder()
+        self.placeholder = Div(text="", css_classes=["wb-figure-empty"])
         self.pane = pn.pane.Bokeh(self.placeholder, min_height=min_height,
                                   css_classes=[css_class] if css_class else [],
                                   **pane_params)
@@ -169,14 +163,6 @@ class LiveFigure(pn.viewable.Viewer):
         for axis in auto_range:
             self.auto_range(axis, (starts or {}).get(axis))
         self.pane.object = self.figure
-        self.renders += 1
-        return self
-
-    def show(self, model) -> LiveFigure:
-        """Show an already rendered Bokeh `model` (e.g. a layout of several figures)."""
-        self.figure, self._spans = model, None
-        self.sources, self.layers = {}, []
-        self.pane.object = model
         self.renders += 1
         return self
 
@@ -237,12 +223,6 @@ class LiveFigure(pn.viewable.Viewer):
         if unknown:
             raise KeyError(f"source {name!r} has no columns {unknown}; it has {list(src.data)}")
         src.data.update(columns)
-
-    def write_xy(self, name: str, x, y) -> None:
-        """Write an (x, y) element's two columns, whatever HoloViews named them."""
-        src = self.source(name)
-        kx, ky = list(src.data)[:2]
-        src.data = {kx: np.asarray(x, dtype=float), ky: np.asarray(y, dtype=float)}
 
     def set_range(self, axis: str, start: float, end: float, reset: bool = False) -> None:
         """Fix `axis` ("x" or "y") to [start, end] (no message when unchanged); with
@@ -381,8 +361,3 @@ class LiveFigure(pn.viewable.Viewer):
                 pn.io.push_notebook(self.pane)
             except Exception:  # noqa: BLE001 - not displayed anywhere yet
                 pass
-
-
-def hold():
-    """One message to the browser for every change made inside (``with hold(): ...``)."""
-    return pn.io.hold()

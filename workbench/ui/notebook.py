@@ -55,7 +55,7 @@ def _comms_on_kernel_loop() -> None:
     without subshells (a message waits while a cell runs). No-op outside a kernel."""
     import pyviz_comms
 
-    from workbench.ui.session import kernel_loop
+    from workbench.ui.session import kernel_loop, running_loop
 
     loop = kernel_loop()
     original = pyviz_comms.Comm._handle_msg
@@ -63,13 +63,7 @@ def _comms_on_kernel_loop() -> None:
         return
 
     def _handle_msg(self, msg):
-        import asyncio
-
-        try:
-            here = asyncio.get_running_loop() is loop
-        except RuntimeError:
-            here = False
-        if here or loop.is_closed():
+        if running_loop() is loop or loop.is_closed():
             return original(self, msg)
         loop.call_soon_threadsafe(original, self, msg)
         return None

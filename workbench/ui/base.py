@@ -116,7 +116,7 @@ class Explorer(URLState, pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         self._alert = pn.pane.Alert("", alert_type="danger", visible=False,
-                                    sizing_mode="stretch_width", css_classes=["wb-alert"])
+                                    css_classes=["wb-alert"], **WIDE)
         self._progress = pn.indicators.Progress(active=False, visible=False, width=200,
                                                 bar_color="primary", css_classes=["wb-progress"])
         self._status = pn.pane.Str("", css_classes=["wb-status"], styles={"font-size": "0.85em"})
@@ -139,14 +139,12 @@ class Explorer(URLState, pn.viewable.Viewer):
 
     # ------------------------------------------------------------------ messages
     def show_error(self, msg: str) -> None:
-        self.message = msg
-        self._alert.object = msg
+        self.message = self._alert.object = msg
         self._alert.visible = True
 
     def clear_error(self) -> None:
         if self.message:
-            self.message = ""
-            self._alert.object = ""
+            self.message = self._alert.object = ""
             self._alert.visible = False
 
     def set_status(self, text: str) -> None:
@@ -174,9 +172,8 @@ class Explorer(URLState, pn.viewable.Viewer):
     def _set_busy(self, delta: int, label: str = "") -> None:
         self._pending = max(0, self._pending + delta)
         active = self._pending > 0
-        self.busy = active
-        self._progress.active = active
-        self._progress.visible = self._cancel.visible = active
+        self.busy = self._progress.active = self._progress.visible = active
+        self._cancel.visible = active
         if not active:
             self._progress.value = -1  # indeterminate until a progress report
         if active and label:
@@ -310,8 +307,7 @@ class Explorer(URLState, pn.viewable.Viewer):
         tool in its toolbar that downloads the figure as PNG.)"""
         fname = f"{type(self).__name__.replace('Explorer', '').lower() or 'data'}.csv"
         return pn.widgets.FileDownload(callback=self._csv, filename=fname,
-                                       label="Download data (CSV)",
-                                       sizing_mode="stretch_width")
+                                       label="Download data (CSV)", **WIDE)
 
     # ------------------------------------------------------------------ layout
     def controls(self) -> list:
@@ -323,13 +319,10 @@ class Explorer(URLState, pn.viewable.Viewer):
         raise NotImplementedError
 
     def sidebar(self) -> pn.Column:
-        return pn.Column(*self.controls(), self.export_widget(), sizing_mode="stretch_width")
+        return col(*self.controls(), self.export_widget())
 
     def main(self) -> pn.Column:
-        header = pn.Row(self._progress, self._cancel, self._status,
-                        sizing_mode="stretch_width")
-        return pn.Column(self._alert, header, self.view(), sizing_mode="stretch_width")
+        return col(self._alert, row(self._progress, self._cancel, self._status), self.view())
 
     def __panel__(self):
-        return pn.Row(pn.Column(self.sidebar(), width=320), self.main(),
-                      sizing_mode="stretch_width")
+        return row(pn.Column(self.sidebar(), width=320), self.main())

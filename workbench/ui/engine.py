@@ -22,7 +22,7 @@ from workbench.viz.text import playground_summary
 
 
 class EngineExplorer(Explorer, PlaygroundSettings):
-    """Spectral engine playground (see the module docstring); its costly settings are
+    """Spectral engine playground (see the module docstring); its settings are
     ``PlaygroundSettings``' (``workbench.spectral.settings``)."""
 
     title = "Spectral engine playground"
@@ -32,16 +32,6 @@ class EngineExplorer(Explorer, PlaygroundSettings):
     url_params = ("step", "broadening", "spectrum", "n", "max_steps", "probes", "k", "seed",
                   "kpm", "logy")
 
-    step = param.Integer(default=8, bounds=(1, 200), label="Lanczos steps shown",
-                         doc="Lanczos steps shown (matvecs per probe); free to change")
-    broadening = param.Number(default=1.0, bounds=(0.1, 3.0), step=0.1,
-                              label="SLQ broadening (x default)",
-                              doc="SLQ Gaussian width, as a multiple of the default "
-                                  "(range / 2 x steps)")
-    kpm = param.Boolean(default=True, label="show KPM",
-                        doc="Show the kernel polynomial method's density")
-    logy = param.Boolean(default=True, label="log density",
-                         doc="Log-scale density (shows the outliers)")
     computed = param.Integer(default=0, precedence=-1, doc="Runs delivered (for tests)")
     updated = param.Integer(default=0, precedence=-1, doc="Views drawn (for tests)")
 
@@ -59,7 +49,7 @@ class EngineExplorer(Explorer, PlaygroundSettings):
         self._step_slider = control(self.param.step, fast=True, start=1, end=self.max_steps)
         self._broadening_slider = control(self.param.broadening, fast=True)
         self.param.watch(self._on_costly, list(self.COSTLY))
-        self.param.watch(self._on_cheap, ["step", "broadening", "kpm", "logy"])
+        self.param.watch(self._on_cheap, list(self.VIEW))
         self._requested = None
         # served: after the URL's parameters are applied; in a notebook: at once
         pn.state.onload(self._compute)
@@ -90,10 +80,9 @@ class EngineExplorer(Explorer, PlaygroundSettings):
                             label=f"Running Lanczos on {kind} (n = {n:,}, {P} probes x "
                                   f"{m} steps)…")
 
-    def _on_costly(self, *events) -> None:
-        if any(e.name == "max_steps" for e in events):
-            self._step_slider.end = int(self.max_steps)
-            self.step = min(self.step, int(self.max_steps))  # (unchanged: no event)
+    def _on_costly(self, *_events) -> None:
+        self._step_slider.end = int(self.max_steps)  # (unchanged: no message)
+        self.step = min(self.step, int(self.max_steps))
         self.guarded(self._compute)()
 
     def _set_run(self, run) -> None:

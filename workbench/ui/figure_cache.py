@@ -51,13 +51,6 @@ def _identity(key, objects: list):
     return ("id", type(key).__name__, id(key))
 
 
-def is_element(obj) -> bool:
-    """True for a HoloViews object (they are callable too: the old options call)."""
-    from holoviews.core.dimension import Dimensioned
-
-    return isinstance(obj, Dimensioned)
-
-
 def _freeze(figure, sources: dict, layers: list) -> tuple | None:
     """(serialized text, {source name: id}, [layer source id or None]) of a rendered
     figure, or None when it cannot be cloned (Python callbacks). A source the figure does

@@ -136,13 +136,10 @@ class LiveFigure(pn.viewable.Viewer):
         browser fits to the data on every later write (a DataRange1d, 10% padding, with
         ``starts[axis]`` fixed when given). Returns self. Cost: one HoloViews render.
 
-        `key`: what determines the figure: a tuple of the result objects drawn (compared
-        by identity: the cached runs every session shares) and every view setting the viz
-        function reads. Given, the figure is rendered once per process and page
-        theme and later renders with the same key clone its Bokeh models (fresh ids) --
-        an app's first view is then built without HoloViews; `element` may be a function
-        returning the element, called only when it is rendered. A figure with Python
-        callbacks (a HoloViews stream) is rendered every time.
+        `key`: the result objects drawn (compared by identity) and every view setting the
+        viz function reads. Given, the figure is rendered once per process and page theme
+        and later renders with the same key clone its Bokeh models (``figure_cache``);
+        `element` may then be a function returning it, called only when it is rendered.
 
         After it ``sources`` maps names to data sources and ``layers`` lists an Overlay's
         sources in drawing order (for overlays whose layers share a label, e.g. a line and
@@ -151,7 +148,9 @@ class LiveFigure(pn.viewable.Viewer):
         if cached is not None:
             figure, self.sources, self.layers = cached
         else:
-            if not figure_cache.is_element(element):
+            from holoviews.core.dimension import Dimensioned
+
+            if not isinstance(element, Dimensioned):  # (HoloViews objects are callable too)
                 element = element()  # a function returning the element
             plot = render_themed(element)
             figure = plot.state

@@ -3,15 +3,13 @@
     import workbench.ui as wbui
     wbui.extension()          # first cell of a notebook, before any plot or explorer
 
-JupyterLab renders Panel and Bokeh output with the JavaScript that the kernel sends. By
-default HoloViews and Panel send script tags pointing at their CDNs (cdn.bokeh.org,
+By default HoloViews and Panel point JupyterLab at their CDNs (cdn.bokeh.org,
 cdn.holoviz.org), which leaves every plot and explorer blank on a machine without
-internet; here the bundles come from the installed Python packages instead (about 4 MB
-sent once per notebook). Stylesheets of components built after a cell's output (a tab
-opened later, a figure swapped in by background work) fall back to Panel's CDN too; that
-fallback is pointed at the copy the Jupyter server itself serves (Panel's server
-extension, ``<base url>panel_dist/``). Served dashboards are not affected (the server has
-its own resources).
+internet; here the bundles come from the installed packages (about 4 MB once per
+notebook). Stylesheets of components built later (a tab opened later, a figure swapped in
+by background work) fall back to Panel's CDN too: that fallback points at the Jupyter
+server's own copy (Panel's server extension, ``<base url>panel_dist/``). Served
+dashboards are not affected.
 """
 
 from __future__ import annotations

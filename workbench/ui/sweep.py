@@ -140,11 +140,6 @@ class SweepExplorer(Explorer, BrowseSettings):
         self.loaded += 1
 
     # ------------------------------------------------------------------ view
-    def plot_table(self) -> pd.DataFrame:
-        """The rows behind the plot: the chosen experiment, with an array output reduced
-        to its selected entry (``SweepView.rows``); empty before a table is shown."""
-        return pd.DataFrame() if self._view is None else self._view.rows
-
     def _refresh(self, *_events) -> None:
         """Show the current view: written into the rendered plot when only the entry
         changed (the table follows once the entry rests), else rendered anew."""

@@ -296,11 +296,7 @@ class Explorer(URLState, pn.viewable.Viewer):
 
     def _csv(self) -> io.StringIO:
         df = self.export_data()
-        buf = io.StringIO()
-        if df is not None:
-            df.to_csv(buf, index=False)
-        buf.seek(0)
-        return buf
+        return io.StringIO("" if df is None else df.to_csv(index=False))
 
     def export_widget(self) -> pn.widgets.FileDownload:
         """A button that downloads ``export_data()`` as CSV. (Every Bokeh plot has a save

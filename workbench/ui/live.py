@@ -73,16 +73,6 @@ def _label(item) -> str:
     return str(getattr(item.label, "value", item.label))
 
 
-def _layers(element, plot) -> list:
-    """The ColumnDataSource of each overlaid element of a rendered Overlay, in drawing order
-    (None for an element drawn without one); [] for anything else (a Layout of panels)."""
-    import holoviews as hv
-
-    if not isinstance(element, hv.Overlay):
-        return []
-    return [sub.handles.get("source") for sub in plot.subplots.values()]
-
-
 def _sources(plot) -> dict:
     """{name: ColumnDataSource} of a rendered HoloViews plot: each overlaid element's by
     its label (or group, or position), then legend entries' by their text."""
@@ -148,14 +138,16 @@ class LiveFigure(pn.viewable.Viewer):
         if cached is not None:
             figure, self.sources, self.layers = cached
         else:
-            from holoviews.core.dimension import Dimensioned
+            import holoviews as hv
 
-            if not isinstance(element, Dimensioned):  # (HoloViews objects are callable too)
+            if not isinstance(element, hv.core.Dimensioned):  # (HoloViews objects are callable)
                 element = element()  # a function returning the element
             plot = render_themed(element)
             figure = plot.state
             self.sources = _sources(plot)
-            self.layers = _layers(element, plot)
+            # an Overlay's sources in drawing order (None: a layer drawn without one)
+            self.layers = ([sub.handles.get("source") for sub in plot.subplots.values()]
+                           if isinstance(element, hv.Overlay) else [])
             if key is not None:
                 figure_cache.store(key, figure, self.sources, self.layers)
         self.figure, self._spans = figure, None
@@ -261,9 +253,10 @@ class LiveFigure(pn.viewable.Viewer):
         if self.figure is not None and getattr(self.figure, "title", None) is not None:
             set_changed(self.figure.title, text=text)
 
-    def spans(self, dimension: str = "height", dashed: bool | None = None) -> list:
+    def spans(self, dimension: str | None = "height", dashed: bool | None = None) -> list:
         """The marker lines of the figure (hv.VLine -> Span of dimension "height",
-        hv.HLine -> "width"); `dashed` keeps only dashed (True) or solid (False) ones."""
+        hv.HLine -> "width"; None: both); `dashed` keeps only dashed (True) or solid
+        (False) ones."""
         from bokeh.models import Span
 
         if self.figure is None:
@@ -278,7 +271,7 @@ class LiveFigure(pn.viewable.Viewer):
             else:
                 found = [m for v in lists if v for m in v if isinstance(m, Span)]
             self._spans = found
-        out = [s for s in self._spans if s.dimension == dimension]
+        out = [s for s in self._spans if dimension in (None, s.dimension)]
         if dashed is not None:
             out = [s for s in out if (s.line_dash not in ("solid", [])) == dashed]
         return out
@@ -319,13 +312,9 @@ class LiveFigure(pn.viewable.Viewer):
     def move_span(self, name: str, x: float) -> None:
         """Move the marker line named `name` (a viz hook names it) to `x`; hide it when
         `x` is not finite."""
-        from bokeh.models import Span
-
         if self.figure is None:
             return
-        # the figure's own lists, not select(): that walks every model of the figure
-        span = next((r for r in (*self.figure.renderers, *self.figure.center)
-                     if isinstance(r, Span) and r.name == name), None)
+        span = next((s for s in self.spans(None) if s.name == name), None)
         if span is None:
             raise KeyError(f"no marker line {name!r} in this figure")
         shown = math.isfinite(x)

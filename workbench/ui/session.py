@@ -107,8 +107,6 @@ def while_session_lives(fn: Callable):
         return fn
 
     def call(*args):
-        if served(doc):
-            return fn(*args)
-        return None
+        return fn(*args) if served(doc) else None
 
     return call

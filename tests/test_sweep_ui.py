@@ -42,7 +42,7 @@ def test_explorer_offers_columns_and_plots_array_entries(folder):
     assert ex.param.entry.bounds == (0, 2)
     ex.y = "top_k[entry]"
     ex.entry = 1
-    df = ex.plot_table()
+    df = ex._view.rows
     assert len(df) == 6
     for row in df.to_dict("records"):  # entry 1 = the second largest eigenvalue
         assert row["top_k[1]"] == random_top_eig(n=row["n"], seed=row["seed"], k=3)["top_k"][1]
@@ -66,7 +66,7 @@ def _assert_plot_is_current(ex):
     its axes show all of it."""
     from workbench.ui.live import LiveFigure
 
-    df, ylab, ycol = ex.plot_table(), ex._view.ylabel, ex._view.ycol
+    df, ylab, ycol = ex._view.rows, ex._view.ylabel, ex._view.ycol
     color = None if ex.color == "(none)" else ex.color
     fresh = LiveFigure().render(sweep_plot(df.rename(columns={ylab: ycol}), ex.x, ycol,
                                            color=color, kind=ex.kind, logy=ex.logy,
@@ -247,11 +247,11 @@ def test_example_sweep_default_view(tmp_path, monkeypatch):
     assert ex.message == ""
     assert (ex.experiment, ex.x, ex.color) == ("hessian.top_eigs", "width", "seed")
     assert (ex.y, ex.entry) == ("top_k[entry]", 0)  # the array output, so entry walks it
-    df = ex.plot_table()
+    df = ex._view.rows
     assert len(df) == 12 and set(df["width"]) == {4, 8, 16, 32}
     # top_k[0] is the top eigenvalue, which top_eigs reports separately
     np.testing.assert_array_equal(df["top_k[0]"], df["top_eig"])
     ex.entry = 1  # the second eigenvalue: below the first in every run
-    df1 = ex.plot_table()
+    df1 = ex._view.rows
     assert (df1["top_k[1]"].to_numpy() <= df["top_k[0]"].to_numpy()).all()
     assert not np.array_equal(df1["top_k[1]"].to_numpy(), df["top_k[0]"].to_numpy())

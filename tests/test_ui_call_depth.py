@@ -22,7 +22,7 @@ pytest.importorskip("panel")
 from workbench.ui import live  # noqa: E402
 
 MAX_DEPTH = 4
-WRITES = {"write", "patch", "write_xy", "write_layers"}
+WRITES = {"write", "patch", "write_layers"}
 
 
 def write_depths(action) -> list[tuple[int, list[str]]]:

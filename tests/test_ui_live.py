@@ -37,8 +37,6 @@ def test_write_by_name_and_layers_in_place():
     figure, src = fig.figure, fig.source("falling")
     fig.write("falling", {"x": [0.0, 1.0], "y": [3.0, 4.0]})
     assert list(src.data["y"]) == [3.0, 4.0] and fig.figure is figure and fig.renders == 1
-    fig.write_xy("falling", [0, 1, 2], [5, 6, 7])
-    assert list(fig.source("falling").data["y"]) == [5.0, 6.0, 7.0]
     with pytest.raises(KeyError, match="needs columns"):
         fig.write("falling", {"x": [0.0]})
     with pytest.raises(KeyError, match="no source 'nope'"):

@@ -116,7 +116,7 @@ class Explorer(URLState, pn.viewable.Viewer):
     def __init__(self, **params):
         super().__init__(**params)
         self._alert = pn.pane.Alert("", alert_type="danger", visible=False,
-                                    sizing_mode="stretch_width", css_classes=["wb-alert"])
+                                    css_classes=["wb-alert"], **WIDE)
         self._progress = pn.indicators.Progress(active=False, visible=False, width=200,
                                                 bar_color="primary", css_classes=["wb-progress"])
         self._status = pn.pane.Str("", css_classes=["wb-status"], styles={"font-size": "0.85em"})
@@ -139,14 +139,12 @@ class Explorer(URLState, pn.viewable.Viewer):
 
     # ------------------------------------------------------------------ messages
     def show_error(self, msg: str) -> None:
-        self.message = msg
-        self._alert.object = msg
+        self.message = self._alert.object = msg
         self._alert.visible = True
 
     def clear_error(self) -> None:
         if self.message:
-            self.message = ""
-            self._alert.object = ""
+            self.message = self._alert.object = ""
             self._alert.visible = False
 
     def set_status(self, text: str) -> None:
@@ -174,9 +172,8 @@ class Explorer(URLState, pn.viewable.Viewer):
     def _set_busy(self, delta: int, label: str = "") -> None:
         self._pending = max(0, self._pending + delta)
         active = self._pending > 0
-        self.busy = active
-        self._progress.active = active
-        self._progress.visible = self._cancel.visible = active
+        self.busy = self._progress.active = self._progress.visible = active
+        self._cancel.visible = active
         if not active:
             self._progress.value = -1  # indeterminate until a progress report
         if active and label:
@@ -240,17 +237,15 @@ class Explorer(URLState, pn.viewable.Viewer):
 
         Returns the Future, or None when served from the cache.
         """
-        full_key = (type(self).__name__, key) if key is not None else None
-        with self._gen_lock:
-            gen = self._generation.get(channel, 0) + 1
-            self._generation[channel] = gen
-        if use_cache and full_key is not None and full_key in CACHE:
+        full_key = (type(self).__name__, key) if key is not None and use_cache else None
+        gen = self.supersede(channel)  # a newer request on the channel
+        if full_key is not None and full_key in CACHE:
             self.guarded(on_done)(CACHE.get(full_key))
             return None
 
         doc = pn.state.curdoc
         rid = object()
-        self._requests[rid] = (channel, cancel, full_key if use_cache else None)
+        self._requests[rid] = (channel, cancel, full_key)
         self._set_busy(+1, label)
 
         def deliver(future: cf.Future) -> None:
@@ -267,7 +262,7 @@ class Explorer(URLState, pn.viewable.Viewer):
                         self.show_error(error_message(exc))
                         return
                     result = future.result()
-                    if use_cache and full_key is not None:
+                    if full_key is not None:
                         CACHE.put(full_key, result)
                     self.set_status("")
                     self.guarded(on_done)(result)
@@ -277,7 +272,7 @@ class Explorer(URLState, pn.viewable.Viewer):
             later(apply, doc=doc, loop=self._loop)
 
         try:
-            future = submit(full_key if use_cache else None, fn)
+            future = submit(full_key, fn)
         except RuntimeError:  # the server is shutting down (Ctrl-C): nothing more to run
             self._finish(rid)
             log.debug("not started: the interpreter is shutting down")
@@ -285,13 +280,14 @@ class Explorer(URLState, pn.viewable.Viewer):
         future.add_done_callback(deliver)
         return future
 
-    def supersede(self, channel: str = "default") -> None:
+    def supersede(self, channel: str = "default") -> int:
         """Drop the result of any request pending on `channel`: a newer choice made it moot
         (e.g. a refused input: the late result of an earlier request must not replace the
         message about it). The work itself finishes; other sessions that joined it still get
-        its result."""
+        its result. Returns the channel's new generation."""
         with self._gen_lock:
-            self._generation[channel] = self._generation.get(channel, 0) + 1
+            gen = self._generation[channel] = self._generation.get(channel, 0) + 1
+        return gen
 
     # ------------------------------------------------------------------ export
     def export_data(self) -> pd.DataFrame | None:
@@ -300,19 +296,14 @@ class Explorer(URLState, pn.viewable.Viewer):
 
     def _csv(self) -> io.StringIO:
         df = self.export_data()
-        buf = io.StringIO()
-        if df is not None:
-            df.to_csv(buf, index=False)
-        buf.seek(0)
-        return buf
+        return io.StringIO("" if df is None else df.to_csv(index=False))
 
     def export_widget(self) -> pn.widgets.FileDownload:
         """A button that downloads ``export_data()`` as CSV. (Every Bokeh plot has a save
         tool in its toolbar that downloads the figure as PNG.)"""
         fname = f"{type(self).__name__.replace('Explorer', '').lower() or 'data'}.csv"
         return pn.widgets.FileDownload(callback=self._csv, filename=fname,
-                                       label="Download data (CSV)",
-                                       sizing_mode="stretch_width")
+                                       label="Download data (CSV)", **WIDE)
 
     # ------------------------------------------------------------------ layout
     def controls(self) -> list:
@@ -324,13 +315,10 @@ class Explorer(URLState, pn.viewable.Viewer):
         raise NotImplementedError
 
     def sidebar(self) -> pn.Column:
-        return pn.Column(*self.controls(), self.export_widget(), sizing_mode="stretch_width")
+        return col(*self.controls(), self.export_widget())
 
     def main(self) -> pn.Column:
-        header = pn.Row(self._progress, self._cancel, self._status,
-                        sizing_mode="stretch_width")
-        return pn.Column(self._alert, header, self.view(), sizing_mode="stretch_width")
+        return col(self._alert, row(self._progress, self._cancel, self._status), self.view())
 
     def __panel__(self):
-        return pn.Row(pn.Column(self.sidebar(), width=320), self.main(),
-                      sizing_mode="stretch_width")
+        return row(pn.Column(self.sidebar(), width=320), self.main())

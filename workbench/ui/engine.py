@@ -22,7 +22,7 @@ from workbench.viz.text import playground_summary
 
 
 class EngineExplorer(Explorer, PlaygroundSettings):
-    """Spectral engine playground (see the module docstring); its costly settings are
+    """Spectral engine playground (see the module docstring); its settings are
     ``PlaygroundSettings``' (``workbench.spectral.settings``)."""
 
     title = "Spectral engine playground"
@@ -32,16 +32,6 @@ class EngineExplorer(Explorer, PlaygroundSettings):
     url_params = ("step", "broadening", "spectrum", "n", "max_steps", "probes", "k", "seed",
                   "kpm", "logy")
 
-    step = param.Integer(default=8, bounds=(1, 200), label="Lanczos steps shown",
-                         doc="Lanczos steps shown (matvecs per probe); free to change")
-    broadening = param.Number(default=1.0, bounds=(0.1, 3.0), step=0.1,
-                              label="SLQ broadening (x default)",
-                              doc="SLQ Gaussian width, as a multiple of the default "
-                                  "(range / 2 x steps)")
-    kpm = param.Boolean(default=True, label="show KPM",
-                        doc="Show the kernel polynomial method's density")
-    logy = param.Boolean(default=True, label="log density",
-                         doc="Log-scale density (shows the outliers)")
     computed = param.Integer(default=0, precedence=-1, doc="Runs delivered (for tests)")
     updated = param.Integer(default=0, precedence=-1, doc="Views drawn (for tests)")
 
@@ -59,7 +49,7 @@ class EngineExplorer(Explorer, PlaygroundSettings):
         self._step_slider = control(self.param.step, fast=True, start=1, end=self.max_steps)
         self._broadening_slider = control(self.param.broadening, fast=True)
         self.param.watch(self._on_costly, list(self.COSTLY))
-        self.param.watch(self._on_cheap, ["step", "broadening", "kpm", "logy"])
+        self.param.watch(self._on_cheap, list(self.VIEW))
         self._requested = None
         # served: after the URL's parameters are applied; in a notebook: at once
         pn.state.onload(self._compute)
@@ -90,20 +80,29 @@ class EngineExplorer(Explorer, PlaygroundSettings):
                             label=f"Running Lanczos on {kind} (n = {n:,}, {P} probes x "
                                   f"{m} steps)…")
 
-    def _on_costly(self, *events) -> None:
-        if any(e.name == "max_steps" for e in events):
-            self._step_slider.end = int(self.max_steps)
-            self.step = min(self.step, int(self.max_steps))  # (unchanged: no event)
+    def _on_costly(self, *_events) -> None:
+        self._step_slider.end = int(self.max_steps)  # (unchanged: no message)
+        self.step = min(self.step, int(self.max_steps))
         self.guarded(self._compute)()
 
     def _set_run(self, run) -> None:
-        """A new run: every figure rendered anew at the current step and broadening."""
+        """A new run: every figure rendered anew at the current step and broadening, once
+        per run (later steps only write into their sources)."""
         self._run = run
-        self._step_slider.end = int(self.max_steps)
-        self._view = run.at(self.step, self.broadening)
-        self._build_plots()
+        view = self._view = run.at(self.step, self.broadening)
+        self._build_density()
+        at = (run, view.step, self.broadening)  # the cached figures' key: what they show
+        self._nodes.render(lambda: vs.nodes_plot(view.slq), auto_range=("x", "y"),
+                           key=(*at, "nodes"))
+        # x: every step up to the run's last; y: the exact eigenvalues' span (the marks
+        # hold the extremes), which holds every Ritz value (a Rayleigh quotient): neither
+        # range changes with the step
+        self._ritz.render(lambda: vs.ritz_plot(view.ritz, run.marks, max_steps=run.steps_run,
+                                               clim=vs.residual_range(run.ritz)),
+                          key=(*at, "ritz"))
+        self._race.render(lambda: vs.race_plot(run.race), key=(run, "race"))
         self.updated += 1
-        self._show_summary(self._view)
+        self._show_summary(view)
         self.computed += 1
 
     # ------------------------------------------------------------------ cheap
@@ -138,7 +137,7 @@ class EngineExplorer(Explorer, PlaygroundSettings):
     def _build_density(self) -> None:
         """The density figure (rebuilt by the log / KPM toggles and a new run)."""
         run, view = self._run, self._view
-        if run is None or view is None:
+        if run is None:
             return
         # y follows the curves in the browser (hv's framewise ranges cost a server-side
         # re-render per step); x is the fixed density grid
@@ -148,21 +147,6 @@ class EngineExplorer(Explorer, PlaygroundSettings):
             auto_range=("y",),
             starts={"y": vs.log_floor(run.hist_density) if self.logy else 0.0},
             key=(run, "density", view.step, self.broadening, self.kpm, self.logy))
-
-    def _build_plots(self) -> None:
-        """Render every figure once per run; later steps only write into their sources."""
-        run, view = self._run, self._view
-        self._build_density()
-        at = (run, view.step, self.broadening)  # the cached figures' key: what they show
-        self._nodes.render(lambda: vs.nodes_plot(view.slq), auto_range=("x", "y"),
-                           key=(*at, "nodes"))
-        # x: every step up to the run's last; y: the exact eigenvalues' span (the marks
-        # hold the extremes), which holds every Ritz value (a Rayleigh quotient): neither
-        # range changes with the step
-        self._ritz.render(lambda: vs.ritz_plot(view.ritz, run.marks, max_steps=run.steps_run,
-                                               clim=vs.residual_range(run.ritz)),
-                          key=(*at, "ritz"))
-        self._race.render(lambda: vs.race_plot(run.race), key=(run, "race"))
 
     def _show_summary(self, view) -> None:
         if view is self._view:  # else a newer step has been drawn meanwhile

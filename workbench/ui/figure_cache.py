@@ -18,10 +18,7 @@ from collections.abc import Hashable
 
 import panel as pn
 
-#: Rendered figures kept per process for ``LiveFigure.render(..., key=...)``: the first view
-#: of an app is the same for every session, and cloning its Bokeh models from their
-#: serialized form costs a third to a half of a HoloViews render (which builds the same
-#: models through HoloViews' plotting classes). Least recently used entries go first.
+#: Figures kept (the least recently used goes first).
 FIGURE_CACHE_SIZE = 96
 _FIGURES: OrderedDict = OrderedDict()
 _FIGURES_LOCK = threading.Lock()
@@ -42,13 +39,6 @@ def theme_key() -> str:
     return json.dumps(theme._json, sort_keys=True, default=str)
 
 
-def _has_python_callbacks(models) -> bool:
-    """True when a model carries Python-side callbacks (a HoloViews stream, a tap
-    handler): those do not survive serialization, so such a figure is never cloned."""
-    return any(getattr(m, "_callbacks", None) or getattr(m, "_event_callbacks", None)
-               for m in models)
-
-
 def _identity(key, objects: list):
     """`key` with every part that is not a number, string, None or tuple of them
     replaced by its identity (results are compared as the objects they are, not by
@@ -61,13 +51,6 @@ def _identity(key, objects: list):
     return ("id", type(key).__name__, id(key))
 
 
-def is_element(obj) -> bool:
-    """True for a HoloViews object (they are callable too: the old options call)."""
-    from holoviews.core.dimension import Dimensioned
-
-    return isinstance(obj, Dimensioned)
-
-
 def _freeze(figure, sources: dict, layers: list) -> tuple | None:
     """(serialized text, {source name: id}, [layer source id or None]) of a rendered
     figure, or None when it cannot be cloned (Python callbacks). A source the figure does
@@ -75,7 +58,9 @@ def _freeze(figure, sources: dict, layers: list) -> tuple | None:
     from bokeh.core.serialization import Serializer
 
     models = figure.references()  # (one walk of the model graph, for both uses)
-    if _has_python_callbacks(models):
+    # Python-side callbacks (a HoloViews stream, a tap handler) do not survive serialization
+    if any(getattr(m, "_callbacks", None) or getattr(m, "_event_callbacks", None)
+           for m in models):
         return None
     content = Serializer(deferred=False).serialize(figure).content
 
@@ -107,9 +92,9 @@ def _thaw(frozen: tuple):
     models = decoder._references
 
     def source(ref):
-        if ref is None or isinstance(ref, dict):
-            return None if ref is None else ColumnDataSource(data=dict(ref))
-        return models[fresh[ref]]
+        if isinstance(ref, dict):
+            return ColumnDataSource(data=dict(ref))
+        return None if ref is None else models[fresh[ref]]
 
     return (figure, {name: source(r) for name, r in source_ids.items()},
             [source(r) for r in layer_ids])

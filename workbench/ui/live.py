@@ -24,12 +24,12 @@ import math
 import threading
 from collections.abc import Hashable, Iterable, Mapping
 
-import numpy as np
 import panel as pn
+from panel.io import hold  # one message to the browser for every change made inside
 
 from workbench.ui import figure_cache
 
-__all__ = ["LiveFigure", "render_themed", "set_changed"]
+__all__ = ["LiveFigure", "hold", "render_themed", "set_changed"]
 
 
 # HoloViews/Bokeh rendering is not thread-safe (two plots built at once in a notebook or a
@@ -73,16 +73,6 @@ def _label(item) -> str:
     return str(getattr(item.label, "value", item.label))
 
 
-def _layers(element, plot) -> list:
-    """The ColumnDataSource of each overlaid element of a rendered Overlay, in drawing order
-    (None for an element drawn without one); [] for anything else (a Layout of panels)."""
-    import holoviews as hv
-
-    if not isinstance(element, hv.Overlay):
-        return []
-    return [sub.handles.get("source") for sub in plot.subplots.values()]
-
-
 def _sources(plot) -> dict:
     """{name: ColumnDataSource} of a rendered HoloViews plot: each overlaid element's by
     its label (or group, or position), then legend entries' by their text."""
@@ -103,14 +93,6 @@ def _sources(plot) -> dict:
     return out
 
 
-def _placeholder():
-    """An empty Bokeh Div of css class ``wb-figure-empty``: what a LiveFigure shows before
-    its first render."""
-    from bokeh.models import Div
-
-    return Div(text="", css_classes=["wb-figure-empty"])
-
-
 class LiveFigure(pn.viewable.Viewer):
     """A figure that is rendered once per costly result and updated in place for every
     cheap view change (see the module docstring). ``pane`` is the Panel pane holding it;
@@ -118,10 +100,12 @@ class LiveFigure(pn.viewable.Viewer):
 
     def __init__(self, css_class: str | None = None, min_height: int = 300,
                  **pane_params):
+        from bokeh.models import Div
+
         super().__init__()
         pane_params.setdefault("sizing_mode", "stretch_width")
         # shown while nothing is drawn: a browser test finds a figure left empty by it
-        self.placeholder = _placeholder()
+        self.placeholder = Div(text="", css_classes=["wb-figure-empty"])
         self.pane = pn.pane.Bokeh(self.placeholder, min_height=min_height,
                                   css_classes=[css_class] if css_class else [],
                                   **pane_params)
@@ -142,13 +126,10 @@ class LiveFigure(pn.viewable.Viewer):
         browser fits to the data on every later write (a DataRange1d, 10% padding, with
         ``starts[axis]`` fixed when given). Returns self. Cost: one HoloViews render.
 
-        `key`: what determines the figure: a tuple of the result objects drawn (compared
-        by identity: the cached runs every session shares) and every view setting the viz
-        function reads. Given, the figure is rendered once per process and page
-        theme and later renders with the same key clone its Bokeh models (fresh ids) --
-        an app's first view is then built without HoloViews; `element` may be a function
-        returning the element, called only when it is rendered. A figure with Python
-        callbacks (a HoloViews stream) is rendered every time.
+        `key`: the result objects drawn (compared by identity) and every view setting the
+        viz function reads. Given, the figure is rendered once per process and page theme
+        and later renders with the same key clone its Bokeh models (``figure_cache``);
+        `element` may then be a function returning it, called only when it is rendered.
 
         After it ``sources`` maps names to data sources and ``layers`` lists an Overlay's
         sources in drawing order (for overlays whose layers share a label, e.g. a line and
@@ -157,26 +138,22 @@ class LiveFigure(pn.viewable.Viewer):
         if cached is not None:
             figure, self.sources, self.layers = cached
         else:
-            if not figure_cache.is_element(element):
+            import holoviews as hv
+
+            if not isinstance(element, hv.core.Dimensioned):  # (HoloViews objects are callable)
                 element = element()  # a function returning the element
             plot = render_themed(element)
             figure = plot.state
             self.sources = _sources(plot)
-            self.layers = _layers(element, plot)
+            # an Overlay's sources in drawing order (None: a layer drawn without one)
+            self.layers = ([sub.handles.get("source") for sub in plot.subplots.values()]
+                           if isinstance(element, hv.Overlay) else [])
             if key is not None:
                 figure_cache.store(key, figure, self.sources, self.layers)
         self.figure, self._spans = figure, None
         for axis in auto_range:
             self.auto_range(axis, (starts or {}).get(axis))
         self.pane.object = self.figure
-        self.renders += 1
-        return self
-
-    def show(self, model) -> LiveFigure:
-        """Show an already rendered Bokeh `model` (e.g. a layout of several figures)."""
-        self.figure, self._spans = model, None
-        self.sources, self.layers = {}, []
-        self.pane.object = model
         self.renders += 1
         return self
 
@@ -238,12 +215,6 @@ class LiveFigure(pn.viewable.Viewer):
             raise KeyError(f"source {name!r} has no columns {unknown}; it has {list(src.data)}")
         src.data.update(columns)
 
-    def write_xy(self, name: str, x, y) -> None:
-        """Write an (x, y) element's two columns, whatever HoloViews named them."""
-        src = self.source(name)
-        kx, ky = list(src.data)[:2]
-        src.data = {kx: np.asarray(x, dtype=float), ky: np.asarray(y, dtype=float)}
-
     def set_range(self, axis: str, start: float, end: float, reset: bool = False) -> None:
         """Fix `axis` ("x" or "y") to [start, end] (no message when unchanged); with
         `reset` the toolbar's reset returns there too. A categorical axis is left alone."""
@@ -282,9 +253,10 @@ class LiveFigure(pn.viewable.Viewer):
         if self.figure is not None and getattr(self.figure, "title", None) is not None:
             set_changed(self.figure.title, text=text)
 
-    def spans(self, dimension: str = "height", dashed: bool | None = None) -> list:
+    def spans(self, dimension: str | None = "height", dashed: bool | None = None) -> list:
         """The marker lines of the figure (hv.VLine -> Span of dimension "height",
-        hv.HLine -> "width"); `dashed` keeps only dashed (True) or solid (False) ones."""
+        hv.HLine -> "width"; None: both); `dashed` keeps only dashed (True) or solid
+        (False) ones."""
         from bokeh.models import Span
 
         if self.figure is None:
@@ -299,7 +271,7 @@ class LiveFigure(pn.viewable.Viewer):
             else:
                 found = [m for v in lists if v for m in v if isinstance(m, Span)]
             self._spans = found
-        out = [s for s in self._spans if s.dimension == dimension]
+        out = [s for s in self._spans if dimension in (None, s.dimension)]
         if dashed is not None:
             out = [s for s in out if (s.line_dash not in ("solid", [])) == dashed]
         return out
@@ -340,13 +312,9 @@ class LiveFigure(pn.viewable.Viewer):
     def move_span(self, name: str, x: float) -> None:
         """Move the marker line named `name` (a viz hook names it) to `x`; hide it when
         `x` is not finite."""
-        from bokeh.models import Span
-
         if self.figure is None:
             return
-        # the figure's own lists, not select(): that walks every model of the figure
-        span = next((r for r in (*self.figure.renderers, *self.figure.center)
-                     if isinstance(r, Span) and r.name == name), None)
+        span = next((s for s in self.spans(None) if s.name == name), None)
         if span is None:
             raise KeyError(f"no marker line {name!r} in this figure")
         shown = math.isfinite(x)
@@ -381,8 +349,3 @@ class LiveFigure(pn.viewable.Viewer):
                 pn.io.push_notebook(self.pane)
             except Exception:  # noqa: BLE001 - not displayed anywhere yet
                 pass
-
-
-def hold():
-    """One message to the browser for every change made inside (``with hold(): ...``)."""
-    return pn.io.hold()

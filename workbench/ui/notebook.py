@@ -3,15 +3,13 @@
     import workbench.ui as wbui
     wbui.extension()          # first cell of a notebook, before any plot or explorer
 
-JupyterLab renders Panel and Bokeh output with the JavaScript that the kernel sends. By
-default HoloViews and Panel send script tags pointing at their CDNs (cdn.bokeh.org,
+By default HoloViews and Panel point JupyterLab at their CDNs (cdn.bokeh.org,
 cdn.holoviz.org), which leaves every plot and explorer blank on a machine without
-internet; here the bundles come from the installed Python packages instead (about 4 MB
-sent once per notebook). Stylesheets of components built after a cell's output (a tab
-opened later, a figure swapped in by background work) fall back to Panel's CDN too; that
-fallback is pointed at the copy the Jupyter server itself serves (Panel's server
-extension, ``<base url>panel_dist/``). Served dashboards are not affected (the server has
-its own resources).
+internet; here the bundles come from the installed packages (about 4 MB once per
+notebook). Stylesheets of components built later (a tab opened later, a figure swapped in
+by background work) fall back to Panel's CDN too: that fallback points at the Jupyter
+server's own copy (Panel's server extension, ``<base url>panel_dist/``). Served
+dashboards are not affected.
 """
 
 from __future__ import annotations
@@ -55,7 +53,7 @@ def _comms_on_kernel_loop() -> None:
     without subshells (a message waits while a cell runs). No-op outside a kernel."""
     import pyviz_comms
 
-    from workbench.ui.session import kernel_loop
+    from workbench.ui.session import kernel_loop, running_loop
 
     loop = kernel_loop()
     original = pyviz_comms.Comm._handle_msg
@@ -63,13 +61,7 @@ def _comms_on_kernel_loop() -> None:
         return
 
     def _handle_msg(self, msg):
-        import asyncio
-
-        try:
-            here = asyncio.get_running_loop() is loop
-        except RuntimeError:
-            here = False
-        if here or loop.is_closed():
+        if running_loop() is loop or loop.is_closed():
             return original(self, msg)
         loop.call_soon_threadsafe(original, self, msg)
         return None

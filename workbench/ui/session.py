@@ -22,6 +22,11 @@ def kernel_loop():
     app = sys.modules.get("ipykernel.kernelapp")
     if app is None or not app.IPKernelApp.initialized():
         return None
+    return running_loop()
+
+
+def running_loop():
+    """The asyncio event loop running in the calling thread, or None."""
     import asyncio
 
     try:
@@ -65,16 +70,9 @@ def later(fn: Callable[[], None], delay_ms: int = 0, doc=_CURRENT, loop=None) ->
     runs), True otherwise."""
     doc = pn.state.curdoc if doc is _CURRENT else doc
     if not served(doc):
-        if loop is not None and not loop.is_closed():
-            import asyncio
-
-            try:
-                on_loop = asyncio.get_running_loop() is loop
-            except RuntimeError:
-                on_loop = False
-            if not on_loop:
-                loop.call_soon_threadsafe(fn)
-                return True
+        if loop is not None and not loop.is_closed() and running_loop() is not loop:
+            loop.call_soon_threadsafe(fn)
+            return True
         with _UNSERVED_LOCK:
             fn()
         return True
@@ -109,8 +107,6 @@ def while_session_lives(fn: Callable):
         return fn
 
     def call(*args):
-        if served(doc):
-            return fn(*args)
-        return None
+        return fn(*args) if served(doc) else None
 
     return call

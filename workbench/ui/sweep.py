@@ -64,7 +64,7 @@ class SweepExplorer(Explorer, BrowseSettings):
                 is not None else "e.g. runs/widths")
         self._folder_input = control(self.param.folder,
                                      placeholder=f"{hint} (empty: the example)")
-        self.param.watch(self._on_folder, ["folder", "reload"])
+        self.param.watch(self.guarded(self._load), ["folder", "reload"])
         self.param.watch(self.guarded(self._on_experiment), ["experiment"])
         self.param.watch(self.guarded(self._refresh), list(self.VIEW))
         self.guarded(self._load)()
@@ -88,9 +88,10 @@ class SweepExplorer(Explorer, BrowseSettings):
             return Path(name).expanduser()
         return under_root(self._root, name, accept=is_sweep_folder)
 
-    def _load(self, use_cache: bool = True) -> None:
+    def _load(self, *events) -> None:
         """Load the folder's table in the background (the example's when the box is
-        empty); a bad name raises, and the guarded caller shows the message."""
+        empty; read anew, past the cache, for the reload button's `events`); a bad name
+        raises, and the guarded caller shows the message."""
         from workbench.sweep.browse import browse_sweep
         from workbench.sweep.examples import example_folder
         from workbench.sweep.store import SweepStore
@@ -114,11 +115,8 @@ class SweepExplorer(Explorer, BrowseSettings):
         self.run_background(("sweep", str(target), SweepStore(target).stamp()),
                             lambda: browse_sweep(target, example=path is None, name=name),
                             while_session_lives(lambda b: self._set_table(b, shown)),
-                            channel="load", label=label, use_cache=use_cache)
-
-    def _on_folder(self, *events) -> None:
-        forced = any(e.name == "reload" for e in events)
-        self.guarded(self._load)(use_cache=not forced)
+                            channel="load", label=label,
+                            use_cache=not any(e.name == "reload" for e in events))
 
     def _set_table(self, browse: SweepBrowse, where: str) -> None:
         self._browse, self._where = browse, where  # (before the objects: their watcher reads it)
@@ -142,11 +140,6 @@ class SweepExplorer(Explorer, BrowseSettings):
         self.loaded += 1
 
     # ------------------------------------------------------------------ view
-    def plot_table(self) -> pd.DataFrame:
-        """The rows behind the plot: the chosen experiment, with an array output reduced
-        to its selected entry (``SweepView.rows``); empty before a table is shown."""
-        return pd.DataFrame() if self._view is None else self._view.rows
-
     def _refresh(self, *_events) -> None:
         """Show the current view: written into the rendered plot when only the entry
         changed (the table follows once the entry rests), else rendered anew."""
@@ -159,8 +152,7 @@ class SweepExplorer(Explorer, BrowseSettings):
             self._on_experiment()
             raise
         self._view = v
-        shown = (b, v.experiment, v.x, v.ycol, v.color, v.facet, v.kind, self.logx, self.logy)
-        written = self._plot_view(v, shown)
+        written = self._plot_view(v)
         self._entry_widget.disabled = not v.array
         self._table_gen += 1
         if written:  # a new entry: the table once it has rested (at once in a notebook)
@@ -178,12 +170,13 @@ class SweepExplorer(Explorer, BrowseSettings):
         if gen == self._table_gen and self._tabulator.value is not self._view.table:
             self._tabulator.value = self._view.table
 
-    def _plot_view(self, v: SweepView, shown: tuple) -> bool:
+    def _plot_view(self, v: SweepView) -> bool:
         """Write view `v` into the rendered plot when only its data changed (a new entry of
         an array output: no new figure, the browser redraws only the glyphs), else render
         it anew (a new table, x, colour groups, facet, kind or axis scale); the axes fit
         the data (the reset tool returns to this fit). Returns True when it was written."""
-        logx, logy = shown[-2:]
+        logx, logy = self.logx, self.logy
+        shown = (self._browse, v.experiment, v.x, v.ycol, v.color, v.facet, v.kind, logx, logy)
         layers = None if v.facet else vz.sweep_layers(v.plotted, v.x, v.ycol, v.color, v.kind)
         live = None if layers is None else (shown, [(la.element, la.label) for la in layers])
         with hold():  # one message to the browser: one redraw

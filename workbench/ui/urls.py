@@ -27,12 +27,6 @@ def link_value(parameter: param.Parameter, value: Any) -> Any:
     return value
 
 
-def _open_choice(parameter: param.Parameter) -> bool:
-    """A Selector that takes values outside its choices (``check_on_set=False``: choices
-    known later, e.g. a loaded table's columns); its value is then added to them."""
-    return isinstance(parameter, param.Selector) and not parameter.check_on_set
-
-
 class URLState:
     """Query-string round trip for ``url_params`` (served pages only)."""
 
@@ -66,7 +60,6 @@ class URLState:
         if not self.url_params or loc is None:
             return
         self._restore_from_url(loc.query_params)
-        self._url_pending = False
         self._write_url()
         watched: dict = {}
         for _, owner, pname in self._url_targets():
@@ -82,10 +75,12 @@ class URLState:
         for name, owner, pname in self._url_targets():
             if name not in query:
                 continue
-            value = link_value(owner.param[pname], query[name])
-            if _open_choice(owner.param[pname]) and not isinstance(value, str):
+            p = owner.param[pname]
+            value = link_value(p, query[name])
+            if isinstance(p, param.Selector) and not p.check_on_set and not isinstance(value, str):
                 # a list or a dict (JSON) joins the choices of a selector that takes any
-                # value: the page's Select cannot be built from it ("unhashable type")
+                # value (choices known later, e.g. a table's columns): the page's Select
+                # cannot be built from it ("unhashable type")
                 bad.append(f"{pname}={value!r} (not one of the choices)")
                 continue
             if value != getattr(owner, pname):

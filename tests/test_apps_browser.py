@@ -2,8 +2,9 @@
 
 For each app: the page loads with plotted data, no console errors, no "Traceback" text and
 no request to any host but the server; moving the first slider changes the plotted data;
-the moved value lands in the URL and opening that URL restores it. The index lists every
-app.
+the moved value lands in the URL and opening that URL restores it; then every tab, once
+its work is done, shows every figure drawn (``browser_utils.undrawn_plots``). The index
+lists every app.
 """
 
 from __future__ import annotations
@@ -67,7 +68,13 @@ def test_index_dark_theme_carries_on(server, page):
 
 
 @pytest.mark.parametrize("app", APPS)
-def test_app_loads_plots_and_reacts(server, page, app):
+def test_app_loads_reacts_and_draws_every_tab(server, page, app):
+    """The page loads with plotted data, a slider move changes it and lands in the URL, and
+    that URL opens the same view. Then each tab, chosen in turn, arrives without a request
+    to any other host (Panel resolved the stylesheets of components created for a dynamic
+    tab to its CDN) and without errors, and once its work is done every figure it shows is
+    on screen (the "Error vs rank" tab once showed blank space where its figure's data had
+    arrived)."""
     page.goto(f"{server.base}/{app}")
     wait_for_plot(page, min_points=2)
     text = body_text(page)
@@ -92,6 +99,20 @@ def test_app_loads_plots_and_reacts(server, page, app):
     wait_for_plot(page2, min_points=2)
     assert slider_value(slider_handles(page2).nth(0)) == moved
     page2.close()
+
+    tabs = page.locator(".bk-tab")
+    for i in range(max(1, tabs.count())):  # (engine and sweep have no tabs)
+        if tabs.count():
+            tabs.nth(i).click()
+            wait_for_tab(page, i)  # its content came from the server and is drawn
+        # once its work is done, every figure it shows is drawn: none left empty, none
+        # whose data arrived without reaching the screen
+        wait_idle(page)
+        wait_for_drawn(page, timeout=60_000)
+    ext = _external(page.requests, server.port)
+    assert ext == [], "\n".join(ext)
+    assert page.console_errors == [], page.console_errors
+    assert "Traceback" not in body_text(page)
 
 
 def test_theme_link_keeps_the_view(server, page):
@@ -134,31 +155,8 @@ def test_lowrank_error_curves_drawn_when_their_tab_opens(server, page):
     assert page.console_errors == [], page.console_errors
 
 
-@pytest.mark.parametrize("app", APPS)
-def test_every_tab_renders_offline(server, page, app):
-    """Choosing each tab of a dashboard draws it without a request to any other host (Panel
-    resolved the stylesheets of components created for a dynamic tab to its CDN) and
-    without errors, and each tab's figures are on screen once its work is done (the
-    "Error vs rank" tab once showed blank space where its figure's data had arrived)."""
-    page.goto(f"{server.base}/{app}")
-    wait_for_plot(page, min_points=2)
-    tabs = page.locator(".bk-tab")
-    for i in range(max(1, tabs.count())):  # (engine and sweep have no tabs)
-        if tabs.count():
-            tabs.nth(i).click()
-            wait_for_tab(page, i)  # its content came from the server and is drawn
-        # once its work is done, every figure it shows is drawn: none left empty, none
-        # whose data arrived without reaching the screen
-        wait_idle(page)
-        wait_for_drawn(page, timeout=60_000)
-    ext = _external(page.requests, server.port)
-    assert ext == [], "\n".join(ext)
-    assert page.console_errors == [], page.console_errors
-    assert "Traceback" not in body_text(page)
-
-
 def test_undrawn_plots_names_a_plot_left_blank(server, page):
-    """The check behind the every-tab test finds a plot whose data is not on screen: the
+    """The check behind the every-tab part of the test above finds a plot whose data is not on screen: the
     engine's plots pass it; with one plot's canvas wiped (what a figure whose data arrived
     but was never painted looks like) that plot, and only it, is named."""
     page.goto(f"{server.base}/engine")

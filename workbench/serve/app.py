@@ -69,7 +69,7 @@ def _local_stylesheet_fallback() -> None:
     which also rewrites local stylesheet URLs to the CDN. Components built for a dynamic tab
     hit that fallback now and then (a race inside Panel 1.9): the page then asked
     cdn.holoviz.org for loading.css and markdown.css, which an offline classroom cannot
-    reach (caught by tests/test_apps_browser.py::test_every_tab_renders_offline). The
+    reach (caught by tests/test_apps_browser.py::test_app_loads_reacts_and_draws_every_tab). The
     fallback is pointed at the server's own copy (the same files, ``static/extensions/
     panel/``)."""
     import panel.reactive as reactive

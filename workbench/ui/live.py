@@ -28,6 +28,7 @@ import panel as pn
 from panel.io import hold  # one message to the browser for every change made inside
 
 from workbench.ui import figure_cache
+from workbench.ui.session import served
 
 __all__ = ["LiveFigure", "hold", "render_themed", "set_changed"]
 
@@ -343,8 +344,7 @@ class LiveFigure(pn.viewable.Viewer):
     def push(self) -> None:
         """In a notebook, send the in-place changes to the page (Panel pushes only the
         changes it makes itself; a served page receives them as they happen)."""
-        if pn.state.curdoc is None or getattr(pn.state.curdoc, "session_context",
-                                              None) is None:
+        if not served(pn.state.curdoc):
             try:
                 pn.io.push_notebook(self.pane)
             except Exception:  # noqa: BLE001 - not displayed anywhere yet
